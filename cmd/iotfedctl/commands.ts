@@ -1,0 +1,471 @@
+import { readFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import {
+  BatchRegisterDeviceResponseSchema,
+  CreateAccountResponseSchema,
+  CreateAccountTokenResponseSchema,
+  CreateProductTopicResponseSchema,
+  DataFormat,
+  DeviceStatus,
+  GetThingModelTslResponseSchema,
+  GetThingScriptResponseSchema,
+  NodeType,
+  PrincipalKind,
+  ProductStatus,
+  QueryAccountListResponseSchema,
+  QueryAccountTokenListResponseSchema,
+  QueryDeviceDetailResponseSchema,
+  QueryDevicePropResponseSchema,
+  QueryDeviceResponseSchema,
+  QueryProductListResponseSchema,
+  QueryProductResponseSchema,
+  QueryProductTopicResponseSchema,
+  RegisterDeviceResponseSchema,
+  ScriptType,
+  TopicOperation,
+  UpdateProductTopicResponseSchema,
+  WhoAmIResponseSchema,
+  type Device,
+  type Product,
+  type TopicClass,
+} from "../../internal/gen/iotfed/v1/admin_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { connect, type AdminClient, type GlobalOptions } from "./client.js";
+import { PartialFailure, UsageError, enumText, printFields, printJson, printTable, time } from "./output.js";
+
+type Action = (client: AdminClient, json: boolean) => Promise<void>;
+
+/** Wraps an action: connects with the global options, runs, closes. */
+function act(program: Command, fn: (...args: never[]) => Action) {
+  return async (...args: unknown[]): Promise<void> => {
+    const g = program.opts<GlobalOptions>();
+    const client = connect(g);
+    try {
+      await (fn as (...a: unknown[]) => Action)(...args)(client, g.json === true);
+    } finally {
+      client.close();
+    }
+  };
+}
+
+function choice<T>(flag: string, value: string, table: Record<string, T>): T {
+  const v = table[value];
+  if (v === undefined) throw new UsageError(`${flag} must be one of: ${Object.keys(table).join(", ")}`);
+  return v;
+}
+
+function readInput(path: string): string {
+  try {
+    return readFileSync(path === "-" ? 0 : path, "utf8");
+  } catch (e) {
+    throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+/** Device names from a file: one per line, or a CSV whose first column is the name (a `deviceName` header is skipped). */
+export function namesFromFile(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.split(",")[0]!.trim())
+    .filter((l, i) => l !== "" && !(i === 0 && /^device_?name$/i.test(l)));
+}
+
+function productRow(p: Product): (string | bigint)[] {
+  return [p.productKey, p.productName, enumText(NodeType, p.nodeType), enumText(ProductStatus, p.status), p.deviceCount, p.ownerInstanceId];
+}
+function showProduct(p: Product): void {
+  printFields([
+    ["productKey", p.productKey],
+    ["productName", p.productName],
+    ["nodeType", enumText(NodeType, p.nodeType)],
+    ["dataFormat", enumText(DataFormat, p.dataFormat)],
+    ["status", enumText(ProductStatus, p.status)],
+    ["description", p.description],
+    ["accountId", p.accountId],
+    ["ownerInstanceId", p.ownerInstanceId],
+    ["version", p.version],
+    ["deviceCount", p.deviceCount],
+    ["created", time(p.createTimeMs)],
+    ["updated", time(p.updateTimeMs)],
+  ]);
+}
+function showDevice(d: Device): void {
+  const fields: [string, string | bigint][] = [
+    ["productKey", d.productKey],
+    ["deviceName", d.deviceName],
+    ["iotId", d.iotId],
+    ["status", enumText(DeviceStatus, d.status)],
+    ["nickname", d.nickname],
+    ["instanceId", d.instanceId],
+    ["created", time(d.createTimeMs)],
+    ["activated", time(d.activeTimeMs)],
+    ["lastOnline", time(d.lastOnlineTimeMs)],
+  ];
+  if (d.deviceSecret !== "") fields.push(["deviceSecret", d.deviceSecret]);
+  printFields(fields);
+}
+function topicRows(ts: TopicClass[]): void {
+  printTable(
+    ["ID", "TOPIC", "OPERATION", "DESCRIPTION"],
+    ts.map((t) => [t.topicId, t.topic, enumText(TopicOperation, t.operation), t.description]),
+  );
+}
+
+const NODE_TYPES = { device: NodeType.DEVICE, gateway: NodeType.GATEWAY };
+const DATA_FORMATS = { "alink-json": DataFormat.ALINK_JSON, custom: DataFormat.CUSTOM };
+const OPERATIONS = { pub: TopicOperation.PUB, sub: TopicOperation.SUB, all: TopicOperation.ALL };
+const SCRIPT_TYPES = { javascript: ScriptType.JAVASCRIPT, python: ScriptType.PYTHON, php: ScriptType.PHP };
+const STATUSES = { inactive: DeviceStatus.INACTIVE, online: DeviceStatus.ONLINE, offline: DeviceStatus.OFFLINE, disabled: DeviceStatus.DISABLED };
+
+function pageOptions(cmd: Command): Command {
+  return cmd
+    .option("--page-size <n>", "items per page (default 50, at most 1000)", "0")
+    .option("--page-token <token>", "continue from a previous page", "")
+    .option("--all", "follow every page");
+}
+
+async function pages<T>(all: boolean | undefined, first: string, fetch: (token: string) => Promise<{ items: T[]; next: string }>): Promise<{ items: T[]; next: string }> {
+  const items: T[] = [];
+  let token = first;
+  for (;;) {
+    const page = await fetch(token);
+    items.push(...page.items);
+    if (!all || page.next === "") return { items, next: page.next };
+    token = page.next;
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command("iotfedctl")
+    .description("Operator CLI for iotfedd: accounts, products, topic classes, thing models, scripts and devices.")
+    .option("-s, --server <host:port>", "admin API address (env IOTFED_SERVER; default 127.0.0.1:50051)")
+    .option("-t, --token <token>", "bearer token (env IOTFED_TOKEN)")
+    .option("--token-file <file>", "read the token from a file (env IOTFED_TOKEN_FILE; default ./data/operator.token when present)")
+    .option("-c, --config <file>", "YAML with server, token, tokenFile, ca, tls, asAccount (env IOTFED_CTL_CONFIG)")
+    .option("--ca <file>", "PEM CA to verify the admin TLS certificate (implies --tls; env IOTFED_CA)")
+    .option("--tls", "use TLS with the system's CAs")
+    .option("-A, --as-account <accountId>", "with the operator token: act for this account (env IOTFED_ACCOUNT)")
+    .option("--json", "print machine-readable JSON")
+    .option("--timeout <seconds>", "per-call deadline", "30")
+    .exitOverride()
+    .showHelpAfterError()
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 ok, 1 refused by the daemon, 2 usage error, 3 not authenticated or not allowed,\n4 not found, 5 daemon unreachable or timed out, 6 batch finished with failed items.",
+    );
+
+  program.command("whoami").description("show who the token is and which daemon answers").action(
+    act(program, () => async (c, json) => {
+      const r = await c.whoAmI({});
+      if (json) return printJson(WhoAmIResponseSchema, r);
+      printFields([
+        ["kind", enumText(PrincipalKind, r.kind)],
+        ["accountId", r.accountId || "-"],
+        ["region", r.regionId],
+        ["instance", r.instanceId],
+      ]);
+    }),
+  );
+
+  // accounts (operator)
+  const account = program.command("account").description("accounts and their API tokens (operator token)");
+  account.command("create <accountName>").description("create an account").action(
+    act(program, (name: string) => async (c, json) => {
+      const r = await c.createAccount({ accountName: name });
+      if (json) return printJson(CreateAccountResponseSchema, r);
+      printFields([["accountId", r.account!.accountId], ["accountName", r.account!.accountName]]);
+    }),
+  );
+  pageOptions(account.command("list").description("list accounts")).action(
+    act(program, (o: { pageSize: string; pageToken: string; all?: boolean }) => async (c, json) => {
+      const r = await pages(o.all, o.pageToken, async (t) => {
+        const p = await c.queryAccountList({ pageSize: Number(o.pageSize), pageToken: t });
+        return { items: p.accounts, next: p.nextPageToken };
+      });
+      if (json) return printJson(QueryAccountListResponseSchema, create(QueryAccountListResponseSchema, { accounts: r.items, nextPageToken: r.next }));
+      printTable(["ACCOUNT ID", "NAME", "CREATED"], r.items.map((a) => [a.accountId, a.accountName, time(a.createTimeMs)]));
+      if (r.next !== "") process.stdout.write(`next page: --page-token ${r.next}\n`);
+    }),
+  );
+  const token = account.command("token").description("account API tokens");
+  token
+    .command("create <accountId>")
+    .description("issue a token (printed once; store it safely)")
+    .option("-d, --description <text>", "what the token is for", "")
+    .action(
+      act(program, (accountId: string, o: { description: string }) => async (c, json) => {
+        const r = await c.createAccountToken({ accountId, description: o.description });
+        if (json) return printJson(CreateAccountTokenResponseSchema, r);
+        printFields([["tokenId", r.token!.tokenId], ["accountId", r.token!.accountId], ["token", r.secret]]);
+      }),
+    );
+  token.command("list <accountId>").description("list an account's tokens (without values)").action(
+    act(program, (accountId: string) => async (c, json) => {
+      const r = await c.queryAccountTokenList({ accountId });
+      if (json) return printJson(QueryAccountTokenListResponseSchema, r);
+      printTable(
+        ["TOKEN ID", "DESCRIPTION", "CREATED", "REVOKED"],
+        r.tokens.map((t) => [t.tokenId, t.description, time(t.createTimeMs), time(t.revokeTimeMs)]),
+      );
+    }),
+  );
+  token.command("revoke <tokenId>").description("revoke a token").action(
+    act(program, (tokenId: string) => async (c) => {
+      await c.revokeAccountToken({ tokenId });
+    }),
+  );
+
+  // products
+  const product = program.command("product").description("products");
+  product
+    .command("create")
+    .description("create a product (CreateProduct)")
+    .requiredOption("-n, --name <name>", "product name, unique in the account")
+    .addOption(new Option("--node-type <type>", "device or gateway").choices(Object.keys(NODE_TYPES)).default("device"))
+    .addOption(new Option("--data-format <format>", "alink-json or custom").choices(Object.keys(DATA_FORMATS)).default("alink-json"))
+    .option("-d, --description <text>", "free text", "")
+    .action(
+      act(program, (o: { name: string; nodeType: string; dataFormat: string; description: string }) => async (c, json) => {
+        const r = await c.createProduct({
+          productName: o.name,
+          nodeType: choice("--node-type", o.nodeType, NODE_TYPES),
+          dataFormat: choice("--data-format", o.dataFormat, DATA_FORMATS),
+          description: o.description,
+        });
+        if (json) return printJson(QueryProductResponseSchema, create(QueryProductResponseSchema, { product: r.product! }));
+        showProduct(r.product!);
+      }),
+    );
+  product.command("get <productKey>").description("show a product (QueryProduct)").action(
+    act(program, (pk: string) => async (c, json) => {
+      const r = await c.queryProduct({ productKey: pk });
+      if (json) return printJson(QueryProductResponseSchema, r);
+      showProduct(r.product!);
+    }),
+  );
+  pageOptions(product.command("list").description("list products (QueryProductList)")).action(
+    act(program, (o: { pageSize: string; pageToken: string; all?: boolean }) => async (c, json) => {
+      const r = await pages(o.all, o.pageToken, async (t) => {
+        const p = await c.queryProductList({ pageSize: Number(o.pageSize), pageToken: t });
+        return { items: p.products, next: p.nextPageToken };
+      });
+      if (json) return printJson(QueryProductListResponseSchema, create(QueryProductListResponseSchema, { products: r.items, nextPageToken: r.next }));
+      printTable(["PRODUCT KEY", "NAME", "NODE TYPE", "STATUS", "DEVICES", "OWNER"], r.items.map(productRow));
+      if (r.next !== "") process.stdout.write(`next page: --page-token ${r.next}\n`);
+    }),
+  );
+  product
+    .command("update <productKey>")
+    .description("change name or description (UpdateProduct)")
+    .option("-n, --name <name>", "new name")
+    .option("-d, --description <text>", "new description")
+    .action(
+      act(program, (pk: string, o: { name?: string; description?: string }) => async (c, json) => {
+        const r = await c.updateProduct({ productKey: pk, ...(o.name === undefined ? {} : { productName: o.name }), ...(o.description === undefined ? {} : { description: o.description }) });
+        if (json) return printJson(QueryProductResponseSchema, create(QueryProductResponseSchema, { product: r.product! }));
+        showProduct(r.product!);
+      }),
+    );
+  product.command("delete <productKey>").description("delete a product without devices (DeleteProduct)").action(
+    act(program, (pk: string) => async (c) => {
+      await c.deleteProduct({ productKey: pk });
+    }),
+  );
+  product.command("publish <productKey>").description("publish a product (ReleaseProduct)").action(
+    act(program, (pk: string) => async (c, json) => {
+      const r = await c.releaseProduct({ productKey: pk });
+      if (json) return printJson(QueryProductResponseSchema, create(QueryProductResponseSchema, { product: r.product! }));
+      showProduct(r.product!);
+    }),
+  );
+
+  // topic classes
+  const topic = program.command("topic").description("product topic classes");
+  topic
+    .command("create <productKey> <shortName>")
+    .description("add a topic class /<pk>/${deviceName}/user/<shortName> (CreateProductTopic)")
+    .addOption(new Option("-o, --operation <op>", "pub, sub or all").choices(Object.keys(OPERATIONS)).makeOptionMandatory())
+    .option("-d, --description <text>", "free text", "")
+    .action(
+      act(program, (pk: string, short: string, o: { operation: string; description: string }) => async (c, json) => {
+        const r = await c.createProductTopic({ productKey: pk, topicShortName: short, operation: choice("--operation", o.operation, OPERATIONS), description: o.description });
+        if (json) return printJson(CreateProductTopicResponseSchema, r);
+        topicRows([r.topic!]);
+      }),
+    );
+  topic
+    .command("update <topicId> <shortName>")
+    .description("change a topic class (UpdateProductTopic)")
+    .addOption(new Option("-o, --operation <op>", "pub, sub or all").choices(Object.keys(OPERATIONS)).makeOptionMandatory())
+    .option("-d, --description <text>", "free text", "")
+    .action(
+      act(program, (id: string, short: string, o: { operation: string; description: string }) => async (c, json) => {
+        const r = await c.updateProductTopic({ topicId: topicId(id), topicShortName: short, operation: choice("--operation", o.operation, OPERATIONS), description: o.description });
+        if (json) return printJson(UpdateProductTopicResponseSchema, r);
+        topicRows([r.topic!]);
+      }),
+    );
+  topic.command("delete <topicId>").description("remove a topic class (DeleteProductTopic)").action(
+    act(program, (id: string) => async (c) => {
+      await c.deleteProductTopic({ topicId: topicId(id) });
+    }),
+  );
+  topic.command("list <productKey>").description("list topic classes (QueryProductTopic)").action(
+    act(program, (pk: string) => async (c, json) => {
+      const r = await c.queryProductTopic({ productKey: pk });
+      if (json) return printJson(QueryProductTopicResponseSchema, r);
+      topicRows(r.topics);
+    }),
+  );
+
+  // thing model
+  const tsl = program.command("tsl").description("thing models (TSL JSON)");
+  tsl.command("import <productKey> <file>").description("replace the thing model from a file, or - for stdin (ImportThingModelTsl)").action(
+    act(program, (pk: string, file: string) => async (c) => {
+      await c.importThingModelTsl({ productKey: pk, tslJson: readInput(file) });
+    }),
+  );
+  tsl.command("get <productKey>").description("print the thing model (GetThingModelTsl)").action(
+    act(program, (pk: string) => async (c, json) => {
+      const r = await c.getThingModelTsl({ productKey: pk });
+      if (json) return printJson(GetThingModelTslResponseSchema, r);
+      process.stdout.write(JSON.stringify(JSON.parse(r.tslJson), null, 2) + "\n");
+    }),
+  );
+
+  // scripts
+  const script = program.command("script").description("data parsing scripts (stored, not run)");
+  for (const mode of ["create", "update"] as const) {
+    script
+      .command(`${mode} <productKey> <file>`)
+      .description(`${mode} the product's script from a file or - (${mode === "create" ? "CreateThingScript" : "UpdateThingScript"})`)
+      .addOption(new Option("--type <lang>", "javascript, python or php").choices(Object.keys(SCRIPT_TYPES)).default("javascript"))
+      .action(
+        act(program, (pk: string, file: string, o: { type: string }) => async (c) => {
+          const req = { productKey: pk, scriptType: choice("--type", o.type, SCRIPT_TYPES), scriptContent: readInput(file) };
+          await (mode === "create" ? c.createThingScript(req) : c.updateThingScript(req));
+        }),
+      );
+  }
+  script.command("get <productKey>").description("print the script (GetThingScript)").action(
+    act(program, (pk: string) => async (c, json) => {
+      const r = await c.getThingScript({ productKey: pk });
+      if (json) return printJson(GetThingScriptResponseSchema, r);
+      process.stdout.write(r.scriptContent.endsWith("\n") ? r.scriptContent : r.scriptContent + "\n");
+    }),
+  );
+
+  // devices
+  const device = program.command("device").description("devices");
+  device
+    .command("register <productKey> [deviceName]")
+    .description("register one device; the name is generated when omitted (RegisterDevice)")
+    .option("--nickname <text>", "nickname", "")
+    .action(
+      act(program, (pk: string, dn: string | undefined, o: { nickname: string }) => async (c, json) => {
+        const r = await c.registerDevice({ productKey: pk, deviceName: dn ?? "", nickname: o.nickname });
+        if (json) return printJson(RegisterDeviceResponseSchema, r);
+        showDevice(r.device!);
+      }),
+    );
+  device
+    .command("batch-register <productKey>")
+    .description("register many devices at once, a result per device (BatchRegisterDevice)")
+    .option("--names <list>", "comma-separated device names")
+    .option("-f, --file <file>", "device names, one per line or first CSV column (- for stdin)")
+    .option("--count <n>", "generate this many names")
+    .action(
+      act(program, (pk: string, o: { names?: string; file?: string; count?: string }) => async (c, json) => {
+        const given = [o.names, o.file, o.count].filter((x) => x !== undefined).length;
+        if (given !== 1) throw new UsageError("give exactly one of --names, --file or --count");
+        const deviceNames = o.names !== undefined ? o.names.split(",").map((s) => s.trim()).filter(Boolean) : o.file !== undefined ? namesFromFile(readInput(o.file)) : [];
+        const r = await c.batchRegisterDevice({ productKey: pk, deviceNames, count: o.count === undefined ? 0 : Number(o.count) });
+        if (json) printJson(BatchRegisterDeviceResponseSchema, r);
+        else {
+          printTable(
+            ["DEVICE NAME", "RESULT", "DEVICE SECRET / ERROR"],
+            r.results.map((x) => [x.deviceName, x.success ? "ok" : "failed", x.success ? x.device!.deviceSecret : x.errorMessage]),
+          );
+          process.stdout.write(`${r.successCount} registered, ${r.failureCount} failed\n`);
+        }
+        if (r.failureCount > 0) throw new PartialFailure(`${r.failureCount} of ${r.results.length} devices failed`);
+      }),
+    );
+  device
+    .command("get [productKey] [deviceName]")
+    .description("show a device (QueryDeviceDetail)")
+    .option("--iot-id <iotId>", "find the device by IotId instead")
+    .option("--secret", "include the DeviceSecret (owner only)")
+    .action(
+      act(program, (pk: string | undefined, dn: string | undefined, o: { iotId?: string; secret?: boolean }) => async (c, json) => {
+        if (o.iotId === undefined && (pk === undefined || dn === undefined)) throw new UsageError("give <productKey> <deviceName> or --iot-id");
+        const r = await c.queryDeviceDetail({ productKey: pk ?? "", deviceName: dn ?? "", iotId: o.iotId ?? "", includeSecret: o.secret === true });
+        if (json) return printJson(QueryDeviceDetailResponseSchema, r);
+        showDevice(r.device!);
+      }),
+    );
+  pageOptions(
+    device
+      .command("list <productKey>")
+      .description("list a product's devices (QueryDevice)")
+      .addOption(new Option("--status <status>", "only this status").choices(Object.keys(STATUSES)))
+      .option("--prefix <text>", "only names starting with this", ""),
+  ).action(
+    act(program, (pk: string, o: { status?: string; prefix: string; pageSize: string; pageToken: string; all?: boolean }) => async (c, json) => {
+      const r = await pages(o.all, o.pageToken, async (t) => {
+        const p = await c.queryDevice({
+          productKey: pk,
+          pageSize: Number(o.pageSize),
+          pageToken: t,
+          status: o.status === undefined ? DeviceStatus.UNSPECIFIED : choice("--status", o.status, STATUSES),
+          deviceNamePrefix: o.prefix,
+        });
+        return { items: p.devices, next: p.nextPageToken };
+      });
+      if (json) return printJson(QueryDeviceResponseSchema, create(QueryDeviceResponseSchema, { devices: r.items, nextPageToken: r.next }));
+      printTable(["DEVICE NAME", "STATUS", "IOT ID", "CREATED"], r.items.map((d) => [d.deviceName, enumText(DeviceStatus, d.status), d.iotId, time(d.createTimeMs)]));
+      if (r.next !== "") process.stdout.write(`next page: --page-token ${r.next}\n`);
+    }),
+  );
+  for (const [name, desc] of [
+    ["delete", "delete a device (DeleteDevice)"],
+    ["disable", "disable a device (DisableThing)"],
+    ["enable", "enable a device (EnableThing)"],
+  ] as const) {
+    device.command(`${name} <productKey> <deviceName>`).description(desc).action(
+      act(program, (pk: string, dn: string) => async (c) => {
+        const req = { productKey: pk, deviceName: dn };
+        await (name === "delete" ? c.deleteDevice(req) : name === "disable" ? c.disableThing(req) : c.enableThing(req));
+      }),
+    );
+  }
+  const tag = device.command("tag").description("device tags (SaveDeviceProp, QueryDeviceProp, DeleteDeviceProp)");
+  tag.command("set <productKey> <deviceName> <key=value...>").description("set tags").action(
+    act(program, (pk: string, dn: string, kvs: string[]) => async (c) => {
+      const props = kvs.map((kv) => {
+        const i = kv.indexOf("=");
+        if (i <= 0) throw new UsageError(`tag "${kv}" must be key=value`);
+        return { key: kv.slice(0, i), value: kv.slice(i + 1) };
+      });
+      await c.saveDeviceProp({ productKey: pk, deviceName: dn, props });
+    }),
+  );
+  tag.command("list <productKey> <deviceName>").description("list tags").action(
+    act(program, (pk: string, dn: string) => async (c, json) => {
+      const r = await c.queryDeviceProp({ productKey: pk, deviceName: dn });
+      if (json) return printJson(QueryDevicePropResponseSchema, r);
+      printTable(["KEY", "VALUE"], r.props.map((p) => [p.key, p.value]));
+    }),
+  );
+  tag.command("delete <productKey> <deviceName> <key>").description("delete a tag").action(
+    act(program, (pk: string, dn: string, key: string) => async (c) => {
+      await c.deleteDeviceProp({ productKey: pk, deviceName: dn, key });
+    }),
+  );
+  return program;
+}
+
+function topicId(s: string): bigint {
+  if (!/^[1-9][0-9]{0,15}$/.test(s)) throw new UsageError("<topicId> must be a positive number");
+  return BigInt(s);
+}

@@ -1,0 +1,123 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import {
+  AuthType,
+  DataFormat,
+  DeviceStatus,
+  NodeType,
+  ProductStatus,
+  ScriptType,
+  TopicOperation,
+  type AccountSchema,
+  type DeviceSchema,
+  type ProductSchema,
+  type TopicClassSchema,
+} from "../gen/iotfed/v1/admin_pb.js";
+import * as domain from "../domain/index.js";
+
+/** Wire enums ↔ domain values, one table each. UNSPECIFIED maps to the default where one exists. */
+export const nodeTypeFromWire = (v: NodeType): domain.NodeType => {
+  if (v === NodeType.GATEWAY) return "gateway";
+  if (v === NodeType.DEVICE || v === NodeType.UNSPECIFIED) return "device";
+  throw new domain.InvalidArgumentError("node_type", `unknown value ${v}`);
+};
+export const nodeTypeToWire = (v: domain.NodeType): NodeType => (v === "gateway" ? NodeType.GATEWAY : NodeType.DEVICE);
+
+export const dataFormatFromWire = (v: DataFormat): domain.DataFormat => {
+  if (v === DataFormat.CUSTOM) return "custom";
+  if (v === DataFormat.ALINK_JSON || v === DataFormat.UNSPECIFIED) return "alink-json";
+  throw new domain.InvalidArgumentError("data_format", `unknown value ${v}`);
+};
+export const dataFormatToWire = (v: domain.DataFormat): DataFormat => (v === "custom" ? DataFormat.CUSTOM : DataFormat.ALINK_JSON);
+
+export const authTypeFromWire = (v: AuthType): domain.AuthType => {
+  if (v === AuthType.DEVICE_SECRET || v === AuthType.UNSPECIFIED) return "device-secret";
+  throw new domain.InvalidArgumentError("auth_type", `unknown value ${v}`);
+};
+
+export const productStatusToWire = (v: domain.ProductStatus): ProductStatus =>
+  v === "published" ? ProductStatus.PUBLISHED : ProductStatus.DEVELOPING;
+
+const OPS: Record<number, domain.TopicOperation> = {
+  [TopicOperation.PUB]: "pub",
+  [TopicOperation.SUB]: "sub",
+  [TopicOperation.ALL]: "all",
+};
+export const topicOpFromWire = (v: TopicOperation): domain.TopicOperation => {
+  const op = OPS[v];
+  if (op === undefined) throw new domain.InvalidArgumentError("operation", "is required: pub, sub or all");
+  return op;
+};
+export const topicOpToWire = (v: domain.TopicOperation): TopicOperation =>
+  v === "pub" ? TopicOperation.PUB : v === "sub" ? TopicOperation.SUB : TopicOperation.ALL;
+
+const SCRIPTS: Record<number, domain.ScriptType> = {
+  [ScriptType.JAVASCRIPT]: "javascript",
+  [ScriptType.PYTHON]: "python",
+  [ScriptType.PHP]: "php",
+};
+export const scriptTypeFromWire = (v: ScriptType): domain.ScriptType => {
+  const t = SCRIPTS[v];
+  if (t === undefined) throw new domain.InvalidArgumentError("script_type", "is required: javascript, python or php");
+  return t;
+};
+export const scriptTypeToWire = (v: domain.ScriptType): ScriptType =>
+  v === "javascript" ? ScriptType.JAVASCRIPT : v === "python" ? ScriptType.PYTHON : ScriptType.PHP;
+
+const STATUSES: Record<number, domain.DeviceStatus> = {
+  [DeviceStatus.INACTIVE]: "inactive",
+  [DeviceStatus.ONLINE]: "online",
+  [DeviceStatus.OFFLINE]: "offline",
+  [DeviceStatus.DISABLED]: "disabled",
+};
+export const deviceStatusFromWire = (v: DeviceStatus): domain.DeviceStatus | undefined => {
+  if (v === DeviceStatus.UNSPECIFIED) return undefined;
+  const s = STATUSES[v];
+  if (s === undefined) throw new domain.InvalidArgumentError("status", `unknown value ${v}`);
+  return s;
+};
+export const deviceStatusToWire = (v: domain.DeviceStatus): DeviceStatus =>
+  Number(Object.entries(STATUSES).find(([, s]) => s === v)![0]) as DeviceStatus;
+
+export const accountToWire = (a: domain.Account): MessageInitShape<typeof AccountSchema> => ({
+  accountId: a.accountId,
+  accountName: a.accountName,
+  createTimeMs: BigInt(a.createdAt),
+});
+
+export const productToWire = (p: domain.Product, deviceCount: number): MessageInitShape<typeof ProductSchema> => ({
+  productKey: p.productKey,
+  productName: p.productName,
+  nodeType: nodeTypeToWire(p.nodeType),
+  dataFormat: dataFormatToWire(p.dataFormat),
+  authType: AuthType.DEVICE_SECRET,
+  status: productStatusToWire(p.status),
+  description: p.description,
+  accountId: p.accountId,
+  ownerInstanceId: p.ownerInstanceId,
+  version: BigInt(p.version),
+  deviceCount: BigInt(deviceCount),
+  createTimeMs: BigInt(p.createdAt),
+  updateTimeMs: BigInt(p.updatedAt),
+});
+
+export const topicToWire = (t: domain.TopicClass): MessageInitShape<typeof TopicClassSchema> => ({
+  topicId: BigInt(t.topicId),
+  productKey: t.productKey,
+  topicShortName: t.shortName,
+  topic: domain.topicTemplate(t.productKey, t.shortName),
+  operation: topicOpToWire(t.operation),
+  description: t.description,
+});
+
+export const deviceToWire = (d: domain.Device, instanceId: string, secret?: string): MessageInitShape<typeof DeviceSchema> => ({
+  iotId: d.iotId,
+  productKey: d.productKey,
+  deviceName: d.deviceName,
+  deviceSecret: secret ?? "",
+  status: deviceStatusToWire(domain.deviceStatus(d)),
+  nickname: d.nickname,
+  createTimeMs: BigInt(d.createdAt),
+  activeTimeMs: BigInt(d.activatedAt),
+  lastOnlineTimeMs: BigInt(d.lastOnlineAt),
+  instanceId,
+});

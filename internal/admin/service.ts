@@ -1,0 +1,298 @@
+import { AdminService, PrincipalKind } from "../gen/iotfed/v1/admin_pb.js";
+import type { UnaryService } from "../rpc/index.js";
+import {
+  DESCRIPTION_MAX,
+  InvalidArgumentError,
+  MAX_SCRIPT_BYTES,
+  NICKNAME_MAX,
+  NotFoundError,
+  actingAccount,
+  checkAccountId,
+  checkAccountName,
+  checkBatchSize,
+  checkDeviceName,
+  checkProductKey,
+  checkProductName,
+  checkTag,
+  checkText,
+  checkTopicShortName,
+  newDeviceName,
+  pageSize,
+  parseThingModel,
+  requireOperator,
+  type Principal,
+  type Product,
+  type TopicClass,
+} from "../domain/index.js";
+import type { AccountsRepo, DevicesRepo, ProductsRepo } from "../store/index.js";
+import * as wire from "./convert.js";
+
+export interface AdminContext {
+  principal: Principal;
+}
+
+export interface AdminDeps {
+  accounts: AccountsRepo;
+  products: ProductsRepo;
+  devices: DevicesRepo;
+  regionId: string;
+  instanceId: string;
+  maxDevicesPerBatch: number;
+}
+
+/**
+ * The admin API: validation, ownership, then one repository call (one
+ * transaction) per logical change. An account sees only what it owns; a
+ * product or device of another account is reported as not found.
+ */
+export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminService)["method"], AdminContext> {
+  const { accounts, products, devices, instanceId } = deps;
+
+  const ownedProduct = (ctx: AdminContext, productKey: string): Product => {
+    checkProductKey(productKey);
+    const p = products.get(productKey);
+    if (p === undefined || p.accountId !== actingAccount(ctx.principal)) {
+      throw new NotFoundError(`product ${productKey} does not exist`, { field: "product_key" });
+    }
+    return p;
+  };
+  const ownedTopic = (ctx: AdminContext, topicId: bigint): TopicClass => {
+    if (topicId <= 0n || topicId > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArgumentError("topic_id", "must be a positive id");
+    const t = products.topic(Number(topicId));
+    if (t === undefined) throw new NotFoundError(`topic class ${topicId} does not exist`, { field: "topic_id" });
+    ownedProduct(ctx, t.productKey);
+    return t;
+  };
+  const ownedDevice = (ctx: AdminContext, productKey: string, deviceName: string) => {
+    ownedProduct(ctx, productKey);
+    checkDeviceName(deviceName);
+    return devices.require(productKey, deviceName);
+  };
+
+  return {
+    whoAmI(_req, ctx) {
+      const p = ctx.principal;
+      return {
+        kind: p.kind === "operator" ? PrincipalKind.OPERATOR : PrincipalKind.ACCOUNT,
+        accountId: p.kind === "operator" ? (p.actingFor ?? "") : p.accountId,
+        regionId: deps.regionId,
+        instanceId,
+      };
+    },
+
+    createAccount(req, ctx) {
+      requireOperator(ctx.principal);
+      return { account: wire.accountToWire(accounts.create(checkAccountName(req.accountName))) };
+    },
+    queryAccountList(req, ctx) {
+      requireOperator(ctx.principal);
+      const page = accounts.list(pageSize(req.pageSize), req.pageToken);
+      return { accounts: page.items.map(wire.accountToWire), nextPageToken: page.nextPageToken };
+    },
+    createAccountToken(req, ctx) {
+      requireOperator(ctx.principal);
+      const { token, secret } = accounts.createToken(checkAccountId(req.accountId), checkText(req.description, "description", DESCRIPTION_MAX));
+      return { token: { ...token, createTimeMs: BigInt(token.createdAt), revokeTimeMs: 0n }, secret };
+    },
+    queryAccountTokenList(req, ctx) {
+      requireOperator(ctx.principal);
+      return {
+        tokens: accounts.listTokens(checkAccountId(req.accountId)).map((t) => ({
+          tokenId: t.tokenId,
+          accountId: t.accountId,
+          description: t.description,
+          createTimeMs: BigInt(t.createdAt),
+          revokeTimeMs: BigInt(t.revokedAt),
+        })),
+      };
+    },
+    revokeAccountToken(req, ctx) {
+      requireOperator(ctx.principal);
+      if (req.tokenId === "") throw new InvalidArgumentError("token_id", "is required");
+      accounts.revokeToken(req.tokenId);
+      return {};
+    },
+
+    createProduct(req, ctx) {
+      const accountId = actingAccount(ctx.principal);
+      accounts.require(accountId);
+      wire.authTypeFromWire(req.authType);
+      const p = products.create({
+        accountId,
+        productName: checkProductName(req.productName),
+        nodeType: wire.nodeTypeFromWire(req.nodeType),
+        dataFormat: wire.dataFormatFromWire(req.dataFormat),
+        description: checkText(req.description, "description", DESCRIPTION_MAX),
+        ownerInstanceId: instanceId,
+      });
+      return { product: wire.productToWire(p, 0) };
+    },
+    updateProduct(req, ctx) {
+      ownedProduct(ctx, req.productKey);
+      const change: { productName?: string; description?: string } = {};
+      if (req.productName !== undefined) change.productName = checkProductName(req.productName);
+      if (req.description !== undefined) change.description = checkText(req.description, "description", DESCRIPTION_MAX);
+      if (Object.keys(change).length === 0) throw new InvalidArgumentError("product_name", "nothing to change: set product_name or description");
+      const p = products.update(req.productKey, change);
+      return { product: wire.productToWire(p, products.deviceCount(p.productKey)) };
+    },
+    queryProduct(req, ctx) {
+      const p = ownedProduct(ctx, req.productKey);
+      return { product: wire.productToWire(p, products.deviceCount(p.productKey)) };
+    },
+    queryProductList(req, ctx) {
+      const page = products.listByAccount(actingAccount(ctx.principal), pageSize(req.pageSize), req.pageToken);
+      return { products: page.items.map((p) => wire.productToWire(p, products.deviceCount(p.productKey))), nextPageToken: page.nextPageToken };
+    },
+    deleteProduct(req, ctx) {
+      ownedProduct(ctx, req.productKey);
+      products.delete(req.productKey);
+      return {};
+    },
+    releaseProduct(req, ctx) {
+      ownedProduct(ctx, req.productKey);
+      const p = products.release(req.productKey);
+      return { product: wire.productToWire(p, products.deviceCount(p.productKey)) };
+    },
+
+    createProductTopic(req, ctx) {
+      ownedProduct(ctx, req.productKey);
+      const op = wire.topicOpFromWire(req.operation);
+      const t = products.createTopic(req.productKey, checkTopicShortName(req.topicShortName, op), op, checkText(req.description, "description", 100));
+      return { topic: wire.topicToWire(t) };
+    },
+    updateProductTopic(req, ctx) {
+      const t = ownedTopic(ctx, req.topicId);
+      const op = wire.topicOpFromWire(req.operation);
+      const u = products.updateTopic(t, checkTopicShortName(req.topicShortName, op), op, checkText(req.description, "description", 100));
+      return { topic: wire.topicToWire(u) };
+    },
+    deleteProductTopic(req, ctx) {
+      products.deleteTopic(ownedTopic(ctx, req.topicId));
+      return {};
+    },
+    queryProductTopic(req, ctx) {
+      ownedProduct(ctx, req.productKey);
+      return { topics: products.topics(req.productKey).map(wire.topicToWire) };
+    },
+
+    importThingModelTsl(req, ctx) {
+      ownedProduct(ctx, req.productKey);
+      products.setThingModel(req.productKey, parseThingModel(req.tslJson));
+      return {};
+    },
+    getThingModelTsl(req, ctx) {
+      ownedProduct(ctx, req.productKey);
+      return { tslJson: products.thingModel(req.productKey) };
+    },
+
+    createThingScript(req, ctx) {
+      ownedProduct(ctx, req.productKey);
+      products.setScript(req.productKey, wire.scriptTypeFromWire(req.scriptType), checkScript(req.scriptContent), "create");
+      return {};
+    },
+    updateThingScript(req, ctx) {
+      ownedProduct(ctx, req.productKey);
+      products.setScript(req.productKey, wire.scriptTypeFromWire(req.scriptType), checkScript(req.scriptContent), "update");
+      return {};
+    },
+    getThingScript(req, ctx) {
+      ownedProduct(ctx, req.productKey);
+      const s = products.script(req.productKey);
+      if (s === undefined) throw new NotFoundError(`product ${req.productKey} has no script`, { field: "product_key" });
+      return { scriptType: wire.scriptTypeToWire(s.scriptType), scriptContent: s.content };
+    },
+
+    registerDevice(req, ctx) {
+      ownedProduct(ctx, req.productKey);
+      const deviceName = req.deviceName === "" ? newDeviceName() : checkDeviceName(req.deviceName);
+      const { device, secret } = devices.register(req.productKey, { deviceName, nickname: checkText(req.nickname, "nickname", NICKNAME_MAX) });
+      return { device: wire.deviceToWire(device, instanceId, secret) };
+    },
+    batchRegisterDevice(req, ctx) {
+      ownedProduct(ctx, req.productKey);
+      let names: string[];
+      if (req.deviceNames.length > 0) {
+        if (req.count !== 0) throw new InvalidArgumentError("count", "give device_names or count, not both");
+        checkBatchSize(req.deviceNames.length, deps.maxDevicesPerBatch, "device_names");
+        names = req.deviceNames;
+      } else {
+        checkBatchSize(req.count, deps.maxDevicesPerBatch, "count");
+        names = Array.from({ length: req.count }, newDeviceName);
+      }
+      const results = devices.registerBatch(
+        req.productKey,
+        names.map((deviceName) => ({ deviceName, nickname: "" })),
+        (d, i) => checkDeviceName(d.deviceName, `device_names[${i}]`),
+      );
+      let ok = 0;
+      const out = results.map((r) => {
+        if (r.ok) {
+          ok++;
+          return { deviceName: r.device.deviceName, success: true, device: wire.deviceToWire(r.device, instanceId, r.secret) };
+        }
+        return { deviceName: r.deviceName, success: false, errorMessage: r.error.message, errorCode: r.error.code };
+      });
+      return { results: out, successCount: ok, failureCount: out.length - ok };
+    },
+    queryDeviceDetail(req, ctx) {
+      let d;
+      if (req.iotId !== "") {
+        if (req.productKey !== "" || req.deviceName !== "") throw new InvalidArgumentError("iot_id", "give iot_id or product_key and device_name, not both");
+        d = devices.getByIotId(req.iotId);
+        if (d === undefined) throw new NotFoundError(`device ${req.iotId} does not exist`, { field: "iot_id" });
+        ownedProduct(ctx, d.productKey);
+      } else d = ownedDevice(ctx, req.productKey, req.deviceName);
+      const secret = req.includeSecret ? devices.secret(d.productKey, d.deviceName) : undefined;
+      return { device: wire.deviceToWire(d, instanceId, secret) };
+    },
+    queryDevice(req, ctx) {
+      ownedProduct(ctx, req.productKey);
+      const status = wire.deviceStatusFromWire(req.status);
+      const prefix = checkText(req.deviceNamePrefix, "device_name_prefix", 32);
+      const page = devices.list(req.productKey, pageSize(req.pageSize), req.pageToken, {
+        ...(status === undefined ? {} : { status }),
+        ...(prefix === "" ? {} : { namePrefix: prefix }),
+      });
+      return { devices: page.items.map((d) => wire.deviceToWire(d, instanceId)), nextPageToken: page.nextPageToken };
+    },
+    deleteDevice(req, ctx) {
+      ownedDevice(ctx, req.productKey, req.deviceName);
+      devices.delete(req.productKey, req.deviceName);
+      return {};
+    },
+    disableThing(req, ctx) {
+      ownedDevice(ctx, req.productKey, req.deviceName);
+      devices.setDisabled(req.productKey, req.deviceName, true);
+      return {};
+    },
+    enableThing(req, ctx) {
+      ownedDevice(ctx, req.productKey, req.deviceName);
+      devices.setDisabled(req.productKey, req.deviceName, false);
+      return {};
+    },
+    saveDeviceProp(req, ctx) {
+      ownedDevice(ctx, req.productKey, req.deviceName);
+      if (req.props.length === 0) throw new InvalidArgumentError("props", "must hold at least one tag");
+      req.props.forEach((p, i) => checkTag(p.key, p.value, i));
+      devices.saveTags(req.productKey, req.deviceName, req.props.map((p) => ({ key: p.key, value: p.value })));
+      return {};
+    },
+    queryDeviceProp(req, ctx) {
+      ownedDevice(ctx, req.productKey, req.deviceName);
+      return { props: devices.tags(req.productKey, req.deviceName) };
+    },
+    deleteDeviceProp(req, ctx) {
+      ownedDevice(ctx, req.productKey, req.deviceName);
+      if (req.key === "") throw new InvalidArgumentError("key", "is required");
+      devices.deleteTag(req.productKey, req.deviceName, req.key);
+      return {};
+    },
+  };
+}
+
+function checkScript(content: string): string {
+  if (content.length === 0) throw new InvalidArgumentError("script_content", "is required");
+  if (Buffer.byteLength(content) > MAX_SCRIPT_BYTES) throw new InvalidArgumentError("script_content", `must be at most ${MAX_SCRIPT_BYTES} bytes`);
+  return content;
+}

@@ -1,0 +1,3 @@
+export { createBootstrapServer, type BootstrapServerOptions } from "./server.js";
+export { parseBootstrapForm, FormError, FIELD_MAX, type BootstrapForm } from "./form.js";
+export { REPLY, errorReply } from "./envelope.js";

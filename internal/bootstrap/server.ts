@@ -1,0 +1,147 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { DEVICE_NAME_RE, PRODUCT_KEY_RE } from "../domain/index.js";
+import { LOOKUP_DISABLED, LOOKUP_UNKNOWN_DEVICE, LOOKUP_UNKNOWN_PRODUCT, type RouteTable } from "../routes/index.js";
+import type { Metrics } from "../metrics/index.js";
+import type { Logger } from "../log/index.js";
+import { FormError, parseBootstrapForm } from "./form.js";
+import { REPLY, errorReply } from "./envelope.js";
+
+export interface BootstrapServerOptions {
+  routes: RouteTable;
+  metrics: Metrics;
+  logger: Logger;
+  maxBodyBytes: number;
+  requestTimeoutMs: number;
+  keepAliveMs: number;
+  tls?: { cert: Buffer; key: Buffer };
+}
+
+const PATH = "/auth/bootstrap";
+const REGIONAL_PREFIX = "/auth/bootstrap/regionId/";
+const REGION_RE = /^[A-Za-z0-9-]{1,32}$/;
+const FORM_TYPE = "application/x-www-form-urlencoded";
+
+/**
+ * The device edge (SPEC "Bootstrap protocol"): `POST /auth/bootstrap` and the
+ * SDK's regional form `GET /auth/bootstrap/regionId/{regionId}`, both with a
+ * form body. Answers from the RouteTable with pre-serialised bytes; nothing
+ * is logged per request.
+ */
+export function createBootstrapServer(opts: BootstrapServerOptions): Server {
+  const { routes, metrics } = opts;
+  const counters = new Map<number, { inc(): void }>();
+  const countFor = (code: number): { inc(): void } => {
+    let c = counters.get(code);
+    if (c === undefined) {
+      c = metrics.bootstrapRequests.labels({ code: String(code) });
+      counters.set(code, c);
+    }
+    return c;
+  };
+  const ok = countFor(200);
+
+  const send = (res: ServerResponse, status: number, body: Buffer, close = false): void => {
+    if (res.headersSent || res.destroyed) return;
+    const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": body.length };
+    if (close) headers.connection = "close";
+    if (status === 405) headers.allow = "POST";
+    res.writeHead(status, headers);
+    res.end(body);
+    (status === 200 ? ok : countFor(status)).inc();
+  };
+
+  const answer = (res: ServerResponse, body: Buffer, started: bigint): void => {
+    let form;
+    try {
+      form = parseBootstrapForm(body);
+    } catch (e) {
+      if (e instanceof FormError) return send(res, 400, errorReply(400, e.message));
+      throw e;
+    }
+    const { productKey, deviceName, resources } = form;
+    if (productKey === undefined || productKey === "") return send(res, 400, REPLY.missingProductKey);
+    if (deviceName === undefined || deviceName === "") return send(res, 400, REPLY.missingDeviceName);
+    if (!PRODUCT_KEY_RE.test(productKey)) return send(res, 400, REPLY.badProductKey);
+    if (!DEVICE_NAME_RE.test(deviceName)) return send(res, 400, REPLY.badDeviceName);
+    if (resources !== undefined && resources !== "" && !resources.split(",").some((r) => r.trim() === "mqtt")) {
+      return send(res, 400, REPLY.badResources);
+    }
+    const r = routes.lookup(productKey, deviceName);
+    if (r >= 0) {
+      send(res, 200, routes.reply(r));
+      metrics.bootstrapDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      return;
+    }
+    if (r === LOOKUP_DISABLED) return send(res, 403, REPLY.disabled);
+    if (r === LOOKUP_UNKNOWN_PRODUCT) return send(res, 404, REPLY.unknownProduct);
+    if (r === LOOKUP_UNKNOWN_DEVICE) return send(res, 404, REPLY.unknownDevice);
+    return send(res, 500, REPLY.internal);
+  };
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = process.hrtime.bigint();
+    const url = req.url ?? "";
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    let wantMethod: string;
+    if (path === PATH) wantMethod = "POST";
+    else if (path.startsWith(REGIONAL_PREFIX)) {
+      wantMethod = "GET";
+      if (!REGION_RE.test(path.slice(REGIONAL_PREFIX.length))) return drainThen(req, res, 400, REPLY.badRegion);
+    } else return drainThen(req, res, 404, REPLY.notFound);
+    if (req.method !== wantMethod && !(wantMethod === "GET" && req.method === "POST")) {
+      return drainThen(req, res, 405, REPLY.method);
+    }
+    const ctype = req.headers["content-type"];
+    if (ctype === undefined || !ctype.toLowerCase().startsWith(FORM_TYPE)) return drainThen(req, res, 415, REPLY.contentType);
+    const declared = req.headers["content-length"];
+    if (declared !== undefined && Number(declared) > opts.maxBodyBytes) return refuseTooLarge(req, res);
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > opts.maxBodyBytes) return refuseTooLarge(req, res);
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (size > opts.maxBodyBytes) return;
+      try {
+        answer(res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), started);
+      } catch (e) {
+        opts.logger.error({ err: e }, "bootstrap handler failed");
+        send(res, 500, REPLY.internal);
+      }
+    });
+    req.on("error", () => res.destroy());
+  };
+
+  /** Replies at once and discards the body (bounded by the request timeout). */
+  const drainThen = (req: IncomingMessage, res: ServerResponse, status: number, body: Buffer): void => {
+    send(res, status, body);
+    req.resume();
+  };
+  const refuseTooLarge = (req: IncomingMessage, res: ServerResponse): void => {
+    send(res, 413, REPLY.tooLarge, true);
+    req.removeAllListeners("data");
+    req.resume();
+    res.on("finish", () => req.socket.destroySoon());
+  };
+
+  const server =
+    opts.tls === undefined ? createHttpServer({ maxHeaderSize: 8192 }, handler) : createHttpsServer({ ...opts.tls, maxHeaderSize: 8192 }, handler);
+  server.requestTimeout = opts.requestTimeoutMs;
+  server.headersTimeout = Math.min(opts.requestTimeoutMs, 60000);
+  server.keepAliveTimeout = opts.keepAliveMs;
+  server.timeout = opts.requestTimeoutMs;
+  server.maxRequestsPerSocket = 1000;
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const code = err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+    const body = code === 408 ? REPLY.timeout : errorReply(code, code === 431 ? "request headers too large" : "malformed HTTP request");
+    countFor(code).inc();
+    socket.end(`HTTP/1.1 ${code} ${code === 408 ? "Request Timeout" : code === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.toString()}`);
+  });
+  return server;
+}

@@ -1,0 +1,76 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import { configSchema, type Config } from "./schema.js";
+import { bootstrapSuccessBody, BOOTSTRAP_BODY_MAX } from "../domain/index.js";
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(key === "" ? message : `${key}: ${message}`);
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** True when no file was given: the embedded single-instance default. */
+  embedded: boolean;
+  /** The file read, if any. */
+  source: string | undefined;
+}
+
+function keyOf(path: PropertyKey[]): string {
+  return path.map((p) => (typeof p === "number" ? `[${p}]` : String(p))).join(".").replace(/\.\[/g, "[");
+}
+
+/** Validates a parsed document; the error names the offending key. */
+export function validateConfig(doc: unknown): Config {
+  const parsed = configSchema.safeParse(doc ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    if (issue.code === "unrecognized_keys") {
+      const base = keyOf(issue.path);
+      throw new ConfigError(base === "" ? issue.keys[0]! : `${base}.${issue.keys[0]!}`, "unknown key");
+    }
+    throw new ConfigError(keyOf(issue.path), issue.message);
+  }
+  const config = parsed.data;
+  const body = bootstrapSuccessBody(config.instance.mqtt);
+  if (body.length >= BOOTSTRAP_BODY_MAX) {
+    throw new ConfigError("instance.mqtt.host", `makes the bootstrap reply ${body.length} bytes; devices read at most ${BOOTSTRAP_BODY_MAX - 1}`);
+  }
+  return config;
+}
+
+/** The embedded default: a complete single instance on loopback, data in ./data. */
+export function defaultConfig(): Config {
+  return validateConfig({});
+}
+
+/**
+ * Loads the configuration: from `path` (flag) or IOTFED_CONFIG, else the
+ * embedded default.
+ */
+export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const source = path ?? (env.IOTFED_CONFIG || undefined);
+  if (source === undefined) return { config: defaultConfig(), embedded: true, source: undefined };
+  let text: string;
+  try {
+    text = readFileSync(source, "utf8");
+  } catch (e) {
+    throw new ConfigError("", `cannot read configuration file ${source}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    const msg = e instanceof YAMLParseError ? e.message.split("\n")[0]! : String(e);
+    throw new ConfigError("", `${source} is not valid YAML: ${msg}`);
+  }
+  if (doc !== null && doc !== undefined && (typeof doc !== "object" || Array.isArray(doc))) {
+    throw new ConfigError("", `${source} must hold a mapping at the top level`);
+  }
+  return { config: validateConfig(doc), embedded: false, source };
+}

@@ -1,0 +1,108 @@
+import { z } from "zod";
+
+/**
+ * The configuration file (YAML). Every key has a default; `defaultConfig()`
+ * is the embedded single-instance platform that `iotfedd` runs with no file.
+ * Unknown keys are refused so that a typo cannot silently fall back to a
+ * default. See README.md "Configuration reference".
+ */
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port (IPv6 in brackets)")
+  .refine((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65535, "port must be 0-65535");
+
+const tlsFiles = z
+  .object({
+    /** PEM certificate chain. */
+    certFile: z.string().min(1),
+    /** PEM private key. */
+    keyFile: z.string().min(1),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    region: z
+      .object({
+        /** Region id, e.g. cn-shanghai. */
+        id: z.string().regex(/^[a-z0-9-]{2,32}$/, "must be 2-32 characters of a-z, 0-9 and -").default("cn-shanghai"),
+        /** Location of the region, used by the nearest strategy. */
+        latitude: z.number().min(-90).max(90).default(31.23),
+        longitude: z.number().min(-180).max(180).default(121.47),
+      })
+      .strict()
+      .prefault({}),
+    instance: z
+      .object({
+        /** Instance id; peers know this daemon by it. */
+        id: z.string().regex(/^[A-Za-z0-9-]{2,64}$/, "must be 2-64 characters of letters, digits and -").default("iot-embedded"),
+        kind: z.enum(["legacy-public", "public", "enterprise"]).default("public"),
+        /** The MQTT endpoint bootstrap returns for devices held here. */
+        mqtt: z
+          .object({
+            host: z.string().regex(/^[A-Za-z0-9.:-]{1,100}$/, "must be a hostname or IP address of at most 100 characters").default("127.0.0.1"),
+            port: z.number().int().min(1).max(65535).default(1883),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    /** Directory of the SQLite store (and, for the embedded default, its generated keys). */
+    dataDir: z.string().min(1).default("./data"),
+    listen: z
+      .object({
+        /** Admin gRPC (operator plane). */
+        admin: hostPort.default("127.0.0.1:50051"),
+        /** Device bootstrap HTTP (device edge). */
+        bootstrap: hostPort.default("127.0.0.1:8080"),
+        /** /metrics, /healthz, /readyz (SRE plane). */
+        metrics: hostPort.default("127.0.0.1:9464"),
+      })
+      .strict()
+      .prefault({}),
+    tls: z
+      .object({
+        /** TLS for the admin listener; plaintext when absent (loopback only). */
+        admin: tlsFiles.optional(),
+        /** TLS for the bootstrap listener (devices use port 443). */
+        bootstrap: tlsFiles.optional(),
+      })
+      .strict()
+      .prefault({}),
+    security: z
+      .object({
+        /** File with the 32-byte secret-sealing key (base64 or 64 hex chars). Env IOTFED_SEAL_KEY wins. */
+        sealKeyFile: z.string().min(1).optional(),
+        /** File with the operator token. Env IOTFED_OPERATOR_TOKEN wins. */
+        operatorTokenFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        /** R1: devices per batch call or job (1,000 in the seed; the later API allows 10,000). */
+        devicesPerBatch: z.number().int().min(1).max(10000).default(1000),
+        /** Largest bootstrap request body accepted. */
+        bootstrapMaxBodyBytes: z.number().int().min(256).max(65536).default(4096),
+        /** Time allowed for a whole bootstrap request, headers and body. */
+        bootstrapRequestTimeoutMs: z.number().int().min(100).max(120000).default(10000),
+        /** Keep-alive idle time on the bootstrap listener. */
+        bootstrapKeepAliveMs: z.number().int().min(0).max(120000).default(5000),
+        /** Largest admin gRPC message received. */
+        adminMaxMessageBytes: z.number().int().min(65536).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+      })
+      .strict()
+      .prefault({}),
+    /** Shutdown drain deadline. */
+    shutdownTimeoutMs: z.number().int().min(100).max(600000).default(10000),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,40 @@
+import { createServer, type Server } from "node:http";
+import type { Registry } from "prom-client";
+
+export interface SreServerOptions {
+  registry: Registry;
+  /** Undefined when ready; else why not. */
+  notReady(): string | undefined;
+}
+
+/** The SRE plane: /metrics (Prometheus text), /healthz (alive), /readyz (serving). */
+export function createSreServer(opts: SreServerOptions): Server {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "").split("?")[0];
+    const json = (status: number, body: unknown): void => {
+      const text = JSON.stringify(body);
+      res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+      res.end(text);
+    };
+    if (req.method !== "GET" && req.method !== "HEAD") return json(405, { error: "method not allowed" });
+    if (path === "/metrics") {
+      opts.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { "content-type": opts.registry.contentType });
+          res.end(text);
+        },
+        () => json(500, { error: "metrics collection failed" }),
+      );
+      return;
+    }
+    if (path === "/healthz") return json(200, { status: "ok" });
+    if (path === "/readyz") {
+      const why = opts.notReady();
+      return why === undefined ? json(200, { status: "ready" }) : json(503, { status: "not ready", reason: why });
+    }
+    json(404, { error: "not found: /metrics, /healthz or /readyz" });
+  });
+  server.requestTimeout = 10000;
+  server.headersTimeout = 5000;
+  return server;
+}

@@ -1,0 +1,100 @@
+/**
+ * Typed errors of the domain. Each kind is one class with a stable `code`;
+ * transports map codes to their own vocabulary in one table each
+ * (internal/admin/status.ts for gRPC, internal/bootstrap/envelope.ts for the
+ * device edge). Messages name the offending field or the SPEC rule and never
+ * carry a secret.
+ */
+export type ErrorCode =
+  | "INVALID_ARGUMENT"
+  | "NOT_FOUND"
+  | "ALREADY_EXISTS"
+  | "FAILED_PRECONDITION"
+  | "PERMISSION_DENIED"
+  | "UNAUTHENTICATED"
+  | "RESOURCE_EXHAUSTED"
+  | "UNAVAILABLE"
+  | "INTERNAL";
+
+export interface ErrorDetails {
+  /** The request field at fault, e.g. `device_name`. */
+  readonly field?: string;
+  /** The SPEC rule that refused the request, e.g. `R9`. */
+  readonly rule?: string;
+  readonly cause?: unknown;
+}
+
+export abstract class IotfedError extends Error {
+  abstract readonly code: ErrorCode;
+  readonly field: string | undefined;
+  readonly rule: string | undefined;
+
+  constructor(message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.field = details.field;
+    this.rule = details.rule;
+  }
+}
+
+/** A request field is malformed or out of range. */
+export class InvalidArgumentError extends IotfedError {
+  override readonly name = "InvalidArgumentError";
+  readonly code = "INVALID_ARGUMENT";
+  constructor(field: string, message: string, details: Omit<ErrorDetails, "field"> = {}) {
+    super(`${field}: ${message}`, { ...details, field });
+  }
+}
+
+export class NotFoundError extends IotfedError {
+  override readonly name = "NotFoundError";
+  readonly code = "NOT_FOUND";
+}
+
+export class AlreadyExistsError extends IotfedError {
+  override readonly name = "AlreadyExistsError";
+  readonly code = "ALREADY_EXISTS";
+}
+
+/** The request is well formed but a rule of the platform forbids it now. */
+export class RuleViolationError extends IotfedError {
+  override readonly name = "RuleViolationError";
+  readonly code = "FAILED_PRECONDITION";
+  constructor(rule: string, message: string, details: Omit<ErrorDetails, "rule"> = {}) {
+    super(`${rule}: ${message}`, { ...details, rule });
+  }
+}
+
+/** A state precondition that is not one of the numbered rules. */
+export class PreconditionError extends IotfedError {
+  override readonly name = "PreconditionError";
+  readonly code = "FAILED_PRECONDITION";
+}
+
+export class PermissionDeniedError extends IotfedError {
+  override readonly name = "PermissionDeniedError";
+  readonly code = "PERMISSION_DENIED";
+}
+
+export class UnauthenticatedError extends IotfedError {
+  override readonly name = "UnauthenticatedError";
+  readonly code = "UNAUTHENTICATED";
+}
+
+export class ResourceExhaustedError extends IotfedError {
+  override readonly name = "ResourceExhaustedError";
+  readonly code = "RESOURCE_EXHAUSTED";
+}
+
+export class UnavailableError extends IotfedError {
+  override readonly name = "UnavailableError";
+  readonly code = "UNAVAILABLE";
+}
+
+export class InternalError extends IotfedError {
+  override readonly name = "InternalError";
+  readonly code = "INTERNAL";
+}
+
+export function isIotfedError(e: unknown): e is IotfedError {
+  return e instanceof IotfedError;
+}

@@ -1,0 +1,101 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/**
+ * Every metric the daemon exports, in one place. Names follow Prometheus
+ * conventions: `iotfed_` prefix, base units in the name, `_total` counters,
+ * bounded label sets (label values are codes or method names, never ids).
+ */
+/** Values read at scrape time from the parts that own them. */
+export interface ScrapeSources {
+  routeTable(): { products: number; devices: number; endpoints: number; offHeapBytes: number };
+  deviceCounts(): Map<string, number>;
+}
+
+const DEVICE_STATUSES = ["inactive", "online", "offline", "disabled"] as const;
+
+export function createMetrics() {
+  const registry = new Registry();
+  let sources: ScrapeSources | undefined;
+  collectDefaultMetrics({ register: registry, prefix: "iotfed_process_" });
+
+  const bootstrapRequests = new Counter({
+    name: "iotfed_bootstrap_requests_total",
+    help: "Bootstrap requests answered, by reply code (200, 400, 403, 404, 405, 408, 413, 415, 500).",
+    labelNames: ["code"] as const,
+    registers: [registry],
+  });
+  const bootstrapDuration = new Histogram({
+    name: "iotfed_bootstrap_request_duration_seconds",
+    help: "Time from the end of the request headers to the reply, for bootstrap requests.",
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
+    registers: [registry],
+  });
+  const adminRequests = new Counter({
+    name: "iotfed_admin_requests_total",
+    help: "Admin API calls, by RPC method and gRPC status code name.",
+    labelNames: ["method", "code"] as const,
+    registers: [registry],
+  });
+  const adminDuration = new Histogram({
+    name: "iotfed_admin_request_duration_seconds",
+    help: "Admin API call latency by RPC method.",
+    labelNames: ["method"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const routeTableEntries = new Gauge({
+    name: "iotfed_route_table_entries",
+    help: "Entries in the in-memory route table, by kind (product, device, endpoint).",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+    collect() {
+      if (sources === undefined) return;
+      const s = sources.routeTable();
+      this.set({ kind: "product" }, s.products);
+      this.set({ kind: "device" }, s.devices);
+      this.set({ kind: "endpoint" }, s.endpoints);
+    },
+  });
+  const routeTableBytes = new Gauge({
+    name: "iotfed_route_table_offheap_bytes",
+    help: "Bytes the route table holds off the JS heap.",
+    registers: [registry],
+    collect() {
+      if (sources !== undefined) this.set(sources.routeTable().offHeapBytes);
+    },
+  });
+  const devices = new Gauge({
+    name: "iotfed_devices",
+    help: "Devices held by this instance, by status (read from the store at scrape time).",
+    labelNames: ["status"] as const,
+    registers: [registry],
+    collect() {
+      if (sources === undefined) return;
+      const counts = sources.deviceCounts();
+      for (const status of DEVICE_STATUSES) this.set({ status }, counts.get(status) ?? 0);
+    },
+  });
+  const buildInfo = new Gauge({
+    name: "iotfed_build_info",
+    help: "Always 1; labels say which version, region and instance this daemon is.",
+    labelNames: ["version", "region", "instance", "kind"] as const,
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    setSources(s: ScrapeSources): void {
+      sources = s;
+    },
+    bootstrapRequests,
+    bootstrapDuration,
+    adminRequests,
+    adminDuration,
+    routeTableEntries,
+    routeTableBytes,
+    devices,
+    buildInfo,
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,9 @@
+export {
+  serviceDefinition,
+  unaryImplementation,
+  createUnaryClient,
+  fileDescriptorProtos,
+  type UnaryService,
+  type UnaryClient,
+} from "./adapter.js";
+export { toServiceError, GRPC_STATUS_OF } from "./status.js";

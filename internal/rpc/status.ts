@@ -1,0 +1,32 @@
+import * as grpc from "@grpc/grpc-js";
+import { isIotfedError, type ErrorCode } from "../domain/index.js";
+
+/** The one table from domain error codes to gRPC status codes. */
+export const GRPC_STATUS_OF: Record<ErrorCode, grpc.status> = {
+  INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
+  NOT_FOUND: grpc.status.NOT_FOUND,
+  ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
+  FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
+  PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
+  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
+  RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
+  UNAVAILABLE: grpc.status.UNAVAILABLE,
+  INTERNAL: grpc.status.INTERNAL,
+};
+
+/**
+ * Maps any thrown value to a gRPC error. Domain errors keep their message
+ * (it names the field or rule, never a secret) and carry `iotfed-field` /
+ * `iotfed-rule` trailers; anything else becomes INTERNAL with a generic
+ * message — internals never cross the wire.
+ */
+export function toServiceError(e: unknown): grpc.ServiceError & { internal: boolean } {
+  const metadata = new grpc.Metadata();
+  if (isIotfedError(e)) {
+    if (e.field !== undefined) metadata.set("iotfed-field", e.field);
+    if (e.rule !== undefined) metadata.set("iotfed-rule", e.rule);
+    metadata.set("iotfed-code", e.code);
+    return Object.assign(new Error(e.message), { code: GRPC_STATUS_OF[e.code], details: e.message, metadata, internal: false });
+  }
+  return Object.assign(new Error("internal error"), { code: grpc.status.INTERNAL, details: "internal error", metadata, internal: true });
+}

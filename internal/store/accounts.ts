@@ -1,0 +1,101 @@
+import type { Db } from "./db.js";
+import { isUniqueViolation } from "./db.js";
+import { AlreadyExistsError, NotFoundError, newAccountId, newTokenId, newTokenSecret, type Account } from "../domain/index.js";
+import { hashToken } from "../security/index.js";
+import { toPage, decodePageToken, type Page } from "./paging.js";
+
+export interface TokenRecord {
+  tokenId: string;
+  accountId: string;
+  description: string;
+  createdAt: number;
+  revokedAt: number;
+}
+
+interface AccountRow {
+  account_id: string;
+  account_name: string;
+  created_at: number;
+}
+interface TokenRow {
+  token_id: string;
+  account_id: string;
+  description: string;
+  created_at: number;
+  revoked_at: number;
+}
+
+const toAccount = (r: AccountRow): Account => ({ accountId: r.account_id, accountName: r.account_name, createdAt: r.created_at });
+const toToken = (r: TokenRow): TokenRecord => ({
+  tokenId: r.token_id,
+  accountId: r.account_id,
+  description: r.description,
+  createdAt: r.created_at,
+  revokedAt: r.revoked_at,
+});
+
+export type AccountsRepo = ReturnType<typeof createAccountsRepo>;
+
+export function createAccountsRepo(db: Db, now: () => number = Date.now) {
+  const insertAccount = db.prepare("INSERT INTO accounts(account_id, account_name, created_at) VALUES (?, ?, ?)");
+  const selectAccount = db.prepare<[string], AccountRow>("SELECT * FROM accounts WHERE account_id = ?");
+  const listAccounts = db.prepare<[string, number], AccountRow>(
+    "SELECT * FROM accounts WHERE account_id > ? ORDER BY account_id LIMIT ?",
+  );
+  const insertToken = db.prepare(
+    "INSERT INTO api_tokens(token_id, account_id, token_hash, description, created_at) VALUES (?, ?, ?, ?, ?)",
+  );
+  const selectTokenByHash = db.prepare<[Buffer], TokenRow>("SELECT * FROM api_tokens WHERE token_hash = ?");
+  const selectToken = db.prepare<[string], TokenRow>("SELECT * FROM api_tokens WHERE token_id = ?");
+  const listTokens = db.prepare<[string], TokenRow>(
+    "SELECT * FROM api_tokens WHERE account_id = ? ORDER BY created_at DESC, token_id",
+  );
+  const revoke = db.prepare("UPDATE api_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at = 0");
+
+  return {
+    create(accountName: string): Account {
+      const account = { accountId: newAccountId(), accountName, createdAt: now() };
+      try {
+        insertAccount.run(account.accountId, account.accountName, account.createdAt);
+      } catch (e) {
+        if (isUniqueViolation(e)) throw new AlreadyExistsError(`account_name: an account named "${accountName}" exists`, { field: "account_name" });
+        throw e;
+      }
+      return account;
+    },
+    get(accountId: string): Account | undefined {
+      const r = selectAccount.get(accountId);
+      return r === undefined ? undefined : toAccount(r);
+    },
+    require(accountId: string): Account {
+      const a = this.get(accountId);
+      if (a === undefined) throw new NotFoundError(`account ${accountId} does not exist`, { field: "account_id" });
+      return a;
+    },
+    list(size: number, pageToken: string): Page<Account> {
+      const after = decodePageToken(pageToken) ?? "";
+      return toPage(listAccounts.all(after, size + 1).map(toAccount), size, (a) => a.accountId);
+    },
+    /** Issues a token; the value is returned once and only its hash is stored. */
+    createToken(accountId: string, description: string): { token: TokenRecord; secret: string } {
+      this.require(accountId);
+      const secret = newTokenSecret();
+      const token: TokenRecord = { tokenId: newTokenId(), accountId, description, createdAt: now(), revokedAt: 0 };
+      insertToken.run(token.tokenId, accountId, hashToken(secret), description, token.createdAt);
+      return { token, secret };
+    },
+    /** The valid (unrevoked) token with this value, if any. */
+    findToken(secret: string): TokenRecord | undefined {
+      const r = selectTokenByHash.get(hashToken(secret));
+      return r === undefined || r.revoked_at !== 0 ? undefined : toToken(r);
+    },
+    listTokens(accountId: string): TokenRecord[] {
+      this.require(accountId);
+      return listTokens.all(accountId).map(toToken);
+    },
+    revokeToken(tokenId: string): void {
+      if (selectToken.get(tokenId) === undefined) throw new NotFoundError(`token ${tokenId} does not exist`, { field: "token_id" });
+      revoke.run(now(), tokenId);
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
+
+export type Db = Database.Database;
+
+export class SchemaError extends Error {
+  override readonly name = "SchemaError";
+}
+
+export const STORE_FILE = "iotfed.db";
+
+/**
+ * Opens (creating if needed) the instance store in `dataDir`: WAL, foreign
+ * keys on, migrations applied one transaction per step. Refuses a store
+ * written by a newer schema.
+ */
+export function openStore(dataDir: string, opts: { migrate?: boolean } = {}): { db: Db; fromVersion: number; toVersion: number } {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const db = new Database(join(dataDir, STORE_FILE));
+  try {
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.pragma("foreign_keys = ON");
+    db.pragma("busy_timeout = 5000");
+    const fromVersion = db.pragma("user_version", { simple: true }) as number;
+    if (fromVersion > SCHEMA_VERSION) {
+      throw new SchemaError(
+        `${join(dataDir, STORE_FILE)} has schema version ${fromVersion}; this iotfedd knows up to ${SCHEMA_VERSION}: run a newer iotfedd`,
+      );
+    }
+    if (opts.migrate !== false) {
+      for (let v = fromVersion; v < SCHEMA_VERSION; v++) {
+        db.transaction(() => {
+          db.exec(MIGRATIONS[v]!);
+          db.pragma(`user_version = ${v + 1}`);
+        })();
+      }
+    }
+    return { db, fromVersion, toVersion: SCHEMA_VERSION };
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+export function isUniqueViolation(e: unknown): boolean {
+  return (e as { code?: string })?.code === "SQLITE_CONSTRAINT_UNIQUE" || (e as { code?: string })?.code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+}

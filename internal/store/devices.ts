@@ -1,0 +1,225 @@
+import type { Db } from "./db.js";
+import { isUniqueViolation } from "./db.js";
+import {
+  AlreadyExistsError,
+  MAX_TAGS_PER_DEVICE,
+  NotFoundError,
+  ResourceExhaustedError,
+  isIotfedError,
+  newDeviceSecret,
+  newIotId,
+  type ConnState,
+  type Device,
+  type DeviceStatus,
+  type IotfedError,
+} from "../domain/index.js";
+import type { Sealer } from "../security/index.js";
+import { toPage, decodePageToken, type Page } from "./paging.js";
+
+interface DeviceRow {
+  product_key: string;
+  device_name: string;
+  iot_id: string;
+  nickname: string;
+  state: ConnState;
+  disabled: number;
+  created_at: number;
+  activated_at: number;
+  last_online_at: number;
+}
+
+const DEVICE_COLUMNS = "product_key, device_name, iot_id, nickname, state, disabled, created_at, activated_at, last_online_at";
+
+const toDevice = (r: DeviceRow): Device => ({
+  productKey: r.product_key,
+  deviceName: r.device_name,
+  iotId: r.iot_id,
+  nickname: r.nickname,
+  state: r.state,
+  disabled: r.disabled !== 0,
+  createdAt: r.created_at,
+  activatedAt: r.activated_at,
+  lastOnlineAt: r.last_online_at,
+});
+
+/** What the in-memory route table needs to know about a device change. */
+export interface DeviceListener {
+  upserted(productKey: string, deviceName: string, disabled: boolean): void;
+  deleted(productKey: string, deviceName: string): void;
+}
+
+export interface NewDevice {
+  deviceName: string;
+  nickname: string;
+}
+
+export type RegisterResult =
+  | { ok: true; device: Device; secret: string }
+  | { ok: false; deviceName: string; error: IotfedError };
+
+export interface DeviceFilter {
+  status?: DeviceStatus;
+  namePrefix?: string;
+}
+
+export type DevicesRepo = ReturnType<typeof createDevicesRepo>;
+
+/** AAD binding a sealed secret to its device row. */
+const secretAad = (productKey: string, deviceName: string): string => `${productKey}/${deviceName}`;
+
+export function createDevicesRepo(db: Db, sealer: Sealer, listener: DeviceListener, now: () => number = Date.now) {
+  const insert = db.prepare(
+    "INSERT INTO devices(product_key, device_name, iot_id, secret_sealed, nickname, state, created_at) VALUES (?, ?, ?, ?, ?, 'inactive', ?)",
+  );
+  const select = db.prepare<[string, string], DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE product_key = ? AND device_name = ?`);
+  const selectByIotId = db.prepare<[string], DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE iot_id = ?`);
+  const selectSecret = db.prepare<[string, string], { secret_sealed: Buffer }>(
+    "SELECT secret_sealed FROM devices WHERE product_key = ? AND device_name = ?",
+  );
+  const del = db.prepare("DELETE FROM devices WHERE product_key = ? AND device_name = ?");
+  const setDisabled = db.prepare("UPDATE devices SET disabled = ? WHERE product_key = ? AND device_name = ?");
+  const selectTags = db.prepare<[string, string], { tag_key: string; tag_value: string }>(
+    "SELECT tag_key, tag_value FROM device_tags WHERE product_key = ? AND device_name = ? ORDER BY tag_key",
+  );
+  const upsertTag = db.prepare(
+    "INSERT INTO device_tags(product_key, device_name, tag_key, tag_value) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET tag_value = excluded.tag_value",
+  );
+  const deleteTag = db.prepare("DELETE FROM device_tags WHERE product_key = ? AND device_name = ? AND tag_key = ?");
+  const countTags = db.prepare<[string, string], { n: number }>("SELECT count(*) AS n FROM device_tags WHERE product_key = ? AND device_name = ?");
+  const routeRows = db.prepare<[], { product_key: string; device_name: string; disabled: number }>(
+    "SELECT product_key, device_name, disabled FROM devices",
+  );
+  const countByStatus = db.prepare<[], { status: DeviceStatus; n: number }>(
+    "SELECT CASE WHEN disabled THEN 'disabled' ELSE state END AS status, count(*) AS n FROM devices GROUP BY 1",
+  );
+
+  const insertOne = (productKey: string, d: NewDevice, t: number): { device: Device; secret: string } => {
+    const secret = newDeviceSecret();
+    const iotId = newIotId();
+    try {
+      insert.run(productKey, d.deviceName, iotId, sealer.seal(secret, secretAad(productKey, d.deviceName)), d.nickname, t);
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        throw new AlreadyExistsError(`device_name: product ${productKey} already has a device named ${d.deviceName}`, { field: "device_name" });
+      }
+      throw e;
+    }
+    const device: Device = {
+      productKey,
+      deviceName: d.deviceName,
+      iotId,
+      nickname: d.nickname,
+      state: "inactive",
+      disabled: false,
+      createdAt: t,
+      activatedAt: 0,
+      lastOnlineAt: 0,
+    };
+    return { device, secret };
+  };
+
+  return {
+    register(productKey: string, d: NewDevice): { device: Device; secret: string } {
+      const out = db.transaction(() => insertOne(productKey, d, now()))();
+      listener.upserted(productKey, d.deviceName, false);
+      return out;
+    },
+    /**
+     * Registers a batch in one transaction with a result per device:
+     * `precheck` refuses single devices (bad name, rule) without stopping the others.
+     */
+    registerBatch(productKey: string, list: NewDevice[], precheck: (d: NewDevice, index: number) => void): RegisterResult[] {
+      const t = now();
+      const seen = new Set<string>();
+      const results = db.transaction(() =>
+        list.map((d, i): RegisterResult => {
+          try {
+            precheck(d, i);
+            if (seen.has(d.deviceName)) {
+              throw new AlreadyExistsError(`device_names[${i}]: ${d.deviceName} appears twice in this batch`, { field: `device_names[${i}]` });
+            }
+            seen.add(d.deviceName);
+            return { ok: true, ...insertOne(productKey, d, t) };
+          } catch (e) {
+            if (!isIotfedError(e)) throw e;
+            return { ok: false, deviceName: d.deviceName, error: e };
+          }
+        }),
+      )();
+      for (const r of results) if (r.ok) listener.upserted(productKey, r.device.deviceName, false);
+      return results;
+    },
+    get(productKey: string, deviceName: string): Device | undefined {
+      const r = select.get(productKey, deviceName);
+      return r === undefined ? undefined : toDevice(r);
+    },
+    getByIotId(iotId: string): Device | undefined {
+      const r = selectByIotId.get(iotId);
+      return r === undefined ? undefined : toDevice(r);
+    },
+    require(productKey: string, deviceName: string): Device {
+      const d = this.get(productKey, deviceName);
+      if (d === undefined) throw new NotFoundError(`device ${productKey}/${deviceName} does not exist`, { field: "device_name" });
+      return d;
+    },
+    /** Opens the sealed DeviceSecret. Callers check that the caller owns the device. */
+    secret(productKey: string, deviceName: string): string {
+      const r = selectSecret.get(productKey, deviceName);
+      if (r === undefined) throw new NotFoundError(`device ${productKey}/${deviceName} does not exist`, { field: "device_name" });
+      return sealer.open(r.secret_sealed, secretAad(productKey, deviceName));
+    },
+    list(productKey: string, size: number, pageToken: string, filter: DeviceFilter): Page<Device> {
+      const after = decodePageToken(pageToken) ?? "";
+      const where = ["product_key = ?", "device_name > ?"];
+      const args: (string | number)[] = [productKey, after];
+      if (filter.namePrefix !== undefined && filter.namePrefix !== "") {
+        // Range scan on the primary key instead of LIKE (names may hold `_`).
+        where.push("device_name >= ? AND device_name < ?");
+        args.push(filter.namePrefix, filter.namePrefix + "\u{10ffff}");
+      }
+      if (filter.status === "disabled") where.push("disabled = 1");
+      else if (filter.status !== undefined) {
+        where.push("disabled = 0 AND state = ?");
+        args.push(filter.status);
+      }
+      args.push(size + 1);
+      const rows = db.prepare<(string | number)[], DeviceRow>(
+        `SELECT ${DEVICE_COLUMNS} FROM devices WHERE ${where.join(" AND ")} ORDER BY device_name LIMIT ?`,
+      ).all(...args);
+      return toPage(rows.map(toDevice), size, (d) => d.deviceName);
+    },
+    delete(productKey: string, deviceName: string): void {
+      const n = del.run(productKey, deviceName).changes;
+      if (n === 0) throw new NotFoundError(`device ${productKey}/${deviceName} does not exist`, { field: "device_name" });
+      listener.deleted(productKey, deviceName);
+    },
+    setDisabled(productKey: string, deviceName: string, disabled: boolean): void {
+      const n = setDisabled.run(disabled ? 1 : 0, productKey, deviceName).changes;
+      if (n === 0) throw new NotFoundError(`device ${productKey}/${deviceName} does not exist`, { field: "device_name" });
+      listener.upserted(productKey, deviceName, disabled);
+    },
+    tags(productKey: string, deviceName: string): { key: string; value: string }[] {
+      return selectTags.all(productKey, deviceName).map((r) => ({ key: r.tag_key, value: r.tag_value }));
+    },
+    saveTags(productKey: string, deviceName: string, tags: { key: string; value: string }[]): void {
+      db.transaction(() => {
+        for (const t of tags) upsertTag.run(productKey, deviceName, t.key, t.value);
+        const n = countTags.get(productKey, deviceName)!.n;
+        if (n > MAX_TAGS_PER_DEVICE) {
+          throw new ResourceExhaustedError(`props: a device holds at most ${MAX_TAGS_PER_DEVICE} tags; this would make ${n}`, { field: "props" });
+        }
+      })();
+    },
+    deleteTag(productKey: string, deviceName: string, key: string): void {
+      const n = deleteTag.run(productKey, deviceName, key).changes;
+      if (n === 0) throw new NotFoundError(`device ${productKey}/${deviceName} has no tag ${key}`, { field: "key" });
+    },
+    /** Streams every device for the route table at start (no full array in memory). */
+    *routeEntries(): IterableIterator<{ productKey: string; deviceName: string; disabled: boolean }> {
+      for (const r of routeRows.iterate()) yield { productKey: r.product_key, deviceName: r.device_name, disabled: r.disabled !== 0 };
+    },
+    countByStatus(): Map<DeviceStatus, number> {
+      return new Map(countByStatus.all().map((r) => [r.status, r.n]));
+    },
+  };
+}

@@ -1,0 +1,6 @@
+export { openStore, SchemaError, STORE_FILE, type Db } from "./db.js";
+export { SCHEMA_VERSION } from "./migrations.js";
+export { createAccountsRepo, type AccountsRepo, type TokenRecord } from "./accounts.js";
+export { createProductsRepo, type ProductsRepo, type ProductListener, type NewProduct } from "./products.js";
+export { createDevicesRepo, type DevicesRepo, type DeviceListener, type NewDevice, type RegisterResult, type DeviceFilter } from "./devices.js";
+export type { Page } from "./paging.js";

@@ -1,0 +1,257 @@
+import type { Db } from "./db.js";
+import { isUniqueViolation } from "./db.js";
+import {
+  AlreadyExistsError,
+  EMPTY_THING_MODEL,
+  NotFoundError,
+  PreconditionError,
+  newProductKey,
+  type DataFormat,
+  type NodeType,
+  type Product,
+  type ScriptType,
+  type TopicClass,
+  type TopicOperation,
+} from "../domain/index.js";
+import { toPage, decodePageToken, type Page } from "./paging.js";
+
+interface ProductRow {
+  product_key: string;
+  account_id: string;
+  product_name: string;
+  node_type: NodeType;
+  data_format: DataFormat;
+  auth_type: "device-secret";
+  status: "developing" | "published";
+  description: string;
+  owner_instance_id: string;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+interface TopicRow {
+  topic_id: number;
+  product_key: string;
+  short_name: string;
+  operation: TopicOperation;
+  description: string;
+}
+
+const PRODUCT_COLUMNS =
+  "product_key, account_id, product_name, node_type, data_format, auth_type, status, description, owner_instance_id, version, created_at, updated_at";
+
+const toProduct = (r: ProductRow): Product => ({
+  productKey: r.product_key,
+  accountId: r.account_id,
+  productName: r.product_name,
+  nodeType: r.node_type,
+  dataFormat: r.data_format,
+  authType: r.auth_type,
+  status: r.status,
+  description: r.description,
+  ownerInstanceId: r.owner_instance_id,
+  version: r.version,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+const toTopic = (r: TopicRow): TopicClass => ({
+  topicId: r.topic_id,
+  productKey: r.product_key,
+  shortName: r.short_name,
+  operation: r.operation,
+  description: r.description,
+});
+
+export interface NewProduct {
+  accountId: string;
+  productName: string;
+  nodeType: NodeType;
+  dataFormat: DataFormat;
+  description: string;
+  ownerInstanceId: string;
+}
+
+export type ProductsRepo = ReturnType<typeof createProductsRepo>;
+
+/** Products, their topic classes, thing model and script. Every change bumps the product version. */
+export interface ProductListener {
+  /** Called after a commit that created a product. */
+  created(p: Product): void;
+  /** Called after a commit that deleted a product. */
+  deleted(productKey: string): void;
+}
+
+export function createProductsRepo(db: Db, listener: ProductListener, now: () => number = Date.now) {
+  const insert = db.prepare(
+    `INSERT INTO products(${PRODUCT_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'device-secret', 'developing', ?, ?, 1, ?, ?)`,
+  );
+  const select = db.prepare<[string], ProductRow>(`SELECT ${PRODUCT_COLUMNS} FROM products WHERE product_key = ?`);
+  const listByAccount = db.prepare<[string, string, number], ProductRow>(
+    `SELECT ${PRODUCT_COLUMNS} FROM products WHERE account_id = ? AND product_key > ? ORDER BY product_key LIMIT ?`,
+  );
+  const listAll = db.prepare<[], ProductRow>(`SELECT ${PRODUCT_COLUMNS} FROM products`);
+  const bump = db.prepare("UPDATE products SET version = version + 1, updated_at = ? WHERE product_key = ?");
+  const setName = db.prepare("UPDATE products SET product_name = ? WHERE product_key = ?");
+  const setDescription = db.prepare("UPDATE products SET description = ? WHERE product_key = ?");
+  const setStatus = db.prepare("UPDATE products SET status = ? WHERE product_key = ?");
+  const del = db.prepare("DELETE FROM products WHERE product_key = ?");
+  const countDevices = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM devices WHERE product_key = ?");
+  const selectModel = db.prepare<[string], { thing_model: string | null }>("SELECT thing_model FROM products WHERE product_key = ?");
+  const setModel = db.prepare("UPDATE products SET thing_model = ? WHERE product_key = ?");
+  const selectScript = db.prepare<[string], { script_type: ScriptType | null; script_content: string | null }>(
+    "SELECT script_type, script_content FROM products WHERE product_key = ?",
+  );
+  const setScript = db.prepare("UPDATE products SET script_type = ?, script_content = ? WHERE product_key = ?");
+  const insertTopic = db.prepare("INSERT INTO topic_classes(product_key, short_name, operation, description) VALUES (?, ?, ?, ?)");
+  const selectTopic = db.prepare<[number], TopicRow>("SELECT * FROM topic_classes WHERE topic_id = ?");
+  const listTopics = db.prepare<[string], TopicRow>("SELECT * FROM topic_classes WHERE product_key = ? ORDER BY topic_id");
+  const updateTopic = db.prepare("UPDATE topic_classes SET short_name = ?, operation = ?, description = ? WHERE topic_id = ?");
+  const deleteTopic = db.prepare("DELETE FROM topic_classes WHERE topic_id = ?");
+
+  const touch = (productKey: string): void => {
+    bump.run(now(), productKey);
+  };
+  const uniqueName = (e: unknown, name: string): never => {
+    if (isUniqueViolation(e)) {
+      throw new AlreadyExistsError(`product_name: the account already has a product named "${name}"`, { field: "product_name" });
+    }
+    throw e;
+  };
+
+  return {
+    create(p: NewProduct): Product {
+      const t = now();
+      for (let attempt = 0; ; attempt++) {
+        const productKey = newProductKey();
+        try {
+          insert.run(productKey, p.accountId, p.productName, p.nodeType, p.dataFormat, p.description, p.ownerInstanceId, t, t);
+          const created = this.require(productKey);
+          listener.created(created);
+          return created;
+        } catch (e) {
+          // A ProductKey collision (62^11 space) is retried; a name clash is the caller's.
+          if (isUniqueViolation(e) && String((e as Error).message).includes("product_key") && attempt < 3) continue;
+          return uniqueName(e, p.productName);
+        }
+      }
+    },
+    get(productKey: string): Product | undefined {
+      const r = select.get(productKey);
+      return r === undefined ? undefined : toProduct(r);
+    },
+    require(productKey: string): Product {
+      const p = this.get(productKey);
+      if (p === undefined) throw new NotFoundError(`product ${productKey} does not exist`, { field: "product_key" });
+      return p;
+    },
+    listByAccount(accountId: string, size: number, pageToken: string): Page<Product> {
+      const after = decodePageToken(pageToken) ?? "";
+      return toPage(listByAccount.all(accountId, after, size + 1).map(toProduct), size, (p) => p.productKey);
+    },
+    all(): Product[] {
+      return listAll.all().map(toProduct);
+    },
+    deviceCount(productKey: string): number {
+      return countDevices.get(productKey)!.n;
+    },
+    update(productKey: string, change: { productName?: string; description?: string }): Product {
+      return db.transaction(() => {
+        if (change.productName !== undefined) {
+          try {
+            setName.run(change.productName, productKey);
+          } catch (e) {
+            uniqueName(e, change.productName);
+          }
+        }
+        if (change.description !== undefined) setDescription.run(change.description, productKey);
+        touch(productKey);
+        return this.require(productKey);
+      })();
+    },
+    release(productKey: string): Product {
+      return db.transaction(() => {
+        setStatus.run("published", productKey);
+        touch(productKey);
+        return this.require(productKey);
+      })();
+    },
+    /** Deletes a product without devices (its topic classes go with it). */
+    delete(productKey: string): void {
+      db.transaction(() => {
+        const n = countDevices.get(productKey)!.n;
+        if (n > 0) throw new PreconditionError(`product ${productKey} still has ${n} devices: delete them first`, { field: "product_key" });
+        del.run(productKey);
+      })();
+      listener.deleted(productKey);
+    },
+    thingModel(productKey: string): string {
+      return selectModel.get(productKey)?.thing_model ?? EMPTY_THING_MODEL;
+    },
+    setThingModel(productKey: string, tsl: string): void {
+      db.transaction(() => {
+        setModel.run(tsl, productKey);
+        touch(productKey);
+      })();
+    },
+    script(productKey: string): { scriptType: ScriptType; content: string } | undefined {
+      const r = selectScript.get(productKey);
+      if (r === undefined || r.script_type === null || r.script_content === null) return undefined;
+      return { scriptType: r.script_type, content: r.script_content };
+    },
+    setScript(productKey: string, scriptType: ScriptType, content: string, mode: "create" | "update"): void {
+      db.transaction(() => {
+        const exists = this.script(productKey) !== undefined;
+        if (mode === "create" && exists) {
+          throw new AlreadyExistsError(`product ${productKey} already has a script: use UpdateThingScript`, { field: "product_key" });
+        }
+        if (mode === "update" && !exists) {
+          throw new NotFoundError(`product ${productKey} has no script: use CreateThingScript`, { field: "product_key" });
+        }
+        setScript.run(scriptType, content, productKey);
+        touch(productKey);
+      })();
+    },
+    topic(topicId: number): TopicClass | undefined {
+      const r = selectTopic.get(topicId);
+      return r === undefined ? undefined : toTopic(r);
+    },
+    topics(productKey: string): TopicClass[] {
+      return listTopics.all(productKey).map(toTopic);
+    },
+    createTopic(productKey: string, shortName: string, op: TopicOperation, description: string): TopicClass {
+      return db.transaction(() => {
+        let id: number;
+        try {
+          id = Number(insertTopic.run(productKey, shortName, op, description).lastInsertRowid);
+        } catch (e) {
+          if (isUniqueViolation(e)) {
+            throw new AlreadyExistsError(`topic_short_name: product ${productKey} already has topic class "${shortName}"`, { field: "topic_short_name" });
+          }
+          throw e;
+        }
+        touch(productKey);
+        return this.topic(id)!;
+      })();
+    },
+    updateTopic(topic: TopicClass, shortName: string, op: TopicOperation, description: string): TopicClass {
+      return db.transaction(() => {
+        try {
+          updateTopic.run(shortName, op, description, topic.topicId);
+        } catch (e) {
+          if (isUniqueViolation(e)) {
+            throw new AlreadyExistsError(`topic_short_name: product ${topic.productKey} already has topic class "${shortName}"`, { field: "topic_short_name" });
+          }
+          throw e;
+        }
+        touch(topic.productKey);
+        return this.topic(topic.topicId)!;
+      })();
+    },
+    deleteTopic(topic: TopicClass): void {
+      db.transaction(() => {
+        deleteTopic.run(topic.topicId);
+        touch(topic.productKey);
+      })();
+    },
+  };
+}
