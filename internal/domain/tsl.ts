@@ -21,7 +21,7 @@ const numberSpecs = z
     path: ["min"],
   });
 
-const scalarTypes = z.discriminatedUnion("type", [
+const scalarTypes = [
   z.object({ type: z.literal("int"), specs: numberSpecs.default({}) }).strict(),
   z.object({ type: z.literal("float"), specs: numberSpecs.default({}) }).strict(),
   z.object({ type: z.literal("double"), specs: numberSpecs.default({}) }).strict(),
@@ -29,14 +29,17 @@ const scalarTypes = z.discriminatedUnion("type", [
   z
     .object({
       type: z.literal("enum"),
-      specs: z.record(z.string().regex(/^-?\d+$/, "enum keys must be integers"), z.string().min(1).max(40)).refine((r) => Object.keys(r).length > 0, "must list at least one value"),
+      specs: z
+        .record(z.string(), z.string().min(1).max(40))
+        .refine((r) => Object.keys(r).length > 0, "must list at least one value")
+        .refine((r) => Object.keys(r).every((k) => /^-?\d+$/.test(k)), "enum keys must be integers"),
     })
     .strict(),
   z.object({ type: z.literal("bool"), specs: z.object({ "0": z.string().min(1).max(40), "1": z.string().min(1).max(40) }).strict() }).strict(),
   z.object({ type: z.literal("date"), specs: z.object({}).strict().default({}) }).strict(),
-]);
+] as const;
 
-type DataType = z.infer<typeof scalarTypes> | { type: "struct"; specs: Field[] } | { type: "array"; specs: { size: number | string; item: DataType } };
+type DataType = z.infer<(typeof scalarTypes)[number]> | { type: "struct"; specs: Field[] } | { type: "array"; specs: { size: number | string; item: DataType } };
 interface Field {
   identifier: string;
   name: string;
@@ -44,8 +47,8 @@ interface Field {
 }
 
 const dataType: z.ZodType<DataType> = z.lazy(() =>
-  z.union([
-    scalarTypes,
+  z.discriminatedUnion("type", [
+    ...scalarTypes,
     z.object({ type: z.literal("struct"), specs: z.array(field).min(1).max(50) }).strict(),
     z
       .object({
