@@ -3,7 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { parse as parseYaml } from "yaml";
 import { AdminService } from "../../internal/gen/iotfed/v1/admin_pb.js";
 import { createUnaryClient, type UnaryClient } from "../../internal/rpc/index.js";
-import { ACT_AS_HEADER } from "../../internal/admin/index.js";
+import { ACT_AS_HEADER } from "../../internal/domain/index.js";
 import { UsageError } from "./output.js";
 
 export interface GlobalOptions {

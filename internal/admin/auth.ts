@@ -1,9 +1,7 @@
 import type * as grpc from "@grpc/grpc-js";
-import { ACCOUNT_ID_RE, InvalidArgumentError, NotFoundError, UnauthenticatedError, type Principal } from "../domain/index.js";
+import { ACT_AS_HEADER, ACCOUNT_ID_RE, InvalidArgumentError, NotFoundError, UnauthenticatedError, type Principal } from "../domain/index.js";
 import { bearerToken, tokenMatches } from "../security/index.js";
 import type { AccountsRepo } from "../store/index.js";
-
-export const ACT_AS_HEADER = "x-iotfed-account";
 
 /**
  * Resolves the caller from `authorization: Bearer <token>`: the operator

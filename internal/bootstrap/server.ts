@@ -129,8 +129,10 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
     res.on("finish", () => req.socket.destroySoon());
   };
 
-  const server =
-    opts.tls === undefined ? createHttpServer({ maxHeaderSize: 8192 }, handler) : createHttpsServer({ ...opts.tls, maxHeaderSize: 8192 }, handler);
+  // The request timeout is enforced by a periodic sweep; run it often enough
+  // that a slow client is cut off close to the configured time.
+  const serverOpts = { maxHeaderSize: 8192, connectionsCheckingInterval: Math.max(100, Math.min(1000, opts.requestTimeoutMs / 4)) };
+  const server = opts.tls === undefined ? createHttpServer(serverOpts, handler) : createHttpsServer({ ...opts.tls, ...serverOpts }, handler);
   server.requestTimeout = opts.requestTimeoutMs;
   server.headersTimeout = Math.min(opts.requestTimeoutMs, 60000);
   server.keepAliveTimeout = opts.keepAliveMs;

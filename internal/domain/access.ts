@@ -1,5 +1,8 @@
 import { PermissionDeniedError, UnauthenticatedError } from "./errors.js";
 
+/** gRPC metadata with which the operator token acts for an account. */
+export const ACT_AS_HEADER = "x-iotfed-account";
+
 /**
  * Who is calling the admin API. The operator token manages accounts and may
  * act for an account; an account token acts only for its account.

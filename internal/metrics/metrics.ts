@@ -16,7 +16,8 @@ const DEVICE_STATUSES = ["inactive", "online", "offline", "disabled"] as const;
 export function createMetrics() {
   const registry = new Registry();
   let sources: ScrapeSources | undefined;
-  collectDefaultMetrics({ register: registry, prefix: "iotfed_process_" });
+  // Standard process_* and nodejs_* names, as dashboards and alerts expect them.
+  collectDefaultMetrics({ register: registry });
 
   const bootstrapRequests = new Counter({
     name: "iotfed_bootstrap_requests_total",
