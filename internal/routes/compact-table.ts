@@ -8,10 +8,20 @@
  *
  * Open addressing with linear probing and tombstones; the table doubles at
  * 70% occupancy (live + tombstones) and compacts its arena while rehashing.
+ * A slot's key offset, hash, product and value sit side by side in one
+ * Uint32Array (16 bytes), so a probe costs one cache line plus one arena
+ * read for the key compare — memory latency, not arithmetic, is what a
+ * large table pays for.
  */
 const EMPTY = 0;
 const TOMBSTONE = 0xffffffff;
 const MAX_LOAD = 0.7;
+/** Slot layout in `slots`: key offset + 1 (or EMPTY/TOMBSTONE), hash, product, endpoint << 8 | flags. */
+const STRIDE = 4;
+const KEY = 0;
+const HASH = 1;
+const PRODUCT = 2;
+const VALUE = 3;
 
 export interface Entry {
   endpoint: number;
@@ -22,15 +32,10 @@ export interface Entry {
 export class CompactKeyTable {
   private capacity: number;
   private mask: number;
-  /** Arena offset + 1 of the key, EMPTY or TOMBSTONE. */
-  private slotKey: Uint32Array;
-  private slotHash: Uint32Array;
-  private slotProduct: Uint32Array;
-  private slotEndpoint: Uint16Array;
-  private slotFlags: Uint8Array;
-  private slotGeneration: Uint32Array;
+  private slots: Uint32Array;
+  private generations: Uint32Array;
   private arena: Buffer;
-  private arenaUsed = 1; // offset 0 is never used, so key offset+1 > 0
+  private arenaUsed = 1; // offset 0 is never used, so key offset + 1 > 0
   private live = 0;
   private tombstones = 0;
 
@@ -39,12 +44,8 @@ export class CompactKeyTable {
     while (cap < initialCapacity / MAX_LOAD) cap *= 2;
     this.capacity = cap;
     this.mask = cap - 1;
-    this.slotKey = new Uint32Array(cap);
-    this.slotHash = new Uint32Array(cap);
-    this.slotProduct = new Uint32Array(cap);
-    this.slotEndpoint = new Uint16Array(cap);
-    this.slotFlags = new Uint8Array(cap);
-    this.slotGeneration = new Uint32Array(cap);
+    this.slots = new Uint32Array(cap * STRIDE);
+    this.generations = new Uint32Array(cap);
     this.arena = Buffer.allocUnsafe(Math.max(1024, initialCapacity * 24));
   }
 
@@ -54,7 +55,7 @@ export class CompactKeyTable {
 
   /** Bytes held off the JS heap (slots and arena). */
   get byteSize(): number {
-    return this.capacity * (4 + 4 + 4 + 2 + 1 + 4) + this.arena.length;
+    return this.slots.byteLength + this.generations.byteLength + this.arena.length;
   }
 
   private static hash(product: number, name: string): number {
@@ -74,8 +75,8 @@ export class CompactKeyTable {
     return h >>> 0;
   }
 
-  private keyEquals(slot: number, name: string): boolean {
-    const off = this.slotKey[slot]! - 1;
+  private keyEquals(keyRef: number, name: string): boolean {
+    const off = keyRef - 1;
     const arena = this.arena;
     const len = arena[off]!;
     if (len !== name.length) return false;
@@ -85,11 +86,13 @@ export class CompactKeyTable {
 
   /** Slot index of the key, or -1. */
   private find(product: number, name: string, h: number): number {
+    const slots = this.slots;
     let i = h & this.mask;
     for (;;) {
-      const k = this.slotKey[i]!;
+      const base = i * STRIDE;
+      const k = slots[base + KEY]!;
       if (k === EMPTY) return -1;
-      if (k !== TOMBSTONE && this.slotHash[i] === h && this.slotProduct[i] === product && this.keyEquals(i, name)) return i;
+      if (k !== TOMBSTONE && slots[base + HASH] === h && slots[base + PRODUCT] === product && this.keyEquals(k, name)) return i;
       i = (i + 1) & this.mask;
     }
   }
@@ -98,28 +101,23 @@ export class CompactKeyTable {
     return this.find(product, name, CompactKeyTable.hash(product, name)) >= 0;
   }
 
-  /** Endpoint index of the entry, or -1. Allocates nothing. */
-  endpointOf(product: number, name: string): number {
-    const s = this.find(product, name, CompactKeyTable.hash(product, name));
-    return s < 0 ? -1 : this.slotEndpoint[s]!;
-  }
-
-  /** `endpoint * 256 + flags` of the entry, or -1: one probe, no allocation. */
+  /** `endpoint * 256 + flags` of the entry, or -1: one probe sequence, no allocation. */
   packedOf(product: number, name: string): number {
     const s = this.find(product, name, CompactKeyTable.hash(product, name));
-    return s < 0 ? -1 : this.slotEndpoint[s]! * 256 + this.slotFlags[s]!;
+    return s < 0 ? -1 : this.slots[s * STRIDE + VALUE]!;
   }
 
-  /** Flags of the entry, or -1. */
-  flagsOf(product: number, name: string): number {
-    const s = this.find(product, name, CompactKeyTable.hash(product, name));
-    return s < 0 ? -1 : this.slotFlags[s]!;
+  /** Endpoint index of the entry, or -1. */
+  endpointOf(product: number, name: string): number {
+    const v = this.packedOf(product, name);
+    return v < 0 ? -1 : v >>> 8;
   }
 
   get(product: number, name: string): Entry | undefined {
     const s = this.find(product, name, CompactKeyTable.hash(product, name));
     if (s < 0) return undefined;
-    return { endpoint: this.slotEndpoint[s]!, flags: this.slotFlags[s]!, generation: this.slotGeneration[s]! };
+    const v = this.slots[s * STRIDE + VALUE]!;
+    return { endpoint: v >>> 8, flags: v & 0xff, generation: this.generations[s]! };
   }
 
   private appendKey(name: string): number {
@@ -136,34 +134,35 @@ export class CompactKeyTable {
     return off + 1;
   }
 
-  /** Inserts or replaces. Names must be 1–255 ASCII chars. */
+  /** Inserts or replaces. Names must be 1–255 ASCII chars; endpoint < 2^24, flags < 256. */
   set(product: number, name: string, e: Entry): void {
     if (name.length === 0 || name.length > 255) throw new RangeError("key length must be 1-255");
+    const value = ((e.endpoint & 0xffffff) * 256 + (e.flags & 0xff)) >>> 0;
     const h = CompactKeyTable.hash(product, name);
     const found = this.find(product, name, h);
     if (found >= 0) {
-      this.slotEndpoint[found] = e.endpoint;
-      this.slotFlags[found] = e.flags;
-      this.slotGeneration[found] = e.generation;
+      this.slots[found * STRIDE + VALUE] = value;
+      this.generations[found] = e.generation;
       return;
     }
     if ((this.live + this.tombstones + 1) / this.capacity > MAX_LOAD) this.rehash();
+    const slots = this.slots;
     let i = h & this.mask;
-    while (this.slotKey[i] !== EMPTY && this.slotKey[i] !== TOMBSTONE) i = (i + 1) & this.mask;
-    if (this.slotKey[i] === TOMBSTONE) this.tombstones--;
-    this.slotKey[i] = this.appendKey(name);
-    this.slotHash[i] = h;
-    this.slotProduct[i] = product;
-    this.slotEndpoint[i] = e.endpoint;
-    this.slotFlags[i] = e.flags;
-    this.slotGeneration[i] = e.generation;
+    while (slots[i * STRIDE + KEY] !== EMPTY && slots[i * STRIDE + KEY] !== TOMBSTONE) i = (i + 1) & this.mask;
+    if (slots[i * STRIDE + KEY] === TOMBSTONE) this.tombstones--;
+    const base = i * STRIDE;
+    slots[base + KEY] = this.appendKey(name);
+    slots[base + HASH] = h;
+    slots[base + PRODUCT] = product;
+    slots[base + VALUE] = value;
+    this.generations[i] = e.generation;
     this.live++;
   }
 
   delete(product: number, name: string): boolean {
     const s = this.find(product, name, CompactKeyTable.hash(product, name));
     if (s < 0) return false;
-    this.slotKey[s] = TOMBSTONE;
+    this.slots[s * STRIDE + KEY] = TOMBSTONE;
     this.live--;
     this.tombstones++;
     return true;
@@ -173,43 +172,34 @@ export class CompactKeyTable {
   private rehash(): void {
     let cap = this.capacity;
     while ((this.live + 1) / cap > MAX_LOAD / 2) cap *= 2;
-    const old = {
-      key: this.slotKey,
-      hash: this.slotHash,
-      product: this.slotProduct,
-      endpoint: this.slotEndpoint,
-      flags: this.slotFlags,
-      generation: this.slotGeneration,
-      arena: this.arena,
-      capacity: this.capacity,
-    };
+    const oldSlots = this.slots;
+    const oldGens = this.generations;
+    const oldArena = this.arena;
+    const oldCapacity = this.capacity;
     this.capacity = cap;
     this.mask = cap - 1;
-    this.slotKey = new Uint32Array(cap);
-    this.slotHash = new Uint32Array(cap);
-    this.slotProduct = new Uint32Array(cap);
-    this.slotEndpoint = new Uint16Array(cap);
-    this.slotFlags = new Uint8Array(cap);
-    this.slotGeneration = new Uint32Array(cap);
+    this.slots = new Uint32Array(cap * STRIDE);
+    this.generations = new Uint32Array(cap);
     this.arena = Buffer.allocUnsafe(Math.max(1024, this.arenaUsed));
     this.arenaUsed = 1;
     this.tombstones = 0;
-    for (let s = 0; s < old.capacity; s++) {
-      const k = old.key[s]!;
+    for (let s = 0; s < oldCapacity; s++) {
+      const ob = s * STRIDE;
+      const k = oldSlots[ob + KEY]!;
       if (k === EMPTY || k === TOMBSTONE) continue;
       const off = k - 1;
-      const len = old.arena[off]!;
+      const len = oldArena[off]!;
       const newOff = this.arenaUsed;
-      old.arena.copy(this.arena, newOff, off, off + 1 + len);
+      oldArena.copy(this.arena, newOff, off, off + 1 + len);
       this.arenaUsed += 1 + len;
-      let i = old.hash[s]! & this.mask;
-      while (this.slotKey[i] !== EMPTY) i = (i + 1) & this.mask;
-      this.slotKey[i] = newOff + 1;
-      this.slotHash[i] = old.hash[s]!;
-      this.slotProduct[i] = old.product[s]!;
-      this.slotEndpoint[i] = old.endpoint[s]!;
-      this.slotFlags[i] = old.flags[s]!;
-      this.slotGeneration[i] = old.generation[s]!;
+      let i = oldSlots[ob + HASH]! & this.mask;
+      while (this.slots[i * STRIDE + KEY] !== EMPTY) i = (i + 1) & this.mask;
+      const nb = i * STRIDE;
+      this.slots[nb + KEY] = newOff + 1;
+      this.slots[nb + HASH] = oldSlots[ob + HASH]!;
+      this.slots[nb + PRODUCT] = oldSlots[ob + PRODUCT]!;
+      this.slots[nb + VALUE] = oldSlots[ob + VALUE]!;
+      this.generations[i] = oldGens[s]!;
     }
   }
 }
