@@ -84,7 +84,7 @@ async function load(port: number, total: number, conns: number, maxSeconds: numb
 async function withServer<T>(mode: string, devices: number, fn: (port: number) => Promise<T>): Promise<T> {
   const child = spawn(process.execPath, [join(here, "bootstrap-server.js"), mode, String(devices)], { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.setEncoding("utf8").once("data", (d: string) => resolve(Number(d.trim())));
+    child.stdout.setEncoding("utf8").once("data", (d: string) => resolve(Number(d.trim())));
     child.once("exit", (c) => reject(new Error(`bench server exited ${c}`)));
   });
   try {

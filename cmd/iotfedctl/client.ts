@@ -50,7 +50,7 @@ export function resolveConnection(g: GlobalOptions, env: NodeJS.ProcessEnv = pro
   let file: CtlFile = {};
   if (cfgPath !== undefined && cfgPath !== "") {
     const doc = parseYaml(readText(cfgPath, "--config")) as unknown;
-    if (doc !== null && typeof doc === "object") file = doc as CtlFile;
+    if (doc !== null && typeof doc === "object") file = doc;
   }
   const server = g.server ?? env.IOTFED_SERVER ?? file.server ?? DEFAULT_SERVER;
   let token = g.token ?? env.IOTFED_TOKEN;

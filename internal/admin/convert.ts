@@ -18,20 +18,20 @@ import * as domain from "../domain/index.js";
 export const nodeTypeFromWire = (v: NodeType): domain.NodeType => {
   if (v === NodeType.GATEWAY) return "gateway";
   if (v === NodeType.DEVICE || v === NodeType.UNSPECIFIED) return "device";
-  throw new domain.InvalidArgumentError("node_type", `unknown value ${v}`);
+  throw new domain.InvalidArgumentError("node_type", `unknown value ${String(v)}`);
 };
 export const nodeTypeToWire = (v: domain.NodeType): NodeType => (v === "gateway" ? NodeType.GATEWAY : NodeType.DEVICE);
 
 export const dataFormatFromWire = (v: DataFormat): domain.DataFormat => {
   if (v === DataFormat.CUSTOM) return "custom";
   if (v === DataFormat.ALINK_JSON || v === DataFormat.UNSPECIFIED) return "alink-json";
-  throw new domain.InvalidArgumentError("data_format", `unknown value ${v}`);
+  throw new domain.InvalidArgumentError("data_format", `unknown value ${String(v)}`);
 };
 export const dataFormatToWire = (v: domain.DataFormat): DataFormat => (v === "custom" ? DataFormat.CUSTOM : DataFormat.ALINK_JSON);
 
 export const authTypeFromWire = (v: AuthType): domain.AuthType => {
   if (v === AuthType.DEVICE_SECRET || v === AuthType.UNSPECIFIED) return "device-secret";
-  throw new domain.InvalidArgumentError("auth_type", `unknown value ${v}`);
+  throw new domain.InvalidArgumentError("auth_type", `unknown value ${String(v)}`);
 };
 
 export const productStatusToWire = (v: domain.ProductStatus): ProductStatus =>
@@ -72,11 +72,11 @@ const STATUSES: Record<number, domain.DeviceStatus> = {
 export const deviceStatusFromWire = (v: DeviceStatus): domain.DeviceStatus | undefined => {
   if (v === DeviceStatus.UNSPECIFIED) return undefined;
   const s = STATUSES[v];
-  if (s === undefined) throw new domain.InvalidArgumentError("status", `unknown value ${v}`);
+  if (s === undefined) throw new domain.InvalidArgumentError("status", `unknown value ${String(v)}`);
   return s;
 };
 export const deviceStatusToWire = (v: domain.DeviceStatus): DeviceStatus =>
-  Number(Object.entries(STATUSES).find(([, s]) => s === v)![0]) as DeviceStatus;
+  Number(Object.entries(STATUSES).find(([, s]) => s === v)![0]);
 
 export const accountToWire = (a: domain.Account): MessageInitShape<typeof AccountSchema> => ({
   accountId: a.accountId,

@@ -1,4 +1,5 @@
-import { AdminService, PrincipalKind } from "../gen/iotfed/v1/admin_pb.js";
+import type { AdminService} from "../gen/iotfed/v1/admin_pb.js";
+import { PrincipalKind } from "../gen/iotfed/v1/admin_pb.js";
 import type { UnaryService } from "../rpc/index.js";
 import {
   DESCRIPTION_MAX,

@@ -25,9 +25,15 @@ function keyOf(path: PropertyKey[]): string {
   return path.map((p) => (typeof p === "number" ? `[${p}]` : String(p))).join(".").replace(/\.\[/g, "[");
 }
 
+/** A key written with no value (`tls:` followed only by comments) means "not set". */
+function dropNulls(v: unknown): unknown {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return v;
+  return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, dropNulls(x)]));
+}
+
 /** Validates a parsed document; the error names the offending key. */
 export function validateConfig(doc: unknown): Config {
-  const parsed = configSchema.safeParse(doc ?? {});
+  const parsed = configSchema.safeParse(dropNulls(doc ?? {}));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     if (issue.code === "unrecognized_keys") {

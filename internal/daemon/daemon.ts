@@ -38,7 +38,7 @@ function readTls(files: { certFile: string; keyFile: string }, key: string): { c
   try {
     return { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
   } catch (e) {
-    throw new Error(`${key}: cannot read TLS files: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw new Error(`${key}: cannot read TLS files: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
   }
 }
 

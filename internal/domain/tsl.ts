@@ -57,9 +57,9 @@ const dataType: z.ZodType<DataType> = z.lazy(() =>
       })
       .strict(),
   ]),
-) as z.ZodType<DataType>;
+);
 
-const field: z.ZodType<Field> = z.lazy(() => z.object({ identifier, name, dataType }).strict()) as z.ZodType<Field>;
+const field: z.ZodType<Field> = z.lazy(() => z.object({ identifier, name, dataType }).strict());
 
 const property = z
   .object({

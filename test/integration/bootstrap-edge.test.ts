@@ -27,13 +27,15 @@ function raw(addr: string, chunks: (string | Buffer)[], opts: { gapMs?: number; 
       resolve(out);
     });
     s.on("error", (e: NodeJS.ErrnoException) => (e.code === "ECONNRESET" ? resolve(out) : reject(e)));
-    s.on("connect", async () => {
+    s.on("connect", () => {
       arm();
-      for (const c of chunks) {
-        if (s.destroyed) break;
-        s.write(c);
-        if (opts.gapMs !== undefined) await new Promise((r) => setTimeout(r, opts.gapMs));
-      }
+      void (async () => {
+        for (const c of chunks) {
+          if (s.destroyed) break;
+          s.write(c);
+          if (opts.gapMs !== undefined) await new Promise((r) => setTimeout(r, opts.gapMs));
+        }
+      })();
     });
   });
 }

@@ -85,7 +85,7 @@ export class TestDaemon {
     const proc = spawn(process.execPath, [IOTFEDD, "--config", this.configPath], { env: this.env, stdio: ["ignore", "pipe", "pipe"] });
     this.proc = proc;
     let buf = "";
-    proc.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    proc.stdout.setEncoding("utf8").on("data", (chunk: string) => {
       buf += chunk;
       let nl;
       while ((nl = buf.indexOf("\n")) >= 0) {
@@ -100,7 +100,7 @@ export class TestDaemon {
         }
       }
     });
-    proc.stderr!.setEncoding("utf8").on("data", (c: string) => (this.stderr += c));
+    proc.stderr.setEncoding("utf8").on("data", (c: string) => (this.stderr += c));
     let exited: number | null | undefined;
     proc.once("exit", (code, signal) => (exited = code ?? (signal === null ? -1 : -2)));
     return waitFor(

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { writeFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
+import { fileURLToPath } from "node:url";
 import { bootstrapSuccessBody, BOOTSTRAP_BODY_MAX } from "../../internal/domain/index.js";
 import { ConfigError, defaultConfig, loadConfig, validateConfig } from "../../internal/config/index.js";
 
@@ -54,6 +55,11 @@ describe("configuration", () => {
     } finally {
       rmSync(f, { force: true });
     }
+  });
+
+  it("deploy/iotfedd.example.yaml is valid and equals the defaults", () => {
+    const example = loadConfig(fileURLToPath(new URL("../../../deploy/iotfedd.example.yaml", import.meta.url)));
+    assert.deepEqual(example.config, defaultConfig());
   });
 
   it("reads the path from IOTFED_CONFIG when no flag is given", () => {
