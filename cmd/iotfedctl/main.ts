@@ -7,6 +7,12 @@ import { CommanderError } from "commander";
 import { buildProgram } from "./commands.js";
 import { EXIT, errorText, exitCodeOf } from "./output.js";
 
+// A reader that goes away (`iotfedctl … | head`) ends the command quietly.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(EXIT.ok);
+  throw e;
+});
+
 const program = buildProgram();
 program.parseAsync(process.argv).then(
   () => {
