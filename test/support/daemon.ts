@@ -1,4 +1,4 @@
-import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, execFile, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -189,4 +189,12 @@ export async function seedAccount(d: TestDaemon, name: string) {
   const accountId = acct.account.accountId as string;
   const tok = await d.ctlJson(["account", "token", "create", accountId, "-d", "tests"]);
   return { accountId, token: tok.secret as string };
+}
+
+/** Makes a CA and certificates (CN = name) with deploy/gen-certs.sh, as an operator would. */
+export function makeCerts(dir: string, names: string[]): { ca: string; cert: (n: string) => string; key: (n: string) => string } {
+  const script = join(here, "../../../deploy/gen-certs.sh");
+  const r = spawnSync("bash", [script, dir, ...names], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`gen-certs.sh failed: ${r.stderr}`);
+  return { ca: join(dir, "ca.crt"), cert: (n) => join(dir, `${n}.crt`), key: (n) => join(dir, `${n}.key`) };
 }
