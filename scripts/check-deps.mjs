@@ -19,6 +19,8 @@ const allowed = {
   rpc: ["domain"],
   bootstrap: ["domain", "routes", "metrics", "log"],
   admin: ["domain", "store", "security", "rpc", "metrics", "log", "gen"],
+  peer: ["domain", "store", "rpc", "metrics", "log", "gen"],
+  jobs: ["domain", "store", "peer", "metrics", "log"],
   daemon: null, // the composition root may import every module
   gen: [],
 };

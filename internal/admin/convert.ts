@@ -1,6 +1,8 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   AuthType,
+  DevicePlacement,
+  JobStatus,
   DataFormat,
   DeviceStatus,
   NodeType,
@@ -9,6 +11,7 @@ import {
   TopicOperation,
   type AccountSchema,
   type DeviceSchema,
+  type DistributeJobSchema,
   type ProductSchema,
   type TopicClassSchema,
 } from "../gen/iotfed/v1/admin_pb.js";
@@ -109,7 +112,48 @@ export const topicToWire = (t: domain.TopicClass): MessageInitShape<typeof Topic
   description: t.description,
 });
 
-export const deviceToWire = (d: domain.Device, instanceId: string, secret?: string): MessageInitShape<typeof DeviceSchema> => ({
+const PLACEMENTS: Record<domain.Placement, DevicePlacement> = {
+  here: DevicePlacement.HERE,
+  leaving: DevicePlacement.LEAVING,
+  away: DevicePlacement.AWAY,
+};
+export const placementToWire = (p: domain.Placement): DevicePlacement => PLACEMENTS[p];
+
+const JOB_STATUSES: Record<domain.JobStatus, JobStatus> = {
+  initializing: JobStatus.INITIALIZING,
+  running: JobStatus.RUNNING,
+  completed: JobStatus.COMPLETED,
+  failed: JobStatus.FAILED,
+};
+export const jobStatusFromWire = (v: JobStatus): domain.JobStatus | undefined => {
+  if (v === JobStatus.UNSPECIFIED) return undefined;
+  const s = (Object.keys(JOB_STATUSES) as domain.JobStatus[]).find((k) => JOB_STATUSES[k] === v);
+  if (s === undefined) throw new domain.InvalidArgumentError("status", `unknown value ${String(v)}`);
+  return s;
+};
+
+export const jobToWire = (j: domain.Job, regionId: string, instanceId: string): MessageInitShape<typeof DistributeJobSchema> => ({
+  jobId: j.jobId,
+  jobType: j.jobType,
+  status: JOB_STATUSES[j.status],
+  statusCode: domain.jobStatusCode(j.status),
+  productKey: j.productKey,
+  accountId: j.accountId,
+  sourceRegionId: regionId,
+  sourceInstanceId: instanceId,
+  targetRegionId: j.targetRegion,
+  targetInstanceId: j.targetInstance,
+  strategy: j.strategy,
+  total: j.total,
+  succeeded: j.succeeded,
+  failed: j.failed,
+  pending: j.total - j.succeeded - j.failed,
+  message: j.message,
+  createTimeMs: BigInt(j.createdAt),
+  updateTimeMs: BigInt(j.updatedAt),
+});
+
+export const deviceToWire = (d: domain.Device, secret?: string): MessageInitShape<typeof DeviceSchema> => ({
   iotId: d.iotId,
   productKey: d.productKey,
   deviceName: d.deviceName,
@@ -119,5 +163,8 @@ export const deviceToWire = (d: domain.Device, instanceId: string, secret?: stri
   createTimeMs: BigInt(d.createdAt),
   activeTimeMs: BigInt(d.activatedAt),
   lastOnlineTimeMs: BigInt(d.lastOnlineAt),
-  instanceId,
+  instanceId: d.holder,
+  placement: placementToWire(d.placement),
+  generation: BigInt(d.generation),
+  homeInstanceId: d.homeInstance,
 });

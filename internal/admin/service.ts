@@ -3,6 +3,13 @@ import { PrincipalKind } from "../gen/iotfed/v1/admin_pb.js";
 import type { UnaryService } from "../rpc/index.js";
 import {
   DESCRIPTION_MAX,
+  assertCanRegisterUnder,
+  assertDeviceDeletable,
+  assertHeldHere,
+  assertProductWritable,
+  assertRetryable,
+  type DescribeInstance,
+  type JobDeviceResult,
   InvalidArgumentError,
   MAX_SCRIPT_BYTES,
   NICKNAME_MAX,
@@ -25,21 +32,34 @@ import {
   type Product,
   type TopicClass,
 } from "../domain/index.js";
-import type { AccountsRepo, DevicesRepo, ProductsRepo } from "../store/index.js";
+import type { AccountsRepo, DevicesRepo, JobsRepo, ProductsRepo } from "../store/index.js";
 import * as wire from "./convert.js";
 
 export interface AdminContext {
   principal: Principal;
 }
 
+export interface PeerInfo {
+  id: string;
+  region: string;
+}
+
 export interface AdminDeps {
   accounts: AccountsRepo;
   products: ProductsRepo;
   devices: DevicesRepo;
+  jobs: JobsRepo;
   regionId: string;
   instanceId: string;
   maxDevicesPerBatch: number;
+  /** The federation's other daemons (distribution targets). */
+  peers: readonly PeerInfo[];
+  where: DescribeInstance;
+  /** Tells the job worker there is work: a job was created or retried, a product changed. */
+  kickWorker: () => void;
 }
+
+const SHADOW_MAX = 16 * 1024;
 
 /**
  * The admin API: validation, ownership, then one repository call (one
@@ -47,7 +67,7 @@ export interface AdminDeps {
  * product or device of another account is reported as not found.
  */
 export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminService)["method"], AdminContext> {
-  const { accounts, products, devices, instanceId } = deps;
+  const { accounts, products, devices, jobs, instanceId, where } = deps;
 
   const ownedProduct = (ctx: AdminContext, productKey: string): Product => {
     checkProductKey(productKey);
@@ -68,6 +88,39 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
     ownedProduct(ctx, productKey);
     checkDeviceName(deviceName);
     return devices.require(productKey, deviceName);
+  };
+  /** R9: only the owner instance changes a product; its copies follow (the worker syncs them). */
+  const writableProduct = (ctx: AdminContext, productKey: string): Product => {
+    const p = ownedProduct(ctx, productKey);
+    assertProductWritable(p, instanceId, where);
+    return p;
+  };
+  const changed = <T>(v: T): T => {
+    deps.kickWorker();
+    return v;
+  };
+  const heldDevice = (ctx: AdminContext, productKey: string, deviceName: string) => {
+    const d = ownedDevice(ctx, productKey, deviceName);
+    assertHeldHere(d, where);
+    return d;
+  };
+  const target = (regionId: string, targetId: string): PeerInfo => {
+    if (targetId === "") throw new InvalidArgumentError("target_instance_id", "is required");
+    if (targetId === instanceId) throw new InvalidArgumentError("target_instance_id", `${targetId} is this instance; distribute to another one`);
+    const peer = deps.peers.find((p) => p.id === targetId);
+    if (peer === undefined) {
+      throw new InvalidArgumentError("target_instance_id", `${targetId} is not a configured peer of ${instanceId} (known: ${deps.peers.map((p) => p.id).join(", ") || "none"})`);
+    }
+    if (regionId !== "" && regionId !== peer.region) {
+      throw new InvalidArgumentError("target_region_id", `instance ${targetId} is in region ${peer.region}, not ${regionId}`);
+    }
+    return peer;
+  };
+  const ownedJob = (ctx: AdminContext, jobId: string) => {
+    if (jobId === "") throw new InvalidArgumentError("job_id", "is required");
+    const j = jobs.get(jobId);
+    if (j === undefined || j.accountId !== actingAccount(ctx.principal)) throw new NotFoundError(`job ${jobId} does not exist`, { field: "job_id" });
+    return j;
   };
 
   return {
@@ -129,12 +182,12 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       return { product: wire.productToWire(p, 0) };
     },
     updateProduct(req, ctx) {
-      ownedProduct(ctx, req.productKey);
+      writableProduct(ctx, req.productKey);
       const change: { productName?: string; description?: string } = {};
       if (req.productName !== undefined) change.productName = checkProductName(req.productName);
       if (req.description !== undefined) change.description = checkText(req.description, "description", DESCRIPTION_MAX);
       if (Object.keys(change).length === 0) throw new InvalidArgumentError("product_name", "nothing to change: set product_name or description");
-      const p = products.update(req.productKey, change);
+      const p = changed(products.update(req.productKey, change));
       return { product: wire.productToWire(p, products.deviceCount(p.productKey)) };
     },
     queryProduct(req, ctx) {
@@ -146,30 +199,33 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       return { products: page.items.map((p) => wire.productToWire(p, products.deviceCount(p.productKey))), nextPageToken: page.nextPageToken };
     },
     deleteProduct(req, ctx) {
-      ownedProduct(ctx, req.productKey);
+      writableProduct(ctx, req.productKey);
       products.delete(req.productKey);
       return {};
     },
     releaseProduct(req, ctx) {
-      ownedProduct(ctx, req.productKey);
-      const p = products.release(req.productKey);
+      writableProduct(ctx, req.productKey);
+      const p = changed(products.release(req.productKey));
       return { product: wire.productToWire(p, products.deviceCount(p.productKey)) };
     },
 
     createProductTopic(req, ctx) {
-      ownedProduct(ctx, req.productKey);
+      writableProduct(ctx, req.productKey);
       const op = wire.topicOpFromWire(req.operation);
-      const t = products.createTopic(req.productKey, checkTopicShortName(req.topicShortName, op), op, checkText(req.description, "description", 100));
+      const t = changed(products.createTopic(req.productKey, checkTopicShortName(req.topicShortName, op), op, checkText(req.description, "description", 100)));
       return { topic: wire.topicToWire(t) };
     },
     updateProductTopic(req, ctx) {
       const t = ownedTopic(ctx, req.topicId);
+      writableProduct(ctx, t.productKey);
       const op = wire.topicOpFromWire(req.operation);
-      const u = products.updateTopic(t, checkTopicShortName(req.topicShortName, op), op, checkText(req.description, "description", 100));
+      const u = changed(products.updateTopic(t, checkTopicShortName(req.topicShortName, op), op, checkText(req.description, "description", 100)));
       return { topic: wire.topicToWire(u) };
     },
     deleteProductTopic(req, ctx) {
-      products.deleteTopic(ownedTopic(ctx, req.topicId));
+      const t = ownedTopic(ctx, req.topicId);
+      writableProduct(ctx, t.productKey);
+      changed(products.deleteTopic(t));
       return {};
     },
     queryProductTopic(req, ctx) {
@@ -178,8 +234,8 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
     },
 
     importThingModelTsl(req, ctx) {
-      ownedProduct(ctx, req.productKey);
-      products.setThingModel(req.productKey, parseThingModel(req.tslJson));
+      writableProduct(ctx, req.productKey);
+      changed(products.setThingModel(req.productKey, parseThingModel(req.tslJson)));
       return {};
     },
     getThingModelTsl(req, ctx) {
@@ -188,13 +244,13 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
     },
 
     createThingScript(req, ctx) {
-      ownedProduct(ctx, req.productKey);
-      products.setScript(req.productKey, wire.scriptTypeFromWire(req.scriptType), checkScript(req.scriptContent), "create");
+      writableProduct(ctx, req.productKey);
+      changed(products.setScript(req.productKey, wire.scriptTypeFromWire(req.scriptType), checkScript(req.scriptContent), "create"));
       return {};
     },
     updateThingScript(req, ctx) {
-      ownedProduct(ctx, req.productKey);
-      products.setScript(req.productKey, wire.scriptTypeFromWire(req.scriptType), checkScript(req.scriptContent), "update");
+      writableProduct(ctx, req.productKey);
+      changed(products.setScript(req.productKey, wire.scriptTypeFromWire(req.scriptType), checkScript(req.scriptContent), "update"));
       return {};
     },
     getThingScript(req, ctx) {
@@ -205,13 +261,13 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
     },
 
     registerDevice(req, ctx) {
-      ownedProduct(ctx, req.productKey);
+      assertCanRegisterUnder(ownedProduct(ctx, req.productKey), instanceId, where);
       const deviceName = req.deviceName === "" ? newDeviceName() : checkDeviceName(req.deviceName);
       const { device, secret } = devices.register(req.productKey, { deviceName, nickname: checkText(req.nickname, "nickname", NICKNAME_MAX) });
-      return { device: wire.deviceToWire(device, instanceId, secret) };
+      return { device: wire.deviceToWire(device, secret) };
     },
     batchRegisterDevice(req, ctx) {
-      ownedProduct(ctx, req.productKey);
+      assertCanRegisterUnder(ownedProduct(ctx, req.productKey), instanceId, where);
       let names: string[];
       if (req.deviceNames.length > 0) {
         if (req.count !== 0) throw new InvalidArgumentError("count", "give device_names or count, not both");
@@ -230,7 +286,7 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       const out = results.map((r) => {
         if (r.ok) {
           ok++;
-          return { deviceName: r.device.deviceName, success: true, device: wire.deviceToWire(r.device, instanceId, r.secret) };
+          return { deviceName: r.device.deviceName, success: true, device: wire.deviceToWire(r.device, r.secret) };
         }
         return { deviceName: r.deviceName, success: false, errorMessage: r.error.message, errorCode: r.error.code };
       });
@@ -245,7 +301,7 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
         ownedProduct(ctx, d.productKey);
       } else d = ownedDevice(ctx, req.productKey, req.deviceName);
       const secret = req.includeSecret ? devices.secret(d.productKey, d.deviceName) : undefined;
-      return { device: wire.deviceToWire(d, instanceId, secret) };
+      return { device: wire.deviceToWire(d, secret) };
     },
     queryDevice(req, ctx) {
       ownedProduct(ctx, req.productKey);
@@ -255,25 +311,25 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
         ...(status === undefined ? {} : { status }),
         ...(prefix === "" ? {} : { namePrefix: prefix }),
       });
-      return { devices: page.items.map((d) => wire.deviceToWire(d, instanceId)), nextPageToken: page.nextPageToken };
+      return { devices: page.items.map((d) => wire.deviceToWire(d)), nextPageToken: page.nextPageToken };
     },
     deleteDevice(req, ctx) {
-      ownedDevice(ctx, req.productKey, req.deviceName);
+      assertDeviceDeletable(ownedDevice(ctx, req.productKey, req.deviceName), instanceId, where);
       devices.delete(req.productKey, req.deviceName);
       return {};
     },
     disableThing(req, ctx) {
-      ownedDevice(ctx, req.productKey, req.deviceName);
+      heldDevice(ctx, req.productKey, req.deviceName);
       devices.setDisabled(req.productKey, req.deviceName, true);
       return {};
     },
     enableThing(req, ctx) {
-      ownedDevice(ctx, req.productKey, req.deviceName);
+      heldDevice(ctx, req.productKey, req.deviceName);
       devices.setDisabled(req.productKey, req.deviceName, false);
       return {};
     },
     saveDeviceProp(req, ctx) {
-      ownedDevice(ctx, req.productKey, req.deviceName);
+      heldDevice(ctx, req.productKey, req.deviceName);
       if (req.props.length === 0) throw new InvalidArgumentError("props", "must hold at least one tag");
       req.props.forEach((p, i) => checkTag(p.key, p.value, i));
       devices.saveTags(req.productKey, req.deviceName, req.props.map((p) => ({ key: p.key, value: p.value })));
@@ -284,10 +340,130 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       return { props: devices.tags(req.productKey, req.deviceName) };
     },
     deleteDeviceProp(req, ctx) {
-      ownedDevice(ctx, req.productKey, req.deviceName);
+      heldDevice(ctx, req.productKey, req.deviceName);
       if (req.key === "") throw new InvalidArgumentError("key", "is required");
       devices.deleteTag(req.productKey, req.deviceName, req.key);
       return {};
+    },
+    updateDeviceShadow(req, ctx) {
+      heldDevice(ctx, req.productKey, req.deviceName);
+      if (Buffer.byteLength(req.shadowJson) > SHADOW_MAX) throw new InvalidArgumentError("shadow_json", `must be at most ${SHADOW_MAX} bytes`);
+      let doc: unknown;
+      try {
+        doc = JSON.parse(req.shadowJson);
+      } catch {
+        throw new InvalidArgumentError("shadow_json", "is not valid JSON");
+      }
+      if (doc === null || typeof doc !== "object" || Array.isArray(doc)) throw new InvalidArgumentError("shadow_json", "must be a JSON object");
+      return { version: BigInt(devices.setShadow(req.productKey, req.deviceName, JSON.stringify(doc))) };
+    },
+    getDeviceShadow(req, ctx) {
+      ownedDevice(ctx, req.productKey, req.deviceName);
+      const s = devices.shadow(req.productKey, req.deviceName);
+      return { shadowJson: s.json, version: BigInt(s.version) };
+    },
+
+    createProductDistributeJob(req, ctx) {
+      const p = ownedProduct(ctx, req.productKey);
+      const peer = target(req.targetRegionId, req.targetInstanceId);
+      const job = jobs.create({ jobType: "product", accountId: p.accountId, productKey: p.productKey, targetRegion: peer.region, targetInstance: peer.id, deviceNames: [] });
+      deps.kickWorker();
+      return { job: wire.jobToWire(job, deps.regionId, instanceId) };
+    },
+    createDeviceDistributeJob(req, ctx) {
+      const p = ownedProduct(ctx, req.productKey);
+      const peer = target(req.targetRegionId, req.targetInstanceId);
+      if (req.deviceNames.length === 0) {
+        throw new InvalidArgumentError("device_names", "is empty: use CreateProductDistributeJob to distribute the product alone (R2)");
+      }
+      checkBatchSize(req.deviceNames.length, deps.maxDevicesPerBatch, "device_names");
+      const seen = new Set<string>();
+      req.deviceNames.forEach((dn, i) => {
+        checkDeviceName(dn, `device_names[${i}]`);
+        if (seen.has(dn)) throw new InvalidArgumentError(`device_names[${i}]`, `${dn} is listed twice`);
+        seen.add(dn);
+      });
+      const job = jobs.create({ jobType: "device", accountId: p.accountId, productKey: p.productKey, targetRegion: peer.region, targetInstance: peer.id, deviceNames: req.deviceNames });
+      deps.kickWorker();
+      return { job: wire.jobToWire(job, deps.regionId, instanceId) };
+    },
+    queryDeviceDistributeJob(req, ctx) {
+      return { job: wire.jobToWire(ownedJob(ctx, req.jobId), deps.regionId, instanceId) };
+    },
+    listDeviceDistributeJob(req, ctx) {
+      const status = wire.jobStatusFromWire(req.status);
+      const page = jobs.list(
+        {
+          accountId: actingAccount(ctx.principal),
+          ...(status === undefined ? {} : { status }),
+          ...(req.productKey === "" ? {} : { productKey: checkProductKey(req.productKey) }),
+          ...(req.targetInstanceId === "" ? {} : { targetInstance: req.targetInstanceId }),
+        },
+        pageSize(req.pageSize),
+        req.pageToken,
+      );
+      return { jobs: page.items.map((j) => wire.jobToWire(j, deps.regionId, instanceId)), nextPageToken: page.nextPageToken };
+    },
+    queryDeviceDistributeDetail(req, ctx) {
+      const j = ownedJob(ctx, req.jobId);
+      if (!["", "pending", "succeeded", "failed"].includes(req.result)) throw new InvalidArgumentError("result", "must be pending, succeeded or failed");
+      const page = jobs.detail(j.jobId, pageSize(req.pageSize), req.pageToken, req.result as JobDeviceResult | "");
+      return {
+        results: page.items.map((r) => ({ ...r, generation: BigInt(r.generation) })),
+        nextPageToken: page.nextPageToken,
+      };
+    },
+    retryDeviceDistributeJob(req, ctx) {
+      const j = ownedJob(ctx, req.jobId);
+      assertRetryable(j.jobId, j.status);
+      const job = jobs.retry(j.jobId);
+      deps.kickWorker();
+      return { job: wire.jobToWire(job, deps.regionId, instanceId) };
+    },
+    listDistributedDevice(req, ctx) {
+      ownedProduct(ctx, req.productKey);
+      const page = devices.listAway(req.productKey, pageSize(req.pageSize), req.pageToken, req.targetInstanceId);
+      return {
+        devices: page.items.map((d) => ({
+          productKey: d.productKey,
+          deviceName: d.deviceName,
+          targetInstanceId: d.holder,
+          targetRegionId: deps.peers.find((p) => p.id === d.holder)?.region ?? "",
+          generation: BigInt(d.generation),
+        })),
+        nextPageToken: page.nextPageToken,
+      };
+    },
+    listDistributedProduct(req, ctx) {
+      const account = actingAccount(ctx.principal);
+      const page = products.listCopies(pageSize(req.pageSize), req.pageToken);
+      const out = [];
+      for (const c of page.items) {
+        const p = products.get(c.productKey);
+        if (p === undefined || p.accountId !== account) continue;
+        out.push({
+          productKey: p.productKey,
+          productName: p.productName,
+          targetInstanceId: c.instanceId,
+          targetRegionId: deps.peers.find((x) => x.id === c.instanceId)?.region ?? "",
+          syncedVersion: BigInt(c.syncedVersion),
+          version: BigInt(p.version),
+        });
+      }
+      return { products: out, nextPageToken: page.nextPageToken };
+    },
+    queryDeviceProvisioning(req, ctx) {
+      const p = ownedProduct(ctx, req.productKey);
+      const d = ownedDevice(ctx, req.productKey, req.deviceName);
+      return {
+        instanceId: d.holder,
+        regionId: d.holder === instanceId ? deps.regionId : (deps.peers.find((x) => x.id === d.holder)?.region ?? ""),
+        generation: BigInt(d.generation),
+        placement: wire.placementToWire(d.placement),
+        homeInstanceId: d.homeInstance,
+        receivedFromInstanceId: d.receivedFrom,
+        productOwnerInstanceId: p.ownerInstanceId,
+      };
     },
   };
 }

@@ -43,6 +43,16 @@ export function validateConfig(doc: unknown): Config {
     throw new ConfigError(keyOf(issue.path), issue.message);
   }
   const config = parsed.data;
+  const seen = new Set<string>([config.instance.id]);
+  config.peers.forEach((peer, i) => {
+    if (seen.has(peer.id)) {
+      throw new ConfigError(`peers[${i}].id`, peer.id === config.instance.id ? "is this daemon's own instance.id" : `${peer.id} is listed twice`);
+    }
+    seen.add(peer.id);
+  });
+  if (config.peers.length > 0 && config.peer.tls === undefined) {
+    throw new ConfigError("peer.tls", "is required when peers are configured (the peer plane is mutual TLS only)");
+  }
   const body = bootstrapSuccessBody(config.instance.mqtt);
   if (body.length >= BOOTSTRAP_BODY_MAX) {
     throw new ConfigError("instance.mqtt.host", `makes the bootstrap reply ${body.length} bytes; devices read at most ${BOOTSTRAP_BODY_MAX - 1}`);

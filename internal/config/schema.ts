@@ -11,6 +11,15 @@ const hostPort = z
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port (IPv6 in brackets)")
   .refine((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65535, "port must be 0-65535");
 
+const instanceId = z.string().regex(/^[A-Za-z0-9-]{2,64}$/, "must be 2-64 characters of letters, digits and -");
+const regionId = z.string().regex(/^[a-z0-9-]{2,32}$/, "must be 2-32 characters of a-z, 0-9 and -");
+const mqttEndpoint = z
+  .object({
+    host: z.string().regex(/^[A-Za-z0-9.:-]{1,100}$/, "must be a hostname or IP address of at most 100 characters").default("127.0.0.1"),
+    port: z.number().int().min(1).max(65535).default(1883),
+  })
+  .strict();
+
 const tlsFiles = z
   .object({
     /** PEM certificate chain. */
@@ -25,7 +34,7 @@ export const configSchema = z
     region: z
       .object({
         /** Region id, e.g. cn-shanghai. */
-        id: z.string().regex(/^[a-z0-9-]{2,32}$/, "must be 2-32 characters of a-z, 0-9 and -").default("cn-shanghai"),
+        id: regionId.default("cn-shanghai"),
         /** Location of the region, used by the nearest strategy. */
         latitude: z.number().min(-90).max(90).default(31.23),
         longitude: z.number().min(-180).max(180).default(121.47),
@@ -35,16 +44,10 @@ export const configSchema = z
     instance: z
       .object({
         /** Instance id; peers know this daemon by it. */
-        id: z.string().regex(/^[A-Za-z0-9-]{2,64}$/, "must be 2-64 characters of letters, digits and -").default("iot-embedded"),
+        id: instanceId.default("iot-embedded"),
         kind: z.enum(["legacy-public", "public", "enterprise"]).default("public"),
         /** The MQTT endpoint bootstrap returns for devices held here. */
-        mqtt: z
-          .object({
-            host: z.string().regex(/^[A-Za-z0-9.:-]{1,100}$/, "must be a hostname or IP address of at most 100 characters").default("127.0.0.1"),
-            port: z.number().int().min(1).max(65535).default(1883),
-          })
-          .strict()
-          .prefault({}),
+        mqtt: mqttEndpoint.prefault({}),
       })
       .strict()
       .prefault({}),
@@ -94,6 +97,39 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The peer plane (gRPC, mutual TLS). Started only when `peers` lists any. */
+    peer: z
+      .object({
+        /** Listen address of the peer gRPC server. */
+        listen: hostPort.default("127.0.0.1:50052"),
+        /** CA that signs every peer's certificate, and this daemon's certificate (CN = instance.id). */
+        tls: z.object({ caFile: z.string().min(1), certFile: z.string().min(1), keyFile: z.string().min(1) }).strict().optional(),
+        /** Deadline of one peer call. */
+        callTimeoutMs: z.number().int().min(100).max(600000).default(30000),
+        /** A job whose target stays unreachable this long becomes `failed` (retry it later). */
+        retryWindowMs: z.number().int().min(100).max(86400000).default(300000),
+        /** Devices per Handoff call. */
+        batchSize: z.number().int().min(1).max(10000).default(250),
+      })
+      .strict()
+      .prefault({}),
+    /** The other daemons of the federation. */
+    peers: z
+      .array(
+        z
+          .object({
+            id: instanceId,
+            region: regionId,
+            kind: z.enum(["legacy-public", "public", "enterprise"]),
+            /** Peer gRPC address, host:port. */
+            address: hostPort,
+            /** The device endpoint that peer's bootstrap returns. */
+            mqtt: mqttEndpoint,
+          })
+          .strict(),
+      )
+      .max(1000)
+      .default([]),
     log: z
       .object({
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),

@@ -5,7 +5,10 @@ import * as grpc from "@grpc/grpc-js";
 import type { LoadedConfig } from "../config/index.js";
 import type { Logger } from "../log/index.js";
 import { createSealer, hashToken, loadOperatorToken, loadSealKey } from "../security/index.js";
-import { createAccountsRepo, createDevicesRepo, createProductsRepo, openStore, type Db } from "../store/index.js";
+import { createAccountsRepo, createDevicesRepo, createHandoffApplier, createJobsRepo, createProductsRepo, openStore, type Db } from "../store/index.js";
+import type { Endpoint, Product } from "../domain/index.js";
+import { createPeerClients, createPeerServer, loadPeerTls, peerServerCredentials } from "../peer/index.js";
+import { createJobWorker } from "../jobs/index.js";
 import { RouteTable } from "../routes/index.js";
 import { createMetrics } from "../metrics/index.js";
 import { createBootstrapServer } from "../bootstrap/index.js";
@@ -26,6 +29,8 @@ export interface Addresses {
   admin: string;
   bootstrap: string;
   metrics: string;
+  /** Peer gRPC listener; empty when no peers are configured. */
+  peer: string;
 }
 
 export interface Daemon {
@@ -110,28 +115,66 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
 
   async function build(db: Db): Promise<Daemon> {
-    const self = { host: config.instance.mqtt.host, port: config.instance.mqtt.port };
+    const selfId = config.instance.id;
+    const self: Endpoint = { host: config.instance.mqtt.host, port: config.instance.mqtt.port };
+    const peerById = new Map(config.peers.map((p) => [p.id, p]));
+    const where = (id: string): string => {
+      if (id === selfId) return `${config.region.id}/${id}`;
+      const p = peerById.get(id);
+      return p === undefined ? id : `${p.region}/${p.id}`;
+    };
+    /** The device endpoint of an instance, as bootstrap returns it. */
+    const endpointOf = (id: string): Endpoint | undefined => (id === selfId ? self : peerById.get(id)?.mqtt);
     const routes = new RouteTable();
     routes.endpoint(self);
+    // A product made here is answered exactly: every device name is known.
+    // A received copy falls back to its owner's endpoint for names it does not hold.
+    const routeProduct = (p: Product): void => {
+      const home = p.ownerInstanceId === selfId ? undefined : endpointOf(p.ownerInstanceId);
+      routes.setProduct(p.productKey, home ?? self, home === undefined);
+    };
+    const routeDevice = (pk: string, dn: string, holder: string, disabled: boolean): void => {
+      const ep = endpointOf(holder);
+      if (ep === undefined) {
+        log.warn({ product: pk, holder }, "device held by an instance that is not a configured peer: bootstrap answers this instance");
+      }
+      routes.setDevice(pk, dn, ep ?? self, disabled);
+    };
     const sealer = createSealer(seal.key);
     const accounts = createAccountsRepo(db);
-    const products = createProductsRepo(db, {
-      created: (p) => routes.setProduct(p.productKey, self, p.ownerInstanceId === config.instance.id),
-      deleted: (pk) => routes.deleteProduct(pk),
-    });
-    const devices = createDevicesRepo(db, sealer, {
-      upserted: (pk, dn, disabled) => routes.setDevice(pk, dn, self, disabled),
-      deleted: (pk, dn) => routes.deleteDevice(pk, dn),
-    });
+    const productListener = { created: routeProduct, deleted: (pk: string) => routes.deleteProduct(pk) };
+    const products = createProductsRepo(db, productListener);
+    const deviceListener = { changed: routeDevice, deleted: (pk: string, dn: string) => routes.deleteDevice(pk, dn) };
+    const devices = createDevicesRepo({ db, sealer, listener: deviceListener, self: selfId, where });
+    const jobs = createJobsRepo({ db, sealer, self: selfId, where, devices: deviceListener });
+    const applier = createHandoffApplier({ db, sealer, self: selfId, where, products: productListener, devices: deviceListener, getProduct: (pk) => products.get(pk) });
 
     const t0 = performance.now();
-    for (const p of products.all()) routes.setProduct(p.productKey, self, p.ownerInstanceId === config.instance.id);
-    for (const d of devices.routeEntries()) routes.setDevice(d.productKey, d.deviceName, self, d.disabled);
+    for (const p of products.all()) routeProduct(p);
+    for (const d of devices.routeEntries()) routeDevice(d.productKey, d.deviceName, d.holder, d.disabled);
     log.info({ ...routes.stats(), ms: Math.round(performance.now() - t0) }, "route table loaded");
 
     const metrics = createMetrics();
     metrics.buildInfo.set({ version: VERSION, region: config.region.id, instance: config.instance.id, kind: config.instance.kind }, 1);
-    metrics.setSources({ routeTable: () => routes.stats(), deviceCounts: () => devices.countByStatus() });
+    metrics.setSources({
+      routeTable: () => routes.stats(),
+      deviceCounts: () => devices.countByStatus(),
+      jobCounts: () => jobs.countByStatus(),
+      outboxDepth: () => ({ jobDevices: jobs.outboxDepth(), productSync: products.staleCopyCount() }),
+    });
+
+    const peerTls = config.peer.tls === undefined ? undefined : loadPeerTls(config.peer.tls);
+    const peerClients = peerTls === undefined ? new Map() : createPeerClients(config.peers, peerTls, config.peer.callTimeoutMs);
+    const worker = createJobWorker({
+      jobs,
+      products,
+      peers: peerClients,
+      regionId: config.region.id,
+      batchSize: config.peer.batchSize,
+      retryWindowMs: config.peer.retryWindowMs,
+      metrics,
+      logger: log,
+    });
 
     let ready = false;
     let stopping = false;
@@ -142,6 +185,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       regionId: config.region.id,
       instanceId: config.instance.id,
       maxDevicesPerBatch: config.limits.devicesPerBatch,
+      jobs,
+      peers: config.peers,
+      where,
+      kickWorker: () => worker.kick(),
       operatorTokenHash: hashToken(operator.token),
       metrics,
       logger: log,
@@ -159,6 +206,28 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const adminPort = await new Promise<number>((ok, fail) =>
       admin.bindAsync(adminAddr, adminCreds, (err, port) => (err ? fail(new Error(`listen.admin: cannot listen on ${adminAddr}: ${err.message}`)) : ok(port))),
     );
+
+    let peerServer: grpc.Server | undefined;
+    let peerAddr = "";
+    if (peerTls !== undefined && config.peers.length > 0) {
+      peerServer = createPeerServer({
+        self: selfId,
+        endpoint: self,
+        peers: new Set(peerById.keys()),
+        applier,
+        products,
+        maxDevicesPerCall: Math.max(config.peer.batchSize, config.limits.devicesPerBatch),
+        metrics,
+        logger: log,
+      });
+      const ps = peerServer;
+      const port = await new Promise<number>((ok, fail) =>
+        ps.bindAsync(config.peer.listen, peerServerCredentials(peerTls), (err, p) =>
+          err ? fail(new Error(`peer.listen: cannot listen on ${config.peer.listen}: ${err.message}`)) : ok(p),
+        ),
+      );
+      peerAddr = joinHostPort(splitHostPort(config.peer.listen).host, port);
+    }
 
     const bootstrap = createBootstrapServer({
       routes,
@@ -186,7 +255,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       admin: joinHostPort(splitHostPort(adminAddr).host, adminPort),
       bootstrap: bootstrapAddr,
       metrics: metricsAddr,
+      peer: peerAddr,
     };
+    worker.start();
     health.setStatus("", "SERVING");
     health.setStatus(AdminService.typeName, "SERVING");
     ready = true;
@@ -198,6 +269,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         embedded,
         dataDir,
         ...addresses,
+        peers: config.peers.length,
         adminTls: config.tls.admin !== undefined,
         bootstrapTls: config.tls.bootstrap !== undefined,
       },
@@ -212,7 +284,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         health.setStatus("", "NOT_SERVING");
         health.setStatus(AdminService.typeName, "NOT_SERVING");
         const deadline = config.shutdownTimeoutMs;
-        await Promise.all([closeHttp(bootstrap, deadline), shutdownGrpc(admin, deadline), closeHttp(sre, deadline)]);
+        await Promise.all([
+          closeHttp(bootstrap, deadline),
+          shutdownGrpc(admin, deadline),
+          closeHttp(sre, deadline),
+          ...(peerServer === undefined ? [] : [shutdownGrpc(peerServer, deadline)]),
+          Promise.race([worker.stop(), new Promise((r) => setTimeout(r, deadline))]),
+        ]);
+        for (const c of peerClients.values()) (c as { close(): void }).close();
         db.close();
         log.info("iotfedd stopped");
       },

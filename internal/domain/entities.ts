@@ -27,6 +27,8 @@ export interface Product {
   description: string;
   accountId: string;
   ownerInstanceId: string;
+  /** Instance this copy came from; empty for a product created here. */
+  receivedFrom: string;
   version: number;
   createdAt: number;
   updatedAt: number;
@@ -40,6 +42,9 @@ export interface TopicClass {
   description: string;
 }
 
+/** Where a device is relative to the instance that has its row. */
+export type Placement = "here" | "leaving" | "away";
+
 export interface Device {
   iotId: string;
   productKey: string;
@@ -50,6 +55,15 @@ export interface Device {
   createdAt: number;
   activatedAt: number;
   lastOnlineAt: number;
+  placement: Placement;
+  /** Instance that holds the device now (this one unless away). */
+  holder: string;
+  /** Grows by one at every move. */
+  generation: number;
+  /** Instance where the device was registered: its source for R11. */
+  homeInstance: string;
+  /** Instance it last came from; empty when registered here and never moved. */
+  receivedFrom: string;
 }
 
 export function deviceStatus(d: Pick<Device, "state" | "disabled">): DeviceStatus {
@@ -59,4 +73,63 @@ export function deviceStatus(d: Pick<Device, "state" | "disabled">): DeviceStatu
 export interface Endpoint {
   host: string;
   port: number;
+}
+
+export type JobStatus = "initializing" | "running" | "completed" | "failed";
+export type JobType = "product" | "device";
+export type JobDeviceResult = "pending" | "succeeded" | "failed";
+
+export interface Job {
+  jobId: string;
+  jobType: JobType;
+  accountId: string;
+  productKey: string;
+  strategy: "specified";
+  targetRegion: string;
+  targetInstance: string;
+  status: JobStatus;
+  total: number;
+  succeeded: number;
+  failed: number;
+  message: string;
+  unreachableSince: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Everything that moves with a product (R8): info, topic classes, thing model, script. */
+export interface ProductBundle {
+  productKey: string;
+  accountId: string;
+  accountName: string;
+  productName: string;
+  nodeType: NodeType;
+  dataFormat: DataFormat;
+  authType: AuthType;
+  status: ProductStatus;
+  description: string;
+  ownerInstanceId: string;
+  version: number;
+  topics: { shortName: string; operation: TopicOperation; description: string }[];
+  thingModel: string;
+  script: { scriptType: ScriptType; content: string } | undefined;
+}
+
+/** What moves with a device (R8): its certificate and identity, never its runtime data. */
+export interface DeviceCertificate {
+  deviceName: string;
+  deviceSecret: string;
+  iotId: string;
+  generation: number;
+  homeInstance: string;
+  nickname: string;
+  createdAt: number;
+}
+
+export interface HandoffOutcome {
+  deviceName: string;
+  generation: number;
+  accepted: boolean;
+  errorCode: string;
+  errorMessage: string;
 }

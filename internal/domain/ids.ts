@@ -26,6 +26,7 @@ export const newIotId = (): string => randomString(26);
 export const newDeviceName = (): string => randomString(20);
 /** Account ids: 16 digits, no leading zero. */
 export const newAccountId = (): string => randomString(1, "123456789") + randomString(15, "0123456789");
+export const newJobId = (): string => "job_" + randomString(16);
 export const newTokenId = (): string => "tok_" + randomString(12);
 /** API token value: 43 base62 chars ≈ 256 bits. */
 export const newTokenSecret = (): string => "iotfed_" + randomString(43);

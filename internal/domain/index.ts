@@ -7,3 +7,4 @@ export * from "./topic.js";
 export * from "./tsl.js";
 export * from "./access.js";
 export * from "./bootstrap-reply.js";
+export * from "./ownership.js";

@@ -9,7 +9,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 export interface ScrapeSources {
   routeTable(): { products: number; devices: number; endpoints: number; offHeapBytes: number };
   deviceCounts(): Map<string, number>;
+  jobCounts(): Map<string, number>;
+  outboxDepth(): { jobDevices: number; productSync: number };
 }
+
+const JOB_STATUSES = ["initializing", "running", "completed", "failed"] as const;
 
 const DEVICE_STATUSES = ["inactive", "online", "offline", "disabled"] as const;
 
@@ -76,6 +80,54 @@ export function createMetrics() {
       for (const status of DEVICE_STATUSES) this.set({ status }, counts.get(status) ?? 0);
     },
   });
+  const jobs = new Gauge({
+    name: "iotfed_jobs",
+    help: "Distribution jobs started here, by status (read from the store at scrape time).",
+    labelNames: ["status"] as const,
+    registers: [registry],
+    collect() {
+      if (sources === undefined) return;
+      const counts = sources.jobCounts();
+      for (const status of JOB_STATUSES) this.set({ status }, counts.get(status) ?? 0);
+    },
+  });
+  const outboxDepth = new Gauge({
+    name: "iotfed_outbox_depth",
+    help: "Work waiting to be sent to peers: job_devices (devices pending handoff), product_sync (copies behind their owner's version).",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+    collect() {
+      if (sources === undefined) return;
+      const d = sources.outboxDepth();
+      this.set({ kind: "job_devices" }, d.jobDevices);
+      this.set({ kind: "product_sync" }, d.productSync);
+    },
+  });
+  const handoffDevices = new Counter({
+    name: "iotfed_handoff_devices_total",
+    help: "Devices handed off, by direction (out: sent by this source, in: received here) and result (accepted, refused).",
+    labelNames: ["direction", "result"] as const,
+    registers: [registry],
+  });
+  const handoffDuration = new Histogram({
+    name: "iotfed_handoff_duration_seconds",
+    help: "Latency of one Handoff call (a batch of devices), by direction.",
+    labelNames: ["direction"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const peerCallErrors = new Counter({
+    name: "iotfed_peer_call_errors_total",
+    help: "Failed calls to peers, by peer instance id and gRPC status code name.",
+    labelNames: ["peer", "code"] as const,
+    registers: [registry],
+  });
+  const peerRequests = new Counter({
+    name: "iotfed_peer_requests_total",
+    help: "Peer-plane calls served, by RPC method and gRPC status code name.",
+    labelNames: ["method", "code"] as const,
+    registers: [registry],
+  });
   const buildInfo = new Gauge({
     name: "iotfed_build_info",
     help: "Always 1; labels say which version, region and instance this daemon is.",
@@ -95,6 +147,12 @@ export function createMetrics() {
     routeTableEntries,
     routeTableBytes,
     devices,
+    jobs,
+    outboxDepth,
+    handoffDevices,
+    handoffDuration,
+    peerCallErrors,
+    peerRequests,
     buildInfo,
   };
 }

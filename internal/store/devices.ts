@@ -12,6 +12,9 @@ import {
   type Device,
   type DeviceStatus,
   type IotfedError,
+  type Placement,
+  type DescribeInstance,
+  registrationConflict,
 } from "../domain/index.js";
 import type { Sealer } from "../security/index.js";
 import { toPage, decodePageToken, type Page } from "./paging.js";
@@ -26,11 +29,17 @@ interface DeviceRow {
   created_at: number;
   activated_at: number;
   last_online_at: number;
+  placement: Placement;
+  holder: string;
+  generation: number;
+  home_instance: string;
+  received_from: string;
 }
 
-const DEVICE_COLUMNS = "product_key, device_name, iot_id, nickname, state, disabled, created_at, activated_at, last_online_at";
+export const DEVICE_COLUMNS =
+  "product_key, device_name, iot_id, nickname, state, disabled, created_at, activated_at, last_online_at, placement, holder, generation, home_instance, received_from";
 
-const toDevice = (r: DeviceRow): Device => ({
+export const toDevice = (r: DeviceRow): Device => ({
   productKey: r.product_key,
   deviceName: r.device_name,
   iotId: r.iot_id,
@@ -40,11 +49,18 @@ const toDevice = (r: DeviceRow): Device => ({
   createdAt: r.created_at,
   activatedAt: r.activated_at,
   lastOnlineAt: r.last_online_at,
+  placement: r.placement,
+  holder: r.holder,
+  generation: r.generation,
+  homeInstance: r.home_instance,
+  receivedFrom: r.received_from,
 });
+export type { DeviceRow };
 
-/** What the in-memory route table needs to know about a device change. */
+/** What the in-memory route table needs to know about a device change, told after the commit. */
 export interface DeviceListener {
-  upserted(productKey: string, deviceName: string, disabled: boolean): void;
+  /** The device's row changed: `holder` answers its bootstrap (this instance unless away). */
+  changed(productKey: string, deviceName: string, holder: string, disabled: boolean): void;
   deleted(productKey: string, deviceName: string): void;
 }
 
@@ -65,11 +81,23 @@ export interface DeviceFilter {
 export type DevicesRepo = ReturnType<typeof createDevicesRepo>;
 
 /** AAD binding a sealed secret to its device row. */
-const secretAad = (productKey: string, deviceName: string): string => `${productKey}/${deviceName}`;
+export const secretAad = (productKey: string, deviceName: string): string => `${productKey}/${deviceName}`;
 
-export function createDevicesRepo(db: Db, sealer: Sealer, listener: DeviceListener, now: () => number = Date.now) {
+export interface DevicesRepoOptions {
+  db: Db;
+  sealer: Sealer;
+  listener: DeviceListener;
+  /** This instance's id. */
+  self: string;
+  where: DescribeInstance;
+  now?: () => number;
+}
+
+export function createDevicesRepo(opts: DevicesRepoOptions) {
+  const { db, sealer, listener, self, where } = opts;
+  const now = opts.now ?? Date.now;
   const insert = db.prepare(
-    "INSERT INTO devices(product_key, device_name, iot_id, secret_sealed, nickname, state, created_at) VALUES (?, ?, ?, ?, ?, 'inactive', ?)",
+    "INSERT INTO devices(product_key, device_name, iot_id, secret_sealed, nickname, state, created_at, holder, home_instance) VALUES (?, ?, ?, ?, ?, 'inactive', ?, ?, ?)",
   );
   const select = db.prepare<[string, string], DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE product_key = ? AND device_name = ?`);
   const selectByIotId = db.prepare<[string], DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE iot_id = ?`);
@@ -86,21 +114,30 @@ export function createDevicesRepo(db: Db, sealer: Sealer, listener: DeviceListen
   );
   const deleteTag = db.prepare("DELETE FROM device_tags WHERE product_key = ? AND device_name = ? AND tag_key = ?");
   const countTags = db.prepare<[string, string], { n: number }>("SELECT count(*) AS n FROM device_tags WHERE product_key = ? AND device_name = ?");
-  const routeRows = db.prepare<[], { product_key: string; device_name: string; disabled: number }>(
-    "SELECT product_key, device_name, disabled FROM devices",
+  const routeRows = db.prepare<[], { product_key: string; device_name: string; disabled: number; holder: string }>(
+    "SELECT product_key, device_name, disabled, holder FROM devices",
+  );
+  const selectShadow = db.prepare<[string, string], { shadow: string | null; shadow_version: number }>(
+    "SELECT shadow, shadow_version FROM devices WHERE product_key = ? AND device_name = ?",
+  );
+  const updateShadow = db.prepare("UPDATE devices SET shadow = ?, shadow_version = shadow_version + 1 WHERE product_key = ? AND device_name = ?");
+  const listAway = db.prepare<[string, string, string, string, number], DeviceRow>(
+    `SELECT ${DEVICE_COLUMNS} FROM devices WHERE product_key = ? AND placement = 'away' AND device_name > ? AND (? = '' OR holder = ?) ORDER BY device_name LIMIT ?`,
   );
   const countByStatus = db.prepare<[], { status: DeviceStatus; n: number }>(
     "SELECT CASE WHEN disabled THEN 'disabled' ELSE state END AS status, count(*) AS n FROM devices GROUP BY 1",
   );
 
-  const insertOne = (productKey: string, d: NewDevice, t: number): { device: Device; secret: string } => {
+  const insertOne = (productKey: string, d: NewDevice, t: number, field: string): { device: Device; secret: string } => {
     const secret = newDeviceSecret();
     const iotId = newIotId();
     try {
-      insert.run(productKey, d.deviceName, iotId, sealer.seal(secret, secretAad(productKey, d.deviceName)), d.nickname, t);
+      insert.run(productKey, d.deviceName, iotId, sealer.seal(secret, secretAad(productKey, d.deviceName)), d.nickname, t, self, self);
     } catch (e) {
       if (isUniqueViolation(e)) {
-        throw new AlreadyExistsError(`device_name: product ${productKey} already has a device named ${d.deviceName}`, { field: "device_name" });
+        const existing = select.get(productKey, d.deviceName);
+        if (existing !== undefined) throw registrationConflict(toDevice(existing), field, where);
+        throw new AlreadyExistsError(`${field}: the generated device id collided; try again`, { field });
       }
       throw e;
     }
@@ -114,14 +151,19 @@ export function createDevicesRepo(db: Db, sealer: Sealer, listener: DeviceListen
       createdAt: t,
       activatedAt: 0,
       lastOnlineAt: 0,
+      placement: "here",
+      holder: self,
+      generation: 0,
+      homeInstance: self,
+      receivedFrom: "",
     };
     return { device, secret };
   };
 
   return {
     register(productKey: string, d: NewDevice): { device: Device; secret: string } {
-      const out = db.transaction(() => insertOne(productKey, d, now()))();
-      listener.upserted(productKey, d.deviceName, false);
+      const out = db.transaction(() => insertOne(productKey, d, now(), "device_name"))();
+      listener.changed(productKey, d.deviceName, self, false);
       return out;
     },
     /**
@@ -139,14 +181,14 @@ export function createDevicesRepo(db: Db, sealer: Sealer, listener: DeviceListen
               throw new AlreadyExistsError(`device_names[${i}]: ${d.deviceName} appears twice in this batch`, { field: `device_names[${i}]` });
             }
             seen.add(d.deviceName);
-            return { ok: true, ...insertOne(productKey, d, t) };
+            return { ok: true, ...insertOne(productKey, d, t, `device_names[${i}]`) };
           } catch (e) {
             if (!isIotfedError(e)) throw e;
             return { ok: false, deviceName: d.deviceName, error: e };
           }
         }),
       )();
-      for (const r of results) if (r.ok) listener.upserted(productKey, r.device.deviceName, false);
+      for (const r of results) if (r.ok) listener.changed(productKey, r.device.deviceName, self, false);
       return results;
     },
     get(productKey: string, deviceName: string): Device | undefined {
@@ -196,7 +238,7 @@ export function createDevicesRepo(db: Db, sealer: Sealer, listener: DeviceListen
     setDisabled(productKey: string, deviceName: string, disabled: boolean): void {
       const n = setDisabled.run(disabled ? 1 : 0, productKey, deviceName).changes;
       if (n === 0) throw new NotFoundError(`device ${productKey}/${deviceName} does not exist`, { field: "device_name" });
-      listener.upserted(productKey, deviceName, disabled);
+      listener.changed(productKey, deviceName, self, disabled);
     },
     tags(productKey: string, deviceName: string): { key: string; value: string }[] {
       return selectTags.all(productKey, deviceName).map((r) => ({ key: r.tag_key, value: r.tag_value }));
@@ -215,8 +257,24 @@ export function createDevicesRepo(db: Db, sealer: Sealer, listener: DeviceListen
       if (n === 0) throw new NotFoundError(`device ${productKey}/${deviceName} has no tag ${key}`, { field: "key" });
     },
     /** Streams every device for the route table at start (no full array in memory). */
-    *routeEntries(): IterableIterator<{ productKey: string; deviceName: string; disabled: boolean }> {
-      for (const r of routeRows.iterate()) yield { productKey: r.product_key, deviceName: r.device_name, disabled: r.disabled !== 0 };
+    *routeEntries(): IterableIterator<{ productKey: string; deviceName: string; disabled: boolean; holder: string }> {
+      for (const r of routeRows.iterate()) yield { productKey: r.product_key, deviceName: r.device_name, disabled: r.disabled !== 0, holder: r.holder };
+    },
+    shadow(productKey: string, deviceName: string): { json: string; version: number } {
+      const r = selectShadow.get(productKey, deviceName);
+      if (r === undefined) throw new NotFoundError(`device ${productKey}/${deviceName} does not exist`, { field: "device_name" });
+      return { json: r.shadow ?? "{}", version: r.shadow_version };
+    },
+    setShadow(productKey: string, deviceName: string, json: string): number {
+      return db.transaction(() => {
+        updateShadow.run(json, productKey, deviceName);
+        return this.shadow(productKey, deviceName).version;
+      })();
+    },
+    /** Devices of a product distributed away from here. */
+    listAway(productKey: string, size: number, pageToken: string, holder: string): Page<Device> {
+      const after = decodePageToken(pageToken) ?? "";
+      return toPage(listAway.all(productKey, after, holder, holder, size + 1).map(toDevice), size, (d) => d.deviceName);
     },
     countByStatus(): Map<DeviceStatus, number> {
       return new Map(countByStatus.all().map((r) => [r.status, r.n]));

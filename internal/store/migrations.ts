@@ -4,7 +4,9 @@
  * Never edit a released step: append a new one.
  */
 export const MIGRATIONS: readonly string[] = [
-  // 1: accounts, tokens, products (with thing model and script), topic classes, devices, tags
+  // 1: accounts, tokens, products (with thing model and script), topic classes,
+  //    devices (with placement and generation), tags, distribution jobs, the
+  //    receiver's applied-handoff record, product copies
   `
   CREATE TABLE accounts (
     account_id   TEXT PRIMARY KEY,
@@ -32,6 +34,7 @@ export const MIGRATIONS: readonly string[] = [
     status            TEXT NOT NULL CHECK (status IN ('developing','published')),
     description       TEXT NOT NULL DEFAULT '',
     owner_instance_id TEXT NOT NULL,
+    received_from     TEXT NOT NULL DEFAULT '',
     version           INTEGER NOT NULL,
     thing_model       TEXT,
     script_type       TEXT,
@@ -61,8 +64,17 @@ export const MIGRATIONS: readonly string[] = [
     created_at     INTEGER NOT NULL,
     activated_at   INTEGER NOT NULL DEFAULT 0,
     last_online_at INTEGER NOT NULL DEFAULT 0,
+    placement      TEXT NOT NULL DEFAULT 'here' CHECK (placement IN ('here','leaving','away')),
+    holder         TEXT NOT NULL,
+    generation     INTEGER NOT NULL DEFAULT 0,
+    leaving_job    TEXT,
+    home_instance  TEXT NOT NULL,
+    received_from  TEXT NOT NULL DEFAULT '',
+    shadow         TEXT,
+    shadow_version INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (product_key, device_name)
   ) STRICT, WITHOUT ROWID;
+  CREATE INDEX devices_away ON devices(product_key, placement, device_name) WHERE placement <> 'here';
 
   CREATE TABLE device_tags (
     product_key TEXT NOT NULL,
@@ -71,6 +83,63 @@ export const MIGRATIONS: readonly string[] = [
     tag_value   TEXT NOT NULL,
     PRIMARY KEY (product_key, device_name, tag_key),
     FOREIGN KEY (product_key, device_name) REFERENCES devices(product_key, device_name) ON DELETE CASCADE
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE TABLE jobs (
+    job_id           TEXT PRIMARY KEY,
+    job_type         TEXT NOT NULL CHECK (job_type IN ('product','device')),
+    account_id       TEXT NOT NULL,
+    product_key      TEXT NOT NULL,
+    strategy         TEXT NOT NULL DEFAULT 'specified',
+    target_region    TEXT NOT NULL,
+    target_instance  TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('initializing','running','completed','failed')),
+    total            INTEGER NOT NULL DEFAULT 0,
+    succeeded        INTEGER NOT NULL DEFAULT 0,
+    failed           INTEGER NOT NULL DEFAULT 0,
+    message          TEXT NOT NULL DEFAULT '',
+    unreachable_since INTEGER NOT NULL DEFAULT 0,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX jobs_status ON jobs(status);
+  CREATE INDEX jobs_created ON jobs(created_at DESC, job_id);
+
+  -- The source's outbox: a job's devices still 'pending' are (re)sent until
+  -- the target answers for each.
+  CREATE TABLE job_devices (
+    job_id        TEXT NOT NULL REFERENCES jobs(job_id),
+    device_name   TEXT NOT NULL,
+    generation    INTEGER NOT NULL,
+    result        TEXT NOT NULL CHECK (result IN ('pending','succeeded','failed')),
+    error_code    TEXT NOT NULL DEFAULT '',
+    error_message TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (job_id, device_name)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX job_devices_pending ON job_devices(job_id, result);
+
+  -- The receiver's record of every (job, device, generation) it answered:
+  -- a repeated handoff returns this and changes nothing.
+  CREATE TABLE handoffs_applied (
+    job_id          TEXT NOT NULL,
+    product_key     TEXT NOT NULL,
+    device_name     TEXT NOT NULL,
+    generation      INTEGER NOT NULL,
+    source_instance TEXT NOT NULL,
+    accepted        INTEGER NOT NULL,
+    error_code      TEXT NOT NULL DEFAULT '',
+    error_message   TEXT NOT NULL DEFAULT '',
+    applied_at      INTEGER NOT NULL,
+    PRIMARY KEY (job_id, product_key, device_name, generation)
+  ) STRICT, WITHOUT ROWID;
+
+  -- Instances this one handed a product to; a copy behind the product's
+  -- version is brought up to date by the sync worker (owner updates, R9).
+  CREATE TABLE product_copies (
+    product_key    TEXT NOT NULL REFERENCES products(product_key),
+    instance_id    TEXT NOT NULL,
+    synced_version INTEGER NOT NULL,
+    PRIMARY KEY (product_key, instance_id)
   ) STRICT, WITHOUT ROWID;
   `,
 ];

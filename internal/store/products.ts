@@ -9,11 +9,12 @@ import {
   type DataFormat,
   type NodeType,
   type Product,
+  type ProductBundle,
   type ScriptType,
   type TopicClass,
   type TopicOperation,
 } from "../domain/index.js";
-import { toPage, decodePageToken, type Page } from "./paging.js";
+import { toPage, decodePageToken, encodePageToken, type Page } from "./paging.js";
 
 interface ProductRow {
   product_key: string;
@@ -25,6 +26,7 @@ interface ProductRow {
   status: "developing" | "published";
   description: string;
   owner_instance_id: string;
+  received_from: string;
   version: number;
   created_at: number;
   updated_at: number;
@@ -38,7 +40,7 @@ interface TopicRow {
 }
 
 const PRODUCT_COLUMNS =
-  "product_key, account_id, product_name, node_type, data_format, auth_type, status, description, owner_instance_id, version, created_at, updated_at";
+  "product_key, account_id, product_name, node_type, data_format, auth_type, status, description, owner_instance_id, received_from, version, created_at, updated_at";
 
 const toProduct = (r: ProductRow): Product => ({
   productKey: r.product_key,
@@ -50,6 +52,7 @@ const toProduct = (r: ProductRow): Product => ({
   status: r.status,
   description: r.description,
   ownerInstanceId: r.owner_instance_id,
+  receivedFrom: r.received_from,
   version: r.version,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -75,7 +78,7 @@ export type ProductsRepo = ReturnType<typeof createProductsRepo>;
 
 /** Products, their topic classes, thing model and script. Every change bumps the product version. */
 export interface ProductListener {
-  /** Called after a commit that created a product. */
+  /** Called after a commit that created a product or received or changed a copy. */
   created(p: Product): void;
   /** Called after a commit that deleted a product. */
   deleted(productKey: string): void;
@@ -83,7 +86,7 @@ export interface ProductListener {
 
 export function createProductsRepo(db: Db, listener: ProductListener, now: () => number = Date.now) {
   const insert = db.prepare(
-    `INSERT INTO products(${PRODUCT_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'device-secret', 'developing', ?, ?, 1, ?, ?)`,
+    `INSERT INTO products(${PRODUCT_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'device-secret', 'developing', ?, ?, '', 1, ?, ?)`,
   );
   const select = db.prepare<[string], ProductRow>(`SELECT ${PRODUCT_COLUMNS} FROM products WHERE product_key = ?`);
   const listByAccount = db.prepare<[string, string, number], ProductRow>(
@@ -96,6 +99,22 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
   const setStatus = db.prepare("UPDATE products SET status = ? WHERE product_key = ?");
   const del = db.prepare("DELETE FROM products WHERE product_key = ?");
   const countDevices = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM devices WHERE product_key = ?");
+  const upsertCopy = db.prepare(
+    "INSERT INTO product_copies(product_key, instance_id, synced_version) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET synced_version = max(synced_version, excluded.synced_version)",
+  );
+  const staleCopies = db.prepare<[], { product_key: string; instance_id: string; synced_version: number; version: number }>(
+    "SELECT c.product_key, c.instance_id, c.synced_version, p.version FROM product_copies c JOIN products p USING (product_key) WHERE c.synced_version < p.version ORDER BY c.product_key, c.instance_id LIMIT 100",
+  );
+  const countStaleCopies = db.prepare<[], { n: number }>(
+    "SELECT count(*) AS n FROM product_copies c JOIN products p USING (product_key) WHERE c.synced_version < p.version",
+  );
+  const selectAccountName = db.prepare<[string], { account_name: string }>("SELECT account_name FROM accounts WHERE account_id = ?");
+  const allCopies = db.prepare<[string, number], { product_key: string; instance_id: string; synced_version: number }>(
+    "SELECT product_key, instance_id, synced_version FROM product_copies WHERE product_key > ? ORDER BY product_key, instance_id LIMIT ?",
+  );
+  const selectCopies = db.prepare<[string], { instance_id: string; synced_version: number }>(
+    "SELECT instance_id, synced_version FROM product_copies WHERE product_key = ? ORDER BY instance_id",
+  );
   const selectModel = db.prepare<[string], { thing_model: string | null }>("SELECT thing_model FROM products WHERE product_key = ?");
   const setModel = db.prepare("UPDATE products SET thing_model = ? WHERE product_key = ?");
   const selectScript = db.prepare<[string], { script_type: ScriptType | null; script_content: string | null }>(
@@ -175,11 +194,59 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
         return this.require(productKey);
       })();
     },
-    /** Deletes a product without devices (its topic classes go with it). */
+    /** Everything that moves with the product (R8), as of now. */
+    bundle(productKey: string): ProductBundle {
+      const p = this.require(productKey);
+      return {
+        productKey: p.productKey,
+        accountId: p.accountId,
+        accountName: selectAccountName.get(p.accountId)?.account_name ?? "",
+        productName: p.productName,
+        nodeType: p.nodeType,
+        dataFormat: p.dataFormat,
+        authType: p.authType,
+        status: p.status,
+        description: p.description,
+        ownerInstanceId: p.ownerInstanceId,
+        version: p.version,
+        topics: this.topics(productKey).map((t) => ({ shortName: t.shortName, operation: t.operation, description: t.description })),
+        thingModel: this.thingModel(productKey),
+        script: this.script(productKey),
+      };
+    },
+    /** Records that `instanceId` holds a copy at `version` (never lowers it). */
+    recordCopy(productKey: string, instanceId: string, version: number): void {
+      upsertCopy.run(productKey, instanceId, version);
+    },
+    /** Copies behind their product's version: the product-sync outbox. */
+    staleCopies(): { productKey: string; instanceId: string; syncedVersion: number; version: number }[] {
+      return staleCopies.all().map((r) => ({ productKey: r.product_key, instanceId: r.instance_id, syncedVersion: r.synced_version, version: r.version }));
+    },
+    staleCopyCount(): number {
+      return countStaleCopies.get()!.n;
+    },
+    /** Copies by product, paged by product key (a product's copies stay on one page). */
+    listCopies(size: number, pageToken: string): Page<{ productKey: string; instanceId: string; syncedVersion: number }> {
+      const after = decodePageToken(pageToken) ?? "";
+      const rows = allCopies.all(after, size * 50 + 1).map((r) => ({ productKey: r.product_key, instanceId: r.instance_id, syncedVersion: r.synced_version }));
+      const keys = [...new Set(rows.map((r) => r.productKey))];
+      if (keys.length <= size && rows.length <= size * 50) return { items: rows, nextPageToken: "" };
+      const keep = new Set(keys.slice(0, Math.min(size, keys.length - 1)));
+      const items = rows.filter((r) => keep.has(r.productKey));
+      return { items, nextPageToken: encodePageToken([...keep].pop()!) };
+    },
+    copies(productKey: string): { instanceId: string; syncedVersion: number }[] {
+      return selectCopies.all(productKey).map((r) => ({ instanceId: r.instance_id, syncedVersion: r.synced_version }));
+    },
+    /** Deletes a product without devices or copies elsewhere (its topic classes go with it). */
     delete(productKey: string): void {
       db.transaction(() => {
         const n = countDevices.get(productKey)!.n;
         if (n > 0) throw new PreconditionError(`product ${productKey} still has ${n} devices: delete them first`, { field: "product_key" });
+        const copies = selectCopies.all(productKey);
+        if (copies.length > 0) {
+          throw new PreconditionError(`product ${productKey} was distributed to ${copies.map((c) => c.instance_id).join(", ")}: it cannot be deleted`, { field: "product_key" });
+        }
         del.run(productKey);
       })();
       listener.deleted(productKey);

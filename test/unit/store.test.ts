@@ -18,7 +18,13 @@ describe("store", () => {
     return {
       accounts: createAccountsRepo(db),
       products: createProductsRepo(db, { created: (p) => events.push(`p+${p.productKey}`), deleted: (pk) => events.push(`p-${pk}`) }),
-      devices: createDevicesRepo(db, sealer, { upserted: (pk, dn, dis) => events.push(`d+${dn}${dis ? "!" : ""}`), deleted: (pk, dn) => events.push(`d-${dn}`) }),
+      devices: createDevicesRepo({
+        db,
+        sealer,
+        self: "i1",
+        where: (id) => id,
+        listener: { changed: (_pk, dn, _holder, dis) => events.push(`d+${dn}${dis ? "!" : ""}`), deleted: (_pk, dn) => events.push(`d-${dn}`) },
+      }),
     };
   };
   beforeEach(() => {

@@ -1,0 +1,2 @@
+export { createJobWorker, type JobWorker, type JobWorkerOptions } from "./worker.js";
+export { parseDeviceList, toCsv, CsvError, DEVICE_LIST_TEMPLATE } from "./csv.js";

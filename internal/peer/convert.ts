@@ -1,0 +1,93 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { DeviceCertificateSchema, ProductBundleSchema, DeviceCertificate as WireCert, ProductBundle as WireBundle } from "../gen/iotfed/v1/peer_pb.js";
+import {
+  DEVICE_SECRET_LENGTH,
+  InvalidArgumentError,
+  checkDeviceName,
+  checkProductKey,
+  type DataFormat,
+  type DeviceCertificate,
+  type NodeType,
+  type ProductBundle,
+  type ProductStatus,
+  type ScriptType,
+  type TopicOperation,
+} from "../domain/index.js";
+
+export function bundleToWire(b: ProductBundle): MessageInitShape<typeof ProductBundleSchema> {
+  return {
+    productKey: b.productKey,
+    accountId: b.accountId,
+    accountName: b.accountName,
+    productName: b.productName,
+    nodeType: b.nodeType,
+    dataFormat: b.dataFormat,
+    authType: b.authType,
+    status: b.status,
+    description: b.description,
+    ownerInstanceId: b.ownerInstanceId,
+    version: BigInt(b.version),
+    topics: b.topics.map((t) => ({ topicShortName: t.shortName, operation: t.operation, description: t.description })),
+    thingModel: b.thingModel,
+    scriptType: b.script?.scriptType ?? "",
+    scriptContent: b.script?.content ?? "",
+  };
+}
+
+function oneOf<T extends string>(field: string, v: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new InvalidArgumentError(field, `must be one of ${allowed.join(", ")}`);
+  return v as T;
+}
+
+/** Checks a bundle from a peer as strictly as the admin API checks its own input. */
+export function bundleFromWire(w: WireBundle | undefined): ProductBundle {
+  if (w === undefined) throw new InvalidArgumentError("product", "is required");
+  return {
+    productKey: checkProductKey(w.productKey, "product.product_key"),
+    accountId: w.accountId,
+    accountName: w.accountName,
+    productName: w.productName,
+    nodeType: oneOf<NodeType>("product.node_type", w.nodeType, ["device", "gateway"]),
+    dataFormat: oneOf<DataFormat>("product.data_format", w.dataFormat, ["alink-json", "custom"]),
+    authType: oneOf("product.auth_type", w.authType, ["device-secret"]),
+    status: oneOf<ProductStatus>("product.status", w.status, ["developing", "published"]),
+    description: w.description,
+    ownerInstanceId: w.ownerInstanceId,
+    version: Number(w.version),
+    topics: w.topics.map((t, i) => ({
+      shortName: t.topicShortName,
+      operation: oneOf<TopicOperation>(`product.topics[${i}].operation`, t.operation, ["pub", "sub", "all"]),
+      description: t.description,
+    })),
+    thingModel: w.thingModel,
+    script: w.scriptType === "" ? undefined : { scriptType: oneOf<ScriptType>("product.script_type", w.scriptType, ["javascript", "python", "php"]), content: w.scriptContent },
+  };
+}
+
+export function certToWire(c: DeviceCertificate): MessageInitShape<typeof DeviceCertificateSchema> {
+  return {
+    deviceName: c.deviceName,
+    deviceSecret: c.deviceSecret,
+    iotId: c.iotId,
+    generation: BigInt(c.generation),
+    homeInstanceId: c.homeInstance,
+    nickname: c.nickname,
+    createTimeMs: BigInt(c.createdAt),
+  };
+}
+
+export function certFromWire(w: WireCert, i: number): DeviceCertificate {
+  checkDeviceName(w.deviceName, `devices[${i}].device_name`);
+  if (w.deviceSecret.length !== DEVICE_SECRET_LENGTH) throw new InvalidArgumentError(`devices[${i}].device_secret`, `must be ${DEVICE_SECRET_LENGTH} characters`);
+  if (w.generation < 1n) throw new InvalidArgumentError(`devices[${i}].generation`, "must be at least 1");
+  if (w.iotId === "" || w.homeInstanceId === "") throw new InvalidArgumentError(`devices[${i}]`, "iot_id and home_instance_id are required");
+  return {
+    deviceName: w.deviceName,
+    deviceSecret: w.deviceSecret,
+    iotId: w.iotId,
+    generation: Number(w.generation),
+    homeInstance: w.homeInstanceId,
+    nickname: w.nickname,
+    createdAt: Number(w.createTimeMs),
+  };
+}

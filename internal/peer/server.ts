@@ -1,0 +1,97 @@
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import { PeerService } from "../gen/iotfed/v1/peer_pb.js";
+import { serviceDefinition, toServiceError, unaryImplementation } from "../rpc/index.js";
+import { InvalidArgumentError, PermissionDeniedError, PreconditionError, type Endpoint } from "../domain/index.js";
+import type { HandoffApplier, ProductsRepo } from "../store/index.js";
+import type { Metrics } from "../metrics/index.js";
+import type { Logger } from "../log/index.js";
+import { bundleFromWire, certFromWire } from "./convert.js";
+import { certificateName } from "./tls.js";
+
+export interface PeerContext {
+  /** The caller's instance id, from its verified certificate. */
+  peerId: string;
+}
+
+export interface PeerServerOptions {
+  self: string;
+  endpoint: Endpoint;
+  /** Configured peers by instance id. */
+  peers: ReadonlySet<string>;
+  applier: HandoffApplier;
+  products: ProductsRepo;
+  maxDevicesPerCall: number;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+const STATUS_NAME = Object.fromEntries(Object.entries(grpc.status).filter(([, v]) => typeof v === "number").map(([k, v]) => [v, k])) as Record<number, string>;
+
+/**
+ * The peer plane's server (ARCHITECTURE.md "The handoff", step 3). The
+ * caller is whoever its client certificate names; a certificate from
+ * another CA never gets here (the TLS handshake fails), and a name that is
+ * not a configured peer is refused before anything is read.
+ */
+export function createPeerServer(opts: PeerServerOptions): grpc.Server {
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
+  const { metrics, logger } = opts;
+  server.addService(
+    serviceDefinition(PeerService),
+    unaryImplementation<(typeof PeerService)["method"], PeerContext>(
+      PeerService,
+      {
+        handoff(req, ctx) {
+          const end = metrics.handoffDuration.startTimer({ direction: "in" });
+          if (req.jobId === "") throw new InvalidArgumentError("job_id", "is required");
+          if (req.devices.length > opts.maxDevicesPerCall) {
+            throw new InvalidArgumentError("devices", `holds ${req.devices.length} devices; at most ${opts.maxDevicesPerCall} per call`, { rule: "R1" });
+          }
+          const product = bundleFromWire(req.product);
+          const devices = req.devices.map(certFromWire);
+          const { outcomes, productVersion } = opts.applier.apply({ jobId: req.jobId, sourceInstance: ctx.peerId, product, devices });
+          for (const o of outcomes) metrics.handoffDevices.inc({ direction: "in", result: o.accepted ? "accepted" : "refused" });
+          end();
+          logger.info({ job: req.jobId, from: ctx.peerId, product: product.productKey, devices: devices.length, accepted: outcomes.filter((o) => o.accepted).length }, "handoff applied");
+          return {
+            outcomes: outcomes.map((o) => ({ ...o, generation: BigInt(o.generation) })),
+            mqttHost: opts.endpoint.host,
+            mqttPort: opts.endpoint.port,
+            productVersion: BigInt(productVersion),
+          };
+        },
+        syncProduct(req, ctx) {
+          const product = bundleFromWire(req.product);
+          const local = opts.products.get(product.productKey);
+          if (local === undefined) throw new PreconditionError(`product ${product.productKey} has no copy here`, { field: "product.product_key" });
+          if (ctx.peerId !== local.receivedFrom && ctx.peerId !== local.ownerInstanceId) {
+            throw new PermissionDeniedError(`${ctx.peerId} neither owns product ${product.productKey} nor sent it here`);
+          }
+          const r = opts.applier.sync(product, ctx.peerId);
+          return { applied: r.applied, version: BigInt(r.version) };
+        },
+      },
+      async (method, call, handler) => {
+        let code = grpc.status.OK;
+        try {
+          const name = certificateName(call.getAuthContext()?.sslPeerCertificate);
+          if (name === undefined || !opts.peers.has(name)) {
+            throw new PermissionDeniedError(`caller ${name ?? "(no certificate name)"} is not a configured peer of ${opts.self}`);
+          }
+          return { error: null, value: await handler({ peerId: name }) };
+        } catch (e) {
+          const err = toServiceError(e);
+          code = err.code;
+          if (err.internal) logger.error({ err: e, method }, "peer call failed");
+          return { error: err };
+        } finally {
+          metrics.peerRequests.inc({ method, code: STATUS_NAME[code] ?? String(code) });
+        }
+      },
+    ),
+  );
+  const health = new HealthImplementation({ "": "SERVING" });
+  health.addToServer(server);
+  return server;
+}

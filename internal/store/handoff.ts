@@ -1,0 +1,166 @@
+import type { Db } from "./db.js";
+import {
+  PreconditionError,
+  type DescribeInstance,
+  type DeviceCertificate,
+  type HandoffOutcome,
+  type Product,
+  type ProductBundle,
+} from "../domain/index.js";
+import type { Sealer } from "../security/index.js";
+import { secretAad, type DeviceListener } from "./devices.js";
+import type { ProductListener } from "./products.js";
+
+export interface HandoffInput {
+  jobId: string;
+  sourceInstance: string;
+  product: ProductBundle;
+  devices: DeviceCertificate[];
+}
+
+export type HandoffApplier = ReturnType<typeof createHandoffApplier>;
+
+/**
+ * The receiver's side of the handoff (ARCHITECTURE.md "The handoff", step 3):
+ * in one transaction, upsert the read-only product copy, insert or
+ * reactivate each device at its new generation as `inactive` (a device that
+ * comes back finds its kept runtime data, R8), and record every
+ * (job, device, generation) answered, so that the same handoff again returns
+ * the stored outcome and changes nothing.
+ */
+export function createHandoffApplier(opts: {
+  db: Db;
+  sealer: Sealer;
+  self: string;
+  where: DescribeInstance;
+  products: ProductListener;
+  devices: DeviceListener;
+  getProduct: (pk: string) => Product | undefined;
+  now?: () => number;
+}) {
+  const { db, sealer, self, where } = opts;
+  const now = opts.now ?? Date.now;
+  const selectAccount = db.prepare<[string], { account_name: string }>("SELECT account_name FROM accounts WHERE account_id = ?");
+  const selectAccountByName = db.prepare<[string], { account_id: string }>("SELECT account_id FROM accounts WHERE account_name = ?");
+  const insertAccount = db.prepare("INSERT INTO accounts(account_id, account_name, created_at) VALUES (?, ?, ?)");
+  const insertProduct = db.prepare(
+    `INSERT INTO products(product_key, account_id, product_name, node_type, data_format, auth_type, status, description, owner_instance_id, received_from, version, thing_model, script_type, script_content, created_at, updated_at)
+     VALUES (@productKey, @accountId, @productName, @nodeType, @dataFormat, @authType, @status, @description, @ownerInstanceId, @receivedFrom, @version, @thingModel, @scriptType, @scriptContent, @t, @t)`,
+  );
+  const updateProduct = db.prepare(
+    `UPDATE products SET product_name = @productName, node_type = @nodeType, data_format = @dataFormat, auth_type = @authType, status = @status,
+       description = @description, version = @version, thing_model = @thingModel, script_type = @scriptType, script_content = @scriptContent, updated_at = @t
+     WHERE product_key = @productKey`,
+  );
+  const deleteTopics = db.prepare("DELETE FROM topic_classes WHERE product_key = ?");
+  const insertTopic = db.prepare("INSERT INTO topic_classes(product_key, short_name, operation, description) VALUES (?, ?, ?, ?)");
+  const selectApplied = db.prepare<[string, string, string, number], { accepted: number; error_code: string; error_message: string }>(
+    "SELECT accepted, error_code, error_message FROM handoffs_applied WHERE job_id = ? AND product_key = ? AND device_name = ? AND generation = ?",
+  );
+  const insertApplied = db.prepare(
+    "INSERT INTO handoffs_applied(job_id, product_key, device_name, generation, source_instance, accepted, error_code, error_message, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+  );
+  const selectDevice = db.prepare<[string, string], { placement: string; generation: number; holder: string; state: string }>(
+    "SELECT placement, generation, holder, state FROM devices WHERE product_key = ? AND device_name = ?",
+  );
+  const insertDevice = db.prepare(
+    `INSERT INTO devices(product_key, device_name, iot_id, secret_sealed, nickname, state, created_at, placement, holder, generation, home_instance, received_from)
+     VALUES (?, ?, ?, ?, ?, 'inactive', ?, 'here', ?, ?, ?, ?)`,
+  );
+  // A device coming back finds its runtime data (R8); it cannot be online here yet.
+  const reactivate = db.prepare(
+    `UPDATE devices SET placement = 'here', holder = ?, generation = ?, received_from = ?, secret_sealed = ?, leaving_job = NULL,
+       state = CASE state WHEN 'online' THEN 'offline' ELSE state END
+     WHERE product_key = ? AND device_name = ?`,
+  );
+
+  /** Applies the product bundle; returns true when this copy changed. */
+  const applyProduct = (b: ProductBundle, source: string, t: number): boolean => {
+    const acct = selectAccount.get(b.accountId);
+    if (acct === undefined) {
+      const byName = selectAccountByName.get(b.accountName);
+      if (byName !== undefined) {
+        throw new PreconditionError(`account name ${b.accountName} belongs to account ${byName.account_id} here, not ${b.accountId}`, { field: "product.account_id" });
+      }
+      insertAccount.run(b.accountId, b.accountName, t);
+    } else if (acct.account_name !== b.accountName) {
+      throw new PreconditionError(`account ${b.accountId} is named ${acct.account_name} here, not ${b.accountName}`, { field: "product.account_id" });
+    }
+    const local = opts.getProduct(b.productKey);
+    const row = {
+      ...b,
+      receivedFrom: source,
+      thingModel: b.thingModel,
+      scriptType: b.script?.scriptType ?? null,
+      scriptContent: b.script?.content ?? null,
+      t,
+    };
+    if (local === undefined) {
+      insertProduct.run(row);
+    } else {
+      if (local.ownerInstanceId !== b.ownerInstanceId) {
+        throw new PreconditionError(
+          `product ${b.productKey} here is owned by ${where(local.ownerInstanceId)}, not ${where(b.ownerInstanceId)}`,
+          { field: "product.product_key" },
+        );
+      }
+      if (local.accountId !== b.accountId) {
+        throw new PreconditionError(`product ${b.productKey} here belongs to account ${local.accountId}, not ${b.accountId}`, { field: "product.account_id" });
+      }
+      if (local.ownerInstanceId === self || b.version <= local.version) return false;
+      updateProduct.run(row);
+      deleteTopics.run(b.productKey);
+    }
+    for (const tc of b.topics) insertTopic.run(b.productKey, tc.shortName, tc.operation, tc.description);
+    return true;
+  };
+
+  const applyDevice = (input: HandoffInput, d: DeviceCertificate, t: number): HandoffOutcome => {
+    const pk = input.product.productKey;
+    const prior = selectApplied.get(input.jobId, pk, d.deviceName, d.generation);
+    if (prior !== undefined) {
+      return { deviceName: d.deviceName, generation: d.generation, accepted: prior.accepted === 1, errorCode: prior.error_code, errorMessage: prior.error_message };
+    }
+    let outcome: HandoffOutcome;
+    const refuse = (code: string, message: string): HandoffOutcome => ({ deviceName: d.deviceName, generation: d.generation, accepted: false, errorCode: code, errorMessage: message });
+    const row = selectDevice.get(pk, d.deviceName);
+    const sealed = sealer.seal(d.deviceSecret, secretAad(pk, d.deviceName));
+    if (row === undefined) {
+      insertDevice.run(pk, d.deviceName, d.iotId, sealed, d.nickname, d.createdAt, self, d.generation, d.homeInstance, input.sourceInstance);
+      outcome = { deviceName: d.deviceName, generation: d.generation, accepted: true, errorCode: "", errorMessage: "" };
+    } else if (row.placement !== "away") {
+      outcome = refuse("FAILED_PRECONDITION", `device ${pk}/${d.deviceName} is already held by ${where(self)} (generation ${row.generation})`);
+    } else if (row.generation >= d.generation) {
+      outcome = refuse("FAILED_PRECONDITION", `device ${pk}/${d.deviceName} is at generation ${row.generation} here; generation ${d.generation} is stale`);
+    } else {
+      reactivate.run(self, d.generation, input.sourceInstance, sealed, pk, d.deviceName);
+      outcome = { deviceName: d.deviceName, generation: d.generation, accepted: true, errorCode: "", errorMessage: "" };
+    }
+    insertApplied.run(input.jobId, pk, d.deviceName, d.generation, input.sourceInstance, outcome.accepted ? 1 : 0, outcome.errorCode, outcome.errorMessage, t);
+    return outcome;
+  };
+
+  return {
+    /** Applies one handoff; refuses it whole (throws) when the product cannot be taken. */
+    apply(input: HandoffInput): { outcomes: HandoffOutcome[]; productVersion: number } {
+      const t = now();
+      const { outcomes, productChanged } = db.transaction(() => {
+        const productChanged = applyProduct(input.product, input.sourceInstance, t);
+        return { outcomes: input.devices.map((d) => applyDevice(input, d, t)), productChanged };
+      })();
+      const product = opts.getProduct(input.product.productKey)!;
+      if (productChanged) opts.products.created(product);
+      for (const o of outcomes) if (o.accepted) opts.devices.changed(product.productKey, o.deviceName, self, false);
+      return { outcomes, productVersion: product.version };
+    },
+    /** Brings a read-only copy to the owner's newer version; false when not newer. */
+    sync(product: ProductBundle, source: string): { applied: boolean; version: number } {
+      const local = opts.getProduct(product.productKey);
+      if (local === undefined) throw new PreconditionError(`product ${product.productKey} has no copy here`, { field: "product.product_key" });
+      const applied = db.transaction(() => applyProduct(product, local.receivedFrom || source, now()))();
+      const after = opts.getProduct(product.productKey)!;
+      if (applied) opts.products.created(after);
+      return { applied, version: after.version };
+    },
+  };
+}

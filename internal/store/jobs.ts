@@ -1,0 +1,303 @@
+import type { Db } from "./db.js";
+import {
+  NotFoundError,
+  newJobId,
+  type DescribeInstance,
+  type DeviceCertificate,
+  type HandoffOutcome,
+  type Job,
+  type JobDeviceResult,
+  type JobStatus,
+  type JobType,
+} from "../domain/index.js";
+import type { Sealer } from "../security/index.js";
+import { secretAad, type DeviceListener } from "./devices.js";
+import { toPage, decodePageToken, type Page } from "./paging.js";
+
+interface JobRow {
+  job_id: string;
+  job_type: JobType;
+  account_id: string;
+  product_key: string;
+  strategy: "specified";
+  target_region: string;
+  target_instance: string;
+  status: JobStatus;
+  total: number;
+  succeeded: number;
+  failed: number;
+  message: string;
+  unreachable_since: number;
+  created_at: number;
+  updated_at: number;
+}
+
+const toJob = (r: JobRow): Job => ({
+  jobId: r.job_id,
+  jobType: r.job_type,
+  accountId: r.account_id,
+  productKey: r.product_key,
+  strategy: r.strategy,
+  targetRegion: r.target_region,
+  targetInstance: r.target_instance,
+  status: r.status,
+  total: r.total,
+  succeeded: r.succeeded,
+  failed: r.failed,
+  message: r.message,
+  unreachableSince: r.unreachable_since,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export interface JobDeviceRecord {
+  deviceName: string;
+  result: JobDeviceResult;
+  generation: number;
+  errorCode: string;
+  errorMessage: string;
+}
+
+export interface NewJob {
+  jobType: JobType;
+  accountId: string;
+  productKey: string;
+  targetRegion: string;
+  targetInstance: string;
+  deviceNames: string[];
+}
+
+export interface JobFilter {
+  accountId: string;
+  status?: JobStatus;
+  productKey?: string;
+  targetInstance?: string;
+}
+
+export type JobsRepo = ReturnType<typeof createJobsRepo>;
+
+/**
+ * Distribution jobs at the source (ARCHITECTURE.md "The handoff", steps 1
+ * and 4). A job's devices still `pending` are its outbox: the worker sends
+ * them until the target has answered for each, so a crash or an outage only
+ * delays a job. Each step is one transaction.
+ */
+export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; where: DescribeInstance; devices: DeviceListener; now?: () => number }) {
+  const { db, sealer, self, where } = opts;
+  const now = opts.now ?? Date.now;
+  const insertJob = db.prepare(
+    `INSERT INTO jobs(job_id, job_type, account_id, product_key, target_region, target_instance, status, total, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, 'initializing', ?, ?, ?)`,
+  );
+  const insertJobDevice = db.prepare("INSERT INTO job_devices(job_id, device_name, generation, result) VALUES (?, ?, 0, 'pending')");
+  const selectJob = db.prepare<[string], JobRow>("SELECT * FROM jobs WHERE job_id = ?");
+  const activeJobs = db.prepare<[], { job_id: string }>("SELECT job_id FROM jobs WHERE status IN ('initializing','running') ORDER BY created_at");
+  const setStatus = db.prepare("UPDATE jobs SET status = ?, message = ?, updated_at = ? WHERE job_id = ?");
+  const setUnreachable = db.prepare("UPDATE jobs SET unreachable_since = ?, message = ?, updated_at = ? WHERE job_id = ?");
+  const recount = db.prepare(
+    `UPDATE jobs SET
+       succeeded = (SELECT count(*) FROM job_devices WHERE job_id = @id AND result = 'succeeded'),
+       failed = (SELECT count(*) FROM job_devices WHERE job_id = @id AND result = 'failed'),
+       updated_at = @t
+     WHERE job_id = @id`,
+  );
+  const pendingNames = db.prepare<[string], { device_name: string }>("SELECT device_name FROM job_devices WHERE job_id = ? AND result = 'pending' AND generation = 0");
+  const selectDeviceForJob = db.prepare<[string, string], { placement: string; generation: number; leaving_job: string | null; holder: string }>(
+    "SELECT placement, generation, leaving_job, holder FROM devices WHERE product_key = ? AND device_name = ?",
+  );
+  const markLeaving = db.prepare(
+    "UPDATE devices SET placement = 'leaving', leaving_job = ? WHERE product_key = ? AND device_name = ? AND placement = 'here'",
+  );
+  const setJobDeviceGeneration = db.prepare("UPDATE job_devices SET generation = ? WHERE job_id = ? AND device_name = ?");
+  const failJobDevice = db.prepare("UPDATE job_devices SET result = 'failed', error_code = ?, error_message = ? WHERE job_id = ? AND device_name = ? AND result = 'pending'");
+  const succeedJobDevice = db.prepare("UPDATE job_devices SET result = 'succeeded', error_code = '', error_message = '' WHERE job_id = ? AND device_name = ? AND result = 'pending'");
+  const pendingBatch = db.prepare<[string, number], { device_name: string; generation: number; iot_id: string; nickname: string; created_at: number; home_instance: string; secret_sealed: Buffer }>(
+    `SELECT jd.device_name, jd.generation, d.iot_id, d.nickname, d.created_at, d.home_instance, d.secret_sealed
+     FROM job_devices jd JOIN devices d ON d.product_key = (SELECT product_key FROM jobs WHERE job_id = jd.job_id) AND d.device_name = jd.device_name
+     WHERE jd.job_id = ? AND jd.result = 'pending' ORDER BY jd.device_name LIMIT ?`,
+  );
+  const countPending = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM job_devices WHERE job_id = ? AND result = 'pending'");
+  const moveAway = db.prepare(
+    "UPDATE devices SET placement = 'away', holder = ?, generation = ?, leaving_job = NULL WHERE product_key = ? AND device_name = ? AND leaving_job = ?",
+  );
+  const stayHere = db.prepare("UPDATE devices SET placement = 'here', leaving_job = NULL WHERE product_key = ? AND device_name = ? AND leaving_job = ?");
+  // R8: tags (and groups, topology) are cleared when a device leaves.
+  const clearTags = db.prepare("DELETE FROM device_tags WHERE product_key = ? AND device_name = ?");
+  const selectDisabled = db.prepare<[string, string], { disabled: number }>("SELECT disabled FROM devices WHERE product_key = ? AND device_name = ?");
+  const detail = db.prepare<[string, string, string, string, number], { device_name: string; result: JobDeviceResult; generation: number; error_code: string; error_message: string }>(
+    "SELECT * FROM job_devices WHERE job_id = ? AND device_name > ? AND (? = '' OR result = ?) ORDER BY device_name LIMIT ?",
+  );
+  const countByStatus = db.prepare<[], { status: JobStatus; n: number }>("SELECT status, count(*) AS n FROM jobs GROUP BY status");
+  const outboxDepth = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM job_devices WHERE result = 'pending'");
+
+  return {
+    /** Step 1a: the job and its device list, in one transaction; the worker prepares it. */
+    create(j: NewJob): Job {
+      const id = newJobId();
+      const t = now();
+      db.transaction(() => {
+        insertJob.run(id, j.jobType, j.accountId, j.productKey, j.targetRegion, j.targetInstance, j.deviceNames.length, t, t);
+        for (const dn of j.deviceNames) insertJobDevice.run(id, dn);
+      })();
+      return this.require(id);
+    },
+    get(jobId: string): Job | undefined {
+      const r = selectJob.get(jobId);
+      return r === undefined ? undefined : toJob(r);
+    },
+    require(jobId: string): Job {
+      const j = this.get(jobId);
+      if (j === undefined) throw new NotFoundError(`job ${jobId} does not exist`, { field: "job_id" });
+      return j;
+    },
+    active(): string[] {
+      return activeJobs.all().map((r) => r.job_id);
+    },
+    /**
+     * Step 1b, one transaction: each listed device that is held here is
+     * marked leaving at generation g+1 (refused by device authentication from
+     * now on, R7); a device that does not exist, is away, or is in another
+     * job fails alone (R13). The job becomes running.
+     */
+    prepare(jobId: string): Job {
+      const job = this.require(jobId);
+      if (job.status !== "initializing") return job;
+      db.transaction(() => {
+        for (const { device_name: dn } of pendingNames.all(jobId)) {
+          const d = selectDeviceForJob.get(job.productKey, dn);
+          if (d === undefined) {
+            failJobDevice.run("NOT_FOUND", `device ${job.productKey}/${dn} does not exist`, jobId, dn);
+          } else if (d.placement === "away") {
+            failJobDevice.run("FAILED_PRECONDITION", `device ${job.productKey}/${dn} is held by ${where(d.holder)}, not here`, jobId, dn);
+          } else if (d.placement === "leaving" && d.leaving_job !== jobId) {
+            failJobDevice.run("FAILED_PRECONDITION", `device ${job.productKey}/${dn} is being distributed by job ${d.leaving_job ?? "?"}`, jobId, dn);
+          } else {
+            markLeaving.run(jobId, job.productKey, dn);
+            setJobDeviceGeneration.run(d.generation + 1, jobId, dn);
+          }
+        }
+        recount.run({ id: jobId, t: now() });
+        setStatus.run("running", "", now(), jobId);
+      })();
+      return this.require(jobId);
+    },
+    /** The next pending devices with their certificates (secrets opened for the peer call only). */
+    pendingBatch(jobId: string, productKey: string, limit: number): DeviceCertificate[] {
+      return pendingBatch.all(jobId, limit).map((r) => ({
+        deviceName: r.device_name,
+        deviceSecret: sealer.open(r.secret_sealed, secretAad(productKey, r.device_name)),
+        iotId: r.iot_id,
+        generation: r.generation,
+        homeInstance: r.home_instance || self,
+        nickname: r.nickname,
+        createdAt: r.created_at,
+      }));
+    },
+    pendingCount(jobId: string): number {
+      return countPending.get(jobId)!.n;
+    },
+    /**
+     * Step 4, one transaction: accepted devices become away at the target
+     * (their name stays reserved here, R10; runtime data stays, tags are
+     * cleared, R8); refused ones are held here again at their old generation.
+     * The job completes when no device is pending.
+     */
+    recordOutcomes(job: Job, outcomes: HandoffOutcome[]): Job {
+      const accepted: string[] = [];
+      const refused: string[] = [];
+      db.transaction(() => {
+        for (const o of outcomes) {
+          if (o.accepted) {
+            if (moveAway.run(job.targetInstance, o.generation, job.productKey, o.deviceName, job.jobId).changes === 1) {
+              clearTags.run(job.productKey, o.deviceName);
+              succeedJobDevice.run(job.jobId, o.deviceName);
+              accepted.push(o.deviceName);
+            }
+          } else {
+            stayHere.run(job.productKey, o.deviceName, job.jobId);
+            failJobDevice.run(o.errorCode || "FAILED_PRECONDITION", o.errorMessage, job.jobId, o.deviceName);
+            refused.push(o.deviceName);
+          }
+        }
+        recount.run({ id: job.jobId, t: now() });
+        if (countPending.get(job.jobId)!.n === 0) setStatus.run("completed", "", now(), job.jobId);
+        if (job.unreachableSince !== 0) setUnreachable.run(0, "", now(), job.jobId);
+      })();
+      for (const dn of accepted) opts.devices.changed(job.productKey, dn, job.targetInstance, selectDisabled.get(job.productKey, dn)?.disabled === 1);
+      for (const dn of refused) opts.devices.changed(job.productKey, dn, self, selectDisabled.get(job.productKey, dn)?.disabled === 1);
+      return this.require(job.jobId);
+    },
+    /** The whole remaining batch was refused by the target (it applied nothing). */
+    refuseRest(job: Job, code: string, message: string, names: string[]): Job {
+      return this.recordOutcomes(
+        job,
+        names.map((deviceName) => ({ deviceName, generation: 0, accepted: false, errorCode: code, errorMessage: message })),
+      );
+    },
+    complete(jobId: string): Job {
+      db.transaction(() => {
+        recount.run({ id: jobId, t: now() });
+        setStatus.run("completed", "", now(), jobId);
+      })();
+      return this.require(jobId);
+    },
+    /** The target could not be reached; `since` is kept from the first failure. */
+    unreachable(jobId: string, since: number, message: string): void {
+      setUnreachable.run(since, message, now(), jobId);
+    },
+    /**
+     * Past the retry window the job fails (R13). Its pending devices stay
+     * leaving at their generation: the target may have applied them, and a
+     * retry asks again with the same generation, so nothing is applied twice.
+     */
+    fail(jobId: string, message: string): Job {
+      setStatus.run("failed", message, now(), jobId);
+      return this.require(jobId);
+    },
+    retry(jobId: string): Job {
+      db.transaction(() => {
+        setUnreachable.run(0, "", now(), jobId);
+        setStatus.run("running", "", now(), jobId);
+      })();
+      return this.require(jobId);
+    },
+    list(filter: JobFilter, size: number, pageToken: string): Page<Job> {
+      const after = decodePageToken(pageToken);
+      const where = ["account_id = ?"];
+      const args: (string | number)[] = [filter.accountId];
+      if (after !== undefined) {
+        const [t, id] = after.split("/");
+        where.push("(created_at < ? OR (created_at = ? AND job_id > ?))");
+        args.push(Number(t), Number(t), id ?? "");
+      }
+      const eq = (column: string, value: string | undefined): void => {
+        if (value === undefined) return;
+        where.push(`${column} = ?`);
+        args.push(value);
+      };
+      eq("status", filter.status);
+      eq("product_key", filter.productKey);
+      eq("target_instance", filter.targetInstance);
+      args.push(size + 1);
+      const rows = db.prepare<(string | number)[], JobRow>(`SELECT * FROM jobs WHERE ${where.join(" AND ")} ORDER BY created_at DESC, job_id LIMIT ?`).all(...args);
+      return toPage(rows.map(toJob), size, (j) => `${j.createdAt}/${j.jobId}`);
+    },
+    detail(jobId: string, size: number, pageToken: string, result: JobDeviceResult | ""): Page<JobDeviceRecord> {
+      const after = decodePageToken(pageToken) ?? "";
+      const rows = detail.all(jobId, after, result, result, size + 1).map((r) => ({
+        deviceName: r.device_name,
+        result: r.result,
+        generation: r.generation,
+        errorCode: r.error_code,
+        errorMessage: r.error_message,
+      }));
+      return toPage(rows, size, (r) => r.deviceName);
+    },
+    countByStatus(): Map<JobStatus, number> {
+      return new Map(countByStatus.all().map((r) => [r.status, r.n]));
+    },
+    outboxDepth(): number {
+      return outboxDepth.get()!.n;
+    },
+  };
+}
