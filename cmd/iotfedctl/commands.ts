@@ -6,7 +6,18 @@ import {
   CreateAccountTokenResponseSchema,
   CreateProductTopicResponseSchema,
   DataFormat,
+  DevicePlacement,
   DeviceStatus,
+  JobStatus,
+  CreateDeviceDistributeJobResponseSchema,
+  GetDeviceShadowResponseSchema,
+  ListDeviceDistributeJobResponseSchema,
+  ListDistributedDeviceResponseSchema,
+  ListDistributedProductResponseSchema,
+  QueryDeviceDistributeDetailResponseSchema,
+  QueryDeviceDistributeJobResponseSchema,
+  QueryDeviceProvisioningResponseSchema,
+  type DistributeJob,
   GetThingModelTslResponseSchema,
   GetThingScriptResponseSchema,
   NodeType,
@@ -31,6 +42,7 @@ import {
 } from "../../internal/gen/iotfed/v1/admin_pb.js";
 import { create } from "@bufbuild/protobuf";
 import { connect, type AdminClient, type GlobalOptions } from "./client.js";
+import { CsvError, DEVICE_LIST_TEMPLATE, parseDeviceList, toCsv } from "../../internal/jobs/index.js";
 import { PartialFailure, UsageError, enumText, printFields, printJson, printTable, time } from "./output.js";
 
 type Action = (client: AdminClient, json: boolean) => Promise<void>;
@@ -100,9 +112,29 @@ function showDevice(d: Device): void {
     ["created", time(d.createTimeMs)],
     ["activated", time(d.activeTimeMs)],
     ["lastOnline", time(d.lastOnlineTimeMs)],
+    ["placement", enumText(DevicePlacement, d.placement)],
+    ["generation", d.generation],
+    ["homeInstanceId", d.homeInstanceId],
   ];
   if (d.deviceSecret !== "") fields.push(["deviceSecret", d.deviceSecret]);
   printFields(fields);
+}
+function showJob(j: DistributeJob): void {
+  printFields([
+    ["jobId", j.jobId],
+    ["type", j.jobType],
+    ["status", enumText(JobStatus, j.status)],
+    ["productKey", j.productKey],
+    ["source", `${j.sourceRegionId}/${j.sourceInstanceId}`],
+    ["target", `${j.targetRegionId}/${j.targetInstanceId}`],
+    ["total", j.total],
+    ["succeeded", j.succeeded],
+    ["failed", j.failed],
+    ["pending", j.pending],
+    ["message", j.message || "-"],
+    ["created", time(j.createTimeMs)],
+    ["updated", time(j.updateTimeMs)],
+  ]);
 }
 function topicRows(ts: TopicClass[]): void {
   printTable(
@@ -460,6 +492,175 @@ export function buildProgram(): Command {
   tag.command("delete <productKey> <deviceName> <key>").description("delete a tag").action(
     act(program, (pk: string, dn: string, key: string) => async (c) => {
       await c.deleteDeviceProp({ productKey: pk, deviceName: dn, key });
+    }),
+  );
+  const shadow = device.command("shadow").description("device shadow (runtime data: stays where it was written, R8)");
+  shadow.command("get <productKey> <deviceName>").description("print the shadow (GetDeviceShadow)").action(
+    act(program, (pk: string, dn: string) => async (c, json) => {
+      const r = await c.getDeviceShadow({ productKey: pk, deviceName: dn });
+      if (json) return printJson(GetDeviceShadowResponseSchema, r);
+      process.stdout.write(`${r.shadowJson}\n`);
+    }),
+  );
+  shadow.command("set <productKey> <deviceName> <json>").description("replace the shadow with a JSON object (UpdateDeviceShadow)").action(
+    act(program, (pk: string, dn: string, doc: string) => async (c) => {
+      await c.updateDeviceShadow({ productKey: pk, deviceName: dn, shadowJson: doc });
+    }),
+  );
+  device.command("provisioning <productKey> <deviceName>").description("where the device is now and where it came from (QueryDeviceProvisioning)").action(
+    act(program, (pk: string, dn: string) => async (c, json) => {
+      const r = await c.queryDeviceProvisioning({ productKey: pk, deviceName: dn });
+      if (json) return printJson(QueryDeviceProvisioningResponseSchema, r);
+      printFields([
+        ["holder", `${r.regionId}/${r.instanceId}`],
+        ["generation", r.generation],
+        ["placement", enumText(DevicePlacement, r.placement)],
+        ["homeInstance", r.homeInstanceId],
+        ["receivedFrom", r.receivedFromInstanceId || "-"],
+        ["productOwner", r.productOwnerInstanceId],
+      ]);
+    }),
+  );
+
+  // distribution jobs
+  const job = program.command("job").description("distribution jobs (same account, specified region+instance)");
+  job.command("template").description("print the CSV template of a device list (at most 1,000 records by default, R1)").action(() => {
+    process.stdout.write(DEVICE_LIST_TEMPLATE);
+  });
+  const targetOptions = (cmd: Command): Command =>
+    cmd.requiredOption("--target-instance <instanceId>", "target instance (a configured peer)").option("--target-region <regionId>", "target region (checked against the peer's)", "");
+  targetOptions(job.command("create-product <productKey>").description("distribute the product alone (CreateProductDistributeJob, R2)")).action(
+    act(program, (pk: string, o: { targetInstance: string; targetRegion: string }) => async (c, json) => {
+      const r = await c.createProductDistributeJob({ productKey: pk, targetInstanceId: o.targetInstance, targetRegionId: o.targetRegion });
+      if (json) return printJson(CreateDeviceDistributeJobResponseSchema, create(CreateDeviceDistributeJobResponseSchema, { job: r.job! }));
+      showJob(r.job!);
+    }),
+  );
+  targetOptions(
+    job
+      .command("create <productKey>")
+      .description("distribute the product and listed devices (CreateDeviceDistributeJob)")
+      .option("--devices <list>", "comma-separated device names")
+      .option("-f, --file <csv>", "device list CSV (see `job template`; - for stdin)"),
+  ).action(
+    act(program, (pk: string, o: { targetInstance: string; targetRegion: string; devices?: string; file?: string }) => async (c, json) => {
+      if ((o.devices === undefined) === (o.file === undefined)) throw new UsageError("give exactly one of --devices or --file");
+      let deviceNames: string[];
+      try {
+        deviceNames = o.devices !== undefined ? o.devices.split(",").map((s) => s.trim()).filter(Boolean) : parseDeviceList(readInput(o.file!), pk, 10000);
+      } catch (e) {
+        if (e instanceof CsvError) throw new UsageError(`${o.file}: ${e.message}`);
+        throw e;
+      }
+      const r = await c.createDeviceDistributeJob({ productKey: pk, targetInstanceId: o.targetInstance, targetRegionId: o.targetRegion, deviceNames });
+      if (json) return printJson(CreateDeviceDistributeJobResponseSchema, r);
+      showJob(r.job!);
+    }),
+  );
+  job.command("get <jobId>").description("show a job (QueryDeviceDistributeJob)").action(
+    act(program, (id: string) => async (c, json) => {
+      const r = await c.queryDeviceDistributeJob({ jobId: id });
+      if (json) return printJson(QueryDeviceDistributeJobResponseSchema, r);
+      showJob(r.job!);
+    }),
+  );
+  job
+    .command("wait <jobId>")
+    .description("wait until the job is completed or failed; exits 1 when it failed")
+    .option("--max-wait <seconds>", "give up after this long (exit 5)", "600")
+    .action(
+      act(program, (id: string, o: { maxWait: string }) => async (c, json) => {
+        const deadline = Date.now() + Number(o.maxWait) * 1000;
+        for (;;) {
+          const r = await c.queryDeviceDistributeJob({ jobId: id });
+          const st = r.job!.status;
+          if (st === JobStatus.COMPLETED || st === JobStatus.FAILED) {
+            if (json) printJson(QueryDeviceDistributeJobResponseSchema, r);
+            else showJob(r.job!);
+            if (st === JobStatus.FAILED) throw new Error(`job ${id} failed: ${r.job!.message}`);
+            return;
+          }
+          if (Date.now() > deadline) throw Object.assign(new Error(`job ${id} is still ${enumText(JobStatus, st)}`), { code: 4, details: `job ${id} is still ${enumText(JobStatus, st)} after ${o.maxWait} s` });
+          await new Promise((res) => setTimeout(res, 200));
+        }
+      }),
+    );
+  pageOptions(
+    job
+      .command("list")
+      .description("list jobs, newest first (ListDeviceDistributeJob)")
+      .addOption(new Option("--status <status>", "only this status").choices(["initializing", "running", "completed", "failed"]))
+      .option("--product <productKey>", "only this product", "")
+      .option("--target <instanceId>", "only this target", ""),
+  ).action(
+    act(program, (o: { status?: string; product: string; target: string; pageSize: string; pageToken: string; all?: boolean }) => async (c, json) => {
+      const statuses = { initializing: JobStatus.INITIALIZING, running: JobStatus.RUNNING, completed: JobStatus.COMPLETED, failed: JobStatus.FAILED };
+      const r = await pages(o.all, o.pageToken, async (t) => {
+        const p = await c.listDeviceDistributeJob({
+          pageSize: Number(o.pageSize),
+          pageToken: t,
+          status: o.status === undefined ? JobStatus.UNSPECIFIED : choice("--status", o.status, statuses),
+          productKey: o.product,
+          targetInstanceId: o.target,
+        });
+        return { items: p.jobs, next: p.nextPageToken };
+      });
+      if (json) return printJson(ListDeviceDistributeJobResponseSchema, create(ListDeviceDistributeJobResponseSchema, { jobs: r.items, nextPageToken: r.next }));
+      printTable(
+        ["JOB ID", "TYPE", "STATUS", "PRODUCT", "TARGET", "OK", "FAILED", "PENDING", "CREATED"],
+        r.items.map((j) => [j.jobId, j.jobType, enumText(JobStatus, j.status), j.productKey, `${j.targetRegionId}/${j.targetInstanceId}`, j.succeeded, j.failed, j.pending, time(j.createTimeMs)]),
+      );
+      if (r.next !== "") process.stdout.write(`next page: --page-token ${r.next}\n`);
+    }),
+  );
+  job
+    .command("detail <jobId>")
+    .description("per-device results (QueryDeviceDistributeDetail); --csv to download")
+    .addOption(new Option("--result <result>", "only pending, succeeded or failed").choices(["pending", "succeeded", "failed"]))
+    .option("--csv", "print every result as CSV")
+    .action(
+      act(program, (id: string, o: { result?: string; csv?: boolean }) => async (c, json) => {
+        const r = await pages(true, "", async (t) => {
+          const p = await c.queryDeviceDistributeDetail({ jobId: id, pageSize: 1000, pageToken: t, result: o.result ?? "" });
+          return { items: p.results, next: p.nextPageToken };
+        });
+        if (json) return printJson(QueryDeviceDistributeDetailResponseSchema, create(QueryDeviceDistributeDetailResponseSchema, { results: r.items }));
+        const rows = r.items.map((x) => [x.deviceName, x.result, Number(x.generation), x.errorCode, x.errorMessage]);
+        if (o.csv) process.stdout.write(toCsv(["deviceName", "result", "generation", "errorCode", "errorMessage"], rows));
+        else printTable(["DEVICE NAME", "RESULT", "GENERATION", "CODE", "REASON"], rows);
+      }),
+    );
+  job.command("retry <jobId>").description("run a failed job again (RetryDeviceDistributeJob)").action(
+    act(program, (id: string) => async (c, json) => {
+      const r = await c.retryDeviceDistributeJob({ jobId: id });
+      if (json) return printJson(QueryDeviceDistributeJobResponseSchema, create(QueryDeviceDistributeJobResponseSchema, { job: r.job! }));
+      showJob(r.job!);
+    }),
+  );
+  const distributed = program.command("distributed").description("what was distributed away from this instance");
+  pageOptions(
+    distributed
+      .command("devices <productKey>")
+      .description("devices of a product distributed away (ListDistributedDevice)")
+      .option("--target <instanceId>", "only those now at this instance", ""),
+  ).action(
+    act(program, (pk: string, o: { target: string; pageSize: string; pageToken: string; all?: boolean }) => async (c, json) => {
+      const r = await pages(o.all, o.pageToken, async (t) => {
+        const p = await c.listDistributedDevice({ productKey: pk, targetInstanceId: o.target, pageSize: Number(o.pageSize), pageToken: t });
+        return { items: p.devices, next: p.nextPageToken };
+      });
+      if (json) return printJson(ListDistributedDeviceResponseSchema, create(ListDistributedDeviceResponseSchema, { devices: r.items, nextPageToken: r.next }));
+      printTable(["DEVICE NAME", "NOW AT", "GENERATION"], r.items.map((d) => [d.deviceName, `${d.targetRegionId}/${d.targetInstanceId}`, d.generation]));
+    }),
+  );
+  pageOptions(distributed.command("products").description("products with copies elsewhere (ListDistributedProduct)")).action(
+    act(program, (o: { pageSize: string; pageToken: string; all?: boolean }) => async (c, json) => {
+      const r = await pages(o.all, o.pageToken, async (t) => {
+        const p = await c.listDistributedProduct({ pageSize: Number(o.pageSize), pageToken: t });
+        return { items: p.products, next: p.nextPageToken };
+      });
+      if (json) return printJson(ListDistributedProductResponseSchema, create(ListDistributedProductResponseSchema, { products: r.items, nextPageToken: r.next }));
+      printTable(["PRODUCT KEY", "NAME", "COPY AT", "SYNCED", "VERSION"], r.items.map((p) => [p.productKey, p.productName, `${p.targetRegionId}/${p.targetInstanceId}`, p.syncedVersion, p.version]));
     }),
   );
   return program;
