@@ -61,6 +61,17 @@ function closeHttp(server: Server, deadlineMs: number): Promise<void> {
   });
 }
 
+/** Waits for `p` at most `ms`, leaving no timer behind. */
+function withDeadline(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((done) => {
+    const timer = setTimeout(done, ms);
+    void p.finally(() => {
+      clearTimeout(timer);
+      done();
+    });
+  });
+}
+
 function shutdownGrpc(server: grpc.Server, deadlineMs: number): Promise<void> {
   return new Promise((done) => {
     const timer = setTimeout(() => {
@@ -289,7 +300,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           shutdownGrpc(admin, deadline),
           closeHttp(sre, deadline),
           ...(peerServer === undefined ? [] : [shutdownGrpc(peerServer, deadline)]),
-          Promise.race([worker.stop(), new Promise((r) => setTimeout(r, deadline))]),
+          withDeadline(worker.stop(), deadline),
         ]);
         for (const c of peerClients.values()) (c as { close(): void }).close();
         db.close();

@@ -16,6 +16,9 @@ export function createPeerClients(peers: PeerAddress[], tls: PeerTls, callTimeou
       p.id,
       createUnaryClient(PeerService, p.address, peerClientCredentials(tls, p.id), {
         defaultDeadlineMs: callTimeoutMs,
+        // TLS server name = the instance id (what its certificate names), not the IP address.
+        "grpc.ssl_target_name_override": p.id,
+        "grpc.default_authority": p.id,
         "grpc.max_send_message_length": 64 * 1024 * 1024,
         "grpc.max_receive_message_length": 64 * 1024 * 1024,
         "grpc.initial_reconnect_backoff_ms": 200,

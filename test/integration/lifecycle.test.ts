@@ -104,7 +104,9 @@ describe("single instance: restart, crash and start-up", function () {
       });
       assert.match(services, /iotfed\.v1\.AdminService/);
       client.close();
+      const t0 = Date.now();
       assert.equal(await d.stop(), 0);
+      assert.ok(Date.now() - t0 < 3000, `stopped in ${Date.now() - t0} ms: nothing left holding the process`);
       assert.ok(d.logs.some((l) => l.includes("iotfedd stopped")));
     } finally {
       await d.dispose();

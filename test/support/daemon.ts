@@ -236,6 +236,7 @@ export interface FederationMember {
   region: string;
   daemon: TestDaemon;
   mqtt: { host: string; port: number };
+  peerAddress: string;
 }
 
 /**
@@ -243,7 +244,7 @@ export interface FederationMember {
  * certificates made by deploy/gen-certs.sh. Every daemon gets the same seal
  * key source but its own store.
  */
-export async function startFederation(n: number, extra: (i: number) => Record<string, unknown> = () => ({})): Promise<{ members: FederationMember[]; certDir: string; dispose(): Promise<void> }> {
+export async function startFederation(n: number, opts: { peer?: Record<string, unknown>; config?: Record<string, unknown> } = {}): Promise<{ members: FederationMember[]; certDir: string; dispose(): Promise<void> }> {
   const regions = ["cn-shanghai", "ap-southeast-1", "eu-central-1", "us-west-1", "cn-beijing"];
   const certDir = tempDir("iotfed-fed-certs-");
   const ids = Array.from({ length: n }, (_, i) => `iot-${regions[i]!}-1`);
@@ -258,12 +259,12 @@ export async function startFederation(n: number, extra: (i: number) => Record<st
       config: {
         region: { id: regions[i]! },
         instance: { id, kind: "public", mqtt },
-        peer: { listen: `127.0.0.1:${ports[i]!}`, tls: { caFile: certs.ca, certFile: certs.cert(id), keyFile: certs.key(id) }, retryWindowMs: 60000 },
+        peer: { listen: `127.0.0.1:${ports[i]!}`, tls: { caFile: certs.ca, certFile: certs.cert(id), keyFile: certs.key(id) }, retryWindowMs: 60000, ...opts.peer },
         peers,
-        ...extra(i),
+        ...opts.config,
       },
     });
-    return { id, region: regions[i]!, daemon, mqtt };
+    return { id, region: regions[i]!, daemon, mqtt, peerAddress: `127.0.0.1:${ports[i]!}` };
   });
   await Promise.all(members.map((m) => m.daemon.start()));
   return {
