@@ -3,7 +3,7 @@
  * ratios. Usage:
  *   npm run bench                         # all, default sizes
  *   BENCH_DEVICES=5000000 npm run bench   # bigger route table
- *   npm run bench -- route | http         # one of them
+ *   npm run bench -- route | http | handoff   # one of them
  */
 import { spawn } from "node:child_process";
 import { Agent, request } from "node:http";
@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { cpus } from "node:os";
 import { benchRouteTable } from "./route-table.bench.js";
+import { benchHandoff } from "./handoff.bench.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const which = process.argv[2] ?? "all";
@@ -119,6 +120,21 @@ async function httpBench(): Promise<void> {
   console.log(`  ours/baseline throughput: ${fmt(rate("ours") / rate("baseline"), 2)}x (mean of two runs each)`);
 }
 
+async function handoffBench(): Promise<void> {
+  const devices = 1000;
+  const r = await benchHandoff(devices, 3);
+  console.log(`\nhandoff: a ${devices.toLocaleString("en")}-device job, submit to completed, two daemons on loopback (mutual TLS, batches of 250)`);
+  console.log("  (baseline: the same devices registered at the target by one BatchRegisterDevice call)");
+  for (const [i, x] of r.runs.entries()) {
+    console.log(`  run ${i + 1}: job ${fmt(x.jobMs, 0)} ms (${fmt((devices * 1000) / x.jobMs, 0)} devices/s)  baseline ${fmt(x.baselineMs, 0)} ms (${fmt((devices * 1000) / x.baselineMs, 0)} devices/s)  job/baseline ${fmt(x.jobMs / x.baselineMs, 2)}x`);
+  }
+  const med = (xs: number[]) => xs.sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
+  const job = med(r.runs.map((x) => x.jobMs));
+  const base = med(r.runs.map((x) => x.baselineMs));
+  console.log(`  median: ${fmt((devices * 1000) / job, 0)} devices/s; job/baseline ${fmt(job / base, 2)}x`);
+}
+
 header();
 if (which === "all" || which === "route") routeBench();
 if (which === "all" || which === "http") await httpBench();
+if (which === "all" || which === "handoff") await handoffBench();

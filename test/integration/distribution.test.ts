@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { JobStatus, DevicePlacement, TopicOperation, ScriptType, DeviceStatus } from "../../internal/gen/iotfed/v1/admin_pb.js";
 import { bootstrap, startFederation, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
 
@@ -192,6 +194,20 @@ describe("distribution between three regions (specified region, same account)", 
     );
     assert.match(detail[1]!.errorMessage, /held by ap-southeast-1\/iot-ap-southeast-1-1, not here/);
     await assert.rejects(a.retryDeviceDistributeJob({ jobId: job.jobId }), /R13: job .* is completed; only a failed job can be retried/, "R6: a completed job stays completed");
+  });
+
+  it("R1: the device list can be a CSV file from the template; a record of another product refuses the file", async () => {
+    const tpl = await A.daemon.ctl(["job", "template"]);
+    assert.equal(tpl.stdout, "productKey,deviceName\n");
+    const file = join(A.daemon.dataDir, "list.csv");
+    writeFileSync(file, `${tpl.stdout}${pk},spare-4xx\n${pk},spare-5xx\n`);
+    const ok = await A.daemon.ctlJson(["job", "create", pk, "--target-instance", C.id, "-f", file], { asAccount: accountId });
+    assert.equal(ok.job.total, 2);
+    assert.equal((await waitJob(a, ok.job.jobId)).succeeded, 2);
+    writeFileSync(file, `${tpl.stdout}${pk},spare-6xx\nzzzzzzzzzzz,other-1\n`);
+    const bad = await A.daemon.ctl(["job", "create", pk, "--target-instance", C.id, "-f", file], { asAccount: accountId });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /line 3: device other-1 belongs to product zzzzzzzzzzz/);
   });
 
   it("R8, R6: runtime data stays at the source, tags are cleared; A→B→C→A works and the device finds its runtime data at home", async () => {

@@ -154,7 +154,10 @@ describe("handoff faults and the peer plane's security", function () {
 
   it("a repeated handoff returns the stored outcome and changes nothing; another job for a device already held is refused", async () => {
     const certs = { ca: readFileSync(`${fed.certDir}/ca.crt`), cert: readFileSync(`${fed.certDir}/${A.id}.crt`), key: readFileSync(`${fed.certDir}/${A.id}.key`) };
-    const peer = createUnaryClient(PeerService, B.peerAddress, grpc.credentials.createSsl(certs.ca, certs.key, certs.cert), { defaultDeadlineMs: 5000 });
+    const peer = createUnaryClient(PeerService, B.peerAddress, grpc.credentials.createSsl(certs.ca, certs.key, certs.cert), {
+      defaultDeadlineMs: 5000,
+      "grpc.ssl_target_name_override": B.id,
+    });
     const product = {
       productKey: "dupTest0001",
       accountId: "9990000000000001",
@@ -184,7 +187,7 @@ describe("handoff faults and the peer plane's security", function () {
 
   describe("peer plane: mutual TLS with identity = certificate name", () => {
     const handoff = async (creds: grpc.ChannelCredentials) => {
-      const client = createUnaryClient(PeerService, B.peerAddress, creds, { defaultDeadlineMs: 3000 });
+      const client = createUnaryClient(PeerService, B.peerAddress, creds, { defaultDeadlineMs: 3000, "grpc.ssl_target_name_override": "localhost" });
       try {
         return await client.handoff({ jobId: "job_x", product: { productKey: "xxxxxxxxxxx" } }).then(
           () => "accepted",
