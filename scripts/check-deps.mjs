@@ -20,7 +20,7 @@ const allowed = {
   bootstrap: ["domain", "routes", "metrics", "log"],
   admin: ["domain", "store", "security", "rpc", "metrics", "log", "gen"],
   peer: ["domain", "store", "rpc", "metrics", "log", "gen"],
-  jobs: ["domain", "store", "peer", "metrics", "log"],
+  jobs: ["domain", "store", "peer", "rpc", "metrics", "log"],
   daemon: null, // the composition root may import every module
   gen: [],
 };

@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { ReflectionService } from "@grpc/reflection";
 import { AdminService } from "../gen/iotfed/v1/admin_pb.js";
-import { fileDescriptorProtos, serviceDefinition, toServiceError, unaryImplementation } from "../rpc/index.js";
+import { createCallRunner, fileDescriptorProtos, serviceDefinition, unaryImplementation } from "../rpc/index.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
 import { createAdminService, type AdminContext, type AdminDeps } from "./service.js";
@@ -14,8 +14,6 @@ export interface AdminServerOptions extends AdminDeps {
   logger: Logger;
   maxMessageBytes: number;
 }
-
-const STATUS_NAME = Object.fromEntries(Object.entries(grpc.status).filter(([, v]) => typeof v === "number").map(([k, v]) => [v, k])) as Record<number, string>;
 
 /**
  * The operator plane's gRPC server: AdminService, the standard health
@@ -35,23 +33,18 @@ export function createAdminServer(opts: AdminServerOptions): { server: grpc.Serv
 
   server.addService(
     serviceDefinition(AdminService),
-    unaryImplementation<(typeof AdminService)["method"], AdminContext>(AdminService, impl, async (method, call, handler) => {
-      const end = metrics.adminDuration.startTimer({ method });
-      let code = grpc.status.OK;
-      try {
-        const principal = authenticate(call.metadata);
-        const value = await handler({ principal });
-        return { error: null, value };
-      } catch (e) {
-        const err = toServiceError(e);
-        code = err.code;
-        if (err.internal) logger.error({ err: e, method }, "admin call failed");
-        return { error: err };
-      } finally {
-        end();
-        metrics.adminRequests.inc({ method, code: STATUS_NAME[code] ?? String(code) });
-      }
-    }),
+    unaryImplementation<(typeof AdminService)["method"], AdminContext>(
+      AdminService,
+      impl,
+      createCallRunner<AdminContext>({
+        context: (call) => ({ principal: authenticate(call.metadata) }),
+        observe: (method, code, seconds) => {
+          metrics.adminDuration.observe({ method }, seconds);
+          metrics.adminRequests.inc({ method, code });
+        },
+        internalError: (method, err) => logger.error({ err, method }, "admin call failed"),
+      }),
+    ),
   );
 
   const health = new HealthImplementation({ "": "NOT_SERVING", [AdminService.typeName]: "NOT_SERVING" });

@@ -2,6 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Job } from "../domain/index.js";
 import type { JobsRepo, ProductsRepo } from "../store/index.js";
 import { bundleToWire, certToWire, type PeerClient } from "../peer/index.js";
+import { statusName } from "../rpc/index.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
 
@@ -31,7 +32,7 @@ const RETRYABLE = new Set([
   grpc.status.ABORTED,
 ]);
 
-const codeName = (c: number): string => grpc.status[c] ?? String(c);
+const codeName = statusName;
 
 /**
  * The outbox worker at the source (ARCHITECTURE.md "The handoff", steps 2

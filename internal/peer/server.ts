@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { PeerService } from "../gen/iotfed/v1/peer_pb.js";
-import { serviceDefinition, toServiceError, unaryImplementation } from "../rpc/index.js";
+import { createCallRunner, serviceDefinition, unaryImplementation } from "../rpc/index.js";
 import { InvalidArgumentError, PermissionDeniedError, PreconditionError, type Endpoint } from "../domain/index.js";
 import type { HandoffApplier, ProductsRepo } from "../store/index.js";
 import type { Metrics } from "../metrics/index.js";
@@ -25,8 +25,6 @@ export interface PeerServerOptions {
   metrics: Metrics;
   logger: Logger;
 }
-
-const STATUS_NAME = Object.fromEntries(Object.entries(grpc.status).filter(([, v]) => typeof v === "number").map(([k, v]) => [v, k])) as Record<number, string>;
 
 /**
  * The peer plane's server (ARCHITECTURE.md "The handoff", step 3). The
@@ -72,23 +70,17 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           return { applied: r.applied, version: BigInt(r.version) };
         },
       },
-      async (method, call, handler) => {
-        let code = grpc.status.OK;
-        try {
+      createCallRunner<PeerContext>({
+        context: (call) => {
           const name = certificateName(call.getAuthContext()?.sslPeerCertificate);
           if (name === undefined || !opts.peers.has(name)) {
             throw new PermissionDeniedError(`caller ${name ?? "(no certificate name)"} is not a configured peer of ${opts.self}`);
           }
-          return { error: null, value: await handler({ peerId: name }) };
-        } catch (e) {
-          const err = toServiceError(e);
-          code = err.code;
-          if (err.internal) logger.error({ err: e, method }, "peer call failed");
-          return { error: err };
-        } finally {
-          metrics.peerRequests.inc({ method, code: STATUS_NAME[code] ?? String(code) });
-        }
-      },
+          return { peerId: name };
+        },
+        observe: (method, code) => metrics.peerRequests.inc({ method, code }),
+        internalError: (method, err) => logger.error({ err, method }, "peer call failed"),
+      }),
     ),
   );
   const health = new HealthImplementation({ "": "SERVING" });

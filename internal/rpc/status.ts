@@ -30,3 +30,40 @@ export function toServiceError(e: unknown): grpc.ServiceError & { internal: bool
   }
   return Object.assign(new Error("internal error"), { code: grpc.status.INTERNAL, details: "internal error", metadata, internal: true });
 }
+
+const STATUS_NAMES = Object.fromEntries(Object.entries(grpc.status).filter(([, v]) => typeof v === "number").map(([k, v]) => [v, k])) as Record<number, string>;
+
+/** `grpc.status` code → its name (`NOT_FOUND`), for metric labels and messages. */
+export function statusName(code: number): string {
+  return STATUS_NAMES[code] ?? String(code);
+}
+
+export interface CallRunnerOptions<Ctx> {
+  /** Resolves the caller (authentication, peer identity); throwing refuses the call. */
+  context(call: grpc.ServerUnaryCall<unknown, unknown>): Ctx;
+  /** Told of every call once it ends. */
+  observe(method: string, code: string, seconds: number): void;
+  /** Told of internal errors, which are never sent (see toServiceError). */
+  internalError(method: string, err: unknown): void;
+}
+
+/**
+ * The wrapper every unary service of ours runs its handlers in: resolve the
+ * caller, run, map errors by the one table, observe latency and status.
+ */
+export function createCallRunner<Ctx>(opts: CallRunnerOptions<Ctx>) {
+  return async (method: string, call: grpc.ServerUnaryCall<unknown, unknown>, handler: (ctx: Ctx) => Promise<unknown>) => {
+    const started = process.hrtime.bigint();
+    let code: number = grpc.status.OK;
+    try {
+      return { error: null, value: await handler(opts.context(call)) };
+    } catch (e) {
+      const err = toServiceError(e);
+      code = err.code;
+      if (err.internal) opts.internalError(method, e);
+      return { error: err };
+    } finally {
+      opts.observe(method, statusName(code), Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  };
+}

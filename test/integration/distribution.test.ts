@@ -65,6 +65,9 @@ describe("distribution between three regions (specified region, same account)", 
   it("R2: a product-only job carries the product's info, topic classes, thing model and script", async () => {
     const pk2 = (await a.createProduct({ productName: "Gateway box", description: "v1" })).product!.productKey;
     await a.createProductTopic({ productKey: pk2, topicShortName: "cmd/+", operation: TopicOperation.SUB });
+    const tsl = '{"properties":[{"identifier":"on","name":"On","accessMode":"rw","dataType":{"type":"bool","specs":{"0":"off","1":"on"}}}]}';
+    await a.importThingModelTsl({ productKey: pk2, tslJson: tsl });
+    await a.createThingScript({ productKey: pk2, scriptType: ScriptType.PYTHON, scriptContent: "def f(x):\n    return x\n" });
     const r = await A.daemon.ctlJson(["job", "create-product", pk2, "--target-instance", B.id, "--target-region", B.region], { asAccount: accountId });
     const job = await waitJob(a, r.job.jobId);
     assert.equal(job.status, JobStatus.COMPLETED);
@@ -74,6 +77,11 @@ describe("distribution between three regions (specified region, same account)", 
     assert.equal(copy.productName, "Gateway box");
     assert.equal(copy.ownerInstanceId, A.id);
     assert.equal((await b.queryProductTopic({ productKey: pk2 })).topics[0]!.topicShortName, "cmd/+");
+    assert.deepEqual(JSON.parse((await b.getThingModelTsl({ productKey: pk2 })).tslJson), JSON.parse((await a.getThingModelTsl({ productKey: pk2 })).tslJson));
+    const script = await b.getThingScript({ productKey: pk2 });
+    assert.equal(script.scriptType, ScriptType.PYTHON);
+    assert.equal(script.scriptContent, "def f(x):\n    return x\n");
+    assert.equal(copy.description, "v1");
     assert.deepEqual(
       (await A.daemon.ctlJson(["distributed", "products"], { asAccount: accountId })).products.map((p: { productKey: string; targetInstanceId: string }) => `${p.productKey}@${p.targetInstanceId}`),
       [`${pk2}@${B.id}`],
