@@ -51,7 +51,7 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
     (status === 200 ? ok : countFor(status)).inc();
   };
 
-  const answer = (res: ServerResponse, body: Buffer, started: bigint): void => {
+  const answer = (res: ServerResponse, body: Buffer, started: number): void => {
     let form;
     try {
       form = parseBootstrapForm(body);
@@ -64,13 +64,14 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
     if (deviceName === undefined || deviceName === "") return send(res, 400, REPLY.missingDeviceName);
     if (!PRODUCT_KEY_RE.test(productKey)) return send(res, 400, REPLY.badProductKey);
     if (!DEVICE_NAME_RE.test(deviceName)) return send(res, 400, REPLY.badDeviceName);
-    if (resources !== undefined && resources !== "" && !resources.split(",").some((r) => r.trim() === "mqtt")) {
+    // The SDK sends exactly `resources=mqtt`: test that before splitting a list.
+    if (resources !== undefined && resources !== "" && resources !== "mqtt" && !resources.split(",").some((r) => r.trim() === "mqtt")) {
       return send(res, 400, REPLY.badResources);
     }
     const r = routes.lookup(productKey, deviceName);
     if (r >= 0) {
       send(res, 200, routes.reply(r));
-      metrics.bootstrapDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.bootstrapDuration.observe((performance.now() - started) / 1000);
       return;
     }
     if (r === LOOKUP_DISABLED) return send(res, 403, REPLY.disabled);
@@ -80,7 +81,7 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const url = req.url ?? "";
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);

@@ -1,3 +1,4 @@
+import type { Statement } from "better-sqlite3";
 import type { Db } from "./db.js";
 import { isUniqueViolation } from "./db.js";
 import {
@@ -128,6 +129,9 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
     "SELECT CASE WHEN disabled THEN 'disabled' ELSE state END AS status, count(*) AS n FROM devices GROUP BY 1",
   );
 
+  /** One prepared statement per filter combination (at most six). */
+  const listStatements = new Map<string, Statement<(string | number)[], DeviceRow>>();
+
   const insertOne = (productKey: string, d: NewDevice, t: number, field: string): { device: Device; secret: string } => {
     const secret = newDeviceSecret();
     const iotId = newIotId();
@@ -225,9 +229,10 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
         args.push(filter.status);
       }
       args.push(size + 1);
-      const rows = db.prepare<(string | number)[], DeviceRow>(
-        `SELECT ${DEVICE_COLUMNS} FROM devices WHERE ${where.join(" AND ")} ORDER BY device_name LIMIT ?`,
-      ).all(...args);
+      const sql = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE ${where.join(" AND ")} ORDER BY device_name LIMIT ?`;
+      let stmt = listStatements.get(sql);
+      if (stmt === undefined) listStatements.set(sql, (stmt = db.prepare<(string | number)[], DeviceRow>(sql)));
+      const rows = stmt.all(...args);
       return toPage(rows.map(toDevice), size, (d) => d.deviceName);
     },
     delete(productKey: string, deviceName: string): void {

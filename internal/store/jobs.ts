@@ -1,3 +1,4 @@
+import type { Statement } from "better-sqlite3";
 import type { Db } from "./db.js";
 import {
   NotFoundError,
@@ -128,6 +129,8 @@ export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; whe
     "SELECT * FROM job_devices WHERE job_id = ? AND device_name > ? AND (? = '' OR result = ?) ORDER BY device_name LIMIT ?",
   );
   const countByStatus = db.prepare<[], { status: JobStatus; n: number }>("SELECT status, count(*) AS n FROM jobs GROUP BY status");
+  /** One prepared statement per filter combination (at most sixteen). */
+  const listStatements = new Map<string, Statement<(string | number)[], JobRow>>();
   const outboxDepth = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM job_devices WHERE result = 'pending'");
 
   return {
@@ -279,7 +282,10 @@ export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; whe
       eq("product_key", filter.productKey);
       eq("target_instance", filter.targetInstance);
       args.push(size + 1);
-      const rows = db.prepare<(string | number)[], JobRow>(`SELECT * FROM jobs WHERE ${where.join(" AND ")} ORDER BY created_at DESC, job_id LIMIT ?`).all(...args);
+      const sql = `SELECT * FROM jobs WHERE ${where.join(" AND ")} ORDER BY created_at DESC, job_id LIMIT ?`;
+      let stmt = listStatements.get(sql);
+      if (stmt === undefined) listStatements.set(sql, (stmt = db.prepare<(string | number)[], JobRow>(sql)));
+      const rows = stmt.all(...args);
       return toPage(rows.map(toJob), size, (j) => `${j.createdAt}/${j.jobId}`);
     },
     detail(jobId: string, size: number, pageToken: string, result: JobDeviceResult | ""): Page<JobDeviceRecord> {
