@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Starts a three-region federation on this machine for demos and tests:
+# certificates (deploy/gen-certs.sh), one configuration and one iotfedd per
+# region, all on loopback, logs and stores under DIR.
+#
+#   deploy/local-federation.sh start DIR [BASE_PORT]   # default BASE_PORT 7100
+#   deploy/local-federation.sh stop DIR
+#
+# Region i (0..2) listens on BASE_PORT+10*i: +0 admin, +1 bootstrap, +2 metrics, +3 peer.
+# Operator token: DIR/operator.token (shared by the three, for convenience).
+# Needs `npm run build` first (runs dist/cmd/iotfedd/main.js).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+cmd=${1:-}
+dir=${2:-}
+base=${3:-7100}
+if [ -z "$cmd" ] || [ -z "$dir" ]; then
+  sed -n '2,13p' "$0" >&2
+  exit 2
+fi
+regions=(cn-shanghai eu-central-1 us-west-1)
+lats=(31.23 50.11 37.77)
+lons=(121.47 8.68 -122.42)
+
+case "$cmd" in
+  start)
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+    [ -f "$root/dist/cmd/iotfedd/main.js" ] || { echo "run 'npm run build' first" >&2; exit 1; }
+    ids=()
+    for r in "${regions[@]}"; do ids+=("iot-$r-1"); done
+    [ -f "$dir/tls/ca.crt" ] || bash "$here/gen-certs.sh" "$dir/tls" "${ids[@]}" >/dev/null
+    [ -f "$dir/seal.key" ] || (umask 077; openssl rand -base64 32 > "$dir/seal.key")
+    [ -f "$dir/operator.token" ] || (umask 077; openssl rand -hex 24 > "$dir/operator.token")
+    for i in 0 1 2; do
+      p=$((base + 10 * i))
+      {
+        echo "region: { id: ${regions[$i]}, latitude: ${lats[$i]}, longitude: ${lons[$i]} }"
+        echo "instance: { id: ${ids[$i]}, kind: public, mqtt: { host: mqtt.${regions[$i]}.localhost, port: 1883 } }"
+        echo "dataDir: $dir/${ids[$i]}"
+        echo "listen: { admin: 127.0.0.1:$p, bootstrap: 127.0.0.1:$((p + 1)), metrics: 127.0.0.1:$((p + 2)) }"
+        echo "security: { sealKeyFile: $dir/seal.key, operatorTokenFile: $dir/operator.token }"
+        echo "peer:"
+        echo "  listen: 127.0.0.1:$((p + 3))"
+        echo "  tls: { caFile: $dir/tls/ca.crt, certFile: $dir/tls/${ids[$i]}.crt, keyFile: $dir/tls/${ids[$i]}.key }"
+        echo "peers:"
+        for j in 0 1 2; do
+          [ "$j" = "$i" ] && continue
+          q=$((base + 10 * j))
+          echo "  - { id: ${ids[$j]}, region: ${regions[$j]}, kind: public, address: 127.0.0.1:$((q + 3)), mqtt: { host: mqtt.${regions[$j]}.localhost, port: 1883 } }"
+        done
+      } > "$dir/${ids[$i]}.yaml"
+      if [ -f "$dir/${ids[$i]}.pid" ] && kill -0 "$(cat "$dir/${ids[$i]}.pid")" 2>/dev/null; then
+        echo "${ids[$i]} already running (pid $(cat "$dir/${ids[$i]}.pid"))"
+        continue
+      fi
+      nohup node "$root/dist/cmd/iotfedd/main.js" --config "$dir/${ids[$i]}.yaml" > "$dir/${ids[$i]}.log" 2>&1 &
+      echo $! > "$dir/${ids[$i]}.pid"
+    done
+    for i in 0 1 2; do
+      p=$((base + 10 * i))
+      for _ in $(seq 1 100); do
+        if curl -sf "http://127.0.0.1:$((p + 2))/readyz" >/dev/null 2>&1; then break; fi
+        if ! kill -0 "$(cat "$dir/${ids[$i]}.pid")" 2>/dev/null; then
+          echo "${ids[$i]} exited: see $dir/${ids[$i]}.log" >&2
+          tail -5 "$dir/${ids[$i]}.log" >&2
+          exit 1
+        fi
+        sleep 0.1
+      done
+      echo "${regions[$i]}: ${ids[$i]} admin 127.0.0.1:$p  bootstrap http://127.0.0.1:$((p + 1))/auth/bootstrap  metrics http://127.0.0.1:$((p + 2))/metrics"
+    done
+    echo "operator: export IOTFED_TOKEN_FILE=$dir/operator.token; npx iotfedctl --server 127.0.0.1:$base whoami"
+    ;;
+  stop)
+    for f in "$dir"/*.pid; do
+      [ -e "$f" ] || continue
+      pid=$(cat "$f")
+      if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid"
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      fi
+      rm -f "$f"
+    done
+    echo "stopped"
+    ;;
+  *)
+    echo "unknown command $cmd: start or stop" >&2
+    exit 2
+    ;;
+esac
