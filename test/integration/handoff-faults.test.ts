@@ -185,6 +185,44 @@ describe("handoff faults and the peer plane's security", function () {
     peer.close();
   });
 
+  it("owner updates flow owner → copies, never the other way round", async () => {
+    const acct = await A.daemon.ctlJson(["account", "create", "owner-test"]);
+    const a = A.daemon.admin(acct.account.accountId);
+    const pk = (await a.createProduct({ productName: "Owned", description: "by A" })).product!.productKey;
+    const job = await a.createProductDistributeJob({ productKey: pk, targetInstanceId: B.id });
+    await waitJob(() => a, job.job!.jobId);
+    // B (a configured peer with a valid certificate) tries to push a "newer" version to the owner.
+    const asB = createUnaryClient(
+      PeerService,
+      A.peerAddress,
+      grpc.credentials.createSsl(readFileSync(`${fed.certDir}/ca.crt`), readFileSync(`${fed.certDir}/${B.id}.key`), readFileSync(`${fed.certDir}/${B.id}.crt`)),
+      { defaultDeadlineMs: 5000, "grpc.ssl_target_name_override": A.id },
+    );
+    const forged = {
+      productKey: pk,
+      accountId: acct.account.accountId,
+      accountName: "owner-test",
+      productName: "Hijacked",
+      nodeType: "device",
+      dataFormat: "alink-json",
+      authType: "device-secret",
+      status: "published",
+      ownerInstanceId: A.id,
+      version: 999n,
+      thingModel: '{"properties":[],"events":[],"services":[]}',
+    };
+    await assert.rejects(asB.syncProduct({ product: forged }), /PERMISSION_DENIED: .* neither owns product .* nor sent it here/);
+    // Devices may come home with their product's bundle; the owner's product itself never changes by it.
+    const before = (await a.queryProduct({ productKey: pk })).product!;
+    const back = await asB.handoff({ jobId: "job_forge", product: forged, devices: [] });
+    assert.equal(back.productVersion, before.version);
+    const after = (await a.queryProduct({ productKey: pk })).product!;
+    assert.equal(after.productName, "Owned");
+    assert.equal(after.version, before.version);
+    asB.close();
+    a.close();
+  });
+
   describe("peer plane: mutual TLS with identity = certificate name", () => {
     const handoff = async (creds: grpc.ChannelCredentials) => {
       const client = createUnaryClient(PeerService, B.peerAddress, creds, { defaultDeadlineMs: 3000, "grpc.ssl_target_name_override": "localhost" });
