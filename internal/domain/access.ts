@@ -1,4 +1,4 @@
-import { PermissionDeniedError, UnauthenticatedError } from "./errors.js";
+import { PermissionDeniedError } from "./errors.js";
 
 /** gRPC metadata with which the operator token acts for an account. */
 export const ACT_AS_HEADER = "x-iotfed-account";
@@ -24,16 +24,4 @@ export function actingAccount(p: Principal): string {
     );
   }
   return p.actingFor;
-}
-
-/**
- * An account sees and changes only what it owns. A resource of another
- * account is reported as not found, so that ids do not leak across accounts.
- */
-export function canAccess(p: Principal, ownerAccountId: string): boolean {
-  return actingAccount(p) === ownerAccountId;
-}
-
-export function unauthenticated(reason: string): UnauthenticatedError {
-  return new UnauthenticatedError(reason);
 }

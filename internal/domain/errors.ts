@@ -85,16 +85,6 @@ export class ResourceExhaustedError extends IotfedError {
   readonly code = "RESOURCE_EXHAUSTED";
 }
 
-export class UnavailableError extends IotfedError {
-  override readonly name = "UnavailableError";
-  readonly code = "UNAVAILABLE";
-}
-
-export class InternalError extends IotfedError {
-  override readonly name = "InternalError";
-  readonly code = "INTERNAL";
-}
-
 export function isIotfedError(e: unknown): e is IotfedError {
   return e instanceof IotfedError;
 }

@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import type { Job } from "../domain/index.js";
+
 import type { JobsRepo, ProductsRepo } from "../store/index.js";
 import { bundleToWire, certToWire, type PeerClient } from "../peer/index.js";
 import { statusName } from "../rpc/index.js";
@@ -181,11 +181,7 @@ export function createJobWorker(opts: JobWorkerOptions) {
       for (const wake of sleepers) wake();
       await Promise.all([...inFlight.values(), syncing]);
     },
-    busy(): number {
-      return inFlight.size;
-    },
   };
 }
 
 export type JobWorker = ReturnType<typeof createJobWorker>;
-export type { Job };

@@ -79,10 +79,6 @@ export class RouteTable {
     this.products.delete(productKey);
   }
 
-  hasProduct(productKey: string): boolean {
-    return this.products.has(productKey);
-  }
-
   setDevice(productKey: string, deviceName: string, at: Endpoint, disabled: boolean, generation = 0): void {
     const p = this.products.get(productKey);
     if (p === undefined) throw new Error(`route table: device ${productKey}/${deviceName} before its product`);
