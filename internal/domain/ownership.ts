@@ -34,7 +34,10 @@ export function assertCanRegisterUnder(p: Product, self: string, where: Describe
  * source, a DeviceName distributed away stays reserved.
  */
 export function registrationConflict(existing: Pick<Device, "productKey" | "deviceName" | "placement" | "holder">, field: string, where: DescribeInstance): IotfedError {
-  if (existing.placement !== "here") {
+  if (existing.placement === "leaving") {
+    return new RuleViolationError("R10", `device name ${existing.deviceName} of product ${existing.productKey} is being distributed and stays reserved here`, { field });
+  }
+  if (existing.placement === "away") {
     return new RuleViolationError(
       "R10",
       `device name ${existing.deviceName} of product ${existing.productKey} was distributed to ${where(existing.holder)} and stays reserved here`,

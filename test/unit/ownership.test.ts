@@ -62,6 +62,8 @@ describe("ownership rules (pure)", () => {
   it("R10: a name distributed away stays reserved; a name held here is merely taken", () => {
     const away = registrationConflict(device({ placement: "away", holder: "t" }), "device_name", where);
     assert.ok(away instanceof RuleViolationError && away.rule === "R10" && /distributed to region-of-t\/t/.test(away.message));
+    const leaving = registrationConflict(device({ placement: "leaving" }), "device_name", where);
+    assert.ok(leaving instanceof RuleViolationError && leaving.rule === "R10" && /is being distributed/.test(leaving.message));
     assert.ok(registrationConflict(device({}), "device_name", where) instanceof AlreadyExistsError);
   });
 
