@@ -82,6 +82,8 @@ describe("handoff crash safety (SIGKILL mid-job)", function () {
         }, 30000, 5);
         const dying = victim === "target" ? B : A;
         await dying.daemon.kill();
+        assert.ok(progress < 1000, `the kill must land mid-job (${progress} of 1000 done)`);
+        console.log(`      (${victim} killed with ${progress} of 1,000 devices handed off)`);
         if (victim === "target") {
           // The source keeps the job running, retrying, while the target is down.
           await waitFor("the source to notice", async () => ((await a.queryDeviceDistributeJob({ jobId })).job!.message.includes("unreachable") ? true : undefined), 20000, 50);
