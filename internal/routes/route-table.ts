@@ -45,8 +45,12 @@ export class RouteTable {
     this.devices = new CompactKeyTable(initialDeviceCapacity);
   }
 
-  /** Interns an endpoint; returns its index. */
+  private lastEndpoint: Endpoint | undefined;
+  private lastEndpointIndex = 0;
+
+  /** Interns an endpoint; returns its index. Loading millions of routes passes the same object each time. */
   endpoint(ep: Endpoint): number {
+    if (ep === this.lastEndpoint) return this.lastEndpointIndex;
     const key = `${ep.host}:${ep.port}`;
     let i = this.endpointIndex.get(key);
     if (i === undefined) {
@@ -56,6 +60,8 @@ export class RouteTable {
       this.replies.push(Buffer.from(bootstrapSuccessBody(ep)));
       this.endpointIndex.set(key, i);
     }
+    this.lastEndpoint = ep;
+    this.lastEndpointIndex = i;
     return i;
   }
 
