@@ -98,18 +98,12 @@ export interface Job {
 }
 
 /** Everything that moves with a product (R8): info, topic classes, thing model, script. */
-export interface ProductBundle {
-  productKey: string;
-  accountId: string;
+export interface ProductBundle
+  extends Pick<
+    Product,
+    "productKey" | "accountId" | "productName" | "nodeType" | "dataFormat" | "authType" | "status" | "description" | "ownerInstanceId" | "version"
+  > {
   accountName: string;
-  productName: string;
-  nodeType: NodeType;
-  dataFormat: DataFormat;
-  authType: AuthType;
-  status: ProductStatus;
-  description: string;
-  ownerInstanceId: string;
-  version: number;
   topics: { shortName: string; operation: TopicOperation; description: string }[];
   thingModel: string;
   script: { scriptType: ScriptType; content: string } | undefined;
