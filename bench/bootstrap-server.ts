@@ -19,8 +19,9 @@ const ep = { host: "iot-as-mqtt.cn-shanghai.example.com", port: 1883 };
 let server;
 if (mode === "ours") {
   const routes = new RouteTable();
-  routes.setProduct("a1B2c3D4e5F", ep, true);
-  for (let i = 0; i < n; i++) routes.setDevice("a1B2c3D4e5F", `dev-${i}`, ep, false);
+  routes.setEndpoint("sh-1", ep);
+  routes.setProduct("a1B2c3D4e5F", "sh-1", true);
+  for (let i = 0; i < n; i++) routes.setDevice("a1B2c3D4e5F", `dev-${i}`, "sh-1", false);
   server = createBootstrapServer({
     routes,
     metrics: createMetrics(),

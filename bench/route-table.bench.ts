@@ -69,8 +69,9 @@ export function benchRouteTable(n: number, lookups: number): RouteBenchResult {
   const rt = new RouteTable();
   const ours = measure(
     () => {
-      for (const pk of pks) rt.setProduct(pk, ep, true);
-      for (let i = 0; i < n; i++) rt.setDevice(pks[i % products]!, nameOf(i), ep, false);
+      rt.setEndpoint("sh-1", ep);
+      for (const pk of pks) rt.setProduct(pk, "sh-1", true);
+      for (let i = 0; i < n; i++) rt.setDevice(pks[i % products]!, nameOf(i), "sh-1", false);
     },
     (pk, dn) => rt.lookup(pk, dn),
     (pk, dn) => rt.lookup(pk, dn),

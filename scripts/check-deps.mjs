@@ -21,6 +21,7 @@ const allowed = {
   admin: ["domain", "store", "security", "rpc", "metrics", "log", "gen"],
   peer: ["domain", "store", "rpc", "metrics", "log", "gen"],
   jobs: ["domain", "store", "peer", "rpc", "metrics", "log"],
+  replication: ["domain", "store", "metrics", "log", "gen"],
   daemon: null, // the composition root may import every module
   gen: [],
 };

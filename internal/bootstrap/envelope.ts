@@ -20,6 +20,7 @@ export const REPLY = {
   tooLarge: errorReply(413, "request body too large"),
   timeout: errorReply(408, "request timed out"),
   internal: errorReply(500, "internal error"),
+  noEndpoint: errorReply(503, "the device's instance has no known endpoint yet; retry"),
   missingProductKey: errorReply(400, "productKey is required"),
   missingDeviceName: errorReply(400, "deviceName is required"),
   badProductKey: errorReply(400, "productKey must be 11 letters and digits"),

@@ -70,7 +70,9 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
     }
     const r = routes.lookup(productKey, deviceName);
     if (r >= 0) {
-      send(res, 200, routes.reply(r));
+      const reply = routes.reply(r);
+      if (reply === undefined) return send(res, 503, REPLY.noEndpoint);
+      send(res, 200, reply);
       metrics.bootstrapDuration.observe((performance.now() - started) / 1000);
       return;
     }

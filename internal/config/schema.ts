@@ -130,6 +130,31 @@ export const configSchema = z
       )
       .max(1000)
       .default([]),
+    /**
+     * The replication plane (NATS JetStream). Off when absent: a daemon with
+     * no NATS is a complete single-instance platform.
+     */
+    replication: z
+      .object({
+        /** NATS servers of this region's cluster, e.g. ["nats://127.0.0.1:4222"]. */
+        servers: z.array(z.string().regex(/^(nats|tls):\/\/[A-Za-z0-9.:[\]-]+$|^[A-Za-z0-9.[\]-]+:\d{1,5}$/, "must be nats://host:port, tls://host:port or host:port")).min(1),
+        /** KV bucket of the routes (one key per route). Every daemon of a federation uses the same name. */
+        bucket: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 characters of letters, digits, _ and -").default("iotfed-routes"),
+        /** Replicas of the bucket's stream when this daemon creates it (1, 3 or 5). */
+        replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(1),
+        /** Create the bucket in this NATS cluster (supercluster placement); the server's cluster when absent. */
+        placementCluster: z.string().min(1).optional(),
+        /** File holding a NATS user credentials (.creds) file path, for authenticated deployments. */
+        credsFile: z.string().min(1).optional(),
+        /** CA file for tls:// servers. */
+        caFile: z.string().min(1).optional(),
+        /** Route records published per round from the outbox. */
+        publishBatch: z.number().int().min(1).max(10000).default(256),
+        /** Replication counts as stale (readyz says so) after this long without being caught up. */
+        staleAfterMs: z.number().int().min(100).max(3600000).default(5000),
+      })
+      .strict()
+      .optional(),
     log: z
       .object({
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),

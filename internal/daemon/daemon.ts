@@ -5,8 +5,9 @@ import * as grpc from "@grpc/grpc-js";
 import type { LoadedConfig } from "../config/index.js";
 import type { Logger } from "../log/index.js";
 import { createSealer, hashToken, loadOperatorToken, loadSealKey } from "../security/index.js";
-import { createAccountsRepo, createDevicesRepo, createHandoffApplier, createJobsRepo, createProductsRepo, openStore, type Db } from "../store/index.js";
-import type { Endpoint, Product } from "../domain/index.js";
+import { createAccountsRepo, createDevicesRepo, createHandoffApplier, createJobsRepo, createProductsRepo, createRoutesRepo, openStore, type Db } from "../store/index.js";
+import { createReplicator, type Replicator } from "../replication/index.js";
+import type { Endpoint, Product, RouteChange } from "../domain/index.js";
 import { createPeerClients, createPeerServer, loadPeerTls, peerServerCredentials } from "../peer/index.js";
 import { createJobWorker } from "../jobs/index.js";
 import { RouteTable } from "../routes/index.js";
@@ -134,36 +135,112 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       const p = peerById.get(id);
       return p === undefined ? id : `${p.region}/${p.id}`;
     };
-    /** The device endpoint of an instance, as bootstrap returns it. */
-    const endpointOf = (id: string): Endpoint | undefined => (id === selfId ? self : peerById.get(id)?.mqtt);
     const routes = new RouteTable();
-    routes.endpoint(self);
+    const sealer = createSealer(seal.key);
+    const routeStore = createRoutesRepo(db);
+    let replicator: Replicator | undefined;
+    const kickReplication = (): void => replicator?.kick();
+
+    // Where each instance's devices connect: this daemon's own endpoint, the
+    // configured peers, then the federation directory (an instance's own
+    // announcement wins over a peer entry written by hand).
+    routes.setEndpoint(selfId, self);
+    for (const p of config.peers) routes.setEndpoint(p.id, p.mqtt);
+    for (const i of routeStore.instances()) if (i.instanceId !== selfId) routes.setEndpoint(i.instanceId, { host: i.mqttHost, port: i.mqttPort });
+
     // A product made here is answered exactly: every device name is known.
     // A received copy falls back to its owner's endpoint for names it does not hold.
     const routeProduct = (p: Product): void => {
-      const home = p.ownerInstanceId === selfId ? undefined : endpointOf(p.ownerInstanceId);
-      routes.setProduct(p.productKey, home ?? self, home === undefined);
+      routes.setProduct(p.productKey, p.ownerInstanceId, p.ownerInstanceId === selfId);
+      kickReplication();
     };
     const routeDevice = (pk: string, dn: string, holder: string, disabled: boolean): void => {
-      const ep = endpointOf(holder);
-      if (ep === undefined) {
-        log.warn({ product: pk, holder }, "device held by an instance that is not a configured peer: bootstrap answers this instance");
-      }
-      routes.setDevice(pk, dn, ep ?? self, disabled);
+      routes.setDevice(pk, dn, holder, disabled);
+      kickReplication();
     };
-    const sealer = createSealer(seal.key);
+    const productRouteSink = (p: Product, deleted: boolean): void => {
+      routeStore.commit(
+        {
+          kind: "product",
+          route: {
+            productKey: p.productKey,
+            home: p.ownerInstanceId,
+            version: p.version,
+            deleted,
+            candidates: [],
+            accountId: p.accountId,
+            productName: p.productName,
+            nodeType: p.nodeType,
+            status: p.status,
+            regionId: config.region.id,
+            committedBy: selfId,
+            committedAt: Date.now(),
+          },
+        },
+        true,
+      );
+    };
     const accounts = createAccountsRepo(db);
-    const productListener = { created: routeProduct, deleted: (pk: string) => routes.deleteProduct(pk) };
-    const products = createProductsRepo(db, productListener);
+    const productListener = {
+      created: routeProduct,
+      deleted: (pk: string) => {
+        const r = routeStore.product(pk);
+        if (r !== undefined && !r.deleted) routes.setProduct(pk, r.home, false);
+        else routes.deleteProduct(pk);
+        kickReplication();
+      },
+    };
+    const products = createProductsRepo(db, productListener, Date.now, productRouteSink);
     const deviceListener = { changed: routeDevice, deleted: (pk: string, dn: string) => routes.deleteDevice(pk, dn) };
     const devices = createDevicesRepo({ db, sealer, listener: deviceListener, self: selfId, where });
-    const jobs = createJobsRepo({ db, sealer, self: selfId, where, devices: deviceListener });
-    const applier = createHandoffApplier({ db, sealer, self: selfId, where, products: productListener, devices: deviceListener, getProduct: (pk) => products.get(pk) });
+    const jobs = createJobsRepo({ db, sealer, self: selfId, where, devices: deviceListener, routes: routeStore });
+    const applier = createHandoffApplier({
+      db,
+      sealer,
+      self: selfId,
+      where,
+      products: productListener,
+      devices: deviceListener,
+      getProduct: (pk) => products.get(pk),
+      routes: routeStore,
+    });
 
+    // This instance's directory entry, announced when it changes.
+    const announced = routeStore.instances().find((i) => i.instanceId === selfId);
+    if (announced === undefined || announced.mqttHost !== self.host || announced.mqttPort !== self.port || announced.regionId !== config.region.id) {
+      const t = Date.now();
+      routeStore.commit(
+        { kind: "instance", route: { instanceId: selfId, regionId: config.region.id, mqttHost: self.host, mqttPort: self.port, version: Math.max(t, (announced?.version ?? 0) + 1), committedAt: t } },
+        true,
+      );
+    }
+
+    // Start-up load: replicated routes first, then what this daemon holds or
+    // made itself, which is newer wherever both exist.
     const t0 = performance.now();
-    for (const p of products.all()) routeProduct(p);
-    for (const d of devices.routeEntries()) routeDevice(d.productKey, d.deviceName, d.holder, d.disabled);
-    log.info({ ...routes.stats(), ms: Math.round(performance.now() - t0) }, "route table loaded");
+    for (const p of routeStore.products()) if (!p.deleted) routes.setProduct(p.productKey, p.home, false);
+    for (const p of products.all()) routes.setProduct(p.productKey, p.ownerInstanceId, p.ownerInstanceId === selfId);
+    for (const [pk, dn, holder] of routeStore.deviceRows()) routes.setDevice(pk, dn, holder, false);
+    for (const d of devices.routeEntries()) routes.setDevice(d.productKey, d.deviceName, d.holder, d.disabled);
+    log.info({ ...routes.stats(), lastRevision: routeStore.lastRevision(), ms: Math.round(performance.now() - t0) }, "route table loaded");
+
+    /** Brings the route table up to records applied from the stream. */
+    const applyReplicated = (changes: RouteChange[]): void => {
+      for (const c of changes) {
+        if (c.kind === "device") {
+          const r = c.route;
+          const local = r.holder === selfId ? devices.get(r.productKey, r.deviceName) : undefined;
+          routes.setDevice(r.productKey, r.deviceName, r.holder, local?.disabled ?? false);
+        } else if (c.kind === "product") {
+          const r = c.route;
+          if (products.get(r.productKey) !== undefined) continue; // what is here is answered from here
+          if (r.deleted) routes.deleteProduct(r.productKey);
+          else routes.setProduct(r.productKey, r.home, false);
+        } else if (c.route.instanceId !== selfId) {
+          routes.setEndpoint(c.route.instanceId, { host: c.route.mqttHost, port: c.route.mqttPort });
+        }
+      }
+    };
 
     const metrics = createMetrics();
     metrics.buildInfo.set({ version: VERSION, region: config.region.id, instance: config.instance.id, kind: config.instance.kind }, 1);
@@ -172,7 +249,26 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       deviceCounts: () => devices.countByStatus(),
       jobCounts: () => jobs.countByStatus(),
       outboxDepth: () => ({ jobDevices: jobs.outboxDepth(), productSync: products.staleCopyCount() }),
+      replication: () => replicator?.snapshot(),
     });
+    if (config.replication !== undefined) {
+      const r = config.replication;
+      replicator = createReplicator({
+        servers: r.servers,
+        bucket: r.bucket,
+        replicas: r.replicas,
+        ...(r.placementCluster === undefined ? {} : { placementCluster: r.placementCluster }),
+        ...(r.credsFile === undefined ? {} : { credsFile: r.credsFile }),
+        ...(r.caFile === undefined ? {} : { caFile: r.caFile }),
+        self: selfId,
+        routes: routeStore,
+        publishBatch: r.publishBatch,
+        staleAfterMs: r.staleAfterMs,
+        onApplied: applyReplicated,
+        metrics,
+        logger: log,
+      });
+    }
 
     const peerTls = config.peer.tls === undefined ? undefined : loadPeerTls(config.peer.tls);
     const peerClients = peerTls === undefined ? new Map() : createPeerClients(config.peers, peerTls, config.peer.callTimeoutMs);
@@ -253,6 +349,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const sre = createSreServer({
       registry: metrics.registry,
       notReady: () => (stopping ? "shutting down" : ready ? undefined : "starting"),
+      degraded: () => replicator?.stale(),
     });
     servers.push(sre);
     const bootstrapAddr = await listen(bootstrap, config.listen.bootstrap).catch((e: Error) => {
@@ -269,6 +366,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       peer: peerAddr,
     };
     worker.start();
+    replicator?.start();
     health.setStatus("", "SERVING");
     health.setStatus(AdminService.typeName, "SERVING");
     ready = true;
@@ -281,6 +379,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         dataDir,
         ...addresses,
         peers: config.peers.length,
+        replication: config.replication === undefined ? "off" : config.replication.servers.join(","),
         adminTls: config.tls.admin !== undefined,
         bootstrapTls: config.tls.bootstrap !== undefined,
       },
@@ -301,6 +400,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           closeHttp(sre, deadline),
           ...(peerServer === undefined ? [] : [shutdownGrpc(peerServer, deadline)]),
           withDeadline(worker.stop(), deadline),
+          ...(replicator === undefined ? [] : [withDeadline(replicator.stop(), deadline)]),
         ]);
         for (const c of peerClients.values()) (c as { close(): void }).close();
         db.close();

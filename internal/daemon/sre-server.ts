@@ -5,6 +5,13 @@ export interface SreServerOptions {
   registry: Registry;
   /** Undefined when ready; else why not. */
   notReady(): string | undefined;
+  /**
+   * Undefined when fully serving; else what is degraded (e.g. replication
+   * stale). A degraded daemon still answers 200: bootstrap keeps serving
+   * from memory, and taking every edge out of rotation during a NATS
+   * outage would turn a stale-routes problem into an outage.
+   */
+  degraded?(): string | undefined;
 }
 
 /** The SRE plane: /metrics (Prometheus text), /healthz (alive), /readyz (serving). */
@@ -30,7 +37,9 @@ export function createSreServer(opts: SreServerOptions): Server {
     if (path === "/healthz") return json(200, { status: "ok" });
     if (path === "/readyz") {
       const why = opts.notReady();
-      return why === undefined ? json(200, { status: "ready" }) : json(503, { status: "not ready", reason: why });
+      if (why !== undefined) return json(503, { status: "not ready", reason: why });
+      const degraded = opts.degraded?.();
+      return degraded === undefined ? json(200, { status: "ready" }) : json(200, { status: "degraded", reason: degraded });
     }
     json(404, { error: "not found: /metrics, /healthz or /readyz" });
   });

@@ -8,3 +8,4 @@ export * from "./tsl.js";
 export * from "./access.js";
 export * from "./bootstrap-reply.js";
 export * from "./ownership.js";
+export * from "./routes.js";

@@ -1,1 +1,1 @@
-export { createMetrics, type Metrics, type ScrapeSources } from "./metrics.js";
+export { createMetrics, type Metrics, type ScrapeSources, type ReplicationSnapshot } from "./metrics.js";

@@ -7,10 +7,21 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
  */
 /** Values read at scrape time from the parts that own them. */
 export interface ScrapeSources {
-  routeTable(): { products: number; devices: number; endpoints: number; offHeapBytes: number };
+  routeTable(): { products: number; devices: number; instances: number; offHeapBytes: number };
+  /** Undefined when replication is off. */
+  replication?(): ReplicationSnapshot | undefined;
   deviceCounts(): Map<string, number>;
   jobCounts(): Map<string, number>;
   outboxDepth(): { jobDevices: number; productSync: number };
+}
+
+export interface ReplicationSnapshot {
+  connected: boolean;
+  lastRevision: number;
+  revisionsBehind: number;
+  lagSeconds: number;
+  outboxRows: number;
+  outboxOldestSeconds: number;
 }
 
 const JOB_STATUSES = ["initializing", "running", "completed", "failed"] as const;
@@ -50,7 +61,7 @@ export function createMetrics() {
   });
   const routeTableEntries = new Gauge({
     name: "iotfed_route_table_entries",
-    help: "Entries in the in-memory route table, by kind (product, device, endpoint).",
+    help: "Entries in the in-memory route table, by kind (product, device, instance).",
     labelNames: ["kind"] as const,
     registers: [registry],
     collect() {
@@ -58,7 +69,7 @@ export function createMetrics() {
       const s = sources.routeTable();
       this.set({ kind: "product" }, s.products);
       this.set({ kind: "device" }, s.devices);
-      this.set({ kind: "endpoint" }, s.endpoints);
+      this.set({ kind: "instance" }, s.instances);
     },
   });
   const routeTableBytes = new Gauge({
@@ -128,6 +139,50 @@ export function createMetrics() {
     labelNames: ["method", "code"] as const,
     registers: [registry],
   });
+  const replicationGauge = (name: string, help: string, pick: (r: ReplicationSnapshot) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const r = sources?.replication?.();
+        if (r !== undefined) this.set(pick(r));
+      },
+    });
+  replicationGauge("iotfed_replication_connected", "1 while connected to NATS, else 0.", (r) => (r.connected ? 1 : 0));
+  replicationGauge("iotfed_replication_last_revision", "Stream revision of the last route record applied here.", (r) => r.lastRevision);
+  replicationGauge("iotfed_replication_revisions_behind", "Route records in the stream not yet applied here (as of the last record received).", (r) => r.revisionsBehind);
+  replicationGauge(
+    "iotfed_replication_lag_seconds",
+    "Seconds since this daemon was last caught up with the routes stream (0 while caught up and connected).",
+    (r) => r.lagSeconds,
+  );
+  replicationGauge("iotfed_replication_outbox_rows", "Route records committed here and not yet published.", (r) => r.outboxRows);
+  replicationGauge("iotfed_replication_outbox_oldest_seconds", "Age of the oldest unpublished route record (0 when none).", (r) => r.outboxOldestSeconds);
+  const replicationApplied = new Counter({
+    name: "iotfed_replication_records_total",
+    help: "Route records read from the stream, by kind (device, product, instance) and result (applied, stale: not newer than what is here).",
+    labelNames: ["kind", "result"] as const,
+    registers: [registry],
+  });
+  const replicationPublished = new Counter({
+    name: "iotfed_replication_published_total",
+    help: "Route records from this daemon's outbox, by kind and result (published, superseded: the stream already had a newer one).",
+    labelNames: ["kind", "result"] as const,
+    registers: [registry],
+  });
+  const replicationErrors = new Counter({
+    name: "iotfed_replication_errors_total",
+    help: "Replication failures, by operation (publish, watch, connect); each is retried.",
+    labelNames: ["op"] as const,
+    registers: [registry],
+  });
+  const replicationApplyLag = new Histogram({
+    name: "iotfed_replication_apply_lag_seconds",
+    help: "Time from a route's commit at its daemon to its application here.",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [registry],
+  });
   const buildInfo = new Gauge({
     name: "iotfed_build_info",
     help: "Always 1; labels say which version, region and instance this daemon is.",
@@ -142,6 +197,10 @@ export function createMetrics() {
     },
     bootstrapRequests,
     bootstrapDuration,
+    replicationApplied,
+    replicationPublished,
+    replicationErrors,
+    replicationApplyLag,
     adminRequests,
     adminDuration,
     routeTableEntries,

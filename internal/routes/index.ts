@@ -1,4 +1,5 @@
-export { CompactKeyTable, type Entry } from "./compact-table.js";
+export { FingerprintTable } from "./fingerprint-table.js";
+export { SipKey, sip128 } from "./siphash.js";
 export {
   RouteTable,
   FLAG_DISABLED,

@@ -1,17 +1,16 @@
 import { bootstrapSuccessBody, type Endpoint } from "../domain/index.js";
-import { CompactKeyTable } from "./compact-table.js";
+import { FingerprintTable } from "./fingerprint-table.js";
 
 /** Device entry flags. */
 export const FLAG_DISABLED = 1;
 
-/** Lookup outcomes below zero; zero and above is an endpoint index. */
+/** Lookup outcomes below zero; zero and above is an instance index. */
 export const LOOKUP_UNKNOWN_PRODUCT = -1;
 export const LOOKUP_UNKNOWN_DEVICE = -2;
 export const LOOKUP_DISABLED = -3;
 
 interface ProductEntry {
-  index: number;
-  /** Endpoint index of the product's home instance. */
+  /** Instance index of the product's home (its owner). */
   home: number;
   /**
    * True when this daemon holds the product's devices itself and knows every
@@ -23,88 +22,107 @@ interface ProductEntry {
 export interface RouteTableStats {
   products: number;
   devices: number;
-  endpoints: number;
+  instances: number;
   offHeapBytes: number;
 }
 
 /**
  * The bootstrap hot path (ARCHITECTURE.md "The bootstrap hot path"):
  * `lookup(productKey, deviceName)` answers from memory with no I/O and no
- * allocation — a device entry first, then the product's home. Endpoints are
- * interned with their reply pre-serialised, so the edge writes cached bytes.
+ * allocation — a device entry first, then the product's home.
+ *
+ * Routes point at instances, not at addresses: an instance is interned once
+ * with its bootstrap reply pre-serialised, so the edge writes cached bytes,
+ * and an instance that changes its device endpoint is one update, not one
+ * per device. Device entries live in an off-heap FingerprintTable.
  */
 export class RouteTable {
   private readonly products = new Map<string, ProductEntry>();
-  private readonly devices: CompactKeyTable;
-  private readonly endpoints: Endpoint[] = [];
-  private readonly endpointIndex = new Map<string, number>();
-  private readonly replies: Buffer[] = [];
-  private nextProductIndex = 0;
+  private readonly devices: FingerprintTable;
+  private readonly instanceIds: string[] = [];
+  private readonly instanceIndex = new Map<string, number>();
+  private readonly endpoints: (Endpoint | undefined)[] = [];
+  private readonly replies: (Buffer | undefined)[] = [];
+  private lastInstanceId = "";
+  private lastInstance = -1;
 
-  constructor(initialDeviceCapacity = 1024) {
-    this.devices = new CompactKeyTable(initialDeviceCapacity);
+  constructor(initialDeviceCapacity = 1024, sipKey?: Uint8Array) {
+    this.devices = new FingerprintTable(initialDeviceCapacity, sipKey);
   }
 
-  private lastEndpoint: Endpoint | undefined;
-  private lastEndpointIndex = 0;
-
-  /** Interns an endpoint; returns its index. Loading millions of routes passes the same object each time. */
-  endpoint(ep: Endpoint): number {
-    if (ep === this.lastEndpoint) return this.lastEndpointIndex;
-    const key = `${ep.host}:${ep.port}`;
-    let i = this.endpointIndex.get(key);
+  /** Interns an instance id; returns its index. */
+  instance(id: string): number {
+    if (id === this.lastInstanceId) return this.lastInstance;
+    let i = this.instanceIndex.get(id);
     if (i === undefined) {
-      if (this.endpoints.length >= 0xffff) throw new RangeError("too many distinct endpoints");
-      i = this.endpoints.length;
-      this.endpoints.push({ host: ep.host, port: ep.port });
-      this.replies.push(Buffer.from(bootstrapSuccessBody(ep)));
-      this.endpointIndex.set(key, i);
+      if (this.instanceIds.length >= 0xfffffe) throw new RangeError("too many distinct instances");
+      i = this.instanceIds.length;
+      this.instanceIds.push(id);
+      this.endpoints.push(undefined);
+      this.replies.push(undefined);
+      this.instanceIndex.set(id, i);
     }
-    this.lastEndpoint = ep;
-    this.lastEndpointIndex = i;
+    this.lastInstanceId = id;
+    this.lastInstance = i;
     return i;
   }
 
-  /** The pre-serialised bootstrap reply for an endpoint index. */
-  reply(endpointIndex: number): Buffer {
-    return this.replies[endpointIndex]!;
+  /** Sets (or clears) the device endpoint bootstrap returns for an instance. */
+  setEndpoint(instanceId: string, ep: Endpoint | undefined): void {
+    const i = this.instance(instanceId);
+    this.endpoints[i] = ep === undefined ? undefined : { host: ep.host, port: ep.port };
+    this.replies[i] = ep === undefined ? undefined : Buffer.from(bootstrapSuccessBody(ep));
   }
 
-  endpointAt(endpointIndex: number): Endpoint {
-    return this.endpoints[endpointIndex]!;
+  /** The pre-serialised bootstrap reply for an instance index, or undefined when its endpoint is unknown. */
+  reply(instance: number): Buffer | undefined {
+    return this.replies[instance];
   }
 
-  setProduct(productKey: string, home: Endpoint, authoritative: boolean): void {
-    const prior = this.products.get(productKey);
-    const entry: ProductEntry = { index: prior?.index ?? this.nextProductIndex++, home: this.endpoint(home), authoritative };
-    this.products.set(productKey, entry);
+  endpointAt(instance: number): Endpoint | undefined {
+    return this.endpoints[instance];
   }
 
-  /** Forgets a product; its device entries must have been removed first. */
+  instanceAt(instance: number): string {
+    return this.instanceIds[instance]!;
+  }
+
+  setProduct(productKey: string, homeInstanceId: string, authoritative: boolean): void {
+    this.products.set(productKey, { home: this.instance(homeInstanceId), authoritative });
+  }
+
+  hasProduct(productKey: string): boolean {
+    return this.products.has(productKey);
+  }
+
+  /** Forgets a product; lookups of its devices without an entry then answer "unknown product". */
   deleteProduct(productKey: string): void {
     this.products.delete(productKey);
   }
 
-  setDevice(productKey: string, deviceName: string, at: Endpoint, disabled: boolean, generation = 0): void {
-    const p = this.products.get(productKey);
-    if (p === undefined) throw new Error(`route table: device ${productKey}/${deviceName} before its product`);
-    this.devices.set(p.index, deviceName, { endpoint: this.endpoint(at), flags: disabled ? FLAG_DISABLED : 0, generation });
+  setDevice(productKey: string, deviceName: string, holderInstanceId: string, disabled: boolean): void {
+    this.devices.set(productKey, deviceName, this.instance(holderInstanceId), disabled ? FLAG_DISABLED : 0);
   }
 
   deleteDevice(productKey: string, deviceName: string): void {
-    const p = this.products.get(productKey);
-    if (p !== undefined) this.devices.delete(p.index, deviceName);
+    this.devices.delete(productKey, deviceName);
+  }
+
+  /** The instance id a device entry points at, if it has one (not the product fallback). */
+  deviceHolder(productKey: string, deviceName: string): string | undefined {
+    const v = this.devices.get(productKey, deviceName);
+    return v < 0 ? undefined : this.instanceIds[v >>> 8];
   }
 
   /**
-   * Endpoint index for the device, or a LOOKUP_* code. Pure memory, no
+   * Instance index for the device, or a LOOKUP_* code. Pure memory, no
    * allocation: the hot path of every bootstrap request.
    */
   lookup(productKey: string, deviceName: string): number {
+    const packed = this.devices.get(productKey, deviceName);
+    if (packed >= 0) return (packed & FLAG_DISABLED) !== 0 ? LOOKUP_DISABLED : packed >>> 8;
     const p = this.products.get(productKey);
     if (p === undefined) return LOOKUP_UNKNOWN_PRODUCT;
-    const packed = this.devices.packedOf(p.index, deviceName);
-    if (packed >= 0) return (packed & FLAG_DISABLED) !== 0 ? LOOKUP_DISABLED : packed >>> 8;
     return p.authoritative ? LOOKUP_UNKNOWN_DEVICE : p.home;
   }
 
@@ -112,7 +130,7 @@ export class RouteTable {
     return {
       products: this.products.size,
       devices: this.devices.size,
-      endpoints: this.endpoints.length,
+      instances: this.instanceIds.length,
       offHeapBytes: this.devices.byteSize,
     };
   }

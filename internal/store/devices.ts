@@ -98,7 +98,11 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
   const { db, sealer, listener, self, where } = opts;
   const now = opts.now ?? Date.now;
   const insert = db.prepare(
-    "INSERT INTO devices(product_key, device_name, iot_id, secret_sealed, nickname, state, created_at, holder, home_instance) VALUES (?, ?, ?, ?, ?, 'inactive', ?, ?, ?)",
+    // A name that was distributed before (its device since deleted) starts at
+    // the generation its route reached, so its next move outranks that route.
+    `INSERT INTO devices(product_key, device_name, iot_id, secret_sealed, nickname, state, created_at, holder, home_instance, generation)
+     VALUES (?, ?, ?, ?, ?, 'inactive', ?, ?, ?,
+       coalesce((SELECT generation FROM device_routes r WHERE r.product_key = ? AND r.device_name = ?), 0))`,
   );
   const select = db.prepare<[string, string], DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE product_key = ? AND device_name = ?`);
   const selectByIotId = db.prepare<[string], DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE iot_id = ?`);
@@ -116,7 +120,11 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
   const deleteTag = db.prepare("DELETE FROM device_tags WHERE product_key = ? AND device_name = ? AND tag_key = ?");
   const countTags = db.prepare<[string, string], { n: number }>("SELECT count(*) AS n FROM device_tags WHERE product_key = ? AND device_name = ?");
   const routeRows = db.prepare<[], { product_key: string; device_name: string; disabled: number; holder: string }>(
-    "SELECT product_key, device_name, disabled, holder FROM devices",
+    // A device whose replicated route is newer (it moved on since it left
+    // here) is answered from that route, loaded separately.
+    `SELECT d.product_key, d.device_name, d.disabled, d.holder FROM devices d
+     LEFT JOIN device_routes r ON r.product_key = d.product_key AND r.device_name = d.device_name
+     WHERE r.generation IS NULL OR d.generation >= r.generation`,
   );
   const selectShadow = db.prepare<[string, string], { shadow: string | null; shadow_version: number }>(
     "SELECT shadow, shadow_version FROM devices WHERE product_key = ? AND device_name = ?",
@@ -132,11 +140,12 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
   /** One prepared statement per filter combination (at most six). */
   const listStatements = new Map<string, Statement<(string | number)[], DeviceRow>>();
 
+  const selectGeneration = db.prepare<[string, string], { generation: number }>("SELECT generation FROM devices WHERE product_key = ? AND device_name = ?");
   const insertOne = (productKey: string, d: NewDevice, t: number, field: string): { device: Device; secret: string } => {
     const secret = newDeviceSecret();
     const iotId = newIotId();
     try {
-      insert.run(productKey, d.deviceName, iotId, sealer.seal(secret, secretAad(productKey, d.deviceName)), d.nickname, t, self, self);
+      insert.run(productKey, d.deviceName, iotId, sealer.seal(secret, secretAad(productKey, d.deviceName)), d.nickname, t, self, self, productKey, d.deviceName);
     } catch (e) {
       if (isUniqueViolation(e)) {
         const existing = select.get(productKey, d.deviceName);
@@ -157,7 +166,7 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
       lastOnlineAt: 0,
       placement: "here",
       holder: self,
-      generation: 0,
+      generation: selectGeneration.get(productKey, d.deviceName)!.generation,
       homeInstance: self,
       receivedFrom: "",
     };
@@ -261,7 +270,7 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
       const n = deleteTag.run(productKey, deviceName, key).changes;
       if (n === 0) throw new NotFoundError(`device ${productKey}/${deviceName} has no tag ${key}`, { field: "key" });
     },
-    /** Streams every device for the route table at start (no full array in memory). */
+    /** Streams every device known here for the route table at start, unless its replicated route is newer. */
     *routeEntries(): IterableIterator<{ productKey: string; deviceName: string; disabled: boolean; holder: string }> {
       for (const r of routeRows.iterate()) yield { productKey: r.product_key, deviceName: r.device_name, disabled: r.disabled !== 0, holder: r.holder };
     },

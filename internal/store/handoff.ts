@@ -1,4 +1,5 @@
 import type { Db } from "./db.js";
+import type { RoutesRepo } from "./routes.js";
 import {
   PreconditionError,
   type DescribeInstance,
@@ -36,6 +37,7 @@ export function createHandoffApplier(opts: {
   products: ProductListener;
   devices: DeviceListener;
   getProduct: (pk: string) => Product | undefined;
+  routes: RoutesRepo;
   now?: () => number;
 }) {
   const { db, sealer, self, where } = opts;
@@ -137,6 +139,10 @@ export function createHandoffApplier(opts: {
       outcome = { deviceName: d.deviceName, generation: d.generation, accepted: true, errorCode: "", errorMessage: "" };
     }
     insertApplied.run(input.jobId, pk, d.deviceName, d.generation, input.sourceInstance, outcome.accepted ? 1 : 0, outcome.errorCode, outcome.errorMessage, t);
+    if (outcome.accepted) {
+      // ARCHITECTURE.md handoff step 3: the new holder queues the route publication.
+      opts.routes.commit({ kind: "device", route: { productKey: pk, deviceName: d.deviceName, holder: self, generation: d.generation, committedBy: self, committedAt: t } }, true);
+    }
     return outcome;
   };
 

@@ -1,5 +1,6 @@
 import type { Statement } from "better-sqlite3";
 import type { Db } from "./db.js";
+import type { RoutesRepo } from "./routes.js";
 import {
   NotFoundError,
   newJobId,
@@ -83,7 +84,7 @@ export type JobsRepo = ReturnType<typeof createJobsRepo>;
  * them until the target has answered for each, so a crash or an outage only
  * delays a job. Each step is one transaction.
  */
-export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; where: DescribeInstance; devices: DeviceListener; now?: () => number }) {
+export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; where: DescribeInstance; devices: DeviceListener; routes: RoutesRepo; now?: () => number }) {
   const { db, sealer, self, where } = opts;
   const now = opts.now ?? Date.now;
   const insertJob = db.prepare(
@@ -212,6 +213,11 @@ export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; whe
         for (const o of outcomes) {
           if (o.accepted) {
             if (moveAway.run(job.targetInstance, o.generation, job.productKey, o.deviceName, job.jobId).changes === 1) {
+              const t = now();
+              opts.routes.commit(
+                { kind: "device", route: { productKey: job.productKey, deviceName: o.deviceName, holder: job.targetInstance, generation: o.generation, committedBy: job.targetInstance, committedAt: t } },
+                false,
+              );
               clearTags.run(job.productKey, o.deviceName);
               succeedJobDevice.run(job.jobId, o.deviceName);
               accepted.push(o.deviceName);
@@ -226,7 +232,8 @@ export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; whe
         if (countPending.get(job.jobId)!.n === 0) setStatus.run("completed", "", now(), job.jobId);
         if (job.unreachableSince !== 0) setUnreachable.run(0, "", now(), job.jobId);
       })();
-      for (const dn of accepted) opts.devices.changed(job.productKey, dn, job.targetInstance, selectDisabled.get(job.productKey, dn)?.disabled === 1);
+      // The route may already be newer than this job (the device moved on): answer the newest holder.
+      for (const dn of accepted) opts.devices.changed(job.productKey, dn, opts.routes.device(job.productKey, dn)?.holder ?? job.targetInstance, false);
       for (const dn of refused) opts.devices.changed(job.productKey, dn, self, selectDisabled.get(job.productKey, dn)?.disabled === 1);
       return this.require(job.jobId);
     },

@@ -142,6 +142,65 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (product_key, instance_id)
   ) STRICT, WITHOUT ROWID;
   `,
+  // 2: the replication plane — routes as this daemon knows them (its own
+  //    commits and what it applied from the stream), the last applied
+  //    stream revision, and the outbox of route records to publish
+  `
+  CREATE TABLE device_routes (
+    product_key  TEXT NOT NULL,
+    device_name  TEXT NOT NULL,
+    holder       TEXT NOT NULL,
+    generation   INTEGER NOT NULL,
+    committed_by TEXT NOT NULL,
+    committed_at INTEGER NOT NULL,
+    revision     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (product_key, device_name)
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE TABLE product_routes (
+    product_key  TEXT PRIMARY KEY,
+    home         TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    deleted      INTEGER NOT NULL DEFAULT 0,
+    candidates   TEXT NOT NULL DEFAULT '[]',
+    account_id   TEXT NOT NULL,
+    product_name TEXT NOT NULL,
+    node_type    TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    region_id    TEXT NOT NULL,
+    committed_by TEXT NOT NULL,
+    committed_at INTEGER NOT NULL,
+    revision     INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+
+  CREATE TABLE instance_routes (
+    instance_id  TEXT PRIMARY KEY,
+    region_id    TEXT NOT NULL,
+    mqtt_host    TEXT NOT NULL,
+    mqtt_port    INTEGER NOT NULL,
+    version      INTEGER NOT NULL,
+    committed_at INTEGER NOT NULL,
+    revision     INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+
+  CREATE TABLE replication_state (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    last_revision INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO replication_state(id, last_revision, updated_at) VALUES (1, 0, 0);
+
+  -- Routes committed here and not yet published. A row names the route;
+  -- the publisher sends that route's current record, so a burst of changes
+  -- to one route publishes its newest state.
+  CREATE TABLE route_outbox (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL CHECK (kind IN ('device','product','instance')),
+    k1         TEXT NOT NULL,
+    k2         TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -84,7 +84,13 @@ export interface ProductListener {
   deleted(productKey: string): void;
 }
 
-export function createProductsRepo(db: Db, listener: ProductListener, now: () => number = Date.now) {
+/**
+ * Called inside the transaction of every change to a product owned here
+ * (create, update, delete), to commit and publish its route (replication plane).
+ */
+export type ProductRouteSink = (p: Product, deleted: boolean) => void;
+
+export function createProductsRepo(db: Db, listener: ProductListener, now: () => number = Date.now, routeSink?: ProductRouteSink) {
   const insert = db.prepare(
     `INSERT INTO products(${PRODUCT_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'device-secret', 'developing', ?, ?, '', 1, ?, ?)`,
   );
@@ -127,8 +133,10 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
   const updateTopic = db.prepare("UPDATE topic_classes SET short_name = ?, operation = ?, description = ? WHERE topic_id = ?");
   const deleteTopic = db.prepare("DELETE FROM topic_classes WHERE topic_id = ?");
 
+  /** Every change to an owned product bumps its version and commits its route. */
   const touch = (productKey: string): void => {
     bump.run(now(), productKey);
+    if (routeSink !== undefined) routeSink(toProduct(select.get(productKey)!), false);
   };
   const uniqueName = (e: unknown, name: string): never => {
     if (isUniqueViolation(e)) {
@@ -143,8 +151,12 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
       for (let attempt = 0; ; attempt++) {
         const productKey = newProductKey();
         try {
-          insert.run(productKey, p.accountId, p.productName, p.nodeType, p.dataFormat, p.description, p.ownerInstanceId, t, t);
-          const created = this.require(productKey);
+          const created = db.transaction(() => {
+            insert.run(productKey, p.accountId, p.productName, p.nodeType, p.dataFormat, p.description, p.ownerInstanceId, t, t);
+            const row = toProduct(select.get(productKey)!);
+            routeSink?.(row, false);
+            return row;
+          })();
           listener.created(created);
           return created;
         } catch (e) {
@@ -247,7 +259,9 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
         if (copies.length > 0) {
           throw new PreconditionError(`product ${productKey} was distributed to ${copies.map((c) => c.instance_id).join(", ")}: it cannot be deleted`, { field: "product_key" });
         }
+        const p = select.get(productKey);
         del.run(productKey);
+        if (p !== undefined && routeSink !== undefined) routeSink({ ...toProduct(p), version: p.version + 1 }, true);
       })();
       listener.deleted(productKey);
     },

@@ -1,0 +1,135 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { DEVICE_NAME_RE, PRODUCT_KEY_RE, type RouteChange } from "../domain/index.js";
+import { RouteRecordSchema } from "../gen/iotfed/v1/replication_pb.js";
+import { keyOf } from "./keys.js";
+
+const INSTANCE_RE = /^[A-Za-z0-9-]{2,64}$/;
+const REGION_RE = /^[a-z0-9-]{2,32}$/;
+const HOST_RE = /^[A-Za-z0-9.:-]{1,100}$/;
+
+/** A record from the stream that cannot be applied; it is counted and skipped, never applied. */
+export class RecordError extends Error {}
+
+/** Serialises a route for the stream. Only route fields exist in the message: no secret can travel. */
+export function encodeRecord(c: RouteChange, committedBy: string): Uint8Array {
+  const at = BigInt(c.route.committedAt);
+  switch (c.kind) {
+    case "device":
+      return toBinary(
+        RouteRecordSchema,
+        create(RouteRecordSchema, {
+          record: { case: "device", value: { productKey: c.route.productKey, deviceName: c.route.deviceName, holder: c.route.holder, generation: BigInt(c.route.generation) } },
+          committedBy,
+          committedAtMs: at,
+        }),
+      );
+    case "product": {
+      const r = c.route;
+      return toBinary(
+        RouteRecordSchema,
+        create(RouteRecordSchema, {
+          record: {
+            case: "product",
+            value: {
+              productKey: r.productKey,
+              home: r.home,
+              version: BigInt(r.version),
+              deleted: r.deleted,
+              candidates: r.candidates,
+              accountId: r.accountId,
+              productName: r.productName,
+              nodeType: r.nodeType,
+              status: r.status,
+              regionId: r.regionId,
+            },
+          },
+          committedBy,
+          committedAtMs: at,
+        }),
+      );
+    }
+    case "instance": {
+      const r = c.route;
+      return toBinary(
+        RouteRecordSchema,
+        create(RouteRecordSchema, {
+          record: { case: "instance", value: { instanceId: r.instanceId, regionId: r.regionId, mqttHost: r.mqttHost, mqttPort: r.mqttPort, version: BigInt(r.version) } },
+          committedBy,
+          committedAtMs: at,
+        }),
+      );
+    }
+  }
+}
+
+const check = (ok: boolean, what: string): void => {
+  if (!ok) throw new RecordError(what);
+};
+
+/**
+ * Parses and validates a record read under `key`: fields must be well
+ * formed and the key must be the record's own key (a record cannot
+ * overwrite another route by being stored under its key).
+ */
+export function decodeRecord(key: string, bytes: Uint8Array): RouteChange {
+  let m;
+  try {
+    m = fromBinary(RouteRecordSchema, bytes);
+  } catch (e) {
+    throw new RecordError(`undecodable record: ${(e as Error).message}`);
+  }
+  const committedBy = m.committedBy;
+  const committedAt = Number(m.committedAtMs);
+  let c: RouteChange;
+  switch (m.record.case) {
+    case "device": {
+      const d = m.record.value;
+      check(PRODUCT_KEY_RE.test(d.productKey), "device.product_key is not a ProductKey");
+      check(DEVICE_NAME_RE.test(d.deviceName), "device.device_name is not a DeviceName");
+      check(INSTANCE_RE.test(d.holder), "device.holder is not an instance id");
+      check(d.generation >= 1n && d.generation < 2n ** 53n, "device.generation must be at least 1");
+      c = { kind: "device", route: { productKey: d.productKey, deviceName: d.deviceName, holder: d.holder, generation: Number(d.generation), committedBy, committedAt } };
+      break;
+    }
+    case "product": {
+      const p = m.record.value;
+      check(PRODUCT_KEY_RE.test(p.productKey), "product.product_key is not a ProductKey");
+      check(INSTANCE_RE.test(p.home), "product.home is not an instance id");
+      check(p.version >= 1n && p.version < 2n ** 53n, "product.version must be at least 1");
+      check(p.candidates.length <= 64 && p.candidates.every((x) => INSTANCE_RE.test(x)), "product.candidates must be at most 64 instance ids");
+      check(p.productName.length <= 64 && p.accountId.length <= 64 && p.nodeType.length <= 16 && p.status.length <= 16 && p.regionId.length <= 32, "product catalogue field too long");
+      c = {
+        kind: "product",
+        route: {
+          productKey: p.productKey,
+          home: p.home,
+          version: Number(p.version),
+          deleted: p.deleted,
+          candidates: [...p.candidates],
+          accountId: p.accountId,
+          productName: p.productName,
+          nodeType: p.nodeType,
+          status: p.status,
+          regionId: p.regionId,
+          committedBy,
+          committedAt,
+        },
+      };
+      break;
+    }
+    case "instance": {
+      const i = m.record.value;
+      check(INSTANCE_RE.test(i.instanceId), "instance.instance_id is not an instance id");
+      check(REGION_RE.test(i.regionId), "instance.region_id is not a region id");
+      check(HOST_RE.test(i.mqttHost), "instance.mqtt_host is not a host");
+      check(i.mqttPort >= 1 && i.mqttPort <= 65535, "instance.mqtt_port must be 1-65535");
+      check(i.version >= 1n && i.version < 2n ** 53n, "instance.version must be at least 1");
+      c = { kind: "instance", route: { instanceId: i.instanceId, regionId: i.regionId, mqttHost: i.mqttHost, mqttPort: i.mqttPort, version: Number(i.version), committedAt } };
+      break;
+    }
+    default:
+      throw new RecordError("record holds no route");
+  }
+  check(keyOf(c) === key, `record for ${keyOf(c)} stored under ${key}`);
+  return c;
+}

@@ -1,0 +1,48 @@
+import type { RouteChange } from "../domain/index.js";
+
+/**
+ * Keys of the routes bucket. NATS subject tokens cannot hold `.`, `*`, `>`
+ * or spaces, and KV keys allow only `[-/_=.A-Za-z0-9]`, while DeviceNames
+ * may hold `.`, `@` and `:`. A token keeps letters, digits and `-`; every
+ * other byte (of the UTF-8 form) becomes `_XX`, its hex value — `_` itself
+ * included, so decoding is unambiguous and any name is safe.
+ */
+const SAFE = /^[A-Za-z0-9-]$/;
+
+export function encodeToken(s: string): string {
+  let out = "";
+  for (const ch of s) {
+    if (SAFE.test(ch)) out += ch;
+    else for (const b of Buffer.from(ch, "utf8")) out += `_${b.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+export function decodeToken(t: string): string {
+  if (!/^(?:[A-Za-z0-9-]|_[0-9A-F]{2})*$/.test(t)) throw new Error(`not an encoded key token: ${t}`);
+  const bytes: number[] = [];
+  for (let i = 0; i < t.length; i++) {
+    if (t[i] === "_") {
+      bytes.push(parseInt(t.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(t.charCodeAt(i));
+  }
+  return Buffer.from(bytes).toString("utf8");
+}
+
+/** The bucket key of a route. */
+export function keyOf(c: RouteChange): string {
+  switch (c.kind) {
+    case "device":
+      return `dev.${encodeToken(c.route.productKey)}.${encodeToken(c.route.deviceName)}`;
+    case "product":
+      return `prod.${encodeToken(c.route.productKey)}`;
+    case "instance":
+      return `inst.${encodeToken(c.route.instanceId)}`;
+  }
+}
+
+/** The order of a route's records: a device's generation, a product's or instance's version. */
+export function orderOf(c: RouteChange): number {
+  return c.kind === "device" ? c.route.generation : c.route.version;
+}

@@ -1,0 +1,245 @@
+import type { Db } from "./db.js";
+import type { DeviceRoute, InstanceRoute, ProductRoute, RouteChange } from "../domain/index.js";
+
+interface DeviceRouteRow {
+  product_key: string;
+  device_name: string;
+  holder: string;
+  generation: number;
+  committed_by: string;
+  committed_at: number;
+}
+interface ProductRouteRow {
+  product_key: string;
+  home: string;
+  version: number;
+  deleted: number;
+  candidates: string;
+  account_id: string;
+  product_name: string;
+  node_type: string;
+  status: string;
+  region_id: string;
+  committed_by: string;
+  committed_at: number;
+}
+interface InstanceRouteRow {
+  instance_id: string;
+  region_id: string;
+  mqtt_host: string;
+  mqtt_port: number;
+  version: number;
+  committed_at: number;
+}
+
+const toDeviceRoute = (r: DeviceRouteRow): DeviceRoute => ({
+  productKey: r.product_key,
+  deviceName: r.device_name,
+  holder: r.holder,
+  generation: r.generation,
+  committedBy: r.committed_by,
+  committedAt: r.committed_at,
+});
+const toProductRoute = (r: ProductRouteRow): ProductRoute => ({
+  productKey: r.product_key,
+  home: r.home,
+  version: r.version,
+  deleted: r.deleted === 1,
+  candidates: JSON.parse(r.candidates) as string[],
+  accountId: r.account_id,
+  productName: r.product_name,
+  nodeType: r.node_type,
+  status: r.status,
+  regionId: r.region_id,
+  committedBy: r.committed_by,
+  committedAt: r.committed_at,
+});
+const toInstanceRoute = (r: InstanceRouteRow): InstanceRoute => ({
+  instanceId: r.instance_id,
+  regionId: r.region_id,
+  mqttHost: r.mqtt_host,
+  mqttPort: r.mqtt_port,
+  version: r.version,
+  committedAt: r.committed_at,
+});
+
+/** A route committed here and waiting to be published, with its current record. */
+export interface OutboxItem {
+  seq: number;
+  change: RouteChange;
+}
+
+/** A record read from the stream, with its stream revision. */
+export interface ReplicatedRecord {
+  revision: number;
+  change: RouteChange;
+}
+
+export type RoutesRepo = ReturnType<typeof createRoutesRepo>;
+
+/**
+ * The replication plane's store (ARCHITECTURE.md "Ownership"): routes as
+ * this daemon knows them, each kept only if its generation (or version) is
+ * higher than the one stored — so the same code path takes this daemon's
+ * own commits and records from the stream, and replays, duplicates and
+ * reordering change nothing. Own commits also queue an outbox row in the
+ * caller's transaction, so a route is published after its commit even
+ * across a crash or a NATS outage.
+ */
+export function createRoutesRepo(db: Db, now: () => number = Date.now) {
+  const upsertDevice = db.prepare(
+    `INSERT INTO device_routes(product_key, device_name, holder, generation, committed_by, committed_at, revision)
+     VALUES (@productKey, @deviceName, @holder, @generation, @committedBy, @committedAt, @revision)
+     ON CONFLICT DO UPDATE SET holder = excluded.holder, generation = excluded.generation, committed_by = excluded.committed_by,
+       committed_at = excluded.committed_at, revision = excluded.revision
+     WHERE excluded.generation > device_routes.generation`,
+  );
+  const upsertProduct = db.prepare(
+    `INSERT INTO product_routes(product_key, home, version, deleted, candidates, account_id, product_name, node_type, status, region_id, committed_by, committed_at, revision)
+     VALUES (@productKey, @home, @version, @deleted, @candidates, @accountId, @productName, @nodeType, @status, @regionId, @committedBy, @committedAt, @revision)
+     ON CONFLICT DO UPDATE SET home = excluded.home, version = excluded.version, deleted = excluded.deleted, candidates = excluded.candidates,
+       account_id = excluded.account_id, product_name = excluded.product_name, node_type = excluded.node_type, status = excluded.status,
+       region_id = excluded.region_id, committed_by = excluded.committed_by, committed_at = excluded.committed_at, revision = excluded.revision
+     WHERE excluded.version > product_routes.version`,
+  );
+  const upsertInstance = db.prepare(
+    `INSERT INTO instance_routes(instance_id, region_id, mqtt_host, mqtt_port, version, committed_at, revision)
+     VALUES (@instanceId, @regionId, @mqttHost, @mqttPort, @version, @committedAt, @revision)
+     ON CONFLICT DO UPDATE SET region_id = excluded.region_id, mqtt_host = excluded.mqtt_host, mqtt_port = excluded.mqtt_port,
+       version = excluded.version, committed_at = excluded.committed_at, revision = excluded.revision
+     WHERE excluded.version > instance_routes.version`,
+  );
+  const enqueue = db.prepare("INSERT INTO route_outbox(kind, k1, k2, created_at) VALUES (?, ?, ?, ?)");
+  const selectDevice = db.prepare<[string, string], DeviceRouteRow>(
+    "SELECT product_key, device_name, holder, generation, committed_by, committed_at FROM device_routes WHERE product_key = ? AND device_name = ?",
+  );
+  const selectProduct = db.prepare<[string], ProductRouteRow>("SELECT * FROM product_routes WHERE product_key = ?");
+  const selectInstance = db.prepare<[string], InstanceRouteRow>("SELECT * FROM instance_routes WHERE instance_id = ?");
+  const allProducts = db.prepare<[], ProductRouteRow>("SELECT * FROM product_routes");
+  const allInstances = db.prepare<[], InstanceRouteRow>("SELECT * FROM instance_routes");
+  const allDevices = db.prepare<[], [string, string, string]>("SELECT product_key, device_name, holder FROM device_routes").raw(true);
+  const outboxBatch = db.prepare<[number], { seq: number; kind: "device" | "product" | "instance"; k1: string; k2: string }>(
+    "SELECT seq, kind, k1, k2 FROM route_outbox ORDER BY seq LIMIT ?",
+  );
+  const ack = db.prepare("DELETE FROM route_outbox WHERE seq = ?");
+  const depth = db.prepare<[], { n: number; oldest: number | null }>("SELECT count(*) AS n, min(created_at) AS oldest FROM route_outbox");
+  const selectRevision = db.prepare<[], { last_revision: number }>("SELECT last_revision FROM replication_state WHERE id = 1");
+  const setRevision = db.prepare("UPDATE replication_state SET last_revision = ?, updated_at = ? WHERE id = 1");
+  const reenqueueDevices = db.prepare("INSERT INTO route_outbox(kind, k1, k2, created_at) SELECT 'device', product_key, device_name, ? FROM device_routes WHERE holder = ?");
+  const reenqueueProducts = db.prepare("INSERT INTO route_outbox(kind, k1, k2, created_at) SELECT 'product', product_key, '', ? FROM product_routes WHERE home = ?");
+  const reenqueueInstance = db.prepare("INSERT INTO route_outbox(kind, k1, k2, created_at) SELECT 'instance', instance_id, '', ? FROM instance_routes WHERE instance_id = ?");
+  const counts = db.prepare<[], { devices: number; products: number; instances: number }>(
+    `SELECT (SELECT count(*) FROM device_routes) AS devices,
+            (SELECT count(*) FROM product_routes WHERE deleted = 0) AS products,
+            (SELECT count(*) FROM instance_routes) AS instances`,
+  );
+
+  const store = (c: RouteChange, revision: number): boolean => {
+    switch (c.kind) {
+      case "device":
+        return upsertDevice.run({ ...c.route, revision }).changes === 1;
+      case "product":
+        return upsertProduct.run({ ...c.route, deleted: c.route.deleted ? 1 : 0, candidates: JSON.stringify(c.route.candidates), revision }).changes === 1;
+      case "instance":
+        return upsertInstance.run({ ...c.route, revision }).changes === 1;
+    }
+  };
+  const current = (kind: "device" | "product" | "instance", k1: string, k2: string): RouteChange | undefined => {
+    if (kind === "device") {
+      const r = selectDevice.get(k1, k2);
+      return r === undefined ? undefined : { kind, route: toDeviceRoute(r) };
+    }
+    if (kind === "product") {
+      const r = selectProduct.get(k1);
+      return r === undefined ? undefined : { kind, route: toProductRoute(r) };
+    }
+    const r = selectInstance.get(k1);
+    return r === undefined ? undefined : { kind, route: toInstanceRoute(r) };
+  };
+
+  return {
+    /**
+     * Records a route this daemon committed. Call inside the transaction of
+     * the change itself. With `publish`, queues it for the stream (the
+     * committing daemon publishes; one that only learns of a change, like a
+     * source marking a device away, does not). True when it was newer.
+     */
+    commit(c: RouteChange, publish: boolean): boolean {
+      const newer = store(c, 0);
+      if (newer && publish) {
+        const [k1, k2] = c.kind === "device" ? [c.route.productKey, c.route.deviceName] : c.kind === "product" ? [c.route.productKey, ""] : [c.route.instanceId, ""];
+        enqueue.run(c.kind, k1, k2, now());
+      }
+      return newer;
+    },
+    /**
+     * Applies records read from the stream and advances the last applied
+     * revision, in one transaction. Returns the records that were newer.
+     */
+    apply(records: ReplicatedRecord[], lastRevision: number): RouteChange[] {
+      return db.transaction(() => {
+        const applied: RouteChange[] = [];
+        for (const r of records) if (store(r.change, r.revision)) applied.push(r.change);
+        setRevision.run(lastRevision, now());
+        return applied;
+      })();
+    },
+    lastRevision(): number {
+      return selectRevision.get()!.last_revision;
+    },
+    /** Forgets the stream position (the stream was recreated): the next watch reads it all again. */
+    resetRevision(): void {
+      setRevision.run(0, now());
+    },
+    /** Queues every route this instance is the authority for (the stream lost them). */
+    republishOwn(self: string): number {
+      const t = now();
+      return db.transaction(() => {
+        let n = reenqueueDevices.run(t, self).changes;
+        n += reenqueueProducts.run(t, self).changes;
+        n += reenqueueInstance.run(t, self).changes;
+        return n;
+      })();
+    },
+    device(productKey: string, deviceName: string): DeviceRoute | undefined {
+      const r = selectDevice.get(productKey, deviceName);
+      return r === undefined ? undefined : toDeviceRoute(r);
+    },
+    product(productKey: string): ProductRoute | undefined {
+      const r = selectProduct.get(productKey);
+      return r === undefined ? undefined : toProductRoute(r);
+    },
+    products(): ProductRoute[] {
+      return allProducts.all().map(toProductRoute);
+    },
+    instances(): InstanceRoute[] {
+      return allInstances.all().map(toInstanceRoute);
+    },
+    /** Every device route as [productKey, deviceName, holder]: the start-up load, as raw rows. */
+    deviceRows(): IterableIterator<[string, string, string]> {
+      return allDevices.iterate();
+    },
+    /** The oldest queued routes with their current records. */
+    outbox(limit: number): OutboxItem[] {
+      const items: OutboxItem[] = [];
+      for (const row of outboxBatch.all(limit)) {
+        const change = current(row.kind, row.k1, row.k2);
+        if (change === undefined) ack.run(row.seq);
+        else items.push({ seq: row.seq, change });
+      }
+      return items;
+    },
+    ackOutbox(seqs: number[]): void {
+      db.transaction(() => {
+        for (const s of seqs) ack.run(s);
+      })();
+    },
+    outboxDepth(): { rows: number; oldestMs: number } {
+      const d = depth.get()!;
+      return { rows: d.n, oldestMs: d.oldest ?? 0 };
+    },
+    counts(): { devices: number; products: number; instances: number } {
+      return counts.get()!;
+    },
+  };
+}
