@@ -1,0 +1,214 @@
+import assert from "node:assert/strict";
+import { connect } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
+import { JobStatus } from "../../internal/gen/iotfed/v1/admin_pb.js";
+import { decodeRecord, encodeRecord, keyOf } from "../../internal/replication/index.js";
+import { bootstrap, startFederation, TestDaemon, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
+import { NatsServer } from "../support/nats.js";
+
+type Fed = Awaited<ReturnType<typeof startFederation>>;
+
+const form = (pk: string, dn: string) => `productKey=${pk}&deviceName=${encodeURIComponent(dn)}&clientId=${pk}.${encodeURIComponent(dn)}&resources=mqtt`;
+const hostOf = async (d: TestDaemon, pk: string, dn: string): Promise<string | undefined> => {
+  const r = await bootstrap(d.addresses!.bootstrap, form(pk, dn));
+  return r.status === 200 ? (r.json.data.resources.mqtt.host as string) : `HTTP ${r.status}`;
+};
+/** A sample's value; `name` is the metric name, or name{labels} exactly as exported. */
+const metric = async (d: TestDaemon, name: string): Promise<number> => {
+  const text = await (await fetch(`http://${d.addresses!.metrics}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `) || (!name.includes("{") && l.startsWith(`${name}{`)));
+  return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(" ") + 1));
+};
+const readyz = async (d: TestDaemon) => {
+  const r = await fetch(`http://${d.addresses!.metrics}/readyz`);
+  return { status: r.status, body: (await r.json()) as { status: string; reason?: string } };
+};
+
+async function distribute(a: AdminClient, pk: string, to: FederationMember, names: string[]): Promise<void> {
+  const r = await a.createDeviceDistributeJob({ productKey: pk, targetRegionId: to.region, targetInstanceId: to.id, deviceNames: names });
+  const job = await waitFor(
+    "job done",
+    async () => {
+      const j = (await a.queryDeviceDistributeJob({ jobId: r.job!.jobId })).job!;
+      return j.status === JobStatus.COMPLETED || j.status === JobStatus.FAILED ? j : undefined;
+    },
+    60000,
+    50,
+  );
+  assert.equal(job.status, JobStatus.COMPLETED, job.message);
+}
+
+/**
+ * The replication plane with real processes: one nats-server (killed and
+ * restarted by the tests) and three daemons; a fourth joins later. Every
+ * daemon answers bootstrap for every distributed device from memory.
+ */
+describe("replicated routes: a global bootstrap answered at every daemon", function () {
+  this.timeout(240000);
+  let nats: NatsServer;
+  let fed: Fed;
+  let A: FederationMember, B: FederationMember, C: FederationMember;
+  let a: AdminClient;
+  let accountId: string;
+  let pk: string;
+  const late: TestDaemon[] = [];
+
+  before(async () => {
+    nats = await NatsServer.start();
+    fed = await startFederation(3, { config: { replication: { servers: [nats.url], staleAfterMs: 1000 } } });
+    [A, B, C] = fed.members as [FederationMember, FederationMember, FederationMember];
+    const acct = await A.daemon.ctlJson(["account", "create", "acme"]);
+    accountId = acct.account.accountId;
+    a = A.daemon.admin(accountId);
+    pk = (await a.createProduct({ productName: "Tracker" })).product!.productKey;
+    const names = Array.from({ length: 50 }, (_, i) => `trk-${String(i).padStart(3, "0")}`).concat(["odd.name@site:7", "under_score-1"]);
+    assert.equal((await a.batchRegisterDevice({ productKey: pk, deviceNames: names })).successCount, names.length);
+  });
+  after(async () => {
+    a?.close();
+    for (const d of late) await d.dispose();
+    await fed?.dispose();
+    await nats?.dispose();
+  });
+
+  it("a product's home is known at every daemon: C answers A's endpoint for a device that never moved", async () => {
+    await waitFor("C to learn the product", async () => ((await hostOf(C.daemon, pk, "trk-001")) === A.mqtt.host ? true : undefined), 10000, 50);
+    assert.equal(await hostOf(C.daemon, "zzzzzzzzzzz", "trk-001"), "HTTP 404");
+  });
+
+  it("after a distribution A→B, a bootstrap at C returns B's endpoint within 5 s (names with . @ : _ included)", async () => {
+    const t0 = Date.now();
+    await distribute(a, pk, B, ["trk-000", "trk-001", "odd.name@site:7", "under_score-1"]);
+    for (const dn of ["trk-000", "trk-001", "odd.name@site:7", "under_score-1"]) {
+      await waitFor(`C to route ${dn} to B`, async () => ((await hostOf(C.daemon, pk, dn)) === B.mqtt.host ? true : undefined), 5000, 20);
+      assert.equal(await hostOf(A.daemon, pk, dn), B.mqtt.host);
+      assert.equal(await hostOf(B.daemon, pk, dn), B.mqtt.host);
+    }
+    assert.equal(await hostOf(C.daemon, pk, "trk-002"), A.mqtt.host);
+    console.log(`      (distribution committed and visible at C in ${Date.now() - t0} ms)`);
+    assert.equal(await metric(C.daemon, "iotfed_replication_connected"), 1);
+    assert.equal((await readyz(C.daemon)).body.status, "ready");
+  });
+
+  it("with NATS down bootstrap keeps answering from memory and /readyz says replication is stale; after NATS returns, every daemon converges", async () => {
+    await nats.kill();
+    await waitFor("C to report stale replication", async () => {
+      const r = await readyz(C.daemon);
+      return r.status === 200 && r.body.status === "degraded" && /replication stale/.test(r.body.reason ?? "") ? true : undefined;
+    }, 10000, 100);
+    assert.equal(await metric(C.daemon, "iotfed_replication_connected"), 0);
+    assert.ok((await metric(C.daemon, "iotfed_replication_lag_seconds")) > 0);
+    assert.equal(await hostOf(C.daemon, pk, "trk-000"), B.mqtt.host, "answers from memory");
+    // The peer plane does not need NATS: distribute while it is down.
+    await distribute(a, pk, C, ["trk-010", "trk-011"]);
+    await distribute(a, pk, B, ["trk-012"]);
+    assert.ok((await metric(C.daemon, "iotfed_replication_outbox_rows")) >= 2, "C holds its unpublished routes");
+    assert.equal(await hostOf(B.daemon, pk, "trk-010"), A.mqtt.host, "B cannot know yet");
+    await nats.start();
+    for (const d of [A, B, C]) {
+      await waitFor(`${d.id} to converge`, async () =>
+        (await hostOf(d.daemon, pk, "trk-010")) === C.mqtt.host && (await hostOf(d.daemon, pk, "trk-012")) === B.mqtt.host ? true : undefined,
+      20000, 100);
+    }
+    await waitFor("C to be caught up and ready", async () => ((await readyz(C.daemon)).body.status === "ready" ? true : undefined), 10000, 100);
+    assert.equal(await metric(C.daemon, "iotfed_replication_revisions_behind"), 0);
+    assert.equal(await metric(C.daemon, "iotfed_replication_outbox_rows"), 0);
+  });
+
+  it("a daemon restarted with an empty memory answers at once from routes loaded from SQLite (NATS down)", async () => {
+    await nats.kill();
+    await C.daemon.kill();
+    await C.daemon.start();
+    assert.equal(await hostOf(C.daemon, pk, "trk-000"), B.mqtt.host);
+    assert.equal(await hostOf(C.daemon, pk, "odd.name@site:7"), B.mqtt.host);
+    assert.equal(await hostOf(C.daemon, pk, "trk-012"), B.mqtt.host);
+    assert.equal(await hostOf(C.daemon, pk, "trk-010"), C.mqtt.host);
+    assert.equal(await hostOf(C.daemon, pk, "trk-030"), A.mqtt.host);
+    await nats.start();
+    await waitFor("C to reconnect", async () => ((await metric(C.daemon, "iotfed_replication_connected")) === 1 ? true : undefined), 10000, 100);
+  });
+
+  it("a daemon started fresh, with no peers configured, catches up from the stream: products, device routes and instance endpoints", async () => {
+    const D = new TestDaemon({ config: { region: { id: "us-west-1" }, instance: { id: "iot-us-west-1-9", mqtt: { host: "mqtt.us-west-1.example.com" } }, replication: { servers: [nats.url] } } });
+    late.push(D);
+    await D.start();
+    await waitFor("D to catch up", async () =>
+      (await hostOf(D, pk, "trk-000")) === B.mqtt.host && (await hostOf(D, pk, "trk-010")) === C.mqtt.host && (await hostOf(D, pk, "trk-049")) === A.mqtt.host ? true : undefined,
+    15000, 100);
+    assert.equal(await hostOf(D, pk, "under_score-1"), B.mqtt.host);
+    assert.equal(await metric(D, "iotfed_replication_revisions_behind"), 0);
+  });
+
+  it("duplicated and reordered route records (replayed into the stream) change nothing", async () => {
+    // trk-020 moves A→B (generation 1) and then B→C (generation 2).
+    await distribute(a, pk, B, ["trk-020"]);
+    const b = B.daemon.admin(accountId);
+    try {
+      await distribute(b, pk, C, ["trk-020"]);
+    } finally {
+      b.close();
+    }
+    for (const d of [A.daemon, B.daemon, late[0]!]) {
+      await waitFor("trk-020 at C everywhere", async () => ((await hostOf(d, pk, "trk-020")) === C.mqtt.host ? true : undefined), 10000, 50);
+    }
+    const nc = await connect({ servers: nats.url });
+    try {
+      const kv = await new Kvm(nc).open("iotfed-routes");
+      const key = keyOf({ kind: "device", route: { productKey: pk, deviceName: "trk-020", holder: "", generation: 0, committedBy: "", committedAt: 0 } });
+      const cur = await kv.get(key);
+      assert.ok(cur !== null && cur.operation === "PUT");
+      const current = decodeRecord(key, cur.value);
+      assert.ok(current.kind === "device" && current.route.holder === C.id && current.route.generation === 2);
+      // Replayed out of order: generation 1 (holder B) after generation 2; the same
+      // generation with another holder; the current record again; and a record
+      // filed under another device's key.
+      const gen1 = { kind: "device" as const, route: { ...current.route, holder: B.id, generation: 1 } };
+      const sameGenOtherHolder = { kind: "device" as const, route: { ...current.route, holder: A.id } };
+      const misfiledKey = keyOf({ kind: "device", route: { ...current.route, deviceName: "trk-021" } });
+      const revs = [
+        await kv.put(key, encodeRecord(gen1, B.id)),
+        await kv.put(key, encodeRecord(sameGenOtherHolder, A.id)),
+        await kv.put(key, encodeRecord(current, C.id)),
+        await kv.put(misfiledKey, encodeRecord(gen1, B.id)),
+      ];
+      const last = Math.max(...revs);
+      for (const d of [A.daemon, B.daemon, C.daemon, late[0]!]) {
+        const staleBefore = await metric(d, 'iotfed_replication_records_total{kind="device",result="stale"}');
+        await waitFor("the replayed records to be read", async () => ((await metric(d, "iotfed_replication_last_revision")) >= last ? true : undefined), 10000, 50);
+        assert.equal(await hostOf(d, pk, "trk-020"), C.mqtt.host);
+        assert.equal(await hostOf(d, pk, "trk-021"), A.mqtt.host, "a misfiled record is refused");
+        assert.ok((await metric(d, 'iotfed_replication_records_total{kind="device",result="stale"}')) >= (Number.isNaN(staleBefore) ? 0 : staleBefore));
+      }
+      assert.ok((await metric(C.daemon, 'iotfed_replication_records_total{kind="device",result="stale"}')) >= 3);
+      assert.ok((await metric(C.daemon, 'iotfed_replication_records_total{kind="unknown",result="invalid"}')) >= 1);
+      // After a restart, what SQLite kept gives the same answers.
+      await C.daemon.kill();
+      await C.daemon.start();
+      assert.equal(await hostOf(C.daemon, pk, "trk-020"), C.mqtt.host);
+      assert.equal(await hostOf(C.daemon, pk, "trk-021"), A.mqtt.host);
+      await kv.purge(misfiledKey); // the operator's clean-up; a purge is not a route and is ignored
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("no secret goes over NATS: every record in the bucket holds route fields only", async () => {
+    const secrets = (await a.queryDeviceDetail({ productKey: pk, deviceName: "trk-049" })).device?.deviceSecret;
+    const nc = await connect({ servers: nats.url });
+    try {
+      const kv = await new Kvm(nc).open("iotfed-routes");
+      const keys: string[] = [];
+      for await (const k of await kv.keys()) keys.push(k);
+      assert.ok(keys.length > 5);
+      for (const k of keys) {
+        const e = (await kv.get(k))!;
+        decodeRecord(k, e.value); // parses as a route record, and nothing else
+        const text = Buffer.from(e.value).toString("latin1");
+        assert.ok(!/secret/i.test(text));
+        if (secrets) assert.ok(!text.includes(secrets));
+      }
+    } finally {
+      await nc.close();
+    }
+  });
+});

@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { randomBytes } from "node:crypto";
+import { openStore, createRoutesRepo, createDevicesRepo, type Db } from "../../internal/store/index.js";
+import { createSealer } from "../../internal/security/index.js";
+import { decodeRecord, decodeToken, encodeRecord, encodeToken, keyOf, RecordError } from "../../internal/replication/index.js";
+import type { DeviceRoute, RouteChange } from "../../internal/domain/index.js";
+
+const dev = (over: Partial<DeviceRoute> = {}): RouteChange => ({
+  kind: "device",
+  route: { productKey: "a1B2c3D4e5F", deviceName: "dev.1@site:2_x", holder: "iot-b-1", generation: 1, committedBy: "iot-b-1", committedAt: 1700000000000, ...over },
+});
+
+describe("replication keys and records", () => {
+  it("encodes any DeviceName into a safe, reversible KV key token", () => {
+    for (const name of ["dev.1@site:2_x", "a_2E", "____", "x.y.z", "A-b-9", "über*>"]) {
+      const t = encodeToken(name);
+      assert.match(t, /^[A-Za-z0-9_-]+$/, t);
+      assert.equal(decodeToken(t), name);
+    }
+    assert.notEqual(encodeToken("a.b"), encodeToken("a_2Eb"));
+    assert.equal(keyOf(dev()), "dev.a1B2c3D4e5F.dev_2E1_40site_3A2_5Fx");
+    assert.throws(() => decodeToken("a.b"), /not an encoded key token/);
+  });
+
+  it("round-trips a record, and refuses one filed under another key or with bad fields", () => {
+    const c = dev();
+    const bytes = encodeRecord(c, "iot-b-1");
+    assert.deepEqual(decodeRecord(keyOf(c), bytes), c);
+    assert.throws(() => decodeRecord(keyOf(dev({ deviceName: "other-1" })), bytes), RecordError);
+    assert.throws(() => decodeRecord(keyOf(c), encodeRecord(dev({ generation: 0 }), "x")), /generation/);
+    const badHolder = dev({ holder: "not an id" });
+    assert.throws(() => decodeRecord(keyOf(badHolder), encodeRecord(badHolder, "x")), /holder/);
+    assert.throws(() => decodeRecord(keyOf(c), Buffer.from("garbage that is not protobuf \xff\xff")), RecordError);
+  });
+});
+
+describe("routes store (generations order everything)", () => {
+  let dir: string;
+  let db: Db;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "iotfed-routes-"));
+    db = openStore(dir).db;
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("applies a record only when its generation is higher: duplicates and reordering change nothing", () => {
+    const routes = createRoutesRepo(db);
+    const g2 = dev({ holder: "iot-c-1", generation: 2 });
+    assert.deepEqual(routes.apply([{ revision: 5, change: g2 }], 5), [g2]);
+    assert.deepEqual(routes.apply([{ revision: 6, change: dev({ generation: 1 }) }, { revision: 7, change: g2 }, { revision: 8, change: dev({ holder: "iot-a-1", generation: 2 }) }], 8), []);
+    assert.equal(routes.device("a1B2c3D4e5F", "dev.1@site:2_x")!.holder, "iot-c-1");
+    assert.equal(routes.lastRevision(), 8);
+    const g3 = dev({ holder: "iot-a-1", generation: 3 });
+    assert.deepEqual(routes.apply([{ revision: 9, change: g3 }], 9), [g3]);
+    assert.equal(routes.device("a1B2c3D4e5F", "dev.1@site:2_x")!.holder, "iot-a-1");
+  });
+
+  it("an own commit queues an outbox row in the caller's transaction; a rolled-back change queues nothing", () => {
+    const routes = createRoutesRepo(db);
+    assert.throws(() =>
+      db.transaction(() => {
+        routes.commit(dev(), true);
+        throw new Error("rollback");
+      })(),
+    );
+    assert.equal(routes.outboxDepth().rows, 0);
+    assert.equal(routes.device("a1B2c3D4e5F", "dev.1@site:2_x"), undefined);
+    routes.commit(dev({ generation: 1 }), true);
+    routes.commit(dev({ generation: 2, holder: "iot-c-1" }), true);
+    assert.equal(routes.commit(dev({ generation: 1 }), true), false, "an older commit is not newer");
+    const items = routes.outbox(10);
+    assert.equal(items.length, 2);
+    // The outbox sends the route's current record, so both rows carry generation 2.
+    assert.deepEqual(items.map((i) => (i.change.kind === "device" ? i.change.route.generation : 0)), [2, 2]);
+    routes.ackOutbox(items.map((i) => i.seq));
+    assert.equal(routes.outboxDepth().rows, 0);
+  });
+
+  it("a device registered under a name that was distributed before starts at its route's generation", () => {
+    const routes = createRoutesRepo(db);
+    routes.apply([{ revision: 1, change: dev({ deviceName: "reused-1", holder: "i1", generation: 4 }) }], 1);
+    db.exec(`INSERT INTO accounts VALUES ('acct', 'acme', 0);
+      INSERT INTO products(product_key, account_id, product_name, node_type, data_format, auth_type, status, owner_instance_id, version, created_at, updated_at)
+      VALUES ('a1B2c3D4e5F', 'acct', 'p', 'device', 'alink-json', 'device-secret', 'developing', 'i1', 1, 0, 0)`);
+    const devices = createDevicesRepo({ db, sealer: createSealer(randomBytes(32)), self: "i1", where: (id) => id, listener: { changed() {}, deleted() {} } });
+    assert.equal(devices.register("a1B2c3D4e5F", { deviceName: "reused-1", nickname: "" }).device.generation, 4);
+    assert.equal(devices.register("a1B2c3D4e5F", { deviceName: "fresh-1", nickname: "" }).device.generation, 0);
+  });
+});
