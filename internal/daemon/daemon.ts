@@ -5,7 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { LoadedConfig } from "../config/index.js";
 import type { Logger } from "../log/index.js";
 import { createSealer, hashToken, loadOperatorToken, loadSealKey } from "../security/index.js";
-import { createAccountsRepo, createDevicesRepo, createHandoffApplier, createJobsRepo, createProductsRepo, createRoutesRepo, openStore, type Db } from "../store/index.js";
+import { createAccountsRepo, createDevicesRepo, createHandoffApplier, createJobsRepo, createProductsRepo, createRoutesRepo, openStore, streamDeviceRouteBlocks, type Db } from "../store/index.js";
 import { createReplicator, type Replicator } from "../replication/index.js";
 import type { Endpoint, Product, RouteChange } from "../domain/index.js";
 import { createPeerClients, createPeerServer, loadPeerTls, peerServerCredentials } from "../peer/index.js";
@@ -220,7 +220,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const t0 = performance.now();
     for (const p of routeStore.products()) if (!p.deleted) routes.setProduct(p.productKey, p.home, false);
     for (const p of products.all()) routes.setProduct(p.productKey, p.ownerInstanceId, p.ownerInstanceId === selfId);
-    for (const [pk, dn, holder] of routeStore.deviceRows()) routes.setDevice(pk, dn, holder, false);
+    routes.reserveDevices(routeStore.counts().devices + devices.countAll());
+    await streamDeviceRouteBlocks(dataDir, (block) => routes.loadDeviceBlock(block));
+    routes.endLoad();
     for (const d of devices.routeEntries()) routes.setDevice(d.productKey, d.deviceName, d.holder, d.disabled);
     log.info({ ...routes.stats(), lastRevision: routeStore.lastRevision(), ms: Math.round(performance.now() - t0) }, "route table loaded");
 

@@ -43,6 +43,7 @@ export class RouteTable {
   private readonly instanceIndex = new Map<string, number>();
   private readonly endpoints: (Endpoint | undefined)[] = [];
   private readonly replies: (Buffer | undefined)[] = [];
+  private loading = false;
   private lastInstanceId = "";
   private lastInstance = -1;
 
@@ -55,7 +56,7 @@ export class RouteTable {
     if (id === this.lastInstanceId) return this.lastInstance;
     let i = this.instanceIndex.get(id);
     if (i === undefined) {
-      if (this.instanceIds.length >= 0xfffffe) throw new RangeError("too many distinct instances");
+      if (this.instanceIds.length >= 0x7ffffe) throw new RangeError("too many distinct instances");
       i = this.instanceIds.length;
       this.instanceIds.push(id);
       this.endpoints.push(undefined);
@@ -102,6 +103,53 @@ export class RouteTable {
 
   setDevice(productKey: string, deviceName: string, holderInstanceId: string, disabled: boolean): void {
     this.devices.set(productKey, deviceName, this.instance(holderInstanceId), disabled ? FLAG_DISABLED : 0);
+  }
+
+  /** Makes room for `n` device entries at once (start-up load; an estimate is fine). */
+  reserveDevices(n: number): void {
+    this.devices.reserve(n);
+  }
+
+  /**
+   * Bulk load of device routes from one string, records separated by "\n",
+   * fields by " ": `productKey holder deviceName` (none of the three can hold
+   * a space or a newline). Fields are hashed in place — no string per route
+   * is made — and staged; `endLoad()` inserts what is still staged. Returns
+   * the number of routes read.
+   */
+  loadDeviceBlock(text: string): number {
+    if (!this.loading) {
+      this.loading = true;
+      this.devices.setStageSize(1 << 20);
+    }
+    let n = 0;
+    let pos = 0;
+    const end = text.length;
+    let lastHolder = "";
+    let lastIndex = -1;
+    while (pos < end) {
+      const s1 = text.indexOf(" ", pos);
+      const s2 = text.indexOf(" ", s1 + 1);
+      let eol = text.indexOf("\n", s2 + 1);
+      if (eol < 0) eol = end;
+      if (s1 < 0 || s2 < 0 || s2 > eol) throw new Error(`route block: malformed record at offset ${pos}`);
+      const hl = s2 - s1 - 1;
+      if (lastIndex < 0 || hl !== lastHolder.length || !text.startsWith(lastHolder, s1 + 1)) {
+        lastHolder = text.slice(s1 + 1, s2);
+        lastIndex = this.instance(lastHolder);
+      }
+      this.devices.stageParts(text, pos, s1, text, s2 + 1, eol, lastIndex, 0);
+      n++;
+      pos = eol + 1;
+    }
+    return n;
+  }
+
+  /** Finishes a bulk load: every staged route is in the table. Call before serving. */
+  endLoad(): void {
+    if (!this.loading) return;
+    this.devices.setStageSize(0);
+    this.loading = false;
   }
 
   deleteDevice(productKey: string, deviceName: string): void {

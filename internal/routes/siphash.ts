@@ -6,8 +6,9 @@
  * which is what lets the RouteTable keep a 128-bit fingerprint instead of
  * the name and still never answer one device with another's route.
  *
- * 64-bit words are held as (hi, lo) pairs of uint32 in locals; the rounds
- * are written out so V8 keeps everything in registers.
+ * 64-bit words are held as (hi, lo) pairs of int32 in locals (never
+ * `>>> 0`: uint32 values above 2^31 would leave V8's int32 registers for
+ * doubles); the rounds are written out so everything stays in registers.
  *
  * Keys are ASCII by SPEC; a string with a char above 0x7f is reported as
  * not hashable (returns false) rather than folded onto an ASCII name.
@@ -17,6 +18,14 @@
 export const SIP_C_ROUNDS = 1;
 export const SIP_D_ROUNDS = 3;
 
+/** Longest message hashed (productKey + 1 + deviceName, far below it). */
+const MAX_INPUT = 1016;
+/** Flipping the sign bit maps unsigned order onto signed order (carry test in int32). */
+const SIGN = -0x80000000;
+const SCRATCH32 = new Int32Array(256);
+const SCRATCH8 = new Uint8Array(SCRATCH32.buffer);
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error("siphash: a little-endian machine is required");
+
 export class SipKey {
   readonly k0lo: number;
   readonly k0hi: number;
@@ -25,100 +34,128 @@ export class SipKey {
   constructor(key: Uint8Array) {
     if (key.length !== 16) throw new RangeError("SipHash key must be 16 bytes");
     const dv = new DataView(key.buffer, key.byteOffset, 16);
-    this.k0lo = dv.getUint32(0, true);
-    this.k0hi = dv.getUint32(4, true);
-    this.k1lo = dv.getUint32(8, true);
-    this.k1hi = dv.getUint32(12, true);
+    this.k0lo = dv.getInt32(0, true);
+    this.k0hi = dv.getInt32(4, true);
+    this.k1lo = dv.getInt32(8, true);
+    this.k1hi = dv.getInt32(12, true);
   }
 }
 
 /**
  * Writes the 128-bit SipHash-c-d of `a ‖ 0x00 ‖ b` into out[0..3]
  * (little-endian words: out[0] is the low half of the first output word).
- * Returns false, leaving `out` unspecified, if either string has a non-ASCII char.
+ * Returns false, leaving `out` unspecified, if either string has a non-ASCII
+ * char or the message is over 1,016 bytes.
  */
-export function sip128(key: SipKey, a: string, b: string, out: Uint32Array, cRounds = SIP_C_ROUNDS, dRounds = SIP_D_ROUNDS): boolean {
-  let v0h = (key.k0hi ^ 0x736f6d65) >>> 0;
-  let v0l = (key.k0lo ^ 0x70736575) >>> 0;
-  let v1h = (key.k1hi ^ 0x646f7261) >>> 0;
-  let v1l = (key.k1lo ^ 0x6e646f6d ^ 0xee) >>> 0;
-  let v2h = (key.k0hi ^ 0x6c796765) >>> 0;
-  let v2l = (key.k0lo ^ 0x6e657261) >>> 0;
-  let v3h = (key.k1hi ^ 0x74656462) >>> 0;
-  let v3l = (key.k1lo ^ 0x79746573) >>> 0;
-  const al = a.length;
-  const len = al + 1 + b.length;
+export function sip128(key: SipKey, a: string, b: string, out: Int32Array, cRounds = SIP_C_ROUNDS, dRounds = SIP_D_ROUNDS): boolean {
+  return sip128Parts(key, a, 0, a.length, b, 0, b.length, out, cRounds, dRounds);
+}
+
+/**
+ * As `sip128`, over `sa[aStart..aEnd) ‖ 0x00 ‖ sb[bStart..bEnd)`: hashes
+ * fields of a larger string (a bulk load) without slicing them out.
+ */
+export function sip128Parts(
+  key: SipKey,
+  sa: string,
+  aStart: number,
+  aEnd: number,
+  sb: string,
+  bStart: number,
+  bEnd: number,
+  out: Int32Array,
+  cRounds = SIP_C_ROUNDS,
+  dRounds = SIP_D_ROUNDS,
+): boolean {
+  let v0h = (key.k0hi ^ 0x736f6d65) | 0;
+  let v0l = (key.k0lo ^ 0x70736575) | 0;
+  let v1h = (key.k1hi ^ 0x646f7261) | 0;
+  let v1l = (key.k1lo ^ 0x6e646f6d ^ 0xee) | 0;
+  let v2h = (key.k0hi ^ 0x6c796765) | 0;
+  let v2l = (key.k0lo ^ 0x6e657261) | 0;
+  let v3h = (key.k1hi ^ 0x74656462) | 0;
+  let v3l = (key.k1lo ^ 0x79746573) | 0;
+  const al = aEnd - aStart;
+  const bl = bEnd - bStart;
+  const len = al + 1 + bl;
+  if (len > MAX_INPUT) return false;
+  // Copy the message into a zeroed, word-aligned scratch buffer once, then
+  // read it a 32-bit word at a time: no per-byte branching in the rounds.
+  const bytes = SCRATCH8;
+  let invalid = 0;
+  for (let i = 0; i < al; i++) {
+    const c = sa.charCodeAt(aStart + i);
+    invalid |= c;
+    bytes[i] = c;
+  }
+  bytes[al] = 0;
+  for (let i = 0; i < bl; i++) {
+    const c = sb.charCodeAt(bStart + i);
+    invalid |= c;
+    bytes[al + 1 + i] = c;
+  }
+  if (invalid > 0x7f) return false;
   const full = len & ~7;
+  // Zero the tail of the last block and put the length in its top byte.
+  for (let i = len; i < full + 8; i++) bytes[i] = 0;
+  bytes[full + 7] = len & 0xff;
+  const words = SCRATCH32;
   let t: number;
   let lo: number;
-  let invalid = 0;
   let rounds: number;
   let mh: number;
   let ml: number;
 
-  for (let pos = 0; pos <= full; pos += 8) {
-    // Load the next 8 bytes (or the final partial block with the length byte).
-    ml = 0;
-    mh = 0;
-    const end = pos === full ? len : pos + 8;
-    for (let i = pos; i < end; i++) {
-      const c = i < al ? a.charCodeAt(i) : i === al ? 0 : b.charCodeAt(i - al - 1);
-      invalid |= c;
-      const sh = (i - pos) & 3;
-      if (i - pos < 4) ml |= c << (sh * 8);
-      else mh |= c << (sh * 8);
-    }
-    if (pos === full) mh |= (len & 0xff) << 24;
-    ml >>>= 0;
-    mh >>>= 0;
-    v3l = (v3l ^ ml) >>> 0;
-    v3h = (v3h ^ mh) >>> 0;
+  for (let w = 0; w <= full >>> 2; w += 2) {
+    ml = words[w]!;
+    mh = words[w + 1]!;
+    v3l = (v3l ^ ml) | 0;
+    v3h = (v3h ^ mh) | 0;
     for (rounds = 0; rounds < cRounds; rounds++) {
       // v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32)
-      lo = (v0l + v1l) >>> 0; v0h = (v0h + v1h + (lo < v0l ? 1 : 0)) >>> 0; v0l = lo;
-      t = v1h; v1h = ((v1h << 13) | (v1l >>> 19)) >>> 0; v1l = ((v1l << 13) | (t >>> 19)) >>> 0;
-      v1h = (v1h ^ v0h) >>> 0; v1l = (v1l ^ v0l) >>> 0;
+      lo = (v0l + v1l) | 0; v0h = (v0h + v1h + ((lo ^ SIGN) < (v0l ^ SIGN) ? 1 : 0)) | 0; v0l = lo;
+      t = v1h; v1h = ((v1h << 13) | (v1l >>> 19)) | 0; v1l = ((v1l << 13) | (t >>> 19)) | 0;
+      v1h = (v1h ^ v0h) | 0; v1l = (v1l ^ v0l) | 0;
       t = v0h; v0h = v0l; v0l = t;
       // v2 += v3; v3 = rotl(v3, 16); v3 ^= v2
-      lo = (v2l + v3l) >>> 0; v2h = (v2h + v3h + (lo < v2l ? 1 : 0)) >>> 0; v2l = lo;
-      t = v3h; v3h = ((v3h << 16) | (v3l >>> 16)) >>> 0; v3l = ((v3l << 16) | (t >>> 16)) >>> 0;
-      v3h = (v3h ^ v2h) >>> 0; v3l = (v3l ^ v2l) >>> 0;
+      lo = (v2l + v3l) | 0; v2h = (v2h + v3h + ((lo ^ SIGN) < (v2l ^ SIGN) ? 1 : 0)) | 0; v2l = lo;
+      t = v3h; v3h = ((v3h << 16) | (v3l >>> 16)) | 0; v3l = ((v3l << 16) | (t >>> 16)) | 0;
+      v3h = (v3h ^ v2h) | 0; v3l = (v3l ^ v2l) | 0;
       // v0 += v3; v3 = rotl(v3, 21); v3 ^= v0
-      lo = (v0l + v3l) >>> 0; v0h = (v0h + v3h + (lo < v0l ? 1 : 0)) >>> 0; v0l = lo;
-      t = v3h; v3h = ((v3h << 21) | (v3l >>> 11)) >>> 0; v3l = ((v3l << 21) | (t >>> 11)) >>> 0;
-      v3h = (v3h ^ v0h) >>> 0; v3l = (v3l ^ v0l) >>> 0;
+      lo = (v0l + v3l) | 0; v0h = (v0h + v3h + ((lo ^ SIGN) < (v0l ^ SIGN) ? 1 : 0)) | 0; v0l = lo;
+      t = v3h; v3h = ((v3h << 21) | (v3l >>> 11)) | 0; v3l = ((v3l << 21) | (t >>> 11)) | 0;
+      v3h = (v3h ^ v0h) | 0; v3l = (v3l ^ v0l) | 0;
       // v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32)
-      lo = (v2l + v1l) >>> 0; v2h = (v2h + v1h + (lo < v2l ? 1 : 0)) >>> 0; v2l = lo;
-      t = v1h; v1h = ((v1h << 17) | (v1l >>> 15)) >>> 0; v1l = ((v1l << 17) | (t >>> 15)) >>> 0;
-      v1h = (v1h ^ v2h) >>> 0; v1l = (v1l ^ v2l) >>> 0;
+      lo = (v2l + v1l) | 0; v2h = (v2h + v1h + ((lo ^ SIGN) < (v2l ^ SIGN) ? 1 : 0)) | 0; v2l = lo;
+      t = v1h; v1h = ((v1h << 17) | (v1l >>> 15)) | 0; v1l = ((v1l << 17) | (t >>> 15)) | 0;
+      v1h = (v1h ^ v2h) | 0; v1l = (v1l ^ v2l) | 0;
       t = v2h; v2h = v2l; v2l = t;
     }
-    v0l = (v0l ^ ml) >>> 0;
-    v0h = (v0h ^ mh) >>> 0;
+    v0l = (v0l ^ ml) | 0;
+    v0h = (v0h ^ mh) | 0;
   }
-  if (invalid > 0x7f) return false;
 
   for (let half = 0; half < 2; half++) {
-    if (half === 0) v2l = (v2l ^ 0xee) >>> 0;
-    else v1l = (v1l ^ 0xdd) >>> 0;
+    if (half === 0) v2l = (v2l ^ 0xee) | 0;
+    else v1l = (v1l ^ 0xdd) | 0;
     for (rounds = 0; rounds < dRounds; rounds++) {
-      lo = (v0l + v1l) >>> 0; v0h = (v0h + v1h + (lo < v0l ? 1 : 0)) >>> 0; v0l = lo;
-      t = v1h; v1h = ((v1h << 13) | (v1l >>> 19)) >>> 0; v1l = ((v1l << 13) | (t >>> 19)) >>> 0;
-      v1h = (v1h ^ v0h) >>> 0; v1l = (v1l ^ v0l) >>> 0;
+      lo = (v0l + v1l) | 0; v0h = (v0h + v1h + ((lo ^ SIGN) < (v0l ^ SIGN) ? 1 : 0)) | 0; v0l = lo;
+      t = v1h; v1h = ((v1h << 13) | (v1l >>> 19)) | 0; v1l = ((v1l << 13) | (t >>> 19)) | 0;
+      v1h = (v1h ^ v0h) | 0; v1l = (v1l ^ v0l) | 0;
       t = v0h; v0h = v0l; v0l = t;
-      lo = (v2l + v3l) >>> 0; v2h = (v2h + v3h + (lo < v2l ? 1 : 0)) >>> 0; v2l = lo;
-      t = v3h; v3h = ((v3h << 16) | (v3l >>> 16)) >>> 0; v3l = ((v3l << 16) | (t >>> 16)) >>> 0;
-      v3h = (v3h ^ v2h) >>> 0; v3l = (v3l ^ v2l) >>> 0;
-      lo = (v0l + v3l) >>> 0; v0h = (v0h + v3h + (lo < v0l ? 1 : 0)) >>> 0; v0l = lo;
-      t = v3h; v3h = ((v3h << 21) | (v3l >>> 11)) >>> 0; v3l = ((v3l << 21) | (t >>> 11)) >>> 0;
-      v3h = (v3h ^ v0h) >>> 0; v3l = (v3l ^ v0l) >>> 0;
-      lo = (v2l + v1l) >>> 0; v2h = (v2h + v1h + (lo < v2l ? 1 : 0)) >>> 0; v2l = lo;
-      t = v1h; v1h = ((v1h << 17) | (v1l >>> 15)) >>> 0; v1l = ((v1l << 17) | (t >>> 15)) >>> 0;
-      v1h = (v1h ^ v2h) >>> 0; v1l = (v1l ^ v2l) >>> 0;
+      lo = (v2l + v3l) | 0; v2h = (v2h + v3h + ((lo ^ SIGN) < (v2l ^ SIGN) ? 1 : 0)) | 0; v2l = lo;
+      t = v3h; v3h = ((v3h << 16) | (v3l >>> 16)) | 0; v3l = ((v3l << 16) | (t >>> 16)) | 0;
+      v3h = (v3h ^ v2h) | 0; v3l = (v3l ^ v2l) | 0;
+      lo = (v0l + v3l) | 0; v0h = (v0h + v3h + ((lo ^ SIGN) < (v0l ^ SIGN) ? 1 : 0)) | 0; v0l = lo;
+      t = v3h; v3h = ((v3h << 21) | (v3l >>> 11)) | 0; v3l = ((v3l << 21) | (t >>> 11)) | 0;
+      v3h = (v3h ^ v0h) | 0; v3l = (v3l ^ v0l) | 0;
+      lo = (v2l + v1l) | 0; v2h = (v2h + v1h + ((lo ^ SIGN) < (v2l ^ SIGN) ? 1 : 0)) | 0; v2l = lo;
+      t = v1h; v1h = ((v1h << 17) | (v1l >>> 15)) | 0; v1l = ((v1l << 17) | (t >>> 15)) | 0;
+      v1h = (v1h ^ v2h) | 0; v1l = (v1l ^ v2l) | 0;
       t = v2h; v2h = v2l; v2l = t;
     }
-    out[half * 2] = (v0l ^ v1l ^ v2l ^ v3l) >>> 0;
-    out[half * 2 + 1] = (v0h ^ v1h ^ v2h ^ v3h) >>> 0;
+    out[half * 2] = (v0l ^ v1l ^ v2l ^ v3l) | 0;
+    out[half * 2 + 1] = (v0h ^ v1h ^ v2h ^ v3h) | 0;
   }
   return true;
 }

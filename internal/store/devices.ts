@@ -126,6 +126,7 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
      LEFT JOIN device_routes r ON r.product_key = d.product_key AND r.device_name = d.device_name
      WHERE r.generation IS NULL OR d.generation >= r.generation`,
   );
+  const countAll = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM devices");
   const selectShadow = db.prepare<[string, string], { shadow: string | null; shadow_version: number }>(
     "SELECT shadow, shadow_version FROM devices WHERE product_key = ? AND device_name = ?",
   );
@@ -289,6 +290,9 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
     listAway(productKey: string, size: number, pageToken: string, holder: string): Page<Device> {
       const after = decodePageToken(pageToken) ?? "";
       return toPage(listAway.all(productKey, after, holder, holder, size + 1).map(toDevice), size, (d) => d.deviceName);
+    },
+    countAll(): number {
+      return countAll.get()!.n;
     },
     countByStatus(): Map<DeviceStatus, number> {
       return new Map(countByStatus.all().map((r) => [r.status, r.n]));

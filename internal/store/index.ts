@@ -7,3 +7,4 @@ export type { Page } from "./paging.js";
 export { createJobsRepo, type JobsRepo, type JobDeviceRecord, type NewJob, type JobFilter } from "./jobs.js";
 export { createHandoffApplier, type HandoffApplier, type HandoffInput } from "./handoff.js";
 export { createRoutesRepo, type RoutesRepo, type OutboxItem, type ReplicatedRecord } from "./routes.js";
+export { streamDeviceRouteBlocks } from "./route-loader.js";

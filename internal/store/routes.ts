@@ -117,7 +117,21 @@ export function createRoutesRepo(db: Db, now: () => number = Date.now) {
   const selectInstance = db.prepare<[string], InstanceRouteRow>("SELECT * FROM instance_routes WHERE instance_id = ?");
   const allProducts = db.prepare<[], ProductRouteRow>("SELECT * FROM product_routes");
   const allInstances = db.prepare<[], InstanceRouteRow>("SELECT * FROM instance_routes");
-  const allDevices = db.prepare<[], [string, string, string]>("SELECT product_key, device_name, holder FROM device_routes").raw(true);
+  // The start-up load reads device routes in blocks of one string each
+  // (SQLite builds it in C), since a JS row per route costs more than the
+  // hashing: first the key that ends the block (an index skip), then the
+  // block's records up to it.
+  const blockEnd = db.prepare<[string, string, number], [string, string]>(
+    "SELECT product_key, device_name FROM device_routes WHERE (product_key, device_name) > (?, ?) ORDER BY product_key, device_name LIMIT 1 OFFSET ?",
+  ).raw(true);
+  const blockRecords = db.prepare<[string, string, string, string], [string | null]>(
+    `SELECT group_concat(product_key || ' ' || holder || ' ' || device_name, char(10)) FROM device_routes
+     WHERE (product_key, device_name) > (?, ?) AND (product_key, device_name) <= (?, ?)`,
+  ).raw(true);
+  const blockRest = db.prepare<[string, string], [string | null]>(
+    `SELECT group_concat(product_key || ' ' || holder || ' ' || device_name, char(10)) FROM device_routes
+     WHERE (product_key, device_name) > (?, ?)`,
+  ).raw(true);
   const outboxBatch = db.prepare<[number], { seq: number; kind: "device" | "product" | "instance"; k1: string; k2: string }>(
     "SELECT seq, kind, k1, k2 FROM route_outbox ORDER BY seq LIMIT ?",
   );
@@ -215,9 +229,24 @@ export function createRoutesRepo(db: Db, now: () => number = Date.now) {
     instances(): InstanceRoute[] {
       return allInstances.all().map(toInstanceRoute);
     },
-    /** Every device route as [productKey, deviceName, holder]: the start-up load, as raw rows. */
-    deviceRows(): IterableIterator<[string, string, string]> {
-      return allDevices.iterate();
+    /**
+     * Every device route, in blocks of at most `blockSize` records: one
+     * string each, records "productKey holder deviceName" separated by "\n".
+     */
+    *deviceBlocks(blockSize = 65536): IterableIterator<string> {
+      let pk = "";
+      let dn = "";
+      for (;;) {
+        const last = blockEnd.get(pk, dn, blockSize - 1);
+        if (last === undefined) {
+          const rest = blockRest.get(pk, dn)![0];
+          if (rest !== null) yield rest;
+          return;
+        }
+        const block = blockRecords.get(pk, dn, last[0], last[1])![0];
+        if (block !== null) yield block;
+        [pk, dn] = last;
+      }
     },
     /** The oldest queued routes with their current records. */
     outbox(limit: number): OutboxItem[] {

@@ -31,10 +31,10 @@ const SIP_VECTORS: [string, string, string, string][] = [
 
 describe("SipHash-128 fingerprints", () => {
   const key = new SipKey(Uint8Array.from({ length: 16 }, (_, i) => i));
-  const hex = (out: Uint32Array) => Buffer.from(out.buffer, out.byteOffset, 16).toString("hex").toUpperCase();
+  const hex = (out: Int32Array) => Buffer.from(out.buffer, out.byteOffset, 16).toString("hex").toUpperCase();
 
   it("matches OpenSSL's SipHash-1-3 and SipHash-2-4 (128-bit output) on pk ‖ 0 ‖ dn", () => {
-    const out = new Uint32Array(4);
+    const out = new Int32Array(4);
     for (const [a, b, want13, want24] of SIP_VECTORS) {
       assert.equal(sip128(key, a, b, out, 1, 3), true);
       assert.equal(hex(out), want13, `SipHash-1-3 of ${a}/${b}`);
@@ -44,7 +44,7 @@ describe("SipHash-128 fingerprints", () => {
   });
 
   it("refuses a non-ASCII key instead of folding it onto an ASCII one", () => {
-    const out = new Uint32Array(4);
+    const out = new Int32Array(4);
     assert.equal(sip128(key, "a1B2c3D4e5F", "dev-\u0141", out), false);
     const t = new FingerprintTable(16);
     t.set("a1B2c3D4e5F", "dev-A", 1, 0);
@@ -63,7 +63,7 @@ describe("FingerprintTable (off-heap route entries)", () => {
       const op = r();
       if (op < 0.6 || keys.length === 0) {
         const k: [string, string] = [`pk${Math.floor(r() * 50)}`, name(r)];
-        const payload = Math.floor(r() * 0xfffffe);
+        const payload = Math.floor(r() * 0x7ffffe);
         const flags = Math.floor(r() * 256);
         table.set(k[0], k[1], payload, flags);
         if (!model.has(`${k[0]}/${k[1]}`)) keys.push(k);
@@ -115,6 +115,45 @@ describe("FingerprintTable (off-heap route entries)", () => {
     assert.equal(t.size, 1_000_000);
     assert.ok(worst <= 40, `worst bytes per entry ${worst.toFixed(1)}`);
     assert.equal(t.get("pk99", `dev-${(999_999).toString(36).padStart(8, "0")}`), 0);
+  });
+});
+
+describe("bulk load (blocks, staging, sorted insertion)", () => {
+  it("a staged load equals one insert at a time, across stage flushes and growth", () => {
+    const r = rng(11);
+    const key = Uint8Array.from({ length: 16 }, (_, i) => i * 7);
+    const one = new FingerprintTable(16, key);
+    const bulk = new FingerprintTable(16, key);
+    bulk.setStageSize(97); // many flushes, each sorted
+    const model = new Map<string, number>();
+    for (let i = 0; i < 20_000; i++) {
+      const pk = `pk${Math.floor(r() * 20)}`;
+      const dn = name(r);
+      const payload = Math.floor(r() * 1000);
+      one.set(pk, dn, payload, 0);
+      const text = `x${pk}|${dn}`;
+      bulk.stageParts(text, 1, 1 + pk.length, text, 2 + pk.length, text.length, payload, 0);
+      model.set(`${pk}/${dn}`, payload);
+    }
+    bulk.setStageSize(0);
+    assert.equal(bulk.size, model.size);
+    assert.equal(one.size, model.size);
+    for (const [k, v] of model) {
+      const slash = k.indexOf("/");
+      assert.equal(bulk.get(k.slice(0, slash), k.slice(slash + 1)) >>> 8, v, k);
+    }
+  });
+
+  it("RouteTable.loadDeviceBlock reads 'productKey holder deviceName' records and answers only after endLoad", () => {
+    const rt = new RouteTable();
+    rt.setEndpoint("iot-b-1", { host: "mqtt.b", port: 1883 });
+    const recs = Array.from({ length: 5000 }, (_, i) => `a1B2c3D4e5F ${i % 2 ? "iot-b-1" : "iot-c-1"} dev.${i}@x:y`);
+    assert.equal(rt.loadDeviceBlock(recs.join("\n")), 5000);
+    rt.endLoad();
+    assert.equal(rt.stats().devices, 5000);
+    assert.equal(rt.deviceHolder("a1B2c3D4e5F", "dev.7@x:y"), "iot-b-1");
+    assert.equal(rt.deviceHolder("a1B2c3D4e5F", "dev.8@x:y"), "iot-c-1");
+    assert.throws(() => rt.loadDeviceBlock("a1B2c3D4e5F iot-b-1"), /malformed/);
   });
 });
 
