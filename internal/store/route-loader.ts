@@ -27,7 +27,7 @@ export function streamDeviceRouteBlocks(dataDir: string, onBlock: (text: string)
       } catch (e) {
         failed = true;
         void worker.terminate();
-        reject(e as Error);
+        reject(e instanceof Error ? e : new Error(String(e)));
         return;
       }
       Atomics.sub(inFlight, 0, 1);
