@@ -1,37 +1,47 @@
 /**
  * Child process for the HTTP benchmark: serves either the real bootstrap
- * edge (RouteTable with N devices) or the baseline — a bare node:http server
- * that reads the body and writes one fixed reply, the floor any Node HTTP
- * handler stands on. Prints its port on stdout.
+ * edge (a RouteTable with N distributed-device routes over 1,000 products,
+ * held by three instances) or the baseline — a bare node:http server that
+ * reads the body and writes one fixed reply, the floor any Node HTTP
+ * handler stands on. Prints its port on stdout once ready.
  */
-import { createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { RouteTable } from "../internal/routes/index.js";
 import { createBootstrapServer } from "../internal/bootstrap/index.js";
 import { createMetrics } from "../internal/metrics/index.js";
 import { createLogger } from "../internal/log/index.js";
 import { bootstrapSuccessBody } from "../internal/domain/index.js";
+import { benchDeviceName, benchProductKey, BENCH_HOLDERS } from "./names.js";
 
-const [mode = "ours", devicesArg = "100000"] = process.argv.slice(2);
-const n = Number(devicesArg);
-const ep = { host: "iot-as-mqtt.cn-shanghai.example.com", port: 1883 };
+const [mode = "ours", routesArg = "100000"] = process.argv.slice(2);
+const n = Number(routesArg);
 
-let server;
+let server: Server;
 if (mode === "ours") {
   const routes = new RouteTable();
-  routes.setEndpoint("sh-1", ep);
-  routes.setProduct("a1B2c3D4e5F", "sh-1", true);
-  for (let i = 0; i < n; i++) routes.setDevice("a1B2c3D4e5F", `dev-${i}`, "sh-1", false);
+  BENCH_HOLDERS.forEach((h, i) => routes.setEndpoint(h, { host: `iot-as-mqtt.region-${i}.example.com`, port: 1883 }));
+  for (let p = 0; p < 1000; p++) routes.setProduct(benchProductKey(p), BENCH_HOLDERS[0], false);
+  routes.reserveDevices(n);
+  const block: string[] = [];
+  for (let i = 0; i < n; i++) {
+    block.push(`${benchProductKey(i % 1000)} ${BENCH_HOLDERS[i % 3]!} ${benchDeviceName(i)}`);
+    if (block.length === 65536 || i === n - 1) {
+      routes.loadDeviceBlock(block.join("\n"));
+      block.length = 0;
+    }
+  }
+  routes.endLoad();
   server = createBootstrapServer({
     routes,
     metrics: createMetrics(),
     logger: createLogger("silent"),
     maxBodyBytes: 4096,
     requestTimeoutMs: 10000,
-    keepAliveMs: 5000,
+    keepAliveMs: 60000,
   });
 } else {
-  const body = Buffer.from(bootstrapSuccessBody(ep));
+  const body = Buffer.from(bootstrapSuccessBody({ host: "iot-as-mqtt.region-0.example.com", port: 1883 }));
   server = createServer((req, res) => {
     req.on("data", () => {});
     req.on("end", () => {
@@ -39,8 +49,9 @@ if (mode === "ours") {
       res.end(body);
     });
   });
-  server.keepAliveTimeout = 5000;
+  server.keepAliveTimeout = 60000;
 }
+(globalThis as { gc?: () => void }).gc?.();
 server.listen(0, "127.0.0.1", () => {
   process.stdout.write(`${(server.address() as AddressInfo).port}\n`);
 });

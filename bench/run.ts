@@ -1,89 +1,61 @@
 /**
  * iotfed benchmarks. Each one runs its baseline in the same run and prints
  * ratios. Usage:
- *   npm run bench                         # all, default sizes
- *   BENCH_DEVICES=5000000 npm run bench   # bigger route table
- *   npm run bench -- route | http | handoff   # one of them
+ *   npm run bench                                  # all, default sizes
+ *   npm run bench -- route | http | replication | handoff
+ *   BENCH_ROUTES=50000000 npm run bench -- route   # the table at 50M routes
  */
 import { spawn } from "node:child_process";
-import { Agent, request } from "node:http";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { cpus } from "node:os";
-import { benchRouteTable } from "./route-table.bench.js";
+import { benchRouteScale } from "./route-table.bench.js";
 import { benchHandoff } from "./handoff.bench.js";
+import { benchReplication } from "./replication.bench.js";
+import { bootstrapRequest, load, type LoadResult } from "./load.js";
+import { benchDeviceName, benchProductKey } from "./names.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const which = process.argv[2] ?? "all";
 const fmt = (x: number, d = 1) => x.toFixed(d);
+const num = (x: number) => Math.round(x).toLocaleString("en");
 
 function header(): void {
   console.log(`node ${process.version}, ${cpus().length} cpus (${cpus()[0]?.model ?? "?"}), ${new Date().toISOString()}`);
 }
 
-function routeBench(): void {
-  const n = Number(process.env.BENCH_DEVICES ?? 1_000_000);
-  const r = benchRouteTable(n, 2_000_000);
-  console.log(`\nroute table, ${n.toLocaleString("en")} devices, 2,000,000 lookups (baseline: Map<pk, Map<dn, endpoint>>)`);
-  console.log(`  (each lookup builds a fresh name string, ${fmt(r.harnessNs)} ns, subtracted below)`);
-  const rows: [string, number, number, string][] = [
-    ["bytes per entry (heap + off-heap)", r.ours.bytesPerEntry, r.baseline.bytesPerEntry, "B"],
-    ["build time", r.ours.buildMs, r.baseline.buildMs, "ms"],
-    ["lookup, hit", r.ours.hitNs, r.baseline.hitNs, "ns"],
-    ["lookup, miss", r.ours.missNs, r.baseline.missNs, "ns"],
+async function routeBench(): Promise<void> {
+  const n = Number(process.env.BENCH_ROUTES ?? 10_000_000);
+  const lookups = 2_000_000;
+  const r = await benchRouteScale(n, lookups);
+  console.log(`\nroute table, ${num(n)} routes (1,000 products, 3 holders), ${num(lookups)} lookups with random keys`);
+  console.log(`  baseline: Map<string, number> keyed by productKey + "\\0" + deviceName, built in this run`);
+  console.log(`  (the bare loop over the request strings costs ${fmt(r.harnessNs)} ns a lookup; subtracted from the lookup figures)`);
+  const b = "error" in r.baseline ? undefined : r.baseline;
+  const rows: [string, number, number | undefined, string, boolean][] = [
+    ["memory per route (heap + off-heap)", r.ours.bytesPerRoute, b?.bytesPerRoute, "B", true],
+    ["build, one route at a time", r.ours.buildMs, b?.buildMs, "ms", true],
+    ["lookup, hit (random key)", r.ours.hitNs, b?.hitNs, "ns", true],
+    ["lookup, miss", r.ours.missNs, b?.missNs, "ns", true],
+    ["lookups/s on one core, hit", 1e9 / r.ours.hitNs, b === undefined ? undefined : 1e9 / b.hitNs, "/s", false],
+    ["lookups/s on one core, miss", 1e9 / r.ours.missNs, b === undefined ? undefined : 1e9 / b.missNs, "/s", false],
+    [`load ${num(n)} routes from SQLite`, r.ours.loadMs, b?.loadMs, "ms", true],
   ];
-  console.log(`  ${"".padEnd(36)} ${"ours".padStart(10)} ${"baseline".padStart(10)}  baseline/ours`);
-  for (const [what, ours, base, unit] of rows) {
-    console.log(`  ${what.padEnd(36)} ${(fmt(ours) + " " + unit).padStart(10)} ${(fmt(base) + " " + unit).padStart(10)}  ${fmt(base / ours, 2)}x`);
+  console.log(`  ${"".padEnd(38)} ${"ours".padStart(12)} ${"baseline".padStart(12)}  better by`);
+  for (const [what, ours, base, unit, lowerIsBetter] of rows) {
+    const o = unit === "/s" ? num(ours) : fmt(ours);
+    const bs = base === undefined ? "-" : unit === "/s" ? num(base) : fmt(base);
+    const ratio = base === undefined ? "-" : `${fmt(lowerIsBetter ? base / ours : ours / base, 2)}x`;
+    console.log(`  ${what.padEnd(38)} ${(o + " " + unit).padStart(12)} ${(bs + " " + (base === undefined ? "" : unit)).padStart(12)}  ${ratio}`);
   }
+  if ("error" in r.baseline) console.log(`  baseline could not be built: ${r.baseline.error}`);
+  console.log(`  (setup: ${num(n)} rows written to SQLite in ${num(r.setupMs)} ms)`);
 }
 
-interface LoadResult {
-  requests: number;
-  seconds: number;
-  p50: number;
-  p99: number;
-  non200: number;
-}
-
-/** Closed-loop load: `conns` keep-alive connections, `total` requests, at most `maxSeconds`. */
-async function load(port: number, total: number, conns: number, maxSeconds: number, bodyOf: (i: number) => string): Promise<LoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: conns });
-  const lat: number[] = [];
-  let sent = 0;
-  let non200 = 0;
-  const t0 = process.hrtime.bigint();
-  const deadline = Date.now() + maxSeconds * 1000;
-  const one = (i: number): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const body = bodyOf(i);
-      const s = process.hrtime.bigint();
-      const req = request(
-        { host: "127.0.0.1", port, method: "POST", path: "/auth/bootstrap", agent, headers: { "content-type": "application/x-www-form-urlencoded;charset=utf-8", "content-length": Buffer.byteLength(body) } },
-        (res) => {
-          if (res.statusCode !== 200) non200++;
-          res.resume();
-          res.on("end", () => {
-            lat.push(Number(process.hrtime.bigint() - s) / 1e6);
-            resolve();
-          });
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-  const worker = async (): Promise<void> => {
-    while (sent < total && Date.now() < deadline) await one(sent++);
-  };
-  await Promise.all(Array.from({ length: conns }, worker));
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  agent.destroy();
-  lat.sort((a, b) => a - b);
-  return { requests: lat.length, seconds, p50: lat[Math.floor(lat.length * 0.5)]!, p99: lat[Math.floor(lat.length * 0.99)]!, non200 };
-}
-
-async function withServer<T>(mode: string, devices: number, fn: (port: number) => Promise<T>): Promise<T> {
-  const child = spawn(process.execPath, [join(here, "bootstrap-server.js"), mode, String(devices)], { stdio: ["ignore", "pipe", "inherit"] });
+async function withServer<T>(mode: string, routes: number, fn: (port: number) => Promise<T>): Promise<T> {
+  const child = spawn(process.execPath, ["--expose-gc", "--max-old-space-size=8192", join(here, "bootstrap-server.js"), mode, String(routes)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout.setEncoding("utf8").once("data", (d: string) => resolve(Number(d.trim())));
     child.once("exit", (c) => reject(new Error(`bench server exited ${c}`)));
@@ -95,29 +67,55 @@ async function withServer<T>(mode: string, devices: number, fn: (port: number) =
   }
 }
 
+const line = (label: string, r: LoadResult) =>
+  console.log(`  ${label.padEnd(22)} ${num(r.requests / r.seconds).padStart(7)} req/s  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  non-200: ${r.non200}  errors: ${r.errors}`);
+
 async function httpBench(): Promise<void> {
-  const devices = 100_000;
-  const total = Number(process.env.BENCH_REQUESTS ?? 40_000);
-  const conns = 32;
-  const body = (i: number) => {
-    const dn = `dev-${(i * 7919) % devices}`;
-    return `productKey=a1B2c3D4e5F&deviceName=${dn}&clientId=a1B2c3D4e5F.${dn}&resources=mqtt`;
+  const total = Number(process.env.BENCH_REQUESTS ?? 60_000);
+  const conns = 64;
+  const routes = 100_000;
+  const req = (n: number) => (i: number) => {
+    const d = Math.floor(((Math.imul(i + 1, 2654435761) >>> 0) / 4294967296) * n);
+    return bootstrapRequest(benchProductKey(d % 1000), benchDeviceName(d));
   };
-  console.log(`\nbootstrap over HTTP/1.1 keep-alive, ${total.toLocaleString("en")} requests, ${conns} connections, ${devices.toLocaleString("en")} devices`);
-  console.log("  (baseline: bare node:http server reading the body and writing one fixed reply; server and client share this machine)");
+  console.log(`\nbootstrap over HTTP/1.1 keep-alive: ${num(total)} requests per run, ${conns} connections, distinct device names, ${num(routes)} routes`);
+  console.log("  (baseline: bare node:http server reading the body and writing one fixed reply; client and server share this machine)");
   const results: [string, LoadResult][] = [];
-  for (const mode of ["baseline", "ours", "baseline", "ours"]) {
-    const r = await withServer(mode, devices, (port) => load(port, total, conns, 60, body));
+  for (const mode of ["baseline", "ours", "baseline", "ours", "baseline", "ours"]) {
+    const r = await withServer(mode, routes, (port) => load({ port, total, conns, maxSeconds: 60, request: req(routes) }));
     results.push([mode, r]);
+    line(mode, r);
   }
-  for (const [mode, r] of results) {
-    console.log(`  ${mode.padEnd(9)} ${fmt(r.requests / r.seconds, 0).padStart(7)} req/s  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  non-200: ${r.non200}`);
-  }
-  const rate = (m: string) => {
-    const rs = results.filter(([k]) => k === m).map(([, r]) => r.requests / r.seconds);
-    return rs.reduce((a, b) => a + b, 0) / rs.length;
+  const mean = (m: string, f: (r: LoadResult) => number) => {
+    const rs = results.filter(([k]) => k === m).map(([, r]) => f(r));
+    return rs.reduce((x, y) => x + y, 0) / rs.length;
   };
-  console.log(`  ours/baseline throughput: ${fmt(rate("ours") / rate("baseline"), 2)}x (mean of two runs each)`);
+  const rate = (r: LoadResult) => r.requests / r.seconds;
+  console.log(`  ours/baseline throughput: ${fmt(mean("ours", rate) / mean("baseline", rate), 2)}x (mean of three runs each; target >= 0.9)`);
+  console.log(`  ours/baseline p99: ${fmt(mean("ours", (r) => r.p99) / mean("baseline", (r) => r.p99), 2)}x`);
+
+  const small = 10_000;
+  const big = Number(process.env.BENCH_BIG_ROUTES ?? 10_000_000);
+  console.log(`\nbootstrap p99 with ${num(big)} routes loaded vs ${num(small)} (same load; target: within 1.2x)`);
+  const scale: [number, LoadResult][] = [];
+  for (const n of [small, big, small, big]) {
+    const r = await withServer("ours", n, (port) => load({ port, total, conns, maxSeconds: 60, request: req(n) }));
+    scale.push([n, r]);
+    line(`${num(n)} routes`, r);
+  }
+  const p99 = (n: number) => scale.filter(([k]) => k === n).reduce((x, [, r]) => x + r.p99, 0) / 2;
+  console.log(`  p99(${num(big)}) / p99(${num(small)}): ${fmt(p99(big) / p99(small), 2)}x (mean of two runs each)`);
+}
+
+async function replicationBench(): Promise<void> {
+  const updates = 2000;
+  const interval = 2;
+  const r = await benchReplication(updates, interval);
+  console.log(`\nreplication lag, commit at one daemon's store -> visible in another daemon's RouteTable, ${num(updates)} updates, one every ${interval} ms`);
+  console.log("  (baseline: bare JetStream KV put -> KV watch on the same nats-server, same pacing)");
+  console.log(`  ours      p50 ${fmt(r.ours.p50, 2)} ms  p99 ${fmt(r.ours.p99, 2)} ms  max ${fmt(r.ours.max, 2)} ms  (${r.ours.count} updates)`);
+  console.log(`  baseline  p50 ${fmt(r.baseline.p50, 2)} ms  p99 ${fmt(r.baseline.p99, 2)} ms  max ${fmt(r.baseline.max, 2)} ms  (${r.baseline.count} updates)`);
+  console.log(`  ours/baseline: p50 ${fmt(r.ours.p50 / r.baseline.p50, 2)}x, p99 ${fmt(r.ours.p99 / r.baseline.p99, 2)}x`);
 }
 
 async function handoffBench(): Promise<void> {
@@ -135,6 +133,7 @@ async function handoffBench(): Promise<void> {
 }
 
 header();
-if (which === "all" || which === "route") routeBench();
+if (which === "all" || which === "route") await routeBench();
 if (which === "all" || which === "http") await httpBench();
+if (which === "all" || which === "replication") await replicationBench();
 if (which === "all" || which === "handoff") await handoffBench();

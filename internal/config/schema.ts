@@ -144,7 +144,20 @@ export const configSchema = z
         replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(1),
         /** Create the bucket in this NATS cluster (supercluster placement); the server's cluster when absent. */
         placementCluster: z.string().min(1).optional(),
-        /** File holding a NATS user credentials (.creds) file path, for authenticated deployments. */
+        /**
+         * Supercluster: read routes from a mirror of the bucket in this region's
+         * NATS cluster (created when missing), while writes go to the bucket.
+         */
+        mirror: z
+          .object({
+            /** Mirror stream name, e.g. KV_iotfed-routes_eu-central-1. */
+            stream: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 characters of letters, digits, _ and -"),
+            /** NATS cluster to place the mirror in (this region's). */
+            cluster: z.string().min(1).optional(),
+          })
+          .strict()
+          .optional(),
+        /** A NATS user credentials (.creds) file, for authenticated deployments. */
         credsFile: z.string().min(1).optional(),
         /** CA file for tls:// servers. */
         caFile: z.string().min(1).optional(),

@@ -260,6 +260,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         bucket: r.bucket,
         replicas: r.replicas,
         ...(r.placementCluster === undefined ? {} : { placementCluster: r.placementCluster }),
+        ...(r.mirror === undefined ? {} : { mirror: { stream: r.mirror.stream, ...(r.mirror.cluster === undefined ? {} : { cluster: r.mirror.cluster }) } }),
         ...(r.credsFile === undefined ? {} : { credsFile: r.credsFile }),
         ...(r.caFile === undefined ? {} : { caFile: r.caFile }),
         self: selfId,

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
-import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
+import { Kvm, type KV } from "@nats-io/kv";
+import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { RouteChange } from "../domain/index.js";
 import type { RoutesRepo, ReplicatedRecord } from "../store/index.js";
 import type { Metrics, ReplicationSnapshot } from "../metrics/index.js";
@@ -13,6 +14,13 @@ export interface ReplicatorOptions {
   bucket: string;
   replicas: number;
   placementCluster?: string;
+  /**
+   * Read the routes from a mirror of the bucket's stream in this daemon's own
+   * NATS cluster (a supercluster region away from the bucket's), created
+   * when missing; writes still go to the bucket. Mirrors keep the bucket's
+   * sequence numbers, so revisions mean the same on both.
+   */
+  mirror?: { stream: string; cluster?: string };
   credsFile?: string;
   caFile?: string;
   /** This instance's id (the NATS connection name, and committed_by of its records). */
@@ -34,6 +42,14 @@ export interface Replicator {
   stale(): string | undefined;
   snapshot(): ReplicationSnapshot;
   stop(): Promise<void>;
+}
+
+/** A message of the routes stream (the bucket's, or its mirror's). */
+interface StreamEntry {
+  key: string;
+  value: Uint8Array;
+  revision: number;
+  operation: string;
 }
 
 /** JetStream "wrong last sequence": a compare-and-set lost to a concurrent write. */
@@ -79,6 +95,9 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
   let revisionsBehind = 0;
   let wake: (() => void) | undefined;
   let loops: Promise<unknown> | undefined;
+  /** The running watch, so that the checker can restart one that stopped making progress. */
+  let currentWatch: { close(): Promise<void | Error> } | undefined;
+  let lastProgressAt = Date.now();
 
   const kick = (): void => {
     const w = wake;
@@ -196,7 +215,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
     }
   }
 
-  function applyBatch(entries: KvEntry[]): void {
+  function applyBatch(entries: StreamEntry[]): void {
     const records: ReplicatedRecord[] = [];
     const kinds: string[] = [];
     for (const e of entries) {
@@ -212,6 +231,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
       }
     }
     const last = entries[entries.length - 1]!.revision;
+    lastProgressAt = Date.now();
     const applied = routes.apply(records, last);
     const appliedSet = new Set(applied);
     const now = Date.now();
@@ -223,35 +243,79 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
     if (applied.length > 0) opts.onApplied(applied);
   }
 
-  async function watchLoop(kv: KV): Promise<void> {
+  const bucketStream = `KV_${opts.bucket}`;
+  const subjectPrefix = `$KV.${opts.bucket}.`;
+  /** The stream this daemon reads routes from. */
+  const readStream = opts.mirror?.stream ?? bucketStream;
+
+  async function ensureMirror(jsm: JetStreamManager): Promise<void> {
+    const m = opts.mirror;
+    if (m === undefined) return;
+    try {
+      await jsm.streams.info(m.stream);
+    } catch (e) {
+      if (!/stream not found/i.test(String((e as Error).message))) throw e;
+      await jsm.streams.add({
+        name: m.stream,
+        mirror: { name: bucketStream },
+        max_msgs_per_subject: 1,
+        num_replicas: opts.replicas,
+        ...(m.cluster === undefined ? {} : { placement: { cluster: m.cluster, tags: [] } }),
+      });
+      log.info({ stream: m.stream, of: bucketStream, cluster: m.cluster }, "replication: created the routes mirror");
+    }
+  }
+
+  const toEntry = (m: JsMsg): StreamEntry => ({
+    key: m.subject.startsWith(subjectPrefix) ? m.subject.slice(subjectPrefix.length) : m.subject,
+    value: m.data,
+    revision: m.seq,
+    operation: m.headers?.get("KV-Operation") || "PUT",
+  });
+
+  async function watchLoop(conn: NatsConnection, jsm: JetStreamManager): Promise<void> {
+    const js = jetstream(conn);
     while (!stopper.signal.aborted) {
       try {
-        const status = await kv.status();
-        const streamLast = status.streamInfo.state.last_seq;
+        const info = await jsm.streams.info(readStream);
+        const streamLast = info.state.last_seq;
         let from = routes.lastRevision();
         if (streamLast < from) {
           // The stream is younger than what we applied: it was recreated (its
           // store lost). Read it all again and publish our own routes anew.
-          log.warn({ streamLast, lastApplied: from }, "replication: the routes stream restarted below our revision; re-reading it and republishing our routes");
+          log.warn({ stream: readStream, streamLast, lastApplied: from }, "replication: the routes stream restarted below our revision; re-reading it and republishing our routes");
           routes.resetRevision();
           routes.republishOwn(opts.self);
           kick();
           from = 0;
         }
         markCaughtUp(Math.max(0, streamLast - from));
-        const w = await kv.watch({ key: ">", resumeFromRevision: from + 1 });
-        stopper.signal.addEventListener("abort", () => w.stop(), { once: true });
-        let batch: KvEntry[] = [];
-        for await (const e of w) {
-          batch.push(e);
-          const behind = e.delta ?? 0;
-          if (behind === 0 || batch.length >= APPLY_BATCH) {
-            applyBatch(batch);
-            batch = [];
-            markCaughtUp(behind);
+        // An ordered push consumer (as a KV watch uses): it re-creates itself
+        // from the last sequence it saw when the connection or server comes back.
+        const consumer = await js.consumers.getPushConsumer(readStream, {
+          filter_subjects: `${subjectPrefix}>`, // one subject: the plural form needs nats-server 2.10
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: from + 1,
+        });
+        const messages = await consumer.consume();
+        currentWatch = messages;
+        const onAbort = (): void => void messages.close();
+        stopper.signal.addEventListener("abort", onAbort);
+        let batch: StreamEntry[] = [];
+        try {
+          for await (const m of messages) {
+            batch.push(toEntry(m));
+            const behind = m.info.pending;
+            if (behind === 0 || batch.length >= APPLY_BATCH) {
+              applyBatch(batch);
+              batch = [];
+              markCaughtUp(behind);
+            }
           }
+          if (batch.length > 0) applyBatch(batch);
+        } finally {
+          stopper.signal.removeEventListener("abort", onAbort);
         }
-        if (batch.length > 0) applyBatch(batch);
       } catch (e) {
         if (stopper.signal.aborted) return;
         metrics.replicationErrors.inc({ op: "watch" });
@@ -263,13 +327,21 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
   }
 
   /** Compares our revision with the stream's now and then, so "caught up" is checked, not assumed. */
-  async function checkLoop(kv: KV): Promise<void> {
+  async function checkLoop(jsm: JetStreamManager): Promise<void> {
     while (!stopper.signal.aborted) {
       await sleep(Math.max(250, Math.min(2000, opts.staleAfterMs / 2)), stopper.signal);
       if (!connected || stopper.signal.aborted) continue;
       try {
-        const s = await kv.status();
-        markCaughtUp(Math.max(0, s.streamInfo.state.last_seq - routes.lastRevision()));
+        const info = await jsm.streams.info(readStream);
+        const behind = Math.max(0, info.state.last_seq - routes.lastRevision());
+        markCaughtUp(behind);
+        if (behind > 0 && Date.now() - lastProgressAt > Math.max(10000, 2 * opts.staleAfterMs) && currentWatch !== undefined) {
+          // Records are waiting and the watch has delivered none for a while: start it again.
+          log.warn({ behind }, "replication: the watch stopped making progress; restarting it from the last applied revision");
+          metrics.replicationErrors.inc({ op: "watch" });
+          lastProgressAt = Date.now();
+          void currentWatch.close();
+        }
       } catch {
         caughtUp = false;
       }
@@ -281,8 +353,10 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
       try {
         nc = await connectOnce();
         const kv = await openBucket(nc);
-        log.info({ bucket: opts.bucket, lastRevision: routes.lastRevision() }, "replication: routes bucket open; catching up");
-        await Promise.all([publishLoop(kv), watchLoop(kv), checkLoop(kv)]);
+        const jsm = await jetstreamManager(nc);
+        await ensureMirror(jsm);
+        log.info({ bucket: opts.bucket, readFrom: readStream, lastRevision: routes.lastRevision() }, "replication: routes bucket open; catching up");
+        await Promise.all([publishLoop(kv), watchLoop(nc, jsm), checkLoop(jsm)]);
         return;
       } catch (e) {
         if (stopper.signal.aborted) return;

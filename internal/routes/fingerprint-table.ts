@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { SipKey, sip128, sip128Parts } from "./siphash.js";
+import { SipKey, sip13Parts } from "./siphash.js";
 
 /**
  * An exact, off-heap hash table from (productKey, DeviceName) to a small
@@ -82,20 +82,20 @@ export class FingerprintTable {
 
   /** `payload << 8 | flags` of the entry, or -1 (also for a non-ASCII key): one probe sequence, no allocation. */
   get(productKey: string, deviceName: string): number {
-    if (!sip128(this.key, productKey, deviceName, this.fp)) return -1;
+    if (!sip13Parts(this.key, productKey, 0, productKey.length, deviceName, 0, deviceName.length, this.fp)) return -1;
     const s = this.probe();
     return s < 0 ? -1 : this.slots[s * STRIDE + VALUE]! - 256;
   }
 
   /** Inserts or replaces. payload < 2^23 - 1, flags < 256; keys are ASCII. */
   set(productKey: string, deviceName: string, payload: number, flags: number): void {
-    if (!sip128(this.key, productKey, deviceName, this.fp)) throw new RangeError(`route key ${productKey}/${deviceName} is not ASCII`);
+    if (!sip13Parts(this.key, productKey, 0, productKey.length, deviceName, 0, deviceName.length, this.fp)) throw new RangeError(`route key ${productKey}/${deviceName} is not ASCII`);
     this.insertFingerprint(payload, flags);
   }
 
   /** As `set`, for a key given as two ranges of strings (bulk loads parse without slicing). */
   setParts(s: string, pkStart: number, pkEnd: number, t: string, dnStart: number, dnEnd: number, payload: number, flags: number): void {
-    if (!sip128Parts(this.key, s, pkStart, pkEnd, t, dnStart, dnEnd, this.fp)) {
+    if (!sip13Parts(this.key, s, pkStart, pkEnd, t, dnStart, dnEnd, this.fp)) {
       throw new RangeError(`route key ${s.slice(pkStart, pkEnd)}/${t.slice(dnStart, dnEnd)} is not ASCII`);
     }
     this.insertFingerprint(payload, flags);
@@ -125,7 +125,7 @@ export class FingerprintTable {
   stageParts(s: string, pkStart: number, pkEnd: number, t: string, dnStart: number, dnEnd: number, payload: number, flags: number): void {
     if (payload < 0 || payload > MAX_PAYLOAD || flags < 0 || flags > 0xff) throw new RangeError("route value out of range");
     if (this.staged === this.stage.length / STRIDE) this.flushStaged(); // before hashing: the flush uses `fp`
-    if (!sip128Parts(this.key, s, pkStart, pkEnd, t, dnStart, dnEnd, this.fp)) {
+    if (!sip13Parts(this.key, s, pkStart, pkEnd, t, dnStart, dnEnd, this.fp)) {
       throw new RangeError(`route key ${s.slice(pkStart, pkEnd)}/${t.slice(dnStart, dnEnd)} is not ASCII`);
     }
     const b = this.staged * STRIDE;
@@ -190,7 +190,7 @@ export class FingerprintTable {
   }
 
   delete(productKey: string, deviceName: string): boolean {
-    if (!sip128(this.key, productKey, deviceName, this.fp)) return false;
+    if (!sip13Parts(this.key, productKey, 0, productKey.length, deviceName, 0, deviceName.length, this.fp)) return false;
     const s = this.probe();
     if (s < 0) return false;
     this.slots[s * STRIDE + VALUE] = TOMBSTONE;

@@ -1,5 +1,5 @@
 export { FingerprintTable } from "./fingerprint-table.js";
-export { SipKey, sip128, sip128Parts } from "./siphash.js";
+export { SipKey, sip128, sip128Parts, sip13Parts } from "./siphash.js";
 export {
   RouteTable,
   FLAG_DISABLED,

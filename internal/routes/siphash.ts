@@ -48,6 +48,7 @@ export class SipKey {
  * char or the message is over 1,016 bytes.
  */
 export function sip128(key: SipKey, a: string, b: string, out: Int32Array, cRounds = SIP_C_ROUNDS, dRounds = SIP_D_ROUNDS): boolean {
+  if (cRounds === 1 && dRounds === 3) return sip13Parts(key, a, 0, a.length, b, 0, b.length, out);
   return sip128Parts(key, a, 0, a.length, b, 0, b.length, out, cRounds, dRounds);
 }
 
@@ -157,5 +158,107 @@ export function sip128Parts(
     out[half * 2] = (v0l ^ v1l ^ v2l ^ v3l) | 0;
     out[half * 2 + 1] = (v0h ^ v1h ^ v2h ^ v3h) | 0;
   }
+  return true;
+}
+
+/**
+ * SipHash-1-3-128 of `sa[aStart..aEnd) ‖ 0x00 ‖ sb[bStart..bEnd)`, rounds
+ * unrolled: the hot path of every bootstrap lookup. Same contract as
+ * `sip128Parts` with the default rounds.
+ */
+export function sip13Parts(key: SipKey, sa: string, aStart: number, aEnd: number, sb: string, bStart: number, bEnd: number, out: Int32Array): boolean {
+  const al = aEnd - aStart;
+  const bl = bEnd - bStart;
+  const len = al + 1 + bl;
+  if (len > MAX_INPUT) return false;
+  const bytes = SCRATCH8;
+  let invalid = 0;
+  for (let i = 0; i < al; i++) {
+    const c = sa.charCodeAt(aStart + i);
+    invalid |= c;
+    bytes[i] = c;
+  }
+  bytes[al] = 0;
+  for (let i = 0, j = al + 1; i < bl; i++, j++) {
+    const c = sb.charCodeAt(bStart + i);
+    invalid |= c;
+    bytes[j] = c;
+  }
+  if (invalid > 0x7f) return false;
+  const full = len & ~7;
+  for (let i = len; i < full + 7; i++) bytes[i] = 0;
+  bytes[full + 7] = len & 0xff;
+  const words = SCRATCH32;
+  let v0h = key.k0hi ^ 0x736f6d65;
+  let v0l = key.k0lo ^ 0x70736575;
+  let v1h = key.k1hi ^ 0x646f7261;
+  let v1l = key.k1lo ^ 0x6e646f6d ^ 0xee;
+  let v2h = key.k0hi ^ 0x6c796765;
+  let v2l = key.k0lo ^ 0x6e657261;
+  let v3h = key.k1hi ^ 0x74656462;
+  let v3l = key.k1lo ^ 0x79746573;
+  let t: number;
+  let lo: number;
+  const lastWord = full >>> 2;
+  for (let w = 0; w <= lastWord; w += 2) {
+    const ml = words[w]!;
+    const mh = words[w + 1]!;
+    v3l ^= ml;
+    v3h ^= mh;
+    lo = (v0l + v1l) | 0; v0h = (v0h + v1h + ((lo ^ SIGN) < (v0l ^ SIGN) ? 1 : 0)) | 0; v0l = lo;
+    t = v1h; v1h = (v1h << 13) | (v1l >>> 19); v1l = (v1l << 13) | (t >>> 19);
+    v1h ^= v0h; v1l ^= v0l;
+    t = v0h; v0h = v0l; v0l = t;
+    lo = (v2l + v3l) | 0; v2h = (v2h + v3h + ((lo ^ SIGN) < (v2l ^ SIGN) ? 1 : 0)) | 0; v2l = lo;
+    t = v3h; v3h = (v3h << 16) | (v3l >>> 16); v3l = (v3l << 16) | (t >>> 16);
+    v3h ^= v2h; v3l ^= v2l;
+    lo = (v0l + v3l) | 0; v0h = (v0h + v3h + ((lo ^ SIGN) < (v0l ^ SIGN) ? 1 : 0)) | 0; v0l = lo;
+    t = v3h; v3h = (v3h << 21) | (v3l >>> 11); v3l = (v3l << 21) | (t >>> 11);
+    v3h ^= v0h; v3l ^= v0l;
+    lo = (v2l + v1l) | 0; v2h = (v2h + v1h + ((lo ^ SIGN) < (v2l ^ SIGN) ? 1 : 0)) | 0; v2l = lo;
+    t = v1h; v1h = (v1h << 17) | (v1l >>> 15); v1l = (v1l << 17) | (t >>> 15);
+    v1h ^= v2h; v1l ^= v2l;
+    t = v2h; v2h = v2l; v2l = t;
+    v0l ^= ml;
+    v0h ^= mh;
+  }
+  v2l ^= 0xee;
+  for (let r = 0; r < 3; r++) {
+    lo = (v0l + v1l) | 0; v0h = (v0h + v1h + ((lo ^ SIGN) < (v0l ^ SIGN) ? 1 : 0)) | 0; v0l = lo;
+    t = v1h; v1h = (v1h << 13) | (v1l >>> 19); v1l = (v1l << 13) | (t >>> 19);
+    v1h ^= v0h; v1l ^= v0l;
+    t = v0h; v0h = v0l; v0l = t;
+    lo = (v2l + v3l) | 0; v2h = (v2h + v3h + ((lo ^ SIGN) < (v2l ^ SIGN) ? 1 : 0)) | 0; v2l = lo;
+    t = v3h; v3h = (v3h << 16) | (v3l >>> 16); v3l = (v3l << 16) | (t >>> 16);
+    v3h ^= v2h; v3l ^= v2l;
+    lo = (v0l + v3l) | 0; v0h = (v0h + v3h + ((lo ^ SIGN) < (v0l ^ SIGN) ? 1 : 0)) | 0; v0l = lo;
+    t = v3h; v3h = (v3h << 21) | (v3l >>> 11); v3l = (v3l << 21) | (t >>> 11);
+    v3h ^= v0h; v3l ^= v0l;
+    lo = (v2l + v1l) | 0; v2h = (v2h + v1h + ((lo ^ SIGN) < (v2l ^ SIGN) ? 1 : 0)) | 0; v2l = lo;
+    t = v1h; v1h = (v1h << 17) | (v1l >>> 15); v1l = (v1l << 17) | (t >>> 15);
+    v1h ^= v2h; v1l ^= v2l;
+    t = v2h; v2h = v2l; v2l = t;
+  }
+  out[0] = v0l ^ v1l ^ v2l ^ v3l;
+  out[1] = v0h ^ v1h ^ v2h ^ v3h;
+  v1l ^= 0xdd;
+  for (let r = 0; r < 3; r++) {
+    lo = (v0l + v1l) | 0; v0h = (v0h + v1h + ((lo ^ SIGN) < (v0l ^ SIGN) ? 1 : 0)) | 0; v0l = lo;
+    t = v1h; v1h = (v1h << 13) | (v1l >>> 19); v1l = (v1l << 13) | (t >>> 19);
+    v1h ^= v0h; v1l ^= v0l;
+    t = v0h; v0h = v0l; v0l = t;
+    lo = (v2l + v3l) | 0; v2h = (v2h + v3h + ((lo ^ SIGN) < (v2l ^ SIGN) ? 1 : 0)) | 0; v2l = lo;
+    t = v3h; v3h = (v3h << 16) | (v3l >>> 16); v3l = (v3l << 16) | (t >>> 16);
+    v3h ^= v2h; v3l ^= v2l;
+    lo = (v0l + v3l) | 0; v0h = (v0h + v3h + ((lo ^ SIGN) < (v0l ^ SIGN) ? 1 : 0)) | 0; v0l = lo;
+    t = v3h; v3h = (v3h << 21) | (v3l >>> 11); v3l = (v3l << 21) | (t >>> 11);
+    v3h ^= v0h; v3l ^= v0l;
+    lo = (v2l + v1l) | 0; v2h = (v2h + v1h + ((lo ^ SIGN) < (v2l ^ SIGN) ? 1 : 0)) | 0; v2l = lo;
+    t = v1h; v1h = (v1h << 17) | (v1l >>> 15); v1l = (v1l << 17) | (t >>> 15);
+    v1h ^= v2h; v1l ^= v2l;
+    t = v2h; v2h = v2l; v2l = t;
+  }
+  out[2] = v0l ^ v1l ^ v2l ^ v3l;
+  out[3] = v0h ^ v1h ^ v2h ^ v3h;
   return true;
 }

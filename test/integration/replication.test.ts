@@ -174,7 +174,7 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
       const last = Math.max(...revs);
       for (const d of [A.daemon, B.daemon, C.daemon, late[0]!]) {
         const staleBefore = await metric(d, 'iotfed_replication_records_total{kind="device",result="stale"}');
-        await waitFor("the replayed records to be read", async () => ((await metric(d, "iotfed_replication_last_revision")) >= last ? true : undefined), 10000, 50);
+        await waitFor("the replayed records to be read", async () => ((await metric(d, "iotfed_replication_last_revision")) >= last ? true : undefined), 10000, 50).catch(async (e) => { console.log("last", last, "have", await metric(d, "iotfed_replication_last_revision"), d.logs.filter((l) => /warn/.test(l)).slice(-5).join("\n")); throw e; });
         assert.equal(await hostOf(d, pk, "trk-020"), C.mqtt.host);
         assert.equal(await hostOf(d, pk, "trk-021"), A.mqtt.host, "a misfiled record is refused");
         assert.ok((await metric(d, 'iotfed_replication_records_total{kind="device",result="stale"}')) >= (Number.isNaN(staleBefore) ? 0 : staleBefore));

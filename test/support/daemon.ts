@@ -244,7 +244,10 @@ export interface FederationMember {
  * certificates made by deploy/gen-certs.sh. Every daemon gets the same seal
  * key source but its own store.
  */
-export async function startFederation(n: number, opts: { peer?: Record<string, unknown>; config?: Record<string, unknown> } = {}): Promise<{ members: FederationMember[]; certDir: string; dispose(): Promise<void> }> {
+export async function startFederation(
+  n: number,
+  opts: { peer?: Record<string, unknown>; config?: Record<string, unknown>; configFor?: (i: number) => Record<string, unknown> } = {},
+): Promise<{ members: FederationMember[]; certDir: string; dispose(): Promise<void> }> {
   const regions = ["cn-shanghai", "ap-southeast-1", "eu-central-1", "us-west-1", "cn-beijing"];
   const certDir = tempDir("iotfed-fed-certs-");
   const ids = Array.from({ length: n }, (_, i) => `iot-${regions[i]!}-1`);
@@ -262,6 +265,7 @@ export async function startFederation(n: number, opts: { peer?: Record<string, u
         peer: { listen: `127.0.0.1:${ports[i]!}`, tls: { caFile: certs.ca, certFile: certs.cert(id), keyFile: certs.key(id) }, retryWindowMs: 60000, ...opts.peer },
         peers,
         ...opts.config,
+        ...opts.configFor?.(i),
       },
     });
     return { id, region: regions[i]!, daemon, mqtt, peerAddress: `127.0.0.1:${ports[i]!}` };

@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { connect as netConnect } from "node:net";
-import { rmSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { freePort, tempDir, waitFor } from "./daemon.js";
 
 export const NATS_SERVER = process.env.NATS_SERVER ?? "/usr/sbin/nats-server";
@@ -19,9 +22,12 @@ const accepts = (port: number): Promise<boolean> =>
  */
 export class NatsServer {
   proc: ChildProcess | undefined;
-  readonly storeDir = tempDir("iotfed-nats-");
   log = "";
-  private constructor(readonly port: number) {}
+  constructor(
+    readonly port: number,
+    private readonly configFile?: string,
+    readonly storeDir: string = tempDir("iotfed-nats-"),
+  ) {}
 
   static async start(): Promise<NatsServer> {
     const s = new NatsServer(await freePort());
@@ -34,7 +40,8 @@ export class NatsServer {
   }
 
   async start(): Promise<void> {
-    const proc = spawn(NATS_SERVER, ["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.storeDir, "--server_name", `test-${this.port}`], {
+    const args = this.configFile !== undefined ? ["-c", this.configFile] : ["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.storeDir, "--server_name", `test-${this.port}`];
+    const proc = spawn(NATS_SERVER, args, {
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.proc = proc;
@@ -59,5 +66,55 @@ export class NatsServer {
   async dispose(): Promise<void> {
     await this.kill();
     rmSync(this.storeDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A NATS supercluster on loopback: one single-server cluster per region
+ * (`c-<region>`), JetStream on each, joined by gateways — the layout of
+ * deploy/nats/, small enough for a test.
+ */
+export class NatsSupercluster {
+  private constructor(readonly servers: NatsServer[], readonly clusters: string[]) {}
+
+  static async start(regions: string[]): Promise<NatsSupercluster> {
+    const client = await Promise.all(regions.map(() => freePort()));
+    const route = await Promise.all(regions.map(() => freePort()));
+    const gw = await Promise.all(regions.map(() => freePort()));
+    const clusters = regions.map((r) => `c-${r}`);
+    const servers: NatsServer[] = [];
+    for (let i = 0; i < regions.length; i++) {
+      const dir = tempDir("iotfed-natsconf-");
+      const conf = join(dir, "nats.conf");
+      const store = tempDir("iotfed-nats-");
+      writeFileSync(
+        conf,
+        [
+          `server_name: nats-${regions[i]}`,
+          `listen: 127.0.0.1:${client[i]}`,
+          `jetstream { store_dir: "${store}" }`,
+          // A one-server cluster names itself as its route: JetStream in a supercluster needs a cluster block.
+          `cluster { name: ${clusters[i]}, listen: 127.0.0.1:${route[i]}, routes: [nats://127.0.0.1:${route[i]}] }`,
+          `gateway { name: ${clusters[i]}, listen: 127.0.0.1:${gw[i]}, gateways: [${regions.map((_, j) => `{ name: ${clusters[j]}, urls: [nats://127.0.0.1:${gw[j]}] }`).join(", ")}] }`,
+        ].join("\n"),
+      );
+      servers.push(new NatsServer(client[i]!, conf, store));
+    }
+    const sc = new NatsSupercluster(servers, clusters);
+    await Promise.all(servers.map((s) => s.start()));
+    // JetStream answers only once the supercluster has elected its meta leader.
+    for (const s of servers) {
+      const nc = await connect({ servers: s.url });
+      try {
+        await waitFor(`JetStream on ${s.url}`, async () => (await jetstreamManager(nc, { timeout: 1000 }).then(() => true, () => undefined)), 30000, 200);
+      } finally {
+        await nc.close();
+      }
+    }
+    return sc;
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.dispose()));
   }
 }
