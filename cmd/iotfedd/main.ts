@@ -80,6 +80,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => {
     process.exitCode = code;
+    // Everything is closed; a client library's leftover timer must not hold the exit.
+    setTimeout(() => process.exit(code), 500).unref();
   },
   (e: unknown) => {
     process.stderr.write(`iotfedd: ${(e as Error)?.stack ?? String(e)}\n`);

@@ -401,7 +401,8 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
       kick();
       const conn = nc;
       if (conn !== undefined) await conn.drain().catch(() => conn.close());
-      await loops?.catch(() => undefined);
+      // A first connection still being attempted cannot be cancelled: do not wait for it.
+      if (conn !== undefined) await loops?.catch(() => undefined);
     },
   };
 }

@@ -20,7 +20,7 @@ function portFree(port: number): Promise<boolean> {
 async function freeBase(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20000 + 100 * Math.floor(Math.random() * 300);
-    const ports = [0, 10, 20].flatMap((o) => [0, 1, 2, 3].map((k) => base + o + k));
+    const ports = [0, 10, 20].flatMap((o) => [0, 1, 2, 3, 5, 6, 7].map((k) => base + o + k));
     if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
   }
   throw new Error("no free port range found");
@@ -29,7 +29,7 @@ async function freeBase(): Promise<number> {
 describe("deploy/local-federation.sh", function () {
   this.timeout(90000);
 
-  it("starts three regions that distribute to each other, driven by iotfedctl with a ctl config file, and stops them", async () => {
+  it("starts a NATS supercluster and three regions that distribute to each other, driven by iotfedctl with a ctl config file; the route reaches the third region; stops them", async () => {
     const dir = tempDir("iotfed-localfed-");
     const base = await freeBase();
     try {
@@ -56,6 +56,14 @@ describe("deploy/local-federation.sh", function () {
       assert.equal(done.job.succeeded, 1);
       const r = await bootstrap(`127.0.0.1:${base + 21}`, `productKey=${pk}&deviceName=demo-0001`);
       assert.equal(r.json.data.resources.mqtt.host, "mqtt.us-west-1.localhost");
+      // eu-central-1 took no part: it learns the route from its NATS mirror.
+      const t0 = Date.now();
+      for (;;) {
+        const e = await bootstrap(`127.0.0.1:${base + 11}`, `productKey=${pk}&deviceName=demo-0001`);
+        if (e.json?.data?.resources?.mqtt?.host === "mqtt.us-west-1.localhost") break;
+        assert.ok(Date.now() - t0 < 15000, `eu-central-1 still answers ${e.raw.toString()}`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
     } finally {
       const stop = spawnSync("bash", [SCRIPT, "stop", dir], { encoding: "utf8", timeout: 30000 });
       rmSync(dir, { recursive: true, force: true });
