@@ -25,41 +25,55 @@ export async function load(opts: { port: number; total: number; conns: number; m
   const deadline = Date.now() + opts.maxSeconds * 1000;
   const t0 = process.hrtime.bigint();
 
+  /** One connection's loop; a connection the server closes (e.g. after its per-socket request limit) is replaced. */
   const runConn = (): Promise<void> =>
     new Promise((resolve) => {
-      const sock: Socket = connect(opts.port, "127.0.0.1");
-      sock.setNoDelay(true);
-      let buf: Buffer = Buffer.alloc(0);
-      let started = 0n;
-      const next = (): void => {
-        if (sent >= opts.total || Date.now() > deadline) {
-          sock.end();
-          return resolve();
-        }
-        const req = opts.request(sent++);
-        started = process.hrtime.bigint();
-        sock.write(req);
+      let finished = false;
+      const open = (): void => {
+        const sock: Socket = connect(opts.port, "127.0.0.1");
+        sock.setNoDelay(true);
+        let buf: Buffer = Buffer.alloc(0);
+        let started = 0n;
+        let inFlight = false;
+        const next = (): void => {
+          if (sent >= opts.total || Date.now() > deadline) {
+            finished = true;
+            sock.end();
+            return resolve();
+          }
+          const req = opts.request(sent++);
+          started = process.hrtime.bigint();
+          inFlight = true;
+          sock.write(req);
+        };
+        sock.on("connect", next);
+        sock.on("data", (chunk: Buffer) => {
+          buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+          for (;;) {
+            const headEnd = buf.indexOf("\r\n\r\n");
+            if (headEnd < 0) return;
+            const head = buf.toString("latin1", 0, headEnd);
+            const m = /\r\ncontent-length: *(\d+)/i.exec(head);
+            const bodyLen = m === null ? 0 : Number(m[1]);
+            if (buf.length < headEnd + 4 + bodyLen) return;
+            if (head.slice(9, 12) !== "200") non200++;
+            lat[done++] = Number(process.hrtime.bigint() - started) / 1e6;
+            inFlight = false;
+            buf = buf.subarray(headEnd + 4 + bodyLen);
+            if (/\r\nconnection: *close/i.test(head)) return; // the server closes it: the close handler reconnects
+            next();
+          }
+        });
+        sock.on("error", () => {
+          errors++;
+        });
+        sock.on("close", () => {
+          if (finished) return;
+          if (inFlight) errors++;
+          open();
+        });
       };
-      sock.on("connect", next);
-      sock.on("data", (chunk: Buffer) => {
-        buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-        for (;;) {
-          const headEnd = buf.indexOf("\r\n\r\n");
-          if (headEnd < 0) return;
-          const head = buf.toString("latin1", 0, headEnd);
-          const m = /\r\ncontent-length: *(\d+)/i.exec(head);
-          const bodyLen = m === null ? 0 : Number(m[1]);
-          if (buf.length < headEnd + 4 + bodyLen) return;
-          if (head.slice(9, 12) !== "200") non200++;
-          lat[done++] = Number(process.hrtime.bigint() - started) / 1e6;
-          buf = buf.subarray(headEnd + 4 + bodyLen);
-          next();
-        }
-      });
-      sock.on("error", () => {
-        errors++;
-        resolve();
-      });
+      open();
     });
 
   await Promise.all(Array.from({ length: opts.conns }, runConn));

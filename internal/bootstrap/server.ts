@@ -139,7 +139,6 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
   server.requestTimeout = opts.requestTimeoutMs;
   server.headersTimeout = Math.min(opts.requestTimeoutMs, 60000);
   server.keepAliveTimeout = opts.keepAliveMs;
-  server.timeout = opts.requestTimeoutMs;
   server.maxRequestsPerSocket = 1000;
   server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();

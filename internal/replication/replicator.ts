@@ -157,14 +157,42 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
     });
   }
 
-  /** Publishes one route over an older one; "superseded" when the bucket already holds a newer or equal one. */
+  /**
+   * Revisions this publisher last wrote, by key (bounded): the next write of
+   * the same key can be a single compare-and-set instead of a read and a write.
+   */
+  const written = new Map<string, number>();
+  const WRITTEN_MAX = 100_000;
+  const isWrongLastSequence = (e: unknown): boolean => {
+    const code = (e as { code?: number }).code ?? (e as { api_error?: { err_code?: number } }).api_error?.err_code;
+    return code === WRONG_LAST_SEQUENCE || /wrong last sequence/i.test(String((e as Error)?.message));
+  };
+
+  /**
+   * Publishes one route over an older one; "superseded" when the bucket
+   * already holds one as new or newer. Optimistic first: a first generation
+   * is created (the key should not exist yet), a key written before is
+   * updated at the revision we wrote; only when that loses does it read the
+   * key and compare generations.
+   */
   async function publishOne(kv: KV, c: RouteChange): Promise<"published" | "superseded"> {
     const key = keyOf(c);
     const bytes = encodeRecord(c, opts.self);
+    const remember = (rev: number): void => {
+      if (written.size >= WRITTEN_MAX) written.clear();
+      written.set(key, rev);
+    };
+    const known = written.get(key);
+    try {
+      if (known !== undefined) return remember(await kv.update(key, bytes, known)), "published";
+      if (orderOf(c) === 1) return remember(await kv.create(key, bytes)), "published";
+    } catch (e) {
+      if (!isWrongLastSequence(e)) throw e;
+    }
     for (let attempt = 0; ; attempt++) {
       const cur = await kv.get(key);
       try {
-        if (cur === null) await kv.create(key, bytes);
+        if (cur === null) remember(await kv.create(key, bytes));
         else {
           if (cur.operation === "PUT") {
             let existing: RouteChange | undefined;
@@ -173,14 +201,16 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
             } catch {
               existing = undefined; // a bad record is overwritten by a good one
             }
-            if (existing !== undefined && orderOf(existing) >= orderOf(c)) return "superseded";
+            if (existing !== undefined && orderOf(existing) >= orderOf(c)) {
+              remember(cur.revision);
+              return "superseded";
+            }
           }
-          await kv.update(key, bytes, cur.revision);
+          remember(await kv.update(key, bytes, cur.revision));
         }
         return "published";
       } catch (e) {
-        const code = (e as { code?: number; api_error?: { err_code?: number } }).code ?? (e as { api_error?: { err_code?: number } }).api_error?.err_code;
-        if ((code === WRONG_LAST_SEQUENCE || /wrong last sequence/i.test(String((e as Error).message))) && attempt < 10) continue;
+        if (isWrongLastSequence(e) && attempt < 10) continue;
         throw e;
       }
     }

@@ -171,24 +171,49 @@ export function sip13Parts(key: SipKey, sa: string, aStart: number, aEnd: number
   const bl = bEnd - bStart;
   const len = al + 1 + bl;
   if (len > MAX_INPUT) return false;
-  const bytes = SCRATCH8;
+  // Assemble little-endian 32-bit words in a register and store whole words
+  // (byte stores read back as words would stall store-to-load forwarding).
+  const words = SCRATCH32;
   let invalid = 0;
+  let acc = 0;
+  let shift = 0;
+  let wi = 0;
   for (let i = 0; i < al; i++) {
     const c = sa.charCodeAt(aStart + i);
     invalid |= c;
-    bytes[i] = c;
+    acc |= c << shift;
+    shift += 8;
+    if (shift === 32) {
+      words[wi++] = acc;
+      acc = 0;
+      shift = 0;
+    }
   }
-  bytes[al] = 0;
-  for (let i = 0, j = al + 1; i < bl; i++, j++) {
+  // the 0x00 separator
+  shift += 8;
+  if (shift === 32) {
+    words[wi++] = acc;
+    acc = 0;
+    shift = 0;
+  }
+  for (let i = 0; i < bl; i++) {
     const c = sb.charCodeAt(bStart + i);
     invalid |= c;
-    bytes[j] = c;
+    acc |= c << shift;
+    shift += 8;
+    if (shift === 32) {
+      words[wi++] = acc;
+      acc = 0;
+      shift = 0;
+    }
   }
   if (invalid > 0x7f) return false;
+  // Pad the last block with zeros and put the length in its top byte.
   const full = len & ~7;
-  for (let i = len; i < full + 7; i++) bytes[i] = 0;
-  bytes[full + 7] = len & 0xff;
-  const words = SCRATCH32;
+  const lastWord = full >>> 2;
+  words[wi] = acc;
+  if (wi === lastWord) words[lastWord + 1] = (len & 0xff) << 24;
+  else words[lastWord + 1] = acc | ((len & 0xff) << 24);
   let v0h = key.k0hi ^ 0x736f6d65;
   let v0l = key.k0lo ^ 0x70736575;
   let v1h = key.k1hi ^ 0x646f7261;
@@ -199,7 +224,6 @@ export function sip13Parts(key: SipKey, sa: string, aStart: number, aEnd: number
   let v3l = key.k1lo ^ 0x79746573;
   let t: number;
   let lo: number;
-  const lastWord = full >>> 2;
   for (let w = 0; w <= lastWord; w += 2) {
     const ml = words[w]!;
     const mh = words[w + 1]!;
