@@ -4,6 +4,7 @@
  *   npm run bench                                  # all, default sizes
  *   npm run bench -- route | http | replication | handoff
  *   BENCH_ROUTES=50000000 npm run bench -- route   # the table at 50M routes
+ *   BENCH_SKIP_LOAD=1 ...                          # without the SQLite load part
  */
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -39,8 +40,8 @@ async function routeBench(): Promise<void> {
     ["lookup, miss", r.ours.missNs, b?.missNs, "ns", true],
     ["lookups/s on one core, hit", 1e9 / r.ours.hitNs, b === undefined ? undefined : 1e9 / b.hitNs, "/s", false],
     ["lookups/s on one core, miss", 1e9 / r.ours.missNs, b === undefined ? undefined : 1e9 / b.missNs, "/s", false],
-    [`load ${num(n)} routes from SQLite`, r.ours.loadMs, b?.loadMs, "ms", true],
   ];
+  if (r.ours.loadMs > 0) rows.push([`load ${num(n)} routes from SQLite`, r.ours.loadMs, b?.loadMs, "ms", true]);
   console.log(`  ${"".padEnd(38)} ${"ours".padStart(12)} ${"baseline".padStart(12)}  better by`);
   for (const [what, ours, base, unit, lowerIsBetter] of rows) {
     const o = unit === "/s" ? num(ours) : fmt(ours);
@@ -49,7 +50,7 @@ async function routeBench(): Promise<void> {
     console.log(`  ${what.padEnd(38)} ${(o + " " + unit).padStart(12)} ${(bs + " " + (base === undefined ? "" : unit)).padStart(12)}  ${ratio}`);
   }
   if ("error" in r.baseline) console.log(`  baseline could not be built: ${r.baseline.error}`);
-  console.log(`  (setup: ${num(n)} rows written to SQLite in ${num(r.setupMs)} ms)`);
+  if (r.setupMs > 0) console.log(`  (setup: ${num(n)} rows written to SQLite in ${num(r.setupMs)} ms)`);
 }
 
 /** With taskset (util-linux) and two or more CPUs, the server gets CPU 0 and the load generator (this process) the others. */

@@ -18,6 +18,8 @@
 export const SIP_C_ROUNDS = 1;
 export const SIP_D_ROUNDS = 3;
 
+import { sipWasm, OUT_OFFSET, type SipWasm } from "./sip-wasm.js";
+
 /** Longest message hashed (productKey + 1 + deviceName, far below it). */
 const MAX_INPUT = 1016;
 /** Flipping the sign bit maps unsigned order onto signed order (carry test in int32). */
@@ -27,6 +29,8 @@ const SCRATCH8 = new Uint8Array(SCRATCH32.buffer);
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error("siphash: a little-endian machine is required");
 
 export class SipKey {
+  /** SipHash-1-3 in WebAssembly with this key, where available (the fast path). */
+  readonly wasm: SipWasm | undefined;
   readonly k0lo: number;
   readonly k0hi: number;
   readonly k1lo: number;
@@ -38,6 +42,7 @@ export class SipKey {
     this.k0hi = dv.getInt32(4, true);
     this.k1lo = dv.getInt32(8, true);
     this.k1hi = dv.getInt32(12, true);
+    this.wasm = process.env.IOTFED_SIPHASH_JS === "1" ? undefined : sipWasm(key);
   }
 }
 
@@ -173,7 +178,8 @@ export function sip13Parts(key: SipKey, sa: string, aStart: number, aEnd: number
   if (len > MAX_INPUT) return false;
   // Assemble little-endian 32-bit words in a register and store whole words
   // (byte stores read back as words would stall store-to-load forwarding).
-  const words = SCRATCH32;
+  const wasm = key.wasm;
+  const words = wasm === undefined ? SCRATCH32 : wasm.words;
   let invalid = 0;
   let acc = 0;
   let shift = 0;
@@ -214,6 +220,15 @@ export function sip13Parts(key: SipKey, sa: string, aStart: number, aEnd: number
   words[wi] = acc;
   if (wi === lastWord) words[lastWord + 1] = (len & 0xff) << 24;
   else words[lastWord + 1] = acc | ((len & 0xff) << 24);
+  if (wasm !== undefined) {
+    wasm.hash(full);
+    const o = OUT_OFFSET >>> 2;
+    out[0] = words[o]!;
+    out[1] = words[o + 1]!;
+    out[2] = words[o + 2]!;
+    out[3] = words[o + 3]!;
+    return true;
+  }
   let v0h = key.k0hi ^ 0x736f6d65;
   let v0l = key.k0lo ^ 0x70736575;
   let v1h = key.k1hi ^ 0x646f7261;

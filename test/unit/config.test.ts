@@ -16,6 +16,14 @@ describe("configuration", () => {
     assert.equal(loadConfig(undefined, {}).embedded, true);
   });
 
+  it("replication is off by default and takes defaults for what a section omits", () => {
+    assert.equal(defaultConfig().replication, undefined);
+    const r = validateConfig({ replication: { servers: ["nats://127.0.0.1:4222", "10.0.0.2:4222"] } }).replication!;
+    assert.equal(r.bucket, "iotfed-routes");
+    assert.equal(r.replicas, 1);
+    assert.equal(r.staleAfterMs, 5000);
+  });
+
   it("a partial file keeps the defaults of the keys it omits", () => {
     const c = validateConfig({ instance: { id: "iot-sg-1", mqtt: { host: "mqtt.sg.example" } } });
     assert.equal(c.instance.mqtt.port, 1883);
@@ -32,6 +40,11 @@ describe("configuration", () => {
     ["a batch limit above 10,000", { limits: { devicesPerBatch: 20000 } }, "limits.devicesPerBatch"],
     ["an MQTT host longer than 100 characters", { instance: { mqtt: { host: "h".repeat(101) } } }, "instance.mqtt.host"],
     ["TLS without a key file", { tls: { admin: { certFile: "c.pem" } } }, "tls.admin.keyFile"],
+    ["a NATS server that is not a URL", { replication: { servers: ["nats:4222 extra"] } }, "replication.servers.0"],
+    ["replication without servers", { replication: { bucket: "r" } }, "replication.servers"],
+    ["a bucket name NATS refuses", { replication: { servers: ["nats://127.0.0.1:4222"], bucket: "routes.v1" } }, "replication.bucket"],
+    ["two replicas", { replication: { servers: ["nats://127.0.0.1:4222"], replicas: 2 } }, "replication.replicas"],
+    ["a mirror without a stream", { replication: { servers: ["nats://127.0.0.1:4222"], mirror: { cluster: "c-eu" } } }, "replication.mirror.stream"],
   ];
   for (const [what, doc, key] of bad) {
     it(`refuses ${what}, naming ${key}`, () => {
