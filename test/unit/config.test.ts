@@ -40,7 +40,7 @@ describe("configuration", () => {
     ["a batch limit above 10,000", { limits: { devicesPerBatch: 20000 } }, "limits.devicesPerBatch"],
     ["an MQTT host longer than 100 characters", { instance: { mqtt: { host: "h".repeat(101) } } }, "instance.mqtt.host"],
     ["TLS without a key file", { tls: { admin: { certFile: "c.pem" } } }, "tls.admin.keyFile"],
-    ["a NATS server that is not a URL", { replication: { servers: ["nats:4222 extra"] } }, "replication.servers.0"],
+    ["a NATS server that is not a URL", { replication: { servers: ["nats:4222 extra"] } }, "replication.servers[0]"],
     ["replication without servers", { replication: { bucket: "r" } }, "replication.servers"],
     ["a bucket name NATS refuses", { replication: { servers: ["nats://127.0.0.1:4222"], bucket: "routes.v1" } }, "replication.bucket"],
     ["two replicas", { replication: { servers: ["nats://127.0.0.1:4222"], replicas: 2 } }, "replication.replicas"],
