@@ -96,9 +96,16 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
     if (req.method !== wantMethod && !(wantMethod === "GET" && req.method === "POST")) {
       return drainThen(req, res, 405, REPLY.method);
     }
-    const ctype = req.headers["content-type"];
+    // Read the two headers from rawHeaders: `req.headers` would build an object of all of them per request.
+    let ctype: string | undefined;
+    let declared: string | undefined;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const h = raw[i]!;
+      if (h.length === 12 && ctype === undefined && h.toLowerCase() === "content-type") ctype = raw[i + 1];
+      else if (h.length === 14 && declared === undefined && h.toLowerCase() === "content-length") declared = raw[i + 1];
+    }
     if (ctype === undefined || !ctype.toLowerCase().startsWith(FORM_TYPE)) return drainThen(req, res, 415, REPLY.contentType);
-    const declared = req.headers["content-length"];
     if (declared !== undefined && Number(declared) > opts.maxBodyBytes) return refuseTooLarge(req, res);
 
     const chunks: Buffer[] = [];
