@@ -349,7 +349,19 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
       } catch (e) {
         if (stopper.signal.aborted) return;
         metrics.replicationErrors.inc({ op: "watch" });
-        log.warn({ err: String((e as Error).message ?? e) }, "replication: watch failed; resuming from the last applied revision");
+        const message = String((e as Error).message ?? e);
+        log.warn({ err: message }, "replication: watch failed; resuming from the last applied revision");
+        if (/stream not found/i.test(message)) {
+          // NATS lost the stream (a store wiped, a cluster rebuilt): create it
+          // again; the next round finds it behind us and republishes our routes.
+          try {
+            await openBucket(conn);
+            await ensureMirror(jsm);
+            log.warn({ bucket: opts.bucket }, "replication: the routes bucket was missing and has been created again");
+          } catch (err) {
+            log.warn({ err: String((err as Error).message ?? err) }, "replication: cannot create the routes bucket again; retrying");
+          }
+        }
       }
       caughtUp = false;
       await sleep(1000, stopper.signal);
@@ -372,8 +384,11 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
           lastProgressAt = Date.now();
           void currentWatch.close();
         }
-      } catch {
+      } catch (e) {
         caughtUp = false;
+        // The stream is gone: a running watch would wait for it forever. End it,
+        // so that the watch loop finds the stream missing and creates it again.
+        if (/stream not found/i.test(String((e as Error)?.message)) && currentWatch !== undefined) void currentWatch.close();
       }
     }
   }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { mkdirSync, rmSync } from "node:fs";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { JobStatus } from "../../internal/gen/iotfed/v1/admin_pb.js";
@@ -210,5 +211,41 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
     } finally {
       await nc.close();
     }
+  });
+
+  it("NATS restarted with its store lost: daemons notice the stream is behind them, republish their own routes, and the bucket is whole again", async () => {
+    await nats.kill();
+    rmSync(nats.storeDir, { recursive: true, force: true });
+    mkdirSync(nats.storeDir, { recursive: true });
+    await nats.start();
+    const nc = await connect({ servers: nats.url });
+    try {
+      const kv = await waitFor(
+        "the bucket to be recreated",
+        async () => {
+          try {
+            const b = await new Kvm(nc).open("iotfed-routes");
+            return (await b.status()).values > 0 ? b : undefined;
+          } catch {
+            return undefined;
+          }
+        },
+        20000,
+        200,
+      );
+      const devKey = keyOf({ kind: "device", route: { productKey: pk, deviceName: "trk-000", holder: "", generation: 0, committedBy: "", committedAt: 0 } });
+      const prodKey = keyOf({ kind: "product", route: { productKey: pk, home: "", version: 0, deleted: false, candidates: [], accountId: "", productName: "", nodeType: "", status: "", regionId: "", committedBy: "", committedAt: 0 } });
+      const instKey = keyOf({ kind: "instance", route: { instanceId: C.id, regionId: "", mqttHost: "", mqttPort: 0, version: 0, committedAt: 0 } });
+      for (const key of [devKey, prodKey, instKey]) {
+        await waitFor(`${key} to be republished`, async () => ((await kv.get(key))?.operation === "PUT" ? true : undefined), 20000, 200);
+      }
+      const dev = decodeRecord(devKey, (await kv.get(devKey))!.value);
+      assert.ok(dev.kind === "device" && dev.route.holder === B.id, "the holder republished its device");
+      const prod = decodeRecord(prodKey, (await kv.get(prodKey))!.value);
+      assert.ok(prod.kind === "product" && prod.route.home === A.id, "the owner republished its product");
+    } finally {
+      await nc.close();
+    }
+    for (const d of [A.daemon, B.daemon, C.daemon]) assert.equal(await hostOf(d, pk, "trk-000"), B.mqtt.host);
   });
 });
