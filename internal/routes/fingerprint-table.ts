@@ -93,14 +93,6 @@ export class FingerprintTable {
     this.insertFingerprint(payload, flags);
   }
 
-  /** As `set`, for a key given as two ranges of strings (bulk loads parse without slicing). */
-  setParts(s: string, pkStart: number, pkEnd: number, t: string, dnStart: number, dnEnd: number, payload: number, flags: number): void {
-    if (!sip13Parts(this.key, s, pkStart, pkEnd, t, dnStart, dnEnd, this.fp)) {
-      throw new RangeError(`route key ${s.slice(pkStart, pkEnd)}/${t.slice(dnStart, dnEnd)} is not ASCII`);
-    }
-    this.insertFingerprint(payload, flags);
-  }
-
   /** Sets aside room for staging `n` keys at a time (bulk loads; 0 releases it). */
   setStageSize(n: number): void {
     this.flushStaged();

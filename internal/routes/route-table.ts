@@ -92,10 +92,6 @@ export class RouteTable {
     this.products.set(productKey, { home: this.instance(homeInstanceId), authoritative });
   }
 
-  hasProduct(productKey: string): boolean {
-    return this.products.has(productKey);
-  }
-
   /** Forgets a product; lookups of its devices without an entry then answer "unknown product". */
   deleteProduct(productKey: string): void {
     this.products.delete(productKey);

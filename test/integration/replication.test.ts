@@ -213,7 +213,7 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
     }
   });
 
-  it("NATS restarted with its store lost: daemons notice the stream is behind them, republish their own routes, and the bucket is whole again", async () => {
+  it("NATS restarted with its store lost: daemons notice the stream is behind them, republish their own routes (R9: products only by their owner), and the bucket is whole again", async () => {
     await nats.kill();
     rmSync(nats.storeDir, { recursive: true, force: true });
     mkdirSync(nats.storeDir, { recursive: true });
@@ -243,6 +243,7 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
       assert.ok(dev.kind === "device" && dev.route.holder === B.id, "the holder republished its device");
       const prod = decodeRecord(prodKey, (await kv.get(prodKey))!.value);
       assert.ok(prod.kind === "product" && prod.route.home === A.id, "the owner republished its product");
+      assert.equal(prod.route.committedBy, A.id, "R9: only the owner publishes its product's record, never a copy's holder");
     } finally {
       await nc.close();
     }

@@ -129,11 +129,7 @@ export class TestDaemon {
 
   /** SIGKILL: a crash, nothing drained. */
   async kill(): Promise<void> {
-    const p = this.proc;
-    if (p === undefined || p.exitCode !== null || p.signalCode !== null) return;
-    const done = new Promise<void>((r) => p.once("exit", () => r()));
-    p.kill("SIGKILL");
-    await done;
+    await killAndWait(this.proc);
   }
 
   async dispose(): Promise<void> {
@@ -170,6 +166,14 @@ export class TestDaemon {
     if (r.code !== 0) throw new Error(`iotfedctl ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
     return JSON.parse(r.stdout) as T;
   }
+}
+
+/** SIGKILL a child process (a crash, nothing drained) and wait until it is gone. */
+export async function killAndWait(p: ChildProcess | undefined): Promise<void> {
+  if (p === undefined || p.exitCode !== null || p.signalCode !== null) return;
+  const done = new Promise<void>((r) => p.once("exit", () => r()));
+  p.kill("SIGKILL");
+  await done;
 }
 
 export function runCtl(args: string[], env: NodeJS.ProcessEnv, stdin?: string, cwd?: string): Promise<CtlResult> {

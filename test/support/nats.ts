@@ -4,7 +4,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { freePort, tempDir, waitFor } from "./daemon.js";
+import { freePort, killAndWait, tempDir, waitFor } from "./daemon.js";
 
 export const NATS_SERVER = process.env.NATS_SERVER ?? "/usr/sbin/nats-server";
 
@@ -56,11 +56,7 @@ export class NatsServer {
   }
 
   async kill(): Promise<void> {
-    const p = this.proc;
-    if (p === undefined || p.exitCode !== null || p.signalCode !== null) return;
-    const done = new Promise<void>((r) => p.once("exit", () => r()));
-    p.kill("SIGKILL");
-    await done;
+    await killAndWait(this.proc);
   }
 
   async dispose(): Promise<void> {

@@ -82,7 +82,7 @@ describe("routes store (generations order everything)", () => {
     assert.equal(routes.outboxDepth().rows, 0);
   });
 
-  it("a device registered under a name that was distributed before starts at its route's generation", () => {
+  it("R10/R6: a device registered under a name that was distributed before starts at its route's generation, so its next move outranks the old route", () => {
     const routes = createRoutesRepo(db);
     routes.apply([{ revision: 1, change: dev({ deviceName: "reused-1", holder: "i1", generation: 4 }) }], 1);
     db.exec(`INSERT INTO accounts VALUES ('acct', 'acme', 0);
