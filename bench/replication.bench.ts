@@ -70,7 +70,7 @@ export async function benchReplication(updates: number, intervalMs: number): Pro
     const commit = (dn: string, generation: number): void => {
       committed.set(dn, performance.now());
       a.transaction(() =>
-        routesA.commit({ kind: "device", route: { productKey: "pk000000001", deviceName: dn, holder: "iot-a-1", generation, committedBy: "iot-a-1", committedAt: Date.now() } }, true),
+        routesA.commit({ kind: "device", route: { productKey: "pk000000001", deviceName: dn, holder: "iot-a-1", generation, nearest: false, committedBy: "iot-a-1", committedAt: Date.now() } }, true),
       )();
       repA.kick();
     };

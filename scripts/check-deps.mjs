@@ -10,14 +10,15 @@ import { join, relative, dirname, resolve } from "node:path";
 const root = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const allowed = {
   domain: [],
-  config: ["domain"],
+  config: ["domain", "geo"],
   security: ["domain"],
   store: ["domain", "security"],
   routes: ["domain"],
+  geo: ["domain"],
   metrics: [],
   log: [],
   rpc: ["domain"],
-  bootstrap: ["domain", "routes", "metrics", "log"],
+  bootstrap: ["domain", "routes", "geo", "metrics", "log"],
   admin: ["domain", "store", "security", "rpc", "metrics", "log", "gen"],
   peer: ["domain", "store", "rpc", "metrics", "log", "gen"],
   jobs: ["domain", "store", "peer", "rpc", "metrics", "log"],

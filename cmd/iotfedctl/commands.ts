@@ -126,7 +126,8 @@ function showJob(j: DistributeJob): void {
     ["status", enumText(JobStatus, j.status)],
     ["productKey", j.productKey],
     ["source", `${j.sourceRegionId}/${j.sourceInstanceId}`],
-    ["target", `${j.targetRegionId}/${j.targetInstanceId}`],
+    ["strategy", j.strategy],
+    j.strategy === "nearest" ? ["candidates", j.candidates.map((c) => `${c.regionId}/${c.instanceId}`).join(", ")] : ["target", `${j.targetRegionId}/${j.targetInstanceId}`],
     ["total", j.total],
     ["succeeded", j.succeeded],
     ["failed", j.failed],
@@ -523,7 +524,7 @@ export function buildProgram(): Command {
   );
 
   // distribution jobs
-  const job = program.command("job").description("distribution jobs (same account, specified region+instance)");
+  const job = program.command("job").description("distribution jobs (same account; specified region+instance or nearest)");
   job.command("template").description("print the CSV template of a device list (at most 1,000 records by default, R1)").action(() => {
     process.stdout.write(DEVICE_LIST_TEMPLATE);
   });
@@ -536,15 +537,26 @@ export function buildProgram(): Command {
       showJob(r.job!);
     }),
   );
-  targetOptions(
-    job
-      .command("create <productKey>")
-      .description("distribute the product and listed devices (CreateDeviceDistributeJob)")
-      .option("--devices <list>", "comma-separated device names")
-      .option("-f, --file <csv>", "device list CSV (see `job template`; - for stdin)"),
-  ).action(
-    act(program, (pk: string, o: { targetInstance: string; targetRegion: string; devices?: string; file?: string }) => async (c, json) => {
+  job
+    .command("create <productKey>")
+    .description("distribute the product and listed devices (CreateDeviceDistributeJob)")
+    .option("--target-instance <instanceId>", "target instance (a configured peer; specified strategy)")
+    .option("--target-region <regionId>", "target region (checked against the peer's)", "")
+    .option("--strategy <strategy>", "specified, or nearest (R3: each device goes to the candidate nearest to it when it bootstraps)", "specified")
+    .option("--candidate <region/instance>", "a nearest-strategy candidate, one per region (repeat the option)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--devices <list>", "comma-separated device names")
+    .option("-f, --file <csv>", "device list CSV (see `job template`; - for stdin)")
+    .action(
+    act(program, (pk: string, o: { targetInstance?: string; targetRegion: string; strategy: string; candidate: string[]; devices?: string; file?: string }) => async (c, json) => {
       if ((o.devices === undefined) === (o.file === undefined)) throw new UsageError("give exactly one of --devices or --file");
+      if (o.strategy === "nearest" ? o.candidate.length === 0 : o.targetInstance === undefined) {
+        throw new UsageError(o.strategy === "nearest" ? "the nearest strategy needs --candidate region/instance (one per region)" : "give --target-instance");
+      }
+      const candidates = o.candidate.map((v) => {
+        const slash = v.indexOf("/");
+        if (slash <= 0 || slash === v.length - 1) throw new UsageError(`--candidate ${v}: must be region/instance`);
+        return { regionId: v.slice(0, slash), instanceId: v.slice(slash + 1) };
+      });
       let deviceNames: string[];
       try {
         deviceNames = o.devices !== undefined ? o.devices.split(",").map((s) => s.trim()).filter(Boolean) : parseDeviceList(readInput(o.file!), pk, 10000);
@@ -552,7 +564,7 @@ export function buildProgram(): Command {
         if (e instanceof CsvError) throw new UsageError(`${o.file}: ${e.message}`);
         throw e;
       }
-      const r = await c.createDeviceDistributeJob({ productKey: pk, targetInstanceId: o.targetInstance, targetRegionId: o.targetRegion, deviceNames });
+      const r = await c.createDeviceDistributeJob({ productKey: pk, targetInstanceId: o.targetInstance ?? "", targetRegionId: o.targetRegion, deviceNames, strategy: o.strategy, candidates });
       if (json) return printJson(CreateDeviceDistributeJobResponseSchema, r);
       showJob(r.job!);
     }),

@@ -132,7 +132,7 @@ export const jobStatusFromWire = (v: JobStatus): domain.JobStatus | undefined =>
   return s;
 };
 
-export const jobToWire = (j: domain.Job, regionId: string, instanceId: string): MessageInitShape<typeof DistributeJobSchema> => ({
+export const jobToWire = (j: domain.Job, regionId: string, instanceId: string, regionOf: (id: string) => string = () => ""): MessageInitShape<typeof DistributeJobSchema> => ({
   jobId: j.jobId,
   jobType: j.jobType,
   status: JOB_STATUSES[j.status],
@@ -151,6 +151,7 @@ export const jobToWire = (j: domain.Job, regionId: string, instanceId: string): 
   message: j.message,
   createTimeMs: BigInt(j.createdAt),
   updateTimeMs: BigInt(j.updatedAt),
+  candidates: j.candidates.map((id) => ({ instanceId: id, regionId: regionOf(id) })),
 });
 
 export const deviceToWire = (d: domain.Device, secret?: string): MessageInitShape<typeof DeviceSchema> => ({

@@ -8,6 +8,12 @@ import {
   assertHeldHere,
   assertProductWritable,
   assertRetryable,
+  assertNearestAtHome,
+  assertNotProductOnlyNearest,
+  assertSameAccountNearest,
+  checkCandidates,
+  parseStrategy,
+  UnimplementedError,
   type DescribeInstance,
   type JobDeviceResult,
   InvalidArgumentError,
@@ -115,6 +121,14 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       throw new InvalidArgumentError("target_region_id", `instance ${targetId} is in region ${peer.region}, not ${regionId}`);
     }
     return peer;
+  };
+  const regionOf = (id: string): string => (id === instanceId ? deps.regionId : (deps.peers.find((p) => p.id === id)?.region ?? ""));
+  const known = [{ id: instanceId, region: deps.regionId }, ...deps.peers.map((p) => ({ id: p.id, region: p.region }))];
+  /** Cross-account distribution (R4) needs authorization codes, which this daemon does not issue yet. */
+  const sameAccountOnly = (targetAccountId: string, owner: string): void => {
+    if (targetAccountId !== "" && targetAccountId !== owner) {
+      throw new UnimplementedError(`cross-account distribution to account ${targetAccountId} needs an authorization code (R4), which this version does not issue`, { field: "target_account_id" });
+    }
   };
   const ownedJob = (ctx: AdminContext, jobId: string) => {
     if (jobId === "") throw new InvalidArgumentError("job_id", "is required");
@@ -365,14 +379,31 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
 
     createProductDistributeJob(req, ctx) {
       const p = ownedProduct(ctx, req.productKey);
+      if (parseStrategy(req.strategy) === "nearest") assertNotProductOnlyNearest(0);
+      sameAccountOnly(req.targetAccountId, p.accountId);
       const peer = target(req.targetRegionId, req.targetInstanceId);
       const job = jobs.create({ jobType: "product", accountId: p.accountId, productKey: p.productKey, targetRegion: peer.region, targetInstance: peer.id, deviceNames: [] });
       deps.kickWorker();
-      return { job: wire.jobToWire(job, deps.regionId, instanceId) };
+      return { job: wire.jobToWire(job, deps.regionId, instanceId, regionOf) };
     },
     createDeviceDistributeJob(req, ctx) {
       const p = ownedProduct(ctx, req.productKey);
-      const peer = target(req.targetRegionId, req.targetInstanceId);
+      const strategy = parseStrategy(req.strategy);
+      let peer: PeerInfo | undefined;
+      let candidates: string[] = [];
+      if (strategy === "nearest") {
+        assertNotProductOnlyNearest(req.deviceNames.length);
+        assertSameAccountNearest(req.targetAccountId, p.accountId);
+        if (req.targetInstanceId !== "" || req.targetRegionId !== "") {
+          throw new InvalidArgumentError(req.targetInstanceId !== "" ? "target_instance_id" : "target_region_id", "is not used by the nearest strategy: list the instances in candidates");
+        }
+        candidates = checkCandidates(req.candidates, known);
+        assertNearestAtHome(p, instanceId, where);
+      } else {
+        if (req.candidates.length > 0) throw new InvalidArgumentError("candidates", "are for the nearest strategy; the specified strategy names target_instance_id");
+        sameAccountOnly(req.targetAccountId, p.accountId);
+        peer = target(req.targetRegionId, req.targetInstanceId);
+      }
       if (req.deviceNames.length === 0) {
         throw new InvalidArgumentError("device_names", "is empty: use CreateProductDistributeJob to distribute the product alone (R2)");
       }
@@ -383,12 +414,21 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
         if (seen.has(dn)) throw new InvalidArgumentError(`device_names[${i}]`, `${dn} is listed twice`);
         seen.add(dn);
       });
-      const job = jobs.create({ jobType: "device", accountId: p.accountId, productKey: p.productKey, targetRegion: peer.region, targetInstance: peer.id, deviceNames: req.deviceNames });
+      const job = jobs.create({
+        jobType: "device",
+        accountId: p.accountId,
+        productKey: p.productKey,
+        strategy,
+        candidates,
+        targetRegion: peer?.region ?? "",
+        targetInstance: peer?.id ?? "",
+        deviceNames: req.deviceNames,
+      });
       deps.kickWorker();
-      return { job: wire.jobToWire(job, deps.regionId, instanceId) };
+      return { job: wire.jobToWire(job, deps.regionId, instanceId, regionOf) };
     },
     queryDeviceDistributeJob(req, ctx) {
-      return { job: wire.jobToWire(ownedJob(ctx, req.jobId), deps.regionId, instanceId) };
+      return { job: wire.jobToWire(ownedJob(ctx, req.jobId), deps.regionId, instanceId, regionOf) };
     },
     listDeviceDistributeJob(req, ctx) {
       const status = wire.jobStatusFromWire(req.status);
@@ -402,7 +442,7 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
         pageSize(req.pageSize),
         req.pageToken,
       );
-      return { jobs: page.items.map((j) => wire.jobToWire(j, deps.regionId, instanceId)), nextPageToken: page.nextPageToken };
+      return { jobs: page.items.map((j) => wire.jobToWire(j, deps.regionId, instanceId, regionOf)), nextPageToken: page.nextPageToken };
     },
     queryDeviceDistributeDetail(req, ctx) {
       const j = ownedJob(ctx, req.jobId);
@@ -418,7 +458,7 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       assertRetryable(j.jobId, j.status);
       const job = jobs.retry(j.jobId);
       deps.kickWorker();
-      return { job: wire.jobToWire(job, deps.regionId, instanceId) };
+      return { job: wire.jobToWire(job, deps.regionId, instanceId, regionOf) };
     },
     listDistributedDevice(req, ctx) {
       ownedProduct(ctx, req.productKey);

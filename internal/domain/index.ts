@@ -9,3 +9,4 @@ export * from "./access.js";
 export * from "./bootstrap-reply.js";
 export * from "./ownership.js";
 export * from "./routes.js";
+export * from "./strategy.js";

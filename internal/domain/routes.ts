@@ -11,6 +11,8 @@ export interface DeviceRoute {
   deviceName: string;
   holder: string;
   generation: number;
+  /** Placed by the nearest strategy (R3): moves to the candidate nearest to where it bootstraps. */
+  nearest: boolean;
   committedBy: string;
   committedAt: number;
 }

@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 
 import type { JobsRepo, ProductsRepo } from "../store/index.js";
+import type { DeviceCertificate, Job } from "../domain/index.js";
 import { bundleToWire, certToWire, type PeerClient } from "../peer/index.js";
 import { statusName } from "../rpc/index.js";
 import type { Metrics } from "../metrics/index.js";
@@ -17,6 +18,12 @@ export interface JobWorkerOptions {
   concurrency?: number;
   /** How often active jobs and stale product copies are looked for. */
   scanIntervalMs?: number;
+  /** This instance's id (a nearest job's candidate set may name it). */
+  self: string;
+  /** Failed placement jobs are retried after this long (their devices wait, leaving, R3). */
+  retryFailedPlacementsAfterMs?: number;
+  /** Told after each step of a job (placements wait on their job). */
+  onJobChange?: (job: Job) => void;
   metrics: Metrics;
   logger: Logger;
 }
@@ -42,7 +49,8 @@ const codeName = statusName;
  * It also brings read-only product copies up to the owner's version.
  */
 export function createJobWorker(opts: JobWorkerOptions) {
-  const { jobs, products, peers, metrics, logger } = opts;
+  const { jobs, products, peers, metrics, logger, self } = opts;
+  const changed = (job: Job): void => opts.onJobChange?.(job);
   const concurrency = opts.concurrency ?? 4;
   const inFlight = new Map<string, Promise<void>>();
   let syncing: Promise<void> | undefined;
@@ -61,71 +69,125 @@ export function createJobWorker(opts: JobWorkerOptions) {
       sleepers.add(wake);
     });
 
-  async function runJob(jobId: string): Promise<void> {
-    let job = jobs.prepare(jobId);
-    const client = peers.get(job.targetInstance);
-    if (client === undefined) {
-      jobs.fail(jobId, `target ${job.targetInstance} is not a configured peer`);
-      return;
-    }
+  type Delivery = { ok: true; res: Awaited<ReturnType<PeerClient["handoff"]>> } | { ok: false; job: Job; code?: grpc.status; message?: string };
+
+  /**
+   * One Handoff call to `target`, retried with backoff while the target is
+   * unreachable; past the retry window the job fails (R13). Returns the
+   * response, or the job as it stands when the call was refused (`code`) or
+   * the job failed or the worker is stopping.
+   */
+  async function deliver(job: Job, target: string, devices: DeviceCertificate[]): Promise<Delivery> {
+    const client = peers.get(target)!;
     let backoff = 200;
-    let productSent = false;
-    while (!stopping && job.status === "running") {
-      const batch = jobs.pendingBatch(jobId, job.productKey, opts.batchSize);
-      if (batch.length === 0 && productSent) {
-        job = jobs.complete(jobId);
-        break;
-      }
-      const bundle = products.bundle(job.productKey);
+    for (;;) {
+      if (stopping) return { ok: false, job };
       const end = metrics.handoffDuration.startTimer({ direction: "out" });
       try {
         const res = await client.handoff({
-          jobId,
+          jobId: job.jobId,
           sourceRegionId: opts.regionId,
-          product: bundleToWire(bundle),
-          devices: batch.map(certToWire),
+          product: bundleToWire(products.bundle(job.productKey)),
+          devices: devices.map(certToWire),
           targetAccountId: job.accountId,
+          strategy: job.strategy === "specified" ? "specified" : "nearest",
         });
         end();
-        productSent = true;
-        backoff = 200;
-        products.recordCopy(job.productKey, job.targetInstance, Number(res.productVersion));
-        const outcomes = res.outcomes.map((o) => ({ ...o, generation: Number(o.generation) }));
-        for (const o of outcomes) metrics.handoffDevices.inc({ direction: "out", result: o.accepted ? "accepted" : "refused" });
-        job = jobs.recordOutcomes(job, outcomes);
-        if (batch.length === 0) job = jobs.complete(jobId);
+        products.recordCopy(job.productKey, target, Number(res.productVersion));
+        if (job.unreachableSince !== 0) {
+          jobs.unreachable(job.jobId, 0, "");
+          job = jobs.require(job.jobId);
+        }
+        return { ok: true, res };
       } catch (e) {
         const code = (e as grpc.ServiceError).code;
         if (typeof code !== "number") throw e;
-        metrics.peerCallErrors.inc({ peer: job.targetInstance, code: codeName(code) });
+        metrics.peerCallErrors.inc({ peer: target, code: codeName(code) });
         const message = (e as grpc.ServiceError).details || codeName(code);
-        if (RETRYABLE.has(code)) {
-          const since = job.unreachableSince || Date.now();
-          const why = `target ${job.targetInstance} unreachable since ${new Date(since).toISOString()}: ${codeName(code)}`;
-          if (Date.now() - since > opts.retryWindowMs) {
-            job = jobs.fail(jobId, `${why}; past the ${opts.retryWindowMs} ms retry window: retry the job`);
-            logger.warn({ job: jobId, target: job.targetInstance }, "job failed: target unreachable past the retry window");
-            break;
-          }
-          jobs.unreachable(jobId, since, why);
-          job = jobs.require(jobId);
-          await sleep(backoff);
-          backoff = Math.min(backoff * 2, 5000);
-          continue;
+        if (!RETRYABLE.has(code)) {
+          logger.warn({ job: job.jobId, target, code: codeName(code) }, "target refused handoff");
+          return { ok: false, job, code, message };
         }
-        // The target refused the whole call and applied nothing.
-        logger.warn({ job: jobId, target: job.targetInstance, code: codeName(code) }, "target refused handoff");
-        if (job.jobType === "product") {
-          job = jobs.fail(jobId, `${codeName(code)}: ${message}`);
-          break;
+        const since = job.unreachableSince || Date.now();
+        const why = `target ${target} unreachable since ${new Date(since).toISOString()}: ${codeName(code)}`;
+        if (Date.now() - since > opts.retryWindowMs) {
+          job = jobs.fail(job.jobId, `${why}; past the ${opts.retryWindowMs} ms retry window: retry the job`);
+          logger.warn({ job: job.jobId, target }, "job failed: target unreachable past the retry window");
+          changed(job);
+          return { ok: false, job };
         }
-        const all = jobs.pendingBatch(jobId, job.productKey, Number.MAX_SAFE_INTEGER).map((d) => d.deviceName);
-        job = jobs.refuseRest(job, codeName(code), message, all);
-        productSent = true;
+        jobs.unreachable(job.jobId, since, why);
+        job = jobs.require(job.jobId);
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 5000);
       }
     }
+  }
+
+  /** Specified and placement jobs: the pending devices go to the one target in batches. */
+  async function runToTarget(job: Job): Promise<Job> {
+    const target = job.targetInstance;
+    let productSent = false;
+    while (!stopping && job.status === "running") {
+      const batch = jobs.pendingBatch(job.jobId, job.productKey, opts.batchSize);
+      if (batch.length === 0 && productSent) return jobs.complete(job.jobId);
+      const d = await deliver(job, target, batch);
+      if (!d.ok) {
+        job = d.job;
+        if (d.code === undefined) return jobs.require(job.jobId);
+        // The target refused the whole call and applied nothing.
+        if (job.jobType === "product") return jobs.fail(job.jobId, `${codeName(d.code)}: ${d.message ?? ""}`);
+        const all = jobs.pendingBatch(job.jobId, job.productKey, Number.MAX_SAFE_INTEGER).map((x) => x.deviceName);
+        job = jobs.refuseRest(job, codeName(d.code), d.message ?? "", all);
+        productSent = true;
+        changed(job);
+        continue;
+      }
+      productSent = true;
+      const outcomes = d.res.outcomes.map((o) => ({ ...o, generation: Number(o.generation) }));
+      for (const o of outcomes) metrics.handoffDevices.inc({ direction: "out", result: o.accepted ? "accepted" : "refused" });
+      job = jobs.recordOutcomes(jobs.require(job.jobId), outcomes);
+      if (batch.length === 0) job = jobs.complete(job.jobId);
+      changed(job);
+    }
+    return job;
+  }
+
+  /**
+   * Nearest-strategy jobs (R3): the product's candidate set is published
+   * with its route, the listed devices are marked nearest-placed here, and
+   * the product goes at once to every candidate but this one. Devices move
+   * later, each when it bootstraps.
+   */
+  async function runNearest(job: Job): Promise<Job> {
+    for (const target of job.candidates) {
+      if (target === self) continue;
+      if (stopping || job.status !== "running") return job;
+      const d = await deliver(job, target, []);
+      if (!d.ok) {
+        if (d.code === undefined) return jobs.require(job.jobId);
+        return jobs.fail(job.jobId, `product to ${target}: ${codeName(d.code)}: ${d.message ?? ""}`);
+      }
+      job = jobs.require(job.jobId);
+    }
+    return jobs.complete(job.jobId);
+  }
+
+  async function runJob(jobId: string): Promise<void> {
+    let job = jobs.require(jobId);
+    if (job.strategy === "nearest" && job.status === "initializing") products.setCandidates(job.productKey, job.candidates);
+    job = jobs.prepare(jobId);
+    changed(job);
+    const targets = job.strategy === "nearest" ? job.candidates.filter((c) => c !== self) : [job.targetInstance];
+    const missing = targets.find((t) => !peers.has(t));
+    if (missing !== undefined) {
+      changed(jobs.fail(jobId, `target ${missing} is not a configured peer`));
+      return;
+    }
+    job = job.strategy === "nearest" ? await runNearest(job) : await runToTarget(job);
+    changed(job);
     if (job.status === "completed") {
-      logger.info({ job: jobId, target: job.targetInstance, succeeded: job.succeeded, failed: job.failed }, "job completed");
+      logger.info({ job: jobId, strategy: job.strategy, target: job.targetInstance || job.candidates.join(","), succeeded: job.succeeded, failed: job.failed }, "job completed");
     }
   }
 
@@ -147,6 +209,9 @@ export function createJobWorker(opts: JobWorkerOptions) {
 
   function scan(): void {
     if (stopping) return;
+    // A placement move whose target stayed unreachable past the retry window
+    // is retried on its own: no operator started it.
+    for (const id of jobs.failedPlacements(opts.retryFailedPlacementsAfterMs ?? 30000)) jobs.retry(id);
     for (const jobId of jobs.active()) {
       if (inFlight.size >= concurrency) break;
       if (inFlight.has(jobId)) continue;

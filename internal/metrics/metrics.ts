@@ -127,6 +127,24 @@ export function createMetrics() {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
+  const placements = new Counter({
+    name: "iotfed_placements_total",
+    help: "Nearest-strategy placements asked for at bootstrap (R3), by the holder's region, the nearest candidate's region and result (moved, pending, refused, unreachable, error).",
+    labelNames: ["from_region", "to_region", "result"] as const,
+    registers: [registry],
+  });
+  const placementDuration = new Histogram({
+    name: "iotfed_placement_duration_seconds",
+    help: "Time a bootstrap waited for a nearest-strategy placement, from asking the holder to its answer.",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const geoLookups = new Counter({
+    name: "iotfed_geo_lookups_total",
+    help: "Client locations resolved for nearest-strategy devices, by source (override, database, unknown); cached answers count again.",
+    labelNames: ["source"] as const,
+    registers: [registry],
+  });
   const peerCallErrors = new Counter({
     name: "iotfed_peer_call_errors_total",
     help: "Failed calls to peers, by peer instance id and gRPC status code name.",
@@ -212,6 +230,9 @@ export function createMetrics() {
     handoffDuration,
     peerCallErrors,
     peerRequests,
+    placements,
+    placementDuration,
+    geoLookups,
     buildInfo,
   };
 }

@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { PeerService } from "../gen/iotfed/v1/peer_pb.js";
 import { createCallRunner, serviceDefinition, unaryImplementation } from "../rpc/index.js";
-import { InvalidArgumentError, PermissionDeniedError, PreconditionError, type Endpoint } from "../domain/index.js";
+import { InvalidArgumentError, PermissionDeniedError, PreconditionError, checkDeviceName, checkProductKey, type Endpoint } from "../domain/index.js";
 import type { HandoffApplier, ProductsRepo } from "../store/index.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
@@ -14,6 +14,14 @@ export interface PeerContext {
   peerId: string;
 }
 
+/** Where a nearest-strategy device is after a placement request (PlaceDevice). */
+export interface PlaceResult {
+  result: "moved" | "pending" | "refused" | "unreachable";
+  holder: string;
+  generation: number;
+  message: string;
+}
+
 export interface PeerServerOptions {
   self: string;
   endpoint: Endpoint;
@@ -22,6 +30,10 @@ export interface PeerServerOptions {
   applier: HandoffApplier;
   products: ProductsRepo;
   maxDevicesPerCall: number;
+  /** Moves a nearest-strategy device held here to `target` (R3), waiting at most `waitMs`. */
+  place: (productKey: string, deviceName: string, target: string, waitMs: number) => Promise<PlaceResult>;
+  /** Longest wait a caller may ask PlaceDevice for. */
+  maxPlaceWaitMs: number;
   metrics: Metrics;
   logger: Logger;
 }
@@ -48,7 +60,8 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           }
           const product = bundleFromWire(req.product);
           const devices = req.devices.map(certFromWire);
-          const { outcomes, productVersion } = opts.applier.apply({ jobId: req.jobId, sourceInstance: ctx.peerId, product, devices });
+          if (req.strategy !== "" && req.strategy !== "specified" && req.strategy !== "nearest") throw new InvalidArgumentError("strategy", "must be specified or nearest");
+          const { outcomes, productVersion } = opts.applier.apply({ jobId: req.jobId, sourceInstance: ctx.peerId, product, devices, nearest: req.strategy === "nearest" });
           for (const o of outcomes) metrics.handoffDevices.inc({ direction: "in", result: o.accepted ? "accepted" : "refused" });
           end();
           logger.info({ job: req.jobId, from: ctx.peerId, product: product.productKey, devices: devices.length, accepted: outcomes.filter((o) => o.accepted).length }, "handoff applied");
@@ -68,6 +81,14 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           }
           const r = opts.applier.sync(product, ctx.peerId);
           return { applied: r.applied, version: BigInt(r.version) };
+        },
+        async placeDevice(req) {
+          checkProductKey(req.productKey);
+          checkDeviceName(req.deviceName);
+          if (req.targetInstanceId === "") throw new InvalidArgumentError("target_instance_id", "is required");
+          if (req.waitMs < 0 || req.waitMs > opts.maxPlaceWaitMs) throw new InvalidArgumentError("wait_ms", `must be 0-${opts.maxPlaceWaitMs}`);
+          const r = await opts.place(req.productKey, req.deviceName, req.targetInstanceId, req.waitMs);
+          return { result: r.result, holderInstanceId: r.holder, generation: BigInt(r.generation), message: r.message };
         },
       },
       createCallRunner<PeerContext>({

@@ -18,7 +18,7 @@ export function encodeRecord(c: RouteChange, committedBy: string): Uint8Array {
       return toBinary(
         RouteRecordSchema,
         create(RouteRecordSchema, {
-          record: { case: "device", value: { productKey: c.route.productKey, deviceName: c.route.deviceName, holder: c.route.holder, generation: BigInt(c.route.generation) } },
+          record: { case: "device", value: { productKey: c.route.productKey, deviceName: c.route.deviceName, holder: c.route.holder, generation: BigInt(c.route.generation), nearest: c.route.nearest } },
           committedBy,
           committedAtMs: at,
         }),
@@ -88,7 +88,7 @@ export function decodeRecord(key: string, bytes: Uint8Array): RouteChange {
       check(DEVICE_NAME_RE.test(d.deviceName), "device.device_name is not a DeviceName");
       check(INSTANCE_RE.test(d.holder), "device.holder is not an instance id");
       check(d.generation >= 1n && d.generation < 2n ** 53n, "device.generation must be at least 1");
-      c = { kind: "device", route: { productKey: d.productKey, deviceName: d.deviceName, holder: d.holder, generation: Number(d.generation), committedBy, committedAt } };
+      c = { kind: "device", route: { productKey: d.productKey, deviceName: d.deviceName, holder: d.holder, generation: Number(d.generation), nearest: d.nearest, committedBy, committedAt } };
       break;
     }
     case "product": {

@@ -3,6 +3,7 @@ export { SipKey, sip128, sip128Parts, sip13Parts } from "./siphash.js";
 export {
   RouteTable,
   FLAG_DISABLED,
+  FLAG_NEAREST,
   LOOKUP_UNKNOWN_PRODUCT,
   LOOKUP_UNKNOWN_DEVICE,
   LOOKUP_DISABLED,

@@ -1,8 +1,10 @@
 import { bootstrapSuccessBody, type Endpoint } from "../domain/index.js";
 import { FingerprintTable } from "./fingerprint-table.js";
 
-/** Device entry flags. */
+/** Device entry flags (the low 8 bits of an entry; the instance index is above them). */
 export const FLAG_DISABLED = 1;
+/** Placed by the nearest strategy (R3): the edge may move it to a nearer candidate. */
+export const FLAG_NEAREST = 2;
 
 /** Lookup outcomes below zero; zero and above is an instance index. */
 export const LOOKUP_UNKNOWN_PRODUCT = -1;
@@ -43,6 +45,10 @@ export class RouteTable {
   private readonly instanceIndex = new Map<string, number>();
   private readonly endpoints: (Endpoint | undefined)[] = [];
   private readonly replies: (Buffer | undefined)[] = [];
+  private readonly regions: string[] = [];
+  /** Nearest-strategy candidate sets by product (instance indices). */
+  private readonly candidateSets = new Map<string, readonly number[]>();
+  private epoch = 0;
   private loading = false;
   private lastInstanceId = "";
   private lastInstance = -1;
@@ -61,6 +67,7 @@ export class RouteTable {
       this.instanceIds.push(id);
       this.endpoints.push(undefined);
       this.replies.push(undefined);
+      this.regions.push("");
       this.instanceIndex.set(id, i);
     }
     this.lastInstanceId = id;
@@ -73,6 +80,39 @@ export class RouteTable {
     const i = this.instance(instanceId);
     this.endpoints[i] = ep === undefined ? undefined : { host: ep.host, port: ep.port };
     this.replies[i] = ep === undefined ? undefined : Buffer.from(bootstrapSuccessBody(ep));
+  }
+
+  /** Records an instance's region (the nearest strategy locates candidates by region). */
+  setRegion(instanceId: string, region: string): void {
+    const i = this.instance(instanceId);
+    if (this.regions[i] !== region) {
+      this.regions[i] = region;
+      this.epoch++;
+    }
+  }
+
+  regionAt(instance: number): string {
+    return this.regions[instance] ?? "";
+  }
+
+  /** Sets (or, with an empty list, clears) a product's nearest-strategy candidate set (R3). */
+  setCandidates(productKey: string, instanceIds: readonly string[]): void {
+    if (instanceIds.length === 0) {
+      if (this.candidateSets.delete(productKey)) this.epoch++;
+      return;
+    }
+    this.candidateSets.set(productKey, instanceIds.map((id) => this.instance(id)));
+    this.epoch++;
+  }
+
+  /** A product's candidate instance indices, or undefined when it has none. */
+  candidates(productKey: string): readonly number[] | undefined {
+    return this.candidateSets.get(productKey);
+  }
+
+  /** Grows whenever a candidate set or an instance's region changes (caches derived from them check it). */
+  get candidatesEpoch(): number {
+    return this.epoch;
   }
 
   /** The pre-serialised bootstrap reply for an instance index, or undefined when its endpoint is unknown. */
@@ -97,8 +137,8 @@ export class RouteTable {
     this.products.delete(productKey);
   }
 
-  setDevice(productKey: string, deviceName: string, holderInstanceId: string, disabled: boolean): void {
-    this.devices.set(productKey, deviceName, this.instance(holderInstanceId), disabled ? FLAG_DISABLED : 0);
+  setDevice(productKey: string, deviceName: string, holderInstanceId: string, disabled: boolean, nearest = false): void {
+    this.devices.set(productKey, deviceName, this.instance(holderInstanceId), (disabled ? FLAG_DISABLED : 0) | (nearest ? FLAG_NEAREST : 0));
   }
 
   /** Makes room for `n` device entries at once (start-up load; an estimate is fine). */
@@ -163,11 +203,21 @@ export class RouteTable {
    * allocation: the hot path of every bootstrap request.
    */
   lookup(productKey: string, deviceName: string): number {
+    const e = this.lookupEntry(productKey, deviceName);
+    return e < 0 ? e : (e & FLAG_DISABLED) !== 0 ? LOOKUP_DISABLED : e >>> 8;
+  }
+
+  /**
+   * The entry for the device: `instance << 8 | flags` (FLAG_DISABLED,
+   * FLAG_NEAREST), the product's home with no flags when the device has no
+   * entry, or a LOOKUP_* code below zero. Pure memory, no allocation.
+   */
+  lookupEntry(productKey: string, deviceName: string): number {
     const packed = this.devices.get(productKey, deviceName);
-    if (packed >= 0) return (packed & FLAG_DISABLED) !== 0 ? LOOKUP_DISABLED : packed >>> 8;
+    if (packed >= 0) return packed;
     const p = this.products.get(productKey);
     if (p === undefined) return LOOKUP_UNKNOWN_PRODUCT;
-    return p.authoritative ? LOOKUP_UNKNOWN_DEVICE : p.home;
+    return p.authoritative ? LOOKUP_UNKNOWN_DEVICE : p.home << 8;
   }
 
   stats(): RouteTableStats {

@@ -59,7 +59,11 @@ export function unaryImplementation<T extends GenServiceMethods, Ctx>(
 /** A typed promise client for a service. */
 export type UnaryClient<T extends GenServiceMethods> = {
   [K in keyof T]: (req: MessageInitShape<In<T[K]>>, opts?: { metadata?: grpc.Metadata; deadlineMs?: number }) => Promise<MessageShape<Out<T[K]>>>;
-} & { close(): void };
+} & {
+  close(): void;
+  /** True once the channel is connected (connecting if idle), false if it is not within `ms`. */
+  ready(ms: number): Promise<boolean>;
+};
 
 export function createUnaryClient<T extends GenServiceMethods>(
   service: GenService<T>,
@@ -69,7 +73,10 @@ export function createUnaryClient<T extends GenServiceMethods>(
 ): UnaryClient<T> {
   const { metadata: baseMetadata, defaultDeadlineMs = 30000, ...clientOptions } = options;
   const client = new grpc.Client(address, credentials, clientOptions);
-  const out: Record<string, unknown> = { close: () => client.close() };
+  const out: Record<string, unknown> = {
+    close: () => client.close(),
+    ready: (ms: number) => new Promise<boolean>((resolve) => client.waitForReady(Date.now() + ms, (err) => resolve(err === undefined || err === null))),
+  };
   for (const m of service.methods) {
     const path = `/${service.typeName}/${m.name}`;
     out[m.localName] = (req: MessageInitShape<DescMessage>, opts: { metadata?: grpc.Metadata; deadlineMs?: number } = {}) =>

@@ -17,6 +17,8 @@ export interface HandoffInput {
   sourceInstance: string;
   product: ProductBundle;
   devices: DeviceCertificate[];
+  /** True when the devices move by the nearest strategy (R3): their routes stay nearest-placed. */
+  nearest?: boolean;
 }
 
 export type HandoffApplier = ReturnType<typeof createHandoffApplier>;
@@ -141,7 +143,10 @@ export function createHandoffApplier(opts: {
     insertApplied.run(input.jobId, pk, d.deviceName, d.generation, input.sourceInstance, outcome.accepted ? 1 : 0, outcome.errorCode, outcome.errorMessage, t);
     if (outcome.accepted) {
       // ARCHITECTURE.md handoff step 3: the new holder queues the route publication.
-      opts.routes.commit({ kind: "device", route: { productKey: pk, deviceName: d.deviceName, holder: self, generation: d.generation, committedBy: self, committedAt: t } }, true);
+      opts.routes.commit(
+        { kind: "device", route: { productKey: pk, deviceName: d.deviceName, holder: self, generation: d.generation, nearest: input.nearest === true, committedBy: self, committedAt: t } },
+        true,
+      );
     }
     return outcome;
   };

@@ -11,6 +11,7 @@ import {
   type JobDeviceResult,
   type JobStatus,
   type JobType,
+  type Strategy,
 } from "../domain/index.js";
 import type { Sealer } from "../security/index.js";
 import { secretAad, type DeviceListener } from "./devices.js";
@@ -21,7 +22,8 @@ interface JobRow {
   job_type: JobType;
   account_id: string;
   product_key: string;
-  strategy: "specified";
+  strategy: Strategy;
+  candidates: string;
   target_region: string;
   target_instance: string;
   status: JobStatus;
@@ -40,6 +42,7 @@ const toJob = (r: JobRow): Job => ({
   accountId: r.account_id,
   productKey: r.product_key,
   strategy: r.strategy,
+  candidates: JSON.parse(r.candidates) as string[],
   targetRegion: r.target_region,
   targetInstance: r.target_instance,
   status: r.status,
@@ -64,6 +67,10 @@ export interface NewJob {
   jobType: JobType;
   accountId: string;
   productKey: string;
+  /** Specified when absent. */
+  strategy?: Strategy;
+  /** The nearest strategy's candidate instance ids. */
+  candidates?: string[];
   targetRegion: string;
   targetInstance: string;
   deviceNames: string[];
@@ -88,8 +95,8 @@ export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; whe
   const { db, sealer, self, where } = opts;
   const now = opts.now ?? Date.now;
   const insertJob = db.prepare(
-    `INSERT INTO jobs(job_id, job_type, account_id, product_key, target_region, target_instance, status, total, created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, 'initializing', ?, ?, ?)`,
+    `INSERT INTO jobs(job_id, job_type, account_id, product_key, strategy, candidates, target_region, target_instance, status, total, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'initializing', ?, ?, ?)`,
   );
   const insertJobDevice = db.prepare("INSERT INTO job_devices(job_id, device_name, generation, result) VALUES (?, ?, 0, 'pending')");
   const selectJob = db.prepare<[string], JobRow>("SELECT * FROM jobs WHERE job_id = ?");
@@ -109,6 +116,10 @@ export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; whe
   );
   const markLeaving = db.prepare(
     "UPDATE devices SET placement = 'leaving', leaving_job = ? WHERE product_key = ? AND device_name = ? AND placement = 'here'",
+  );
+  const bumpGeneration = db.prepare("UPDATE devices SET generation = ? WHERE product_key = ? AND device_name = ? AND placement = 'here'");
+  const failedPlacements = db.prepare<[number], { job_id: string }>(
+    "SELECT job_id FROM jobs WHERE strategy = 'placement' AND status = 'failed' AND updated_at <= ? ORDER BY updated_at LIMIT 100",
   );
   const setJobDeviceGeneration = db.prepare("UPDATE job_devices SET generation = ? WHERE job_id = ? AND device_name = ?");
   const failJobDevice = db.prepare("UPDATE job_devices SET result = 'failed', error_code = ?, error_message = ? WHERE job_id = ? AND device_name = ? AND result = 'pending'");
@@ -140,7 +151,7 @@ export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; whe
       const id = newJobId();
       const t = now();
       db.transaction(() => {
-        insertJob.run(id, j.jobType, j.accountId, j.productKey, j.targetRegion, j.targetInstance, j.deviceNames.length, t, t);
+        insertJob.run(id, j.jobType, j.accountId, j.productKey, j.strategy ?? "specified", JSON.stringify(j.candidates ?? []), j.targetRegion, j.targetInstance, j.deviceNames.length, t, t);
         for (const dn of j.deviceNames) insertJobDevice.run(id, dn);
       })();
       return this.require(id);
@@ -166,6 +177,7 @@ export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; whe
     prepare(jobId: string): Job {
       const job = this.require(jobId);
       if (job.status !== "initializing") return job;
+      const marked: string[] = [];
       db.transaction(() => {
         for (const { device_name: dn } of pendingNames.all(jobId)) {
           const d = selectDeviceForJob.get(job.productKey, dn);
@@ -175,6 +187,16 @@ export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; whe
             failJobDevice.run("FAILED_PRECONDITION", `device ${job.productKey}/${dn} is held by ${where(d.holder)}, not here`, jobId, dn);
           } else if (d.placement === "leaving" && d.leaving_job !== jobId) {
             failJobDevice.run("FAILED_PRECONDITION", `device ${job.productKey}/${dn} is being distributed by job ${d.leaving_job ?? "?"}`, jobId, dn);
+          } else if (job.strategy === "nearest") {
+            // R3: the device stays here until it bootstraps; its route now
+            // says it is nearest-placed (a new generation, so every daemon
+            // applies it), and the job's part for it is done.
+            const g = d.generation + 1;
+            bumpGeneration.run(g, job.productKey, dn);
+            opts.routes.commit({ kind: "device", route: { productKey: job.productKey, deviceName: dn, holder: self, generation: g, nearest: true, committedBy: self, committedAt: now() } }, true);
+            setJobDeviceGeneration.run(g, jobId, dn);
+            succeedJobDevice.run(jobId, dn);
+            marked.push(dn);
           } else {
             markLeaving.run(jobId, job.productKey, dn);
             setJobDeviceGeneration.run(d.generation + 1, jobId, dn);
@@ -183,7 +205,34 @@ export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; whe
         recount.run({ id: jobId, t: now() });
         setStatus.run("running", "", now(), jobId);
       })();
+      for (const dn of marked) opts.devices.changed(job.productKey, dn, self, selectDisabled.get(job.productKey, dn)?.disabled === 1);
       return this.require(jobId);
+    },
+    /**
+     * A nearest-strategy device to move to `target` (R3), as a one-device
+     * placement job, deduplicated: a device already leaving for `target` in
+     * a placement job returns that job, so a burst of bootstraps makes one
+     * move. Refused (with the reason) when the device is not held here, is
+     * leaving in another job, or is not nearest-placed.
+     */
+    placement(productKey: string, deviceName: string, accountId: string, targetRegion: string, target: string): { job: Job; created: boolean } | { refused: string } {
+      return db.transaction((): { job: Job; created: boolean } | { refused: string } => {
+        const d = selectDeviceForJob.get(productKey, deviceName);
+        if (d === undefined) return { refused: `device ${productKey}/${deviceName} does not exist here` };
+        if (d.placement === "away") return { refused: `device ${productKey}/${deviceName} is held by ${where(d.holder)}, not here` };
+        if (d.placement === "leaving") {
+          const j = d.leaving_job === null ? undefined : this.get(d.leaving_job);
+          if (j !== undefined && j.strategy === "placement" && j.targetInstance === target) return { job: j, created: false };
+          return { refused: `device ${productKey}/${deviceName} is being distributed by job ${d.leaving_job ?? "?"}` };
+        }
+        if (opts.routes.device(productKey, deviceName)?.nearest !== true) return { refused: `device ${productKey}/${deviceName} is not placed by the nearest strategy` };
+        const job = this.create({ jobType: "device", accountId, productKey, strategy: "placement", targetRegion, targetInstance: target, deviceNames: [deviceName] });
+        return { job: this.prepare(job.jobId), created: true };
+      })();
+    },
+    /** Placement jobs that failed (target unreachable past the retry window) at least `ageMs` ago. */
+    failedPlacements(ageMs: number): string[] {
+      return failedPlacements.all(now() - ageMs).map((r) => r.job_id);
     },
     /** The next pending devices with their certificates (secrets opened for the peer call only). */
     pendingBatch(jobId: string, productKey: string, limit: number): DeviceCertificate[] {
@@ -215,7 +264,10 @@ export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; whe
             if (moveAway.run(job.targetInstance, o.generation, job.productKey, o.deviceName, job.jobId).changes === 1) {
               const t = now();
               opts.routes.commit(
-                { kind: "device", route: { productKey: job.productKey, deviceName: o.deviceName, holder: job.targetInstance, generation: o.generation, committedBy: job.targetInstance, committedAt: t } },
+                {
+                  kind: "device",
+                  route: { productKey: job.productKey, deviceName: o.deviceName, holder: job.targetInstance, generation: o.generation, nearest: job.strategy !== "specified", committedBy: job.targetInstance, committedAt: t },
+                },
                 false,
               );
               clearTags.run(job.productKey, o.deviceName);

@@ -201,6 +201,15 @@ export const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL
   ) STRICT;
   `,
+  // 3: the nearest strategy (R3) — a product's candidate set at its home,
+  //    a job's candidates, and the nearest-managed flag of a device route
+  `
+  ALTER TABLE products ADD COLUMN nearest_candidates TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE jobs ADD COLUMN candidates TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE device_routes ADD COLUMN nearest INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX device_routes_nearest ON device_routes(product_key, device_name) WHERE nearest = 1;
+  CREATE INDEX jobs_failed_placements ON jobs(updated_at) WHERE strategy = 'placement' AND status = 'failed';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

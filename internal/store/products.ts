@@ -28,6 +28,7 @@ interface ProductRow {
   owner_instance_id: string;
   received_from: string;
   version: number;
+  nearest_candidates: string;
   created_at: number;
   updated_at: number;
 }
@@ -40,7 +41,7 @@ interface TopicRow {
 }
 
 const PRODUCT_COLUMNS =
-  "product_key, account_id, product_name, node_type, data_format, auth_type, status, description, owner_instance_id, received_from, version, created_at, updated_at";
+  "product_key, account_id, product_name, node_type, data_format, auth_type, status, description, owner_instance_id, received_from, version, nearest_candidates, created_at, updated_at";
 
 const toProduct = (r: ProductRow): Product => ({
   productKey: r.product_key,
@@ -54,6 +55,7 @@ const toProduct = (r: ProductRow): Product => ({
   ownerInstanceId: r.owner_instance_id,
   receivedFrom: r.received_from,
   version: r.version,
+  candidates: JSON.parse(r.nearest_candidates) as string[],
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -92,7 +94,7 @@ export type ProductRouteSink = (p: Product, deleted: boolean) => void;
 
 export function createProductsRepo(db: Db, listener: ProductListener, now: () => number = Date.now, routeSink?: ProductRouteSink) {
   const insert = db.prepare(
-    `INSERT INTO products(${PRODUCT_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'device-secret', 'developing', ?, ?, '', 1, ?, ?)`,
+    `INSERT INTO products(${PRODUCT_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'device-secret', 'developing', ?, ?, '', 1, '[]', ?, ?)`,
   );
   const select = db.prepare<[string], ProductRow>(`SELECT ${PRODUCT_COLUMNS} FROM products WHERE product_key = ?`);
   const listByAccount = db.prepare<[string, string, number], ProductRow>(
@@ -132,6 +134,7 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
   const listTopics = db.prepare<[string], TopicRow>("SELECT * FROM topic_classes WHERE product_key = ? ORDER BY topic_id");
   const updateTopic = db.prepare("UPDATE topic_classes SET short_name = ?, operation = ?, description = ? WHERE topic_id = ?");
   const deleteTopic = db.prepare("DELETE FROM topic_classes WHERE topic_id = ?");
+  const setCandidates = db.prepare("UPDATE products SET nearest_candidates = ? WHERE product_key = ?");
 
   /** Every change to an owned product bumps its version and commits its route. */
   const touch = (productKey: string): void => {
@@ -165,6 +168,24 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
           return uniqueName(e, p.productName);
         }
       }
+    },
+    /**
+     * Sets an owned product's nearest-strategy candidate set (R3); a new set
+     * bumps the version and commits the product's route, which carries it to
+     * every daemon. False when the set is the same.
+     */
+    setCandidates(productKey: string, candidates: readonly string[]): boolean {
+      const json = JSON.stringify(candidates);
+      const changed = db.transaction(() => {
+        const r = select.get(productKey);
+        if (r === undefined) throw new NotFoundError(`product ${productKey} does not exist`, { field: "product_key" });
+        if (r.nearest_candidates === json) return false;
+        setCandidates.run(json, productKey);
+        touch(productKey);
+        return true;
+      })();
+      if (changed) listener.created(this.get(productKey)!);
+      return changed;
     },
     get(productKey: string): Product | undefined {
       const r = select.get(productKey);

@@ -6,6 +6,7 @@ interface DeviceRouteRow {
   device_name: string;
   holder: string;
   generation: number;
+  nearest: number;
   committed_by: string;
   committed_at: number;
 }
@@ -37,6 +38,7 @@ const toDeviceRoute = (r: DeviceRouteRow): DeviceRoute => ({
   deviceName: r.device_name,
   holder: r.holder,
   generation: r.generation,
+  nearest: r.nearest === 1,
   committedBy: r.committed_by,
   committedAt: r.committed_at,
 });
@@ -88,9 +90,9 @@ export type RoutesRepo = ReturnType<typeof createRoutesRepo>;
  */
 export function createRoutesRepo(db: Db, now: () => number = Date.now) {
   const upsertDevice = db.prepare(
-    `INSERT INTO device_routes(product_key, device_name, holder, generation, committed_by, committed_at, revision)
-     VALUES (@productKey, @deviceName, @holder, @generation, @committedBy, @committedAt, @revision)
-     ON CONFLICT DO UPDATE SET holder = excluded.holder, generation = excluded.generation, committed_by = excluded.committed_by,
+    `INSERT INTO device_routes(product_key, device_name, holder, generation, nearest, committed_by, committed_at, revision)
+     VALUES (@productKey, @deviceName, @holder, @generation, @nearest, @committedBy, @committedAt, @revision)
+     ON CONFLICT DO UPDATE SET holder = excluded.holder, generation = excluded.generation, nearest = excluded.nearest, committed_by = excluded.committed_by,
        committed_at = excluded.committed_at, revision = excluded.revision
      WHERE excluded.generation > device_routes.generation`,
   );
@@ -111,7 +113,10 @@ export function createRoutesRepo(db: Db, now: () => number = Date.now) {
   );
   const enqueue = db.prepare("INSERT INTO route_outbox(kind, k1, k2, created_at) VALUES (?, ?, ?, ?)");
   const selectDevice = db.prepare<[string, string], DeviceRouteRow>(
-    "SELECT product_key, device_name, holder, generation, committed_by, committed_at FROM device_routes WHERE product_key = ? AND device_name = ?",
+    "SELECT product_key, device_name, holder, generation, nearest, committed_by, committed_at FROM device_routes WHERE product_key = ? AND device_name = ?",
+  );
+  const nearestDevices = db.prepare<[], { product_key: string; device_name: string; holder: string }>(
+    "SELECT product_key, device_name, holder FROM device_routes WHERE nearest = 1",
   );
   const selectProduct = db.prepare<[string], ProductRouteRow>("SELECT * FROM product_routes WHERE product_key = ?");
   const selectInstance = db.prepare<[string], InstanceRouteRow>("SELECT * FROM instance_routes WHERE instance_id = ?");
@@ -151,7 +156,7 @@ export function createRoutesRepo(db: Db, now: () => number = Date.now) {
   const store = (c: RouteChange, revision: number): boolean => {
     switch (c.kind) {
       case "device":
-        return upsertDevice.run({ ...c.route, revision }).changes === 1;
+        return upsertDevice.run({ ...c.route, nearest: c.route.nearest ? 1 : 0, revision }).changes === 1;
       case "product":
         return upsertProduct.run({ ...c.route, deleted: c.route.deleted ? 1 : 0, candidates: JSON.stringify(c.route.candidates), revision }).changes === 1;
       case "instance":
@@ -218,6 +223,10 @@ export function createRoutesRepo(db: Db, now: () => number = Date.now) {
     device(productKey: string, deviceName: string): DeviceRoute | undefined {
       const r = selectDevice.get(productKey, deviceName);
       return r === undefined ? undefined : toDeviceRoute(r);
+    },
+    /** Device routes placed by the nearest strategy (start-up load flags them in the table). */
+    *nearestDevices(): IterableIterator<{ productKey: string; deviceName: string; holder: string }> {
+      for (const r of nearestDevices.iterate()) yield { productKey: r.product_key, deviceName: r.device_name, holder: r.holder };
     },
     product(productKey: string): ProductRoute | undefined {
       const r = selectProduct.get(productKey);

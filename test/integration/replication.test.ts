@@ -155,7 +155,7 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
     const nc = await connect({ servers: nats.url });
     try {
       const kv = await new Kvm(nc).open("iotfed-routes");
-      const key = keyOf({ kind: "device", route: { productKey: pk, deviceName: "trk-020", holder: "", generation: 0, committedBy: "", committedAt: 0 } });
+      const key = keyOf({ kind: "device", route: { productKey: pk, deviceName: "trk-020", holder: "", generation: 0, nearest: false, committedBy: "", committedAt: 0 } });
       const cur = await kv.get(key);
       assert.ok(cur !== null && cur.operation === "PUT");
       const current = decodeRecord(key, cur.value);
@@ -233,7 +233,7 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
         20000,
         200,
       );
-      const devKey = keyOf({ kind: "device", route: { productKey: pk, deviceName: "trk-000", holder: "", generation: 0, committedBy: "", committedAt: 0 } });
+      const devKey = keyOf({ kind: "device", route: { productKey: pk, deviceName: "trk-000", holder: "", generation: 0, nearest: false, committedBy: "", committedAt: 0 } });
       const prodKey = keyOf({ kind: "product", route: { productKey: pk, home: "", version: 0, deleted: false, candidates: [], accountId: "", productName: "", nodeType: "", status: "", regionId: "", committedBy: "", committedAt: 0 } });
       const instKey = keyOf({ kind: "instance", route: { instanceId: C.id, regionId: "", mqttHost: "", mqttPort: 0, version: 0, committedAt: 0 } });
       for (const key of [devKey, prodKey, instKey]) {

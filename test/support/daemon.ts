@@ -250,9 +250,9 @@ export interface FederationMember {
  */
 export async function startFederation(
   n: number,
-  opts: { peer?: Record<string, unknown>; config?: Record<string, unknown>; configFor?: (i: number) => Record<string, unknown> } = {},
+  opts: { peer?: Record<string, unknown>; config?: Record<string, unknown>; configFor?: (i: number) => Record<string, unknown>; regions?: string[] } = {},
 ): Promise<{ members: FederationMember[]; certDir: string; dispose(): Promise<void> }> {
-  const regions = ["cn-shanghai", "ap-southeast-1", "eu-central-1", "us-west-1", "cn-beijing"];
+  const regions = opts.regions ?? ["cn-shanghai", "ap-southeast-1", "eu-central-1", "us-west-1", "cn-beijing"];
   const certDir = tempDir("iotfed-fed-certs-");
   const ids = Array.from({ length: n }, (_, i) => `iot-${regions[i]!}-1`);
   const certs = makeCerts(certDir, ids);

@@ -27,6 +27,7 @@ const product = (owner: string, receivedFrom = ""): Product => ({
   ownerInstanceId: owner,
   receivedFrom,
   version: 1,
+  candidates: [],
   createdAt: 0,
   updatedAt: 0,
 });

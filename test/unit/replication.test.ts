@@ -10,7 +10,7 @@ import type { DeviceRoute, RouteChange } from "../../internal/domain/index.js";
 
 const dev = (over: Partial<DeviceRoute> = {}): RouteChange => ({
   kind: "device",
-  route: { productKey: "a1B2c3D4e5F", deviceName: "dev.1@site:2_x", holder: "iot-b-1", generation: 1, committedBy: "iot-b-1", committedAt: 1700000000000, ...over },
+  route: { productKey: "a1B2c3D4e5F", deviceName: "dev.1@site:2_x", holder: "iot-b-1", generation: 1, nearest: false, committedBy: "iot-b-1", committedAt: 1700000000000, ...over },
 });
 
 describe("replication keys and records", () => {

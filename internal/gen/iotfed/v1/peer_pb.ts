@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file iotfed/v1/peer.proto.
  */
 export const file_iotfed_v1_peer: GenFile = /*@__PURE__*/
-  fileDesc("ChRpb3RmZWQvdjEvcGVlci5wcm90bxIJaW90ZmVkLnYxIlIKDlRvcGljQ2xhc3NEYXRhEhgKEHRvcGljX3Nob3J0X25hbWUYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIt0CCg1Qcm9kdWN0QnVuZGxlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSFAoMYWNjb3VudF9uYW1lGAMgASgJEhQKDHByb2R1Y3RfbmFtZRgEIAEoCRIRCglub2RlX3R5cGUYBSABKAkSEwoLZGF0YV9mb3JtYXQYBiABKAkSEQoJYXV0aF90eXBlGAcgASgJEg4KBnN0YXR1cxgIIAEoCRITCgtkZXNjcmlwdGlvbhgJIAEoCRIZChFvd25lcl9pbnN0YW5jZV9pZBgKIAEoCRIPCgd2ZXJzaW9uGAsgASgDEikKBnRvcGljcxgMIAMoCzIZLmlvdGZlZC52MS5Ub3BpY0NsYXNzRGF0YRITCgt0aGluZ19tb2RlbBgNIAEoCRITCgtzY3JpcHRfdHlwZRgOIAEoCRIWCg5zY3JpcHRfY29udGVudBgPIAEoCSKnAQoRRGV2aWNlQ2VydGlmaWNhdGUSEwoLZGV2aWNlX25hbWUYASABKAkSFQoNZGV2aWNlX3NlY3JldBgCIAEoCRIOCgZpb3RfaWQYAyABKAkSEgoKZ2VuZXJhdGlvbhgEIAEoAxIYChBob21lX2luc3RhbmNlX2lkGAUgASgJEhAKCG5pY2tuYW1lGAYgASgJEhYKDmNyZWF0ZV90aW1lX21zGAcgASgDIq8BCg5IYW5kb2ZmUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSGAoQc291cmNlX3JlZ2lvbl9pZBgCIAEoCRIpCgdwcm9kdWN0GAMgASgLMhguaW90ZmVkLnYxLlByb2R1Y3RCdW5kbGUSLQoHZGV2aWNlcxgEIAMoCzIcLmlvdGZlZC52MS5EZXZpY2VDZXJ0aWZpY2F0ZRIZChF0YXJnZXRfYWNjb3VudF9pZBgFIAEoCSJ1Cg1EZXZpY2VPdXRjb21lEhMKC2RldmljZV9uYW1lGAEgASgJEhIKCmdlbmVyYXRpb24YAiABKAMSEAoIYWNjZXB0ZWQYAyABKAgSEgoKZXJyb3JfY29kZRgEIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAUgASgJInwKD0hhbmRvZmZSZXNwb25zZRIqCghvdXRjb21lcxgBIAMoCzIYLmlvdGZlZC52MS5EZXZpY2VPdXRjb21lEhEKCW1xdHRfaG9zdBgCIAEoCRIRCgltcXR0X3BvcnQYAyABKAUSFwoPcHJvZHVjdF92ZXJzaW9uGAQgASgDIj8KElN5bmNQcm9kdWN0UmVxdWVzdBIpCgdwcm9kdWN0GAEgASgLMhguaW90ZmVkLnYxLlByb2R1Y3RCdW5kbGUiNwoTU3luY1Byb2R1Y3RSZXNwb25zZRIPCgdhcHBsaWVkGAEgASgIEg8KB3ZlcnNpb24YAiABKAMynQEKC1BlZXJTZXJ2aWNlEkAKB0hhbmRvZmYSGS5pb3RmZWQudjEuSGFuZG9mZlJlcXVlc3QaGi5pb3RmZWQudjEuSGFuZG9mZlJlc3BvbnNlEkwKC1N5bmNQcm9kdWN0Eh0uaW90ZmVkLnYxLlN5bmNQcm9kdWN0UmVxdWVzdBoeLmlvdGZlZC52MS5TeW5jUHJvZHVjdFJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChRpb3RmZWQvdjEvcGVlci5wcm90bxIJaW90ZmVkLnYxIlIKDlRvcGljQ2xhc3NEYXRhEhgKEHRvcGljX3Nob3J0X25hbWUYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIt0CCg1Qcm9kdWN0QnVuZGxlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSFAoMYWNjb3VudF9uYW1lGAMgASgJEhQKDHByb2R1Y3RfbmFtZRgEIAEoCRIRCglub2RlX3R5cGUYBSABKAkSEwoLZGF0YV9mb3JtYXQYBiABKAkSEQoJYXV0aF90eXBlGAcgASgJEg4KBnN0YXR1cxgIIAEoCRITCgtkZXNjcmlwdGlvbhgJIAEoCRIZChFvd25lcl9pbnN0YW5jZV9pZBgKIAEoCRIPCgd2ZXJzaW9uGAsgASgDEikKBnRvcGljcxgMIAMoCzIZLmlvdGZlZC52MS5Ub3BpY0NsYXNzRGF0YRITCgt0aGluZ19tb2RlbBgNIAEoCRITCgtzY3JpcHRfdHlwZRgOIAEoCRIWCg5zY3JpcHRfY29udGVudBgPIAEoCSKnAQoRRGV2aWNlQ2VydGlmaWNhdGUSEwoLZGV2aWNlX25hbWUYASABKAkSFQoNZGV2aWNlX3NlY3JldBgCIAEoCRIOCgZpb3RfaWQYAyABKAkSEgoKZ2VuZXJhdGlvbhgEIAEoAxIYChBob21lX2luc3RhbmNlX2lkGAUgASgJEhAKCG5pY2tuYW1lGAYgASgJEhYKDmNyZWF0ZV90aW1lX21zGAcgASgDIsEBCg5IYW5kb2ZmUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSGAoQc291cmNlX3JlZ2lvbl9pZBgCIAEoCRIpCgdwcm9kdWN0GAMgASgLMhguaW90ZmVkLnYxLlByb2R1Y3RCdW5kbGUSLQoHZGV2aWNlcxgEIAMoCzIcLmlvdGZlZC52MS5EZXZpY2VDZXJ0aWZpY2F0ZRIZChF0YXJnZXRfYWNjb3VudF9pZBgFIAEoCRIQCghzdHJhdGVneRgGIAEoCSJ1Cg1EZXZpY2VPdXRjb21lEhMKC2RldmljZV9uYW1lGAEgASgJEhIKCmdlbmVyYXRpb24YAiABKAMSEAoIYWNjZXB0ZWQYAyABKAgSEgoKZXJyb3JfY29kZRgEIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAUgASgJInwKD0hhbmRvZmZSZXNwb25zZRIqCghvdXRjb21lcxgBIAMoCzIYLmlvdGZlZC52MS5EZXZpY2VPdXRjb21lEhEKCW1xdHRfaG9zdBgCIAEoCRIRCgltcXR0X3BvcnQYAyABKAUSFwoPcHJvZHVjdF92ZXJzaW9uGAQgASgDIj8KElN5bmNQcm9kdWN0UmVxdWVzdBIpCgdwcm9kdWN0GAEgASgLMhguaW90ZmVkLnYxLlByb2R1Y3RCdW5kbGUiNwoTU3luY1Byb2R1Y3RSZXNwb25zZRIPCgdhcHBsaWVkGAEgASgIEg8KB3ZlcnNpb24YAiABKAMiawoSUGxhY2VEZXZpY2VSZXF1ZXN0EhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhMKC2RldmljZV9uYW1lGAIgASgJEhoKEnRhcmdldF9pbnN0YW5jZV9pZBgDIAEoCRIPCgd3YWl0X21zGAQgASgFImYKE1BsYWNlRGV2aWNlUmVzcG9uc2USDgoGcmVzdWx0GAEgASgJEhoKEmhvbGRlcl9pbnN0YW5jZV9pZBgCIAEoCRISCgpnZW5lcmF0aW9uGAMgASgDEg8KB21lc3NhZ2UYBCABKAky6wEKC1BlZXJTZXJ2aWNlEkAKB0hhbmRvZmYSGS5pb3RmZWQudjEuSGFuZG9mZlJlcXVlc3QaGi5pb3RmZWQudjEuSGFuZG9mZlJlc3BvbnNlEkwKC1N5bmNQcm9kdWN0Eh0uaW90ZmVkLnYxLlN5bmNQcm9kdWN0UmVxdWVzdBoeLmlvdGZlZC52MS5TeW5jUHJvZHVjdFJlc3BvbnNlEkwKC1BsYWNlRGV2aWNlEh0uaW90ZmVkLnYxLlBsYWNlRGV2aWNlUmVxdWVzdBoeLmlvdGZlZC52MS5QbGFjZURldmljZVJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * TopicClassData is a topic class as it travels with a product.
@@ -277,6 +277,14 @@ export type HandoffRequest = Message<"iotfed.v1.HandoffRequest"> & {
    * @generated from field: string target_account_id = 5;
    */
   targetAccountId: string;
+
+  /**
+   * "specified", or "nearest" when the devices move by the nearest strategy
+   * (R3): the receiver keeps them nearest-managed in their routes.
+   *
+   * @generated from field: string strategy = 6;
+   */
+  strategy: string;
 };
 
 /**
@@ -427,6 +435,92 @@ export const SyncProductResponseSchema: GenMessage<SyncProductResponse> = /*@__P
   messageDesc(file_iotfed_v1_peer, 7);
 
 /**
+ * PlaceDeviceRequest names a nearest-strategy device and where it should go.
+ *
+ * @generated from message iotfed.v1.PlaceDeviceRequest
+ */
+export type PlaceDeviceRequest = Message<"iotfed.v1.PlaceDeviceRequest"> & {
+  /**
+   * ProductKey.
+   *
+   * @generated from field: string product_key = 1;
+   */
+  productKey: string;
+
+  /**
+   * DeviceName.
+   *
+   * @generated from field: string device_name = 2;
+   */
+  deviceName: string;
+
+  /**
+   * The candidate nearest to the device's location.
+   *
+   * @generated from field: string target_instance_id = 3;
+   */
+  targetInstanceId: string;
+
+  /**
+   * How long to wait for the move to commit before answering.
+   *
+   * @generated from field: int32 wait_ms = 4;
+   */
+  waitMs: number;
+};
+
+/**
+ * Describes the message iotfed.v1.PlaceDeviceRequest.
+ * Use `create(PlaceDeviceRequestSchema)` to create a new message.
+ */
+export const PlaceDeviceRequestSchema: GenMessage<PlaceDeviceRequest> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_peer, 8);
+
+/**
+ * PlaceDeviceResponse tells where the device is now.
+ *
+ * @generated from message iotfed.v1.PlaceDeviceResponse
+ */
+export type PlaceDeviceResponse = Message<"iotfed.v1.PlaceDeviceResponse"> & {
+  /**
+   * "moved" (held by the target now), "pending" (moving; not committed
+   * within wait_ms), "refused" (the move cannot be made; message says why)
+   * or "unreachable" (the target could not be reached; nothing changed).
+   *
+   * @generated from field: string result = 1;
+   */
+  result: string;
+
+  /**
+   * The instance that holds the device now.
+   *
+   * @generated from field: string holder_instance_id = 2;
+   */
+  holderInstanceId: string;
+
+  /**
+   * The device's generation at that holder.
+   *
+   * @generated from field: int64 generation = 3;
+   */
+  generation: bigint;
+
+  /**
+   * Why, when refused or unreachable.
+   *
+   * @generated from field: string message = 4;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message iotfed.v1.PlaceDeviceResponse.
+ * Use `create(PlaceDeviceResponseSchema)` to create a new message.
+ */
+export const PlaceDeviceResponseSchema: GenMessage<PlaceDeviceResponse> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_peer, 9);
+
+/**
  * PeerService is served by every iotfedd on its peer listener.
  *
  * @generated from service iotfed.v1.PeerService
@@ -453,6 +547,19 @@ export const PeerService: GenService<{
     methodKind: "unary";
     input: typeof SyncProductRequestSchema;
     output: typeof SyncProductResponseSchema;
+  },
+  /**
+   * PlaceDevice asks the holder of a nearest-strategy device to move it to
+   * the candidate nearest to where it bootstrapped (R3). Deduplicated at the
+   * holder: a device already moving there is waited for, not moved again.
+   * Answers once the move commits or after wait_ms, whichever is first.
+   *
+   * @generated from rpc iotfed.v1.PeerService.PlaceDevice
+   */
+  placeDevice: {
+    methodKind: "unary";
+    input: typeof PlaceDeviceRequestSchema;
+    output: typeof PlaceDeviceResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_iotfed_v1_peer, 0);

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file iotfed/v1/replication.proto.
  */
 export const file_iotfed_v1_replication: GenFile = /*@__PURE__*/
-  fileDesc("Chtpb3RmZWQvdjEvcmVwbGljYXRpb24ucHJvdG8SCWlvdGZlZC52MSLLAQoLUm91dGVSZWNvcmQSKAoGZGV2aWNlGAEgASgLMhYuaW90ZmVkLnYxLkRldmljZVJvdXRlSAASKgoHcHJvZHVjdBgCIAEoCzIXLmlvdGZlZC52MS5Qcm9kdWN0Um91dGVIABItCghpbnN0YW5jZRgDIAEoCzIZLmlvdGZlZC52MS5JbnN0YW5jZVJlY29yZEgAEhQKDGNvbW1pdHRlZF9ieRgKIAEoCRIXCg9jb21taXR0ZWRfYXRfbXMYCyABKANCCAoGcmVjb3JkIlsKC0RldmljZVJvdXRlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhMKC2RldmljZV9uYW1lGAIgASgJEg4KBmhvbGRlchgDIAEoCRISCgpnZW5lcmF0aW9uGAQgASgEIscBCgxQcm9kdWN0Um91dGUSEwoLcHJvZHVjdF9rZXkYASABKAkSDAoEaG9tZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgEEg8KB2RlbGV0ZWQYBCABKAgSEgoKY2FuZGlkYXRlcxgFIAMoCRISCgphY2NvdW50X2lkGAYgASgJEhQKDHByb2R1Y3RfbmFtZRgHIAEoCRIRCglub2RlX3R5cGUYCCABKAkSDgoGc3RhdHVzGAkgASgJEhEKCXJlZ2lvbl9pZBgKIAEoCSJvCg5JbnN0YW5jZVJlY29yZBITCgtpbnN0YW5jZV9pZBgBIAEoCRIRCglyZWdpb25faWQYAiABKAkSEQoJbXF0dF9ob3N0GAMgASgJEhEKCW1xdHRfcG9ydBgEIAEoDRIPCgd2ZXJzaW9uGAUgASgEYgZwcm90bzM");
+  fileDesc("Chtpb3RmZWQvdjEvcmVwbGljYXRpb24ucHJvdG8SCWlvdGZlZC52MSLLAQoLUm91dGVSZWNvcmQSKAoGZGV2aWNlGAEgASgLMhYuaW90ZmVkLnYxLkRldmljZVJvdXRlSAASKgoHcHJvZHVjdBgCIAEoCzIXLmlvdGZlZC52MS5Qcm9kdWN0Um91dGVIABItCghpbnN0YW5jZRgDIAEoCzIZLmlvdGZlZC52MS5JbnN0YW5jZVJlY29yZEgAEhQKDGNvbW1pdHRlZF9ieRgKIAEoCRIXCg9jb21taXR0ZWRfYXRfbXMYCyABKANCCAoGcmVjb3JkImwKC0RldmljZVJvdXRlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhMKC2RldmljZV9uYW1lGAIgASgJEg4KBmhvbGRlchgDIAEoCRISCgpnZW5lcmF0aW9uGAQgASgEEg8KB25lYXJlc3QYBSABKAgixwEKDFByb2R1Y3RSb3V0ZRITCgtwcm9kdWN0X2tleRgBIAEoCRIMCgRob21lGAIgASgJEg8KB3ZlcnNpb24YAyABKAQSDwoHZGVsZXRlZBgEIAEoCBISCgpjYW5kaWRhdGVzGAUgAygJEhIKCmFjY291bnRfaWQYBiABKAkSFAoMcHJvZHVjdF9uYW1lGAcgASgJEhEKCW5vZGVfdHlwZRgIIAEoCRIOCgZzdGF0dXMYCSABKAkSEQoJcmVnaW9uX2lkGAogASgJIm8KDkluc3RhbmNlUmVjb3JkEhMKC2luc3RhbmNlX2lkGAEgASgJEhEKCXJlZ2lvbl9pZBgCIAEoCRIRCgltcXR0X2hvc3QYAyABKAkSEQoJbXF0dF9wb3J0GAQgASgNEg8KB3ZlcnNpb24YBSABKARiBnByb3RvMw");
 
 /**
  * RouteRecord is the value stored under one key of the routes bucket.
@@ -99,6 +99,14 @@ export type DeviceRoute = Message<"iotfed.v1.DeviceRoute"> & {
    * @generated from field: uint64 generation = 4;
    */
   generation: bigint;
+
+  /**
+   * The device is placed by the nearest strategy (R3): it moves to the
+   * product's candidate nearest to where it bootstraps.
+   *
+   * @generated from field: bool nearest = 5;
+   */
+  nearest: boolean;
 };
 
 /**

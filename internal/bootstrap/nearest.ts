@@ -1,0 +1,69 @@
+import { nearest, type Candidate, type ClientIpResolver, type LatLon, type Locator } from "../geo/index.js";
+import type { RouteTable } from "../routes/index.js";
+import type { Metrics } from "../metrics/index.js";
+
+export interface NearestOptions {
+  routes: RouteTable;
+  locator: Locator;
+  clientIp: ClientIpResolver;
+  /** Coordinates of a region id; undefined when none are known (its candidates are skipped). */
+  regionAt: (region: string) => LatLon | undefined;
+  /**
+   * Asks for a device to be moved to `target` (instance ids); resolves to
+   * the instance id to answer with.
+   */
+  place: (productKey: string, deviceName: string, holder: string, target: string) => Promise<string> | string;
+  metrics: Metrics;
+}
+
+export type NearestResolver = ReturnType<typeof createNearestResolver>;
+
+/**
+ * The nearest strategy at the edge (R3): for a nearest-placed device, the
+ * client's location (cached per address) picks the nearest candidate of its
+ * product. When that is the holder — a device already in place — the
+ * answer is the holder's, from memory; otherwise the holder is asked to
+ * move the device and the answer waits for it (bounded by the placement).
+ */
+export function createNearestResolver(opts: NearestOptions) {
+  const { routes, locator } = opts;
+  const byProduct = new Map<string, { epoch: number; candidates: Candidate<number>[] }>();
+  const counted = {
+    override: opts.metrics.geoLookups.labels({ source: "override" }),
+    database: opts.metrics.geoLookups.labels({ source: "database" }),
+    unknown: opts.metrics.geoLookups.labels({ source: "unknown" }),
+  };
+
+  const candidatesOf = (productKey: string): Candidate<number>[] | undefined => {
+    const set = routes.candidates(productKey);
+    if (set === undefined) return undefined;
+    const epoch = routes.candidatesEpoch;
+    const hit = byProduct.get(productKey);
+    if (hit !== undefined && hit.epoch === epoch) return hit.candidates;
+    const candidates: Candidate<number>[] = [];
+    for (const i of set) {
+      const at = opts.regionAt(routes.regionAt(i));
+      if (at !== undefined) candidates.push({ ...at, id: routes.instanceAt(i), value: i });
+    }
+    byProduct.set(productKey, { epoch, candidates });
+    return candidates;
+  };
+
+  return {
+    /**
+     * The instance index to answer for a nearest-placed device held by
+     * `holder`, or a promise of it when a move was asked for.
+     */
+    resolve(productKey: string, deviceName: string, holder: number, peer: string, rawHeaders: readonly string[]): number | Promise<number> {
+      const candidates = candidatesOf(productKey);
+      if (candidates === undefined || candidates.length === 0) return holder;
+      const loc = locator.locate(opts.clientIp.resolve(peer, rawHeaders));
+      counted[loc.source].inc();
+      if (loc.at === undefined) return holder;
+      const best = nearest(loc.at, candidates, routes.instanceAt(holder));
+      if (best === undefined || best.value === holder) return holder;
+      const r = opts.place(productKey, deviceName, routes.instanceAt(holder), best.id);
+      return typeof r === "string" ? routes.instance(r) : r.then((id) => routes.instance(id));
+    },
+  };
+}
