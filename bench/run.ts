@@ -2,7 +2,7 @@
  * iotfed benchmarks. Each one runs its baseline in the same run and prints
  * ratios. Usage:
  *   npm run bench                                  # all, default sizes
- *   npm run bench -- route | http | replication | handoff
+ *   npm run bench -- route | http | nearest | replication | handoff
  *   BENCH_ROUTES=50000000 npm run bench -- route   # the table at 50M routes
  *   BENCH_SKIP_LOAD=1 ...                          # without the SQLite load part
  */
@@ -15,7 +15,7 @@ import { benchRouteScale } from "./route-table.bench.js";
 import { benchHandoff } from "./handoff.bench.js";
 import { benchReplication } from "./replication.bench.js";
 import { bootstrapRequest, load, type LoadResult } from "./load.js";
-import { benchDeviceName, benchProductKey } from "./names.js";
+import { benchDeviceName, benchProductKey, NEAREST_PRODUCTS } from "./names.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const which = process.argv[2] ?? "all";
@@ -165,6 +165,47 @@ async function httpRuns(): Promise<void> {
   console.log(`  p99(${num(big)}) / p99(${num(small)}): ${fmt(p99(big) / p99(small), 2)}x (mean of two runs each)`);
 }
 
+/**
+ * Issue 5's figure: bootstrap throughput for nearest-strategy devices that
+ * are already in place (lookup, client location, nearest candidate — the
+ * holder — then the cached reply) against specified-strategy devices in the
+ * same server, same run, alternating.
+ */
+async function nearestBench(): Promise<void> {
+  if (pinning) spawnSync("taskset", ["-cp", `1-${cpus().length - 1}`, String(process.pid)]);
+  try {
+    const total = Number(process.env.BENCH_REQUESTS ?? 60_000);
+    const conns = 64;
+    const routes = 100_000;
+    // Devices of products 0..499 are nearest-placed, 500..999 specified.
+    const pick = (nearest: boolean) => (i: number) => {
+      const d = Math.floor(((Math.imul(i + 1, 2654435761) >>> 0) / 4294967296) * routes);
+      const inNearest = d % 1000 < NEAREST_PRODUCTS;
+      const dev = inNearest === nearest ? d : (d + NEAREST_PRODUCTS) % routes;
+      return bootstrapRequest(benchProductKey(dev % 1000), benchDeviceName(dev));
+    };
+    console.log(`\nbootstrap of nearest-strategy devices already in place vs specified-strategy devices (R3): ${num(total)} requests per run, ${conns} connections, ${num(routes)} routes`);
+    console.log("  (one server with the nearest strategy on: half the products have three candidates, the client is located by a CIDR override, the packaged city database is loaded; fresh server per run, warmed up with 20,000 requests)");
+    const pairs = Number(process.env.BENCH_PAIRS ?? 5);
+    const ratios: number[] = [];
+    const cpu: [number, number][] = [];
+    for (let p = 0; p < pairs; p++) {
+      const s = await measured("nearest", routes, total, conns, pick(false));
+      line("specified devices", s);
+      const n = await measured("nearest", routes, total, conns, pick(true));
+      line("nearest, in place", n);
+      ratios.push(n.requests / n.seconds / (s.requests / s.seconds));
+      cpu.push([s.cpuUs, n.cpuUs]);
+    }
+    const sorted = [...ratios].sort((x, y) => x - y);
+    const medCpu = (k: 0 | 1) => cpu.map((c) => c[k]).sort((x, y) => x - y)[Math.floor(pairs / 2)]!;
+    console.log(`  nearest/specified throughput: median of ${pairs} pairs ${fmt(sorted[Math.floor(pairs / 2)]!, 2)}x (pairs: ${ratios.map((x) => fmt(x, 2)).join(", ")}); target >= 0.85`);
+    console.log(`  server CPU per request, median: specified ${fmt(medCpu(0))} µs, nearest ${fmt(medCpu(1))} µs: nearest sustains ${fmt(medCpu(0) / medCpu(1), 2)}x the specified requests/s on a saturated core`);
+  } finally {
+    if (pinning) spawnSync("taskset", ["-cp", `0-${cpus().length - 1}`, String(process.pid)]);
+  }
+}
+
 async function replicationBench(): Promise<void> {
   const updates = 2000;
   const interval = 2;
@@ -193,5 +234,6 @@ async function handoffBench(): Promise<void> {
 header();
 if (which === "all" || which === "route") await routeBench();
 if (which === "all" || which === "http") await httpBench();
+if (which === "all" || which === "nearest") await nearestBench();
 if (which === "all" || which === "replication") await replicationBench();
 if (which === "all" || which === "handoff") await handoffBench();

@@ -1,4 +1,4 @@
-import { nearest, type Candidate, type ClientIpResolver, type LatLon, type Locator } from "../geo/index.js";
+import { nearestPrepared, prepare, type ClientIpResolver, type LatLon, type Locator, type PreparedCandidate } from "../geo/index.js";
 import type { RouteTable } from "../routes/index.js";
 import type { Metrics } from "../metrics/index.js";
 
@@ -27,23 +27,23 @@ export type NearestResolver = ReturnType<typeof createNearestResolver>;
  */
 export function createNearestResolver(opts: NearestOptions) {
   const { routes, locator } = opts;
-  const byProduct = new Map<string, { epoch: number; candidates: Candidate<number>[] }>();
+  const byProduct = new Map<string, { epoch: number; candidates: PreparedCandidate<number>[] }>();
   const counted = {
-    override: opts.metrics.geoLookups.labels({ source: "override" }),
-    database: opts.metrics.geoLookups.labels({ source: "database" }),
-    unknown: opts.metrics.geoLookups.labels({ source: "unknown" }),
+    override: opts.metrics.geoLookups.labels("override"),
+    database: opts.metrics.geoLookups.labels("database"),
+    unknown: opts.metrics.geoLookups.labels("unknown"),
   };
 
-  const candidatesOf = (productKey: string): Candidate<number>[] | undefined => {
+  const candidatesOf = (productKey: string): PreparedCandidate<number>[] | undefined => {
     const set = routes.candidates(productKey);
     if (set === undefined) return undefined;
     const epoch = routes.candidatesEpoch;
     const hit = byProduct.get(productKey);
     if (hit !== undefined && hit.epoch === epoch) return hit.candidates;
-    const candidates: Candidate<number>[] = [];
+    const candidates: PreparedCandidate<number>[] = [];
     for (const i of set) {
       const at = opts.regionAt(routes.regionAt(i));
-      if (at !== undefined) candidates.push({ ...at, id: routes.instanceAt(i), value: i });
+      if (at !== undefined) candidates.push({ at: prepare(at), id: routes.instanceAt(i), value: i });
     }
     byProduct.set(productKey, { epoch, candidates });
     return candidates;
@@ -59,8 +59,8 @@ export function createNearestResolver(opts: NearestOptions) {
       if (candidates === undefined || candidates.length === 0) return holder;
       const loc = locator.locate(opts.clientIp.resolve(peer, rawHeaders));
       counted[loc.source].inc();
-      if (loc.at === undefined) return holder;
-      const best = nearest(loc.at, candidates, routes.instanceAt(holder));
+      if (loc.prepared === undefined) return holder;
+      const best = nearestPrepared(loc.prepared, candidates, routes.instanceAt(holder));
       if (best === undefined || best.value === holder) return holder;
       const r = opts.place(productKey, deviceName, routes.instanceAt(holder), best.id);
       return typeof r === "string" ? routes.instance(r) : r.then((id) => routes.instance(id));

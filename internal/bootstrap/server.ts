@@ -37,7 +37,7 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
   const countFor = (code: number): { inc(): void } => {
     let c = counters.get(code);
     if (c === undefined) {
-      c = metrics.bootstrapRequests.labels({ code: String(code) });
+      c = metrics.bootstrapRequests.labels(String(code));
       counters.set(code, c);
     }
     return c;

@@ -8,12 +8,28 @@ export interface LatLon {
 
 const RAD = Math.PI / 180;
 
-/** Great-circle distance in kilometres (haversine, stable for short and antipodal distances). */
-export function greatCircleKm(a: LatLon, b: LatLon): number {
-  const dLat = (b.latitude - a.latitude) * RAD;
-  const dLon = (b.longitude - a.longitude) * RAD;
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.latitude * RAD) * Math.cos(b.latitude * RAD) * Math.sin(dLon / 2) ** 2;
+/** A point with the values the haversine needs, computed once (the hot path compares many). */
+export interface Prepared {
+  lat: number;
+  lon: number;
+  cosLat: number;
+}
+
+export function prepare(p: LatLon): Prepared {
+  return { lat: p.latitude * RAD, lon: p.longitude * RAD, cosLat: Math.cos(p.latitude * RAD) };
+}
+
+/** Great-circle distance in kilometres between prepared points (haversine: stable for short and antipodal distances). */
+export function preparedKm(a: Prepared, b: Prepared): number {
+  const sLat = Math.sin((b.lat - a.lat) / 2);
+  const sLon = Math.sin((b.lon - a.lon) / 2);
+  const h = sLat * sLat + a.cosLat * b.cosLat * sLon * sLon;
   return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(h)));
+}
+
+/** Great-circle distance in kilometres. */
+export function greatCircleKm(a: LatLon, b: LatLon): number {
+  return preparedKm(prepare(a), prepare(b));
 }
 
 /** Distances closer than this are a tie (a metre: well under any database's precision). */
@@ -25,17 +41,23 @@ export interface Candidate<T> extends LatLon {
   value: T;
 }
 
+export interface PreparedCandidate<T> {
+  at: Prepared;
+  id: string;
+  value: T;
+}
+
 /**
  * The candidate nearest to `at` by great-circle distance (R3). Ties are
  * broken deterministically: the current holder wins a tie (a device never
  * moves between two equally near places), then the smaller instance id.
  * Undefined when there is no candidate.
  */
-export function nearest<T>(at: LatLon, candidates: readonly Candidate<T>[], holderId?: string): Candidate<T> | undefined {
-  let best: Candidate<T> | undefined;
+export function nearestPrepared<T>(at: Prepared, candidates: readonly PreparedCandidate<T>[], holderId?: string): PreparedCandidate<T> | undefined {
+  let best: PreparedCandidate<T> | undefined;
   let bestKm = Infinity;
   for (const c of candidates) {
-    const km = greatCircleKm(at, c);
+    const km = preparedKm(at, c.at);
     if (best === undefined || km < bestKm - TIE_KM) {
       best = c;
       bestKm = km;
@@ -49,4 +71,14 @@ export function nearest<T>(at: LatLon, candidates: readonly Candidate<T>[], hold
     }
   }
   return best;
+}
+
+/** `nearestPrepared` for plain coordinates. */
+export function nearest<T>(at: LatLon, candidates: readonly Candidate<T>[], holderId?: string): Candidate<T> | undefined {
+  const best = nearestPrepared(
+    prepare(at),
+    candidates.map((c) => ({ at: prepare(c), id: c.id, value: c })),
+    holderId,
+  );
+  return best?.value;
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Reader, type Response } from "mmdb-lib";
-import type { LatLon } from "./distance.js";
+import { prepare, type LatLon, type Prepared } from "./distance.js";
 import { normalizeIp, parseCidr, type Cidr, type IpFamily } from "./ip.js";
 
 export type LocationSource = "override" | "database" | "unknown";
@@ -9,6 +9,8 @@ export interface Location {
   source: LocationSource;
   /** Present unless the source is "unknown". */
   at?: LatLon;
+  /** `at`, prepared for distance computations. */
+  prepared?: Prepared;
   /** The override's region, when the override names one. */
   region?: string;
 }
@@ -106,10 +108,11 @@ export function createLocator(opts: LocatorOptions) {
       if (o.region !== undefined) {
         const at = opts.regionAt(o.region);
         if (at === undefined) throw new Error(`geo.overrides[${i}].region: no coordinates are known for region ${o.region}: add it to geo.regions`);
-        return { cidr, location: { source: "override", at, region: o.region } };
+        return { cidr, location: { source: "override", at, prepared: prepare(at), region: o.region } };
       }
       if (o.latitude === undefined || o.longitude === undefined) throw new Error(`geo.overrides[${i}]: needs region, or latitude and longitude`);
-      return { cidr, location: { source: "override", at: { latitude: o.latitude, longitude: o.longitude } } };
+      const at = { latitude: o.latitude, longitude: o.longitude };
+      return { cidr, location: { source: "override", at, prepared: prepare(at) } };
     })
     // Most specific first; equal prefixes keep their configured order.
     .map((o, i) => ({ o, i }))
@@ -128,7 +131,7 @@ export function createLocator(opts: LocatorOptions) {
       } catch {
         at = undefined; // an address this database cannot hold (e.g. IPv6 in an IPv4 file)
       }
-      if (at !== undefined) return { source: "database", at };
+      if (at !== undefined) return { source: "database", at, prepared: prepare(at) };
     }
     return UNKNOWN;
   };

@@ -6,6 +6,41 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
  * bounded label sets (label values are codes or method names, never ids).
  */
 /** Values read at scrape time from the parts that own them. */
+/**
+ * A counter on the bootstrap hot path: `labels(v)` gives an incrementer of
+ * a plain number (a prom-client `inc` hashes its labels on every call);
+ * the counts are added to the exported counter when it is scraped.
+ */
+function hotCounter(registry: Registry, name: string, help: string, label: string) {
+  const cells = new Map<string, { n: number; reported: number }>();
+  new Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers: [registry],
+    collect() {
+      for (const [value, c] of cells) {
+        if (c.n > c.reported) {
+          this.inc({ [label]: value }, c.n - c.reported);
+          c.reported = c.n;
+        }
+      }
+    },
+  });
+  return {
+    labels(value: string): { inc(): void } {
+      let c = cells.get(value);
+      if (c === undefined) cells.set(value, (c = { n: 0, reported: 0 }));
+      const cell = c;
+      return {
+        inc: () => {
+          cell.n++;
+        },
+      };
+    },
+  };
+}
+
 export interface ScrapeSources {
   routeTable(): { products: number; devices: number; instances: number; offHeapBytes: number };
   /** Undefined when replication is off. */
@@ -34,12 +69,7 @@ export function createMetrics() {
   // Standard process_* and nodejs_* names, as dashboards and alerts expect them.
   collectDefaultMetrics({ register: registry });
 
-  const bootstrapRequests = new Counter({
-    name: "iotfed_bootstrap_requests_total",
-    help: "Bootstrap requests answered, by reply code (200, 400, 403, 404, 405, 408, 413, 415, 500).",
-    labelNames: ["code"] as const,
-    registers: [registry],
-  });
+  const bootstrapRequests = hotCounter(registry, "iotfed_bootstrap_requests_total", "Bootstrap requests answered, by reply code (200, 400, 403, 404, 405, 408, 413, 415, 500).", "code");
   const bootstrapDuration = new Histogram({
     name: "iotfed_bootstrap_request_duration_seconds",
     help: "Time from the end of the request headers to the reply, for bootstrap requests.",
@@ -139,12 +169,12 @@ export function createMetrics() {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  const geoLookups = new Counter({
-    name: "iotfed_geo_lookups_total",
-    help: "Client locations resolved for nearest-strategy devices, by source (override, database, unknown); cached answers count again.",
-    labelNames: ["source"] as const,
-    registers: [registry],
-  });
+  const geoLookups = hotCounter(
+    registry,
+    "iotfed_geo_lookups_total",
+    "Client locations resolved for nearest-strategy devices, by source (override, database, unknown); cached answers count again.",
+    "source",
+  );
   const peerCallErrors = new Counter({
     name: "iotfed_peer_call_errors_total",
     help: "Failed calls to peers, by peer instance id and gRPC status code name.",

@@ -65,7 +65,9 @@ describe("geo: IP location and the nearest candidate (R3)", function () {
       regionAt,
       cacheSize: 100,
     });
-    assert.deepEqual(l.locate("8.8.8.8"), { source: "override", at: { latitude: 48.86, longitude: 2.35 } });
+    const paris = l.locate("8.8.8.8");
+    assert.equal(paris.source, "override");
+    assert.deepEqual(paris.at, { latitude: 48.86, longitude: 2.35 });
     assert.equal(l.locate("8.8.4.4").region, "cn-shanghai");
     assert.equal(l.locate("fd12::5").region, "us-west-1");
     assert.equal(l.locate("1.0.0.1").source, "database");
