@@ -97,6 +97,7 @@ function showProduct(p: Product): void {
     ["ownerInstanceId", p.ownerInstanceId],
     ["version", p.version],
     ["deviceCount", p.deviceCount],
+    ["nearestCandidates", p.nearestCandidates.join(", ") || "-"],
     ["created", time(p.createTimeMs)],
     ["updated", time(p.updateTimeMs)],
   ]);

@@ -101,6 +101,7 @@ export const productToWire = (p: domain.Product, deviceCount: number): MessageIn
   deviceCount: BigInt(deviceCount),
   createTimeMs: BigInt(p.createdAt),
   updateTimeMs: BigInt(p.updatedAt),
+  nearestCandidates: p.candidates,
 });
 
 export const topicToWire = (t: domain.TopicClass): MessageInitShape<typeof TopicClassSchema> => ({

@@ -169,9 +169,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // A received copy falls back to its owner's endpoint for names it does not hold.
     const routeProduct = (p: Product): void => {
       routes.setProduct(p.productKey, p.ownerInstanceId, p.ownerInstanceId === selfId);
-      if (p.ownerInstanceId === selfId) routes.setCandidates(p.productKey, p.candidates);
+      refreshCandidates(p.productKey);
       kickReplication();
     };
+    /**
+     * A product's nearest-strategy candidates (R3) from whichever is newer:
+     * the product here (the owner's, or a copy at its synced version) or its
+     * replicated route. Both carry the owner's version.
+     */
+    function refreshCandidates(pk: string): void {
+      const local = products.get(pk);
+      const route = routeStore.product(pk);
+      const fromRoute = route !== undefined && (local === undefined || (local.ownerInstanceId !== selfId && route.version > local.version));
+      routes.setCandidates(pk, fromRoute ? (route.deleted ? [] : route.candidates) : (local?.candidates ?? []));
+    }
     /** Nearest-placed (R3) when the device's route says so for this holder. */
     const isNearest = (pk: string, dn: string, holder: string): boolean => {
       const r = routeStore.device(pk, dn);
@@ -210,6 +221,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         const r = routeStore.product(pk);
         if (r !== undefined && !r.deleted) routes.setProduct(pk, r.home, false);
         else routes.deleteProduct(pk);
+        refreshCandidates(pk);
         kickReplication();
       },
     };
@@ -244,11 +256,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     for (const p of routeStore.products()) {
       if (p.deleted) continue;
       routes.setProduct(p.productKey, p.home, false);
-      routes.setCandidates(p.productKey, p.candidates);
+      if (p.candidates.length > 0) refreshCandidates(p.productKey);
     }
     for (const p of products.all()) {
       routes.setProduct(p.productKey, p.ownerInstanceId, p.ownerInstanceId === selfId);
-      if (p.ownerInstanceId === selfId) routes.setCandidates(p.productKey, p.candidates);
+      if (p.candidates.length > 0) refreshCandidates(p.productKey);
     }
     routes.reserveDevices(routeStore.counts().devices + devices.countAll());
     await streamDeviceRouteBlocks(dataDir, (block) => routes.loadDeviceBlock(block));
@@ -270,7 +282,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           routes.setDevice(r.productKey, r.deviceName, r.holder, local?.disabled ?? false, r.nearest);
         } else if (c.kind === "product") {
           const r = c.route;
-          if (r.home !== selfId) routes.setCandidates(r.productKey, r.deleted ? [] : r.candidates);
+          refreshCandidates(r.productKey);
           if (products.get(r.productKey) !== undefined) continue; // what is here is answered from here
           if (r.deleted) routes.deleteProduct(r.productKey);
           else routes.setProduct(r.productKey, r.home, false);

@@ -106,7 +106,7 @@ export interface Job {
 export interface ProductBundle
   extends Pick<
     Product,
-    "productKey" | "accountId" | "productName" | "nodeType" | "dataFormat" | "authType" | "status" | "description" | "ownerInstanceId" | "version"
+    "productKey" | "accountId" | "productName" | "nodeType" | "dataFormat" | "authType" | "status" | "description" | "ownerInstanceId" | "version" | "candidates"
   > {
   accountName: string;
   topics: { shortName: string; operation: TopicOperation; description: string }[];

@@ -86,7 +86,9 @@ export function createPlacement(opts: PlacementOptions) {
     if (client === undefined) return answer("refused", `target ${target} is not a configured peer of ${self}`);
     const product = opts.products.get(pk);
     if (product === undefined) return answer("refused", `product ${pk} has no copy here`);
-    if (!product.candidates.includes(target) && opts.routes.product(pk)?.candidates.includes(target) !== true) {
+    const route = opts.routes.product(pk);
+    const candidates = route !== undefined && route.version > product.version ? route.candidates : product.candidates;
+    if (!candidates.includes(target)) {
       return answer("refused", `${target} is not a candidate of product ${pk}`);
     }
     const until = unreachableUntil.get(target) ?? 0;

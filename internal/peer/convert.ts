@@ -27,6 +27,7 @@ export function bundleToWire(b: ProductBundle): MessageInitShape<typeof ProductB
     description: b.description,
     ownerInstanceId: b.ownerInstanceId,
     version: BigInt(b.version),
+    candidates: b.candidates,
     topics: b.topics.map((t) => ({ topicShortName: t.shortName, operation: t.operation, description: t.description })),
     thingModel: b.thingModel,
     scriptType: b.script?.scriptType ?? "",
@@ -37,6 +38,15 @@ export function bundleToWire(b: ProductBundle): MessageInitShape<typeof ProductB
 function oneOf<T extends string>(field: string, v: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(v)) throw new InvalidArgumentError(field, `must be one of ${allowed.join(", ")}`);
   return v as T;
+}
+
+const INSTANCE_ID_RE = /^[A-Za-z0-9-]{2,64}$/;
+function checkCandidateIds(ids: string[]): string[] {
+  if (ids.length > 64) throw new InvalidArgumentError("product.candidates", "holds more than 64 instances");
+  ids.forEach((id, i) => {
+    if (!INSTANCE_ID_RE.test(id)) throw new InvalidArgumentError(`product.candidates[${i}]`, "is not an instance id");
+  });
+  return [...ids];
 }
 
 /** Checks a bundle from a peer as strictly as the admin API checks its own input. */
@@ -54,6 +64,7 @@ export function bundleFromWire(w: WireBundle | undefined): ProductBundle {
     description: w.description,
     ownerInstanceId: w.ownerInstanceId,
     version: Number(w.version),
+    candidates: checkCandidateIds(w.candidates),
     topics: w.topics.map((t, i) => ({
       shortName: t.topicShortName,
       operation: oneOf<TopicOperation>(`product.topics[${i}].operation`, t.operation, ["pub", "sub", "all"]),

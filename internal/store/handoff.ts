@@ -48,12 +48,12 @@ export function createHandoffApplier(opts: {
   const selectAccountByName = db.prepare<[string], { account_id: string }>("SELECT account_id FROM accounts WHERE account_name = ?");
   const insertAccount = db.prepare("INSERT INTO accounts(account_id, account_name, created_at) VALUES (?, ?, ?)");
   const insertProduct = db.prepare(
-    `INSERT INTO products(product_key, account_id, product_name, node_type, data_format, auth_type, status, description, owner_instance_id, received_from, version, thing_model, script_type, script_content, created_at, updated_at)
-     VALUES (@productKey, @accountId, @productName, @nodeType, @dataFormat, @authType, @status, @description, @ownerInstanceId, @receivedFrom, @version, @thingModel, @scriptType, @scriptContent, @t, @t)`,
+    `INSERT INTO products(product_key, account_id, product_name, node_type, data_format, auth_type, status, description, owner_instance_id, received_from, version, nearest_candidates, thing_model, script_type, script_content, created_at, updated_at)
+     VALUES (@productKey, @accountId, @productName, @nodeType, @dataFormat, @authType, @status, @description, @ownerInstanceId, @receivedFrom, @version, @candidatesJson, @thingModel, @scriptType, @scriptContent, @t, @t)`,
   );
   const updateProduct = db.prepare(
     `UPDATE products SET product_name = @productName, node_type = @nodeType, data_format = @dataFormat, auth_type = @authType, status = @status,
-       description = @description, version = @version, thing_model = @thingModel, script_type = @scriptType, script_content = @scriptContent, updated_at = @t
+       description = @description, version = @version, nearest_candidates = @candidatesJson, thing_model = @thingModel, script_type = @scriptType, script_content = @scriptContent, updated_at = @t
      WHERE product_key = @productKey`,
   );
   const deleteTopics = db.prepare("DELETE FROM topic_classes WHERE product_key = ?");
@@ -94,6 +94,7 @@ export function createHandoffApplier(opts: {
     const row = {
       ...b,
       receivedFrom: source,
+      candidatesJson: JSON.stringify(b.candidates),
       thingModel: b.thingModel,
       scriptType: b.script?.scriptType ?? null,
       scriptContent: b.script?.content ?? null,

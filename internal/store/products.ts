@@ -242,6 +242,7 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
         description: p.description,
         ownerInstanceId: p.ownerInstanceId,
         version: p.version,
+        candidates: p.candidates,
         topics: this.topics(productKey).map((t) => ({ shortName: t.shortName, operation: t.operation, description: t.description })),
         thingModel: this.thingModel(productKey),
         script: this.script(productKey),

@@ -199,6 +199,7 @@ describe("nearest-access distribution (R3): devices placed where they bootstrap"
       try {
         const p = (await c.queryProduct({ productKey: pk })).product!;
         assert.equal(p.ownerInstanceId, SH.id);
+        assert.deepEqual(p.nearestCandidates, [SH.id, EU.id, US.id], "the copy carries the candidate set");
         assert.equal((await c.queryProductTopic({ productKey: pk })).topics.length, 1);
         assert.match((await c.getThingModelTsl({ productKey: pk })).tslJson, /kwh/);
         assert.match((await c.getThingScript({ productKey: pk })).scriptContent, /protocolToRawData/);
