@@ -175,8 +175,9 @@ export const configSchema = z
     geo: z
       .object({
         /**
-         * City-level MaxMind DB (MMDB) files; the packaged DB-IP City Lite
-         * databases (IPv4 and IPv6) when absent; [] for overrides only.
+         * City-level MaxMind DB (MMDB) files; when absent, the packaged DB-IP
+         * City Lite databases (IPv4 and IPv6) in a federation (peers or
+         * replication configured) and none alone; [] for overrides only.
          */
         databases: z.array(z.string().min(1)).max(8).optional(),
         /** Networks located by the operator, checked before the databases (most specific first). */

@@ -363,8 +363,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         ? { latitude: config.region.latitude, longitude: config.region.longitude }
         : KNOWN_REGIONS[region]);
     const geoStarted = performance.now();
+    // A daemon alone has nowhere to move a device: it loads the packaged
+    // databases (about 130 MB) only in a federation, unless configured to.
+    const federated = config.peers.length > 0 || config.replication !== undefined;
     const locator = createLocator({
-      databases: config.geo.databases ?? packagedGeoDatabases(),
+      databases: config.geo.databases ?? (federated ? packagedGeoDatabases() : []),
       overrides: config.geo.overrides,
       regionAt,
       cacheSize: config.geo.cacheSize,
