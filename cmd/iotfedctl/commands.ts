@@ -36,6 +36,7 @@ import {
   TopicOperation,
   UpdateProductTopicResponseSchema,
   WhoAmIResponseSchema,
+  BackupResponseSchema,
   type Device,
   type Product,
   type TopicClass,
@@ -188,6 +189,23 @@ export function buildProgram(): Command {
       "\nExit codes: 0 ok, 1 refused by the daemon, 2 usage error, 3 not authenticated or not allowed,\n4 not found, 5 daemon unreachable or timed out, 6 batch finished with failed items.",
     );
 
+  program
+    .command("backup")
+    .description("write an online, consistent copy of the daemon's store into its backup directory (operator; SQLite backup API)")
+    .option("--name <file>", "file name in the backup directory (default iotfed-<instance>-<time>.db)", "")
+    .action(
+      act(program, (o: { name: string }) => async (c, json) => {
+        const r = await c.backup({ name: o.name }, { deadlineMs: 3_600_000 });
+        if (json) return printJson(BackupResponseSchema, r);
+        printFields([
+          ["path", r.path],
+          ["bytes", r.bytes],
+          ["schemaVersion", r.schemaVersion],
+          ["lastRevision", r.lastRevision],
+          ["durationMs", r.durationMs],
+        ]);
+      }),
+    );
   program.command("whoami").description("show who the token is and which daemon answers").action(
     act(program, () => async (c, json) => {
       const r = await c.whoAmI({});

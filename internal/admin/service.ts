@@ -38,7 +38,7 @@ import {
   type Product,
   type TopicClass,
 } from "../domain/index.js";
-import type { AccountsRepo, DevicesRepo, JobsRepo, ProductsRepo } from "../store/index.js";
+import type { AccountsRepo, BackupResult, DevicesRepo, JobsRepo, ProductsRepo } from "../store/index.js";
 import * as wire from "./convert.js";
 
 export interface AdminContext {
@@ -63,6 +63,8 @@ export interface AdminDeps {
   where: DescribeInstance;
   /** Tells the job worker there is work: a job was created or retried, a product changed. */
   kickWorker: () => void;
+  /** Writes a consistent copy of the store into the backup directory under `name`. */
+  backup: (name: string) => Promise<BackupResult>;
 }
 
 const SHADOW_MAX = 16 * 1024;
@@ -148,6 +150,12 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       };
     },
 
+    async backup(req, ctx) {
+      requireOperator(ctx.principal);
+      const name = req.name === "" ? `iotfed-${instanceId}-${new Date().toISOString().replace(/[:.]/g, "-")}.db` : req.name;
+      const r = await deps.backup(name);
+      return { path: r.path, bytes: BigInt(r.bytes), pages: BigInt(r.pages), schemaVersion: r.schemaVersion, lastRevision: BigInt(r.lastRevision), durationMs: BigInt(r.ms) };
+    },
     createAccount(req, ctx) {
       requireOperator(ctx.principal);
       return { account: wire.accountToWire(accounts.create(checkAccountName(req.accountName))) };

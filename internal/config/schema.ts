@@ -56,6 +56,8 @@ export const configSchema = z
       .prefault({}),
     /** Directory of the SQLite store (and, for the embedded default, its generated keys). */
     dataDir: z.string().min(1).default("./data"),
+    /** Where `iotfedctl backup` writes store copies; `<dataDir>/backups` when absent. */
+    backupDir: z.string().min(1).optional(),
     listen: z
       .object({
         /** Admin gRPC (operator plane). */

@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { LoadedConfig } from "../config/index.js";
 import type { Logger } from "../log/index.js";
 import { createSealer, hashToken, loadOperatorToken, loadSealKey } from "../security/index.js";
-import { createAccountsRepo, createDevicesRepo, createHandoffApplier, createJobsRepo, createProductsRepo, createRoutesRepo, openStore, streamDeviceRouteBlocks, type Db } from "../store/index.js";
+import { backupStore, createAccountsRepo, createDevicesRepo, createHandoffApplier, createJobsRepo, createProductsRepo, createRoutesRepo, openStore, streamDeviceRouteBlocks, type Db } from "../store/index.js";
 import { createReplicator, type Replicator } from "../replication/index.js";
 import type { Endpoint, Product, RouteChange } from "../domain/index.js";
 import { createPeerClients, createPeerServer, loadPeerTls, peerServerCredentials } from "../peer/index.js";
@@ -278,6 +278,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       for (const c of changes) {
         if (c.kind === "device") {
           const r = c.route;
+          // Holder changes that this store did not see (it was restored from
+          // an older backup) are brought into the device rows. In normal
+          // operation the table already agrees, and nothing is read.
+          if ((routes.deviceHolder(r.productKey, r.deviceName) === selfId) !== (r.holder === selfId)) {
+            const done = devices.reconcileRoute(r.productKey, r.deviceName, r.holder, r.generation);
+            if (done === "missing") log.warn({ product: r.productKey, device: r.deviceName, holder: r.holder, generation: r.generation }, "a route says this instance holds a device it has no certificate of (received after the restored backup): distribute it again from its source");
+            else if (done !== undefined) log.info({ product: r.productKey, device: r.deviceName, now: done, holder: r.holder, generation: r.generation }, "device row brought up to its newer route");
+          }
           const local = r.holder === selfId ? devices.get(r.productKey, r.deviceName) : undefined;
           routes.setDevice(r.productKey, r.deviceName, r.holder, local?.disabled ?? false, r.nearest);
         } else if (c.kind === "product") {
@@ -390,6 +398,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       peers: config.peers,
       where,
       kickWorker: () => worker.kick(),
+      backup: async (name) => {
+        const r = await backupStore(db, resolve(config.backupDir ?? join(dataDir, "backups")), name);
+        log.info({ path: r.path, bytes: r.bytes, lastRevision: r.lastRevision, ms: r.ms }, "store backed up");
+        return r;
+      },
       operatorTokenHash: hashToken(operator.token),
       metrics,
       logger: log,

@@ -127,6 +127,10 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
      WHERE r.generation IS NULL OR d.generation >= r.generation`,
   );
   const countAll = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM devices");
+  const selectPlacement = db.prepare<[string, string], { placement: string; generation: number }>("SELECT placement, generation FROM devices WHERE product_key = ? AND device_name = ?");
+  const markAwayByRoute = db.prepare("UPDATE devices SET placement = 'away', holder = ?, generation = ?, leaving_job = NULL WHERE product_key = ? AND device_name = ? AND placement = 'here'");
+  const markHereByRoute = db.prepare("UPDATE devices SET placement = 'here', holder = ?, generation = ? WHERE product_key = ? AND device_name = ? AND placement = 'away'");
+  const clearTagsOf = db.prepare("DELETE FROM device_tags WHERE product_key = ? AND device_name = ?");
   const selectShadow = db.prepare<[string, string], { shadow: string | null; shadow_version: number }>(
     "SELECT shadow, shadow_version FROM devices WHERE product_key = ? AND device_name = ?",
   );
@@ -290,6 +294,33 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
     listAway(productKey: string, size: number, pageToken: string, holder: string): Page<Device> {
       const after = decodePageToken(pageToken) ?? "";
       return toPage(listAway.all(productKey, after, holder, holder, size + 1).map(toDevice), size, (d) => d.deviceName);
+    },
+    /**
+     * A replicated route newer than this store's row: the device moved while
+     * this store did not see it — it was restored from a backup taken
+     * before. A row held here whose route now names another holder becomes
+     * away (its name stays reserved, R10; tags cleared, R8); an away row
+     * whose route names this instance again is held here (the certificate
+     * is the one it already has). A leaving row is its job's to settle.
+     * Returns what was done: "away", "here", "missing" (the route says this
+     * instance holds a device it has no certificate of), or undefined.
+     */
+    reconcileRoute(productKey: string, deviceName: string, holder: string, generation: number): "away" | "here" | "missing" | undefined {
+      return db.transaction((): "away" | "here" | "missing" | undefined => {
+        const row = selectPlacement.get(productKey, deviceName);
+        if (row === undefined) return holder === self ? "missing" : undefined;
+        if (row.generation >= generation) return undefined;
+        if (holder !== self && row.placement === "here") {
+          markAwayByRoute.run(holder, generation, productKey, deviceName);
+          clearTagsOf.run(productKey, deviceName);
+          return "away";
+        }
+        if (holder === self && row.placement === "away") {
+          markHereByRoute.run(self, generation, productKey, deviceName);
+          return "here";
+        }
+        return undefined;
+      })();
     },
     countAll(): number {
       return countAll.get()!.n;

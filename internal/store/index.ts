@@ -8,3 +8,4 @@ export { createJobsRepo, type JobsRepo, type JobDeviceRecord, type NewJob, type 
 export { createHandoffApplier, type HandoffApplier, type HandoffInput } from "./handoff.js";
 export { createRoutesRepo, type RoutesRepo, type OutboxItem, type ReplicatedRecord } from "./routes.js";
 export { streamDeviceRouteBlocks } from "./route-loader.js";
+export { backupStore, type BackupResult } from "./backup.js";
