@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import type { Server } from "node:http";
@@ -62,6 +63,16 @@ function closeHttp(server: Server, deadlineMs: number): Promise<void> {
     });
     server.closeIdleConnections();
   });
+}
+
+/** The expiry (ms since the epoch) of the first certificate in a PEM file. */
+function certificateNotAfter(file: string): number | undefined {
+  try {
+    const t = Date.parse(new X509Certificate(readFileSync(file)).validTo);
+    return Number.isFinite(t) ? t : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The DB-IP City Lite databases packaged with iotfedd (CC BY 4.0, see README). */
@@ -331,6 +342,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
 
     const peerTls = config.peer.tls === undefined ? undefined : loadPeerTls(config.peer.tls);
+    // Certificate expiry, for the alert that pages before a certificate lapses.
+    const certFiles: [string, string | undefined][] = [
+      ["peer", config.peer.tls?.certFile],
+      ["peer_ca", config.peer.tls?.caFile],
+      ["admin", config.tls.admin?.certFile],
+      ["bootstrap", config.tls.bootstrap?.certFile],
+    ];
+    for (const [cert, file] of certFiles) {
+      if (file === undefined) continue;
+      const notAfter = certificateNotAfter(file);
+      if (notAfter !== undefined) metrics.certificateExpiry.set({ cert }, Math.floor(notAfter / 1000));
+      else log.warn({ cert, file }, "cannot read the certificate's expiry");
+    }
     const peerClients = peerTls === undefined ? new Map() : createPeerClients(config.peers, peerTls, config.peer.callTimeoutMs);
     const worker = createJobWorker({
       jobs,

@@ -231,6 +231,12 @@ export function createMetrics() {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [registry],
   });
+  const certificateExpiry = new Gauge({
+    name: "iotfed_tls_certificate_expiry_timestamp_seconds",
+    help: "When each certificate this daemon presents or trusts expires (Unix time), by use: peer, peer_ca, admin, bootstrap.",
+    labelNames: ["cert"] as const,
+    registers: [registry],
+  });
   const buildInfo = new Gauge({
     name: "iotfed_build_info",
     help: "Always 1; labels say which version, region and instance this daemon is.",
@@ -262,6 +268,7 @@ export function createMetrics() {
     peerRequests,
     placements,
     placementDuration,
+    certificateExpiry,
     geoLookups,
     buildInfo,
   };
