@@ -18,7 +18,7 @@ import { createBootstrapServer } from "../internal/bootstrap/index.js";
 import { createMetrics } from "../internal/metrics/index.js";
 import { createLogger } from "../internal/log/index.js";
 import { bootstrapSuccessBody } from "../internal/domain/index.js";
-import { createNearestResolver } from "../internal/bootstrap/index.js";
+import { createEdgeLimiter, createNearestResolver } from "../internal/bootstrap/index.js";
 import { createClientIpResolver, createLocator, KNOWN_REGIONS } from "../internal/geo/index.js";
 import { benchDeviceName, benchProductKey, BENCH_HOLDERS, BENCH_HOLDER_REGIONS, NEAREST_PRODUCTS } from "./names.js";
 
@@ -57,6 +57,10 @@ if (mode === "ours" || mode === "nearest") {
     maxBodyBytes: 4096,
     requestTimeoutMs: 10000,
     keepAliveMs: 60000,
+    // The production limiter, with limits no benchmark reaches: its cost is measured, never its refusals.
+    limiter: createEdgeLimiter({ maxConnections: 1e6, maxConnectionsPerIp: 1e6, ratePerIp: 1e9, burst: 1e9, maxTracked: 1e6 }, () => {
+      throw new Error("bench: the edge limiter shed work");
+    }),
     ...(mode === "nearest"
       ? {
           nearest: createNearestResolver({

@@ -19,6 +19,7 @@ export const REPLY = {
   contentType: errorReply(415, "Content-Type must be application/x-www-form-urlencoded"),
   tooLarge: errorReply(413, "request body too large"),
   timeout: errorReply(408, "request timed out"),
+  tooMany: errorReply(429, "too many requests from this address; retry later"),
   internal: errorReply(500, "internal error"),
   noEndpoint: errorReply(503, "the device's instance has no known endpoint yet; retry"),
   missingProductKey: errorReply(400, "productKey is required"),

@@ -7,6 +7,8 @@ import type { Logger } from "../log/index.js";
 import { FormError, parseBootstrapForm } from "./form.js";
 import { REPLY, errorReply } from "./envelope.js";
 import type { NearestResolver } from "./nearest.js";
+import { limitKey, type EdgeLimiter } from "./limits.js";
+import type { ClientIpResolver } from "../geo/index.js";
 
 export interface BootstrapServerOptions {
   routes: RouteTable;
@@ -18,7 +20,15 @@ export interface BootstrapServerOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** The nearest strategy (R3); nearest-placed devices are answered by their holder without it. */
   nearest?: NearestResolver;
+  /** Connection and per-address request limits. */
+  limiter?: EdgeLimiter;
+  /** With trusted proxies, requests are limited by the client address they forward. */
+  clientIp?: ClientIpResolver;
 }
+
+/** Each connection's limiter key, computed once at accept. */
+const KEY = Symbol("iotfed.limitKey");
+type KeyedSocket = { [KEY]?: string; remoteAddress?: string | undefined };
 
 const PATH = "/auth/bootstrap";
 const REGIONAL_PREFIX = "/auth/bootstrap/regionId/";
@@ -32,7 +42,7 @@ const FORM_TYPE = "application/x-www-form-urlencoded";
  * is logged per request.
  */
 export function createBootstrapServer(opts: BootstrapServerOptions): Server {
-  const { routes, metrics } = opts;
+  const { routes, metrics, limiter } = opts;
   const counters = new Map<number, { inc(): void }>();
   const countFor = (code: number): { inc(): void } => {
     let c = counters.get(code);
@@ -49,6 +59,7 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
     const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": body.length };
     if (close) headers.connection = "close";
     if (status === 405) headers.allow = "POST";
+    if (status === 429) headers["retry-after"] = 1;
     res.writeHead(status, headers);
     res.end(body);
     (status === 200 ? ok : countFor(status)).inc();
@@ -120,6 +131,12 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
       else if (h.length === 14 && declared === undefined && h.toLowerCase() === "content-length") declared = raw[i + 1];
     }
     if (ctype === undefined || !ctype.toLowerCase().startsWith(FORM_TYPE)) return drainThen(req, res, 415, REPLY.contentType);
+    if (limiter !== undefined) {
+      const sock = req.socket as unknown as KeyedSocket;
+      const peerKey = (sock[KEY] ??= limitKey(sock.remoteAddress ?? ""));
+      const key = opts.clientIp !== undefined && opts.clientIp.trusts(sock.remoteAddress ?? "") ? limitKey(opts.clientIp.resolve(sock.remoteAddress ?? "", raw)) : peerKey;
+      if (!limiter.allow(key)) return drainThen(req, res, 429, REPLY.tooMany);
+    }
     if (declared !== undefined && Number(declared) > opts.maxBodyBytes) return refuseTooLarge(req, res);
 
     const chunks: Buffer[] = [];
@@ -161,6 +178,7 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
   server.headersTimeout = Math.min(opts.requestTimeoutMs, 60000);
   server.keepAliveTimeout = opts.keepAliveMs;
   server.maxRequestsPerSocket = 1000;
+  limiter?.attach(server);
   server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     const code = err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;

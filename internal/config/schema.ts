@@ -95,8 +95,18 @@ export const configSchema = z
         bootstrapMaxBodyBytes: z.number().int().min(256).max(65536).default(4096),
         /** Time allowed for a whole bootstrap request, headers and body. */
         bootstrapRequestTimeoutMs: z.number().int().min(100).max(120000).default(10000),
+        /** Open connections at once on the bootstrap listener; more are closed at accept. */
+        bootstrapMaxConnections: z.number().int().min(1).max(1000000).default(20000),
+        /** Open bootstrap connections from one address (an IPv6 /64 counts as one). */
+        bootstrapMaxConnectionsPerIp: z.number().int().min(1).max(1000000).default(256),
+        /** Sustained bootstrap requests per second from one address (behind a trusted proxy: the client's); 429 beyond. */
+        bootstrapRatePerIp: z.number().min(0.1).max(1000000).default(200),
+        /** Requests one address may send at once on top of the rate. */
+        bootstrapBurstPerIp: z.number().int().min(1).max(1000000).default(2000),
         /** Keep-alive idle time on the bootstrap listener. */
         bootstrapKeepAliveMs: z.number().int().min(0).max(120000).default(5000),
+        /** Largest the SQLite store may grow; writes past it are refused (RESOURCE_EXHAUSTED) and roll back. No limit when absent. */
+        storeMaxBytes: z.number().int().min(1048576).optional(),
         /** Largest admin gRPC message received. */
         adminMaxMessageBytes: z.number().int().min(65536).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
       })
@@ -222,6 +232,8 @@ export const configSchema = z
         waitMs: z.number().int().min(0).max(30000).default(3000),
         /** After a target could not be reached, placements to it are not tried again for this long. */
         unreachableBackoffMs: z.number().int().min(0).max(3600000).default(10000),
+        /** Placement requests waiting at once; beyond, a bootstrap is answered with the current holder (counted as shed). */
+        maxInFlight: z.number().int().min(1).max(1000000).default(10000),
         /** A failed placement move is retried after this long. */
         retryFailedAfterMs: z.number().int().min(100).max(86400000).default(30000),
       })

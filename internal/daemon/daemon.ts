@@ -15,7 +15,7 @@ import { createJobWorker, createPlacement } from "../jobs/index.js";
 import { createClientIpResolver, createLocator, KNOWN_REGIONS, type LatLon } from "../geo/index.js";
 import { RouteTable } from "../routes/index.js";
 import { createMetrics } from "../metrics/index.js";
-import { createBootstrapServer, createNearestResolver } from "../bootstrap/index.js";
+import { createBootstrapServer, createEdgeLimiter, createNearestResolver } from "../bootstrap/index.js";
 import { createAdminServer } from "../admin/index.js";
 import { AdminService } from "../gen/iotfed/v1/admin_pb.js";
 import { createSreServer } from "./sre-server.js";
@@ -132,7 +132,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (seal.generated) log.info({ path: join(dataDir, "seal.key") }, "generated secret-sealing key for the embedded default");
   if (operator.generated) log.info({ path: join(dataDir, "operator.token") }, "generated operator token for the embedded default");
 
-  const { db, fromVersion, toVersion } = openStore(dataDir);
+  const { db, fromVersion, toVersion } = openStore(dataDir, config.limits.storeMaxBytes === undefined ? {} : { maxBytes: config.limits.storeMaxBytes });
   if (fromVersion !== toVersion) log.info({ fromVersion, toVersion }, "store migrated");
   let adminServer: grpc.Server | undefined;
   const servers: Server[] = [];
@@ -380,6 +380,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       kickWorker: () => worker.kick(),
       waitMs: config.placement.waitMs,
       unreachableBackoffMs: config.placement.unreachableBackoffMs,
+      maxInFlight: config.placement.maxInFlight,
       learned: (route) => {
         // Applied like a record from the stream: only a higher generation.
         if (routeStore.commit({ kind: "device", route }, false)) routes.setDevice(route.productKey, route.deviceName, route.holder, false, route.nearest);
@@ -469,17 +470,30 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       peerAddr = joinHostPort(splitHostPort(config.peer.listen).host, port);
     }
 
+    const clientIp = createClientIpResolver(config.placement.trustedProxies);
+    const limiter = createEdgeLimiter(
+      {
+        maxConnections: config.limits.bootstrapMaxConnections,
+        maxConnectionsPerIp: config.limits.bootstrapMaxConnectionsPerIp,
+        ratePerIp: config.limits.bootstrapRatePerIp,
+        burst: config.limits.bootstrapBurstPerIp,
+        maxTracked: 1_000_000,
+      },
+      (reason) => metrics.bootstrapShed.labels(reason).inc(),
+    );
     const bootstrap = createBootstrapServer({
       routes,
       metrics,
       logger: log,
+      limiter,
+      clientIp,
       maxBodyBytes: config.limits.bootstrapMaxBodyBytes,
       requestTimeoutMs: config.limits.bootstrapRequestTimeoutMs,
       keepAliveMs: config.limits.bootstrapKeepAliveMs,
       nearest: createNearestResolver({
         routes,
         locator,
-        clientIp: createClientIpResolver(config.placement.trustedProxies),
+        clientIp,
         regionAt,
         place: (pk, dn, holder, target) => placement.request(pk, dn, holder, target),
         metrics,
@@ -543,6 +557,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           withDeadline(worker.stop(), deadline),
           ...(replicator === undefined ? [] : [withDeadline(replicator.stop(), deadline)]),
         ]);
+        limiter.close();
         for (const c of peerClients.values()) (c as { close(): void }).close();
         db.close();
         log.info("iotfedd stopped");

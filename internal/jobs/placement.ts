@@ -20,6 +20,8 @@ export interface PlacementOptions {
   waitMs: number;
   /** After a target could not be reached, placements to it wait this long. */
   unreachableBackoffMs: number;
+  /** Requests waiting at once; beyond, the holder is answered and the request counted as shed. */
+  maxInFlight?: number;
   /** A device route learned from a holder's answer (applied if newer, like one from the stream). */
   learned: (route: DeviceRoute) => void;
   metrics: Metrics;
@@ -172,6 +174,10 @@ export function createPlacement(opts: PlacementOptions) {
       const key = `${pk}\0${dn}`;
       const pending = inFlight.get(key);
       if (pending !== undefined) return pending;
+      if (inFlight.size >= (opts.maxInFlight ?? 10000)) {
+        metrics.placements.inc({ from_region: opts.regionOf(holder), to_region: opts.regionOf(target), result: "shed" });
+        return holder;
+      }
       const refused = refusedUntil.get(`${key}\0${target}`);
       if (refused !== undefined) {
         if (refused > now()) return holder;

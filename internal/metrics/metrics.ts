@@ -159,7 +159,7 @@ export function createMetrics() {
   });
   const placements = new Counter({
     name: "iotfed_placements_total",
-    help: "Nearest-strategy placements asked for at bootstrap (R3), by the holder's region, the nearest candidate's region and result (moved, pending, refused, unreachable, error).",
+    help: "Nearest-strategy placements asked for at bootstrap (R3), by the holder's region, the nearest candidate's region and result (moved, pending, refused, unreachable, error, shed).",
     labelNames: ["from_region", "to_region", "result"] as const,
     registers: [registry],
   });
@@ -169,6 +169,12 @@ export function createMetrics() {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  const bootstrapShed = hotCounter(
+    registry,
+    "iotfed_bootstrap_shed_total",
+    "Bootstrap work refused by the edge's limits: connections (total), connections_per_ip, rate (429 replies).",
+    "reason",
+  );
   const geoLookups = hotCounter(
     registry,
     "iotfed_geo_lookups_total",
@@ -266,6 +272,7 @@ export function createMetrics() {
     handoffDuration,
     peerCallErrors,
     peerRequests,
+    bootstrapShed,
     placements,
     placementDuration,
     certificateExpiry,

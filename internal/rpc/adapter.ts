@@ -2,12 +2,21 @@ import { create, fromBinary, toBinary, type DescFile, type DescMessage, type Mes
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
+import { InvalidArgumentError } from "../domain/index.js";
 
 /**
  * The one adapter between protobuf-es descriptors and grpc-js:
  * protobuf-es generates messages and service descriptors, grpc-js wants a
  * ServiceDefinition with serializers. Unary methods only for now.
  */
+/** A request body that did not decode as its message type. */
+export class Undecodable {
+  constructor(
+    readonly typeName: string,
+    readonly cause: unknown,
+  ) {}
+}
+
 export function serviceDefinition(service: GenService<GenServiceMethods>): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const m of service.methods) {
@@ -18,7 +27,15 @@ export function serviceDefinition(service: GenService<GenServiceMethods>): grpc.
       responseStream: false,
       originalName: m.name,
       requestSerialize: (msg: unknown) => Buffer.from(toBinary(m.input, msg as MessageShape<typeof m.input>)),
-      requestDeserialize: (buf: Buffer) => fromBinary(m.input, buf),
+      // A request that is not a valid message of its type is answered
+      // INVALID_ARGUMENT by the handler wrapper, not INTERNAL by grpc-js.
+      requestDeserialize: (buf: Buffer) => {
+        try {
+          return fromBinary(m.input, buf);
+        } catch (e) {
+          return new Undecodable(m.input.typeName, e);
+        }
+      },
       responseSerialize: (msg: unknown) => Buffer.from(toBinary(m.output, msg as MessageShape<typeof m.output>)),
       responseDeserialize: (buf: Buffer) => fromBinary(m.output, buf),
     };
@@ -47,7 +64,11 @@ export function unaryImplementation<T extends GenServiceMethods, Ctx>(
   for (const m of service.methods) {
     const fn = impl[m.localName as keyof T] as (req: unknown, ctx: Ctx) => unknown;
     out[m.localName] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      void run(m.name, call, async (ctx) => create(m.output, (await fn(call.request, ctx)) as never)).then((r) => {
+      const bad = call.request instanceof Undecodable ? call.request.typeName : undefined;
+      void run(m.name, call, async (ctx) => {
+        if (bad !== undefined) throw new InvalidArgumentError("request", `not a valid ${bad} message`);
+        return create(m.output, (await fn(call.request, ctx)) as never);
+      }).then((r) => {
         if (r.error !== null) callback(r.error);
         else callback(null, r.value);
       });

@@ -29,6 +29,18 @@ export function toServiceError(e: unknown): grpc.ServiceError & { internal: bool
     metadata.set("iotfed-code", e.code);
     return Object.assign(new Error(e.message), { code: GRPC_STATUS_OF[e.code], details: e.message, metadata, internal: false });
   }
+  // The store is full (its size limit or the disk): the change was rolled
+  // back whole; say so instead of "internal error".
+  const sqliteCode = (e as { code?: unknown } | null)?.code;
+  if (sqliteCode === "SQLITE_FULL") {
+    const details = "the store is full (limits.storeMaxBytes or the disk): nothing was changed; free space or raise the limit";
+    metadata.set("iotfed-code", "RESOURCE_EXHAUSTED");
+    return Object.assign(new Error(details), { code: grpc.status.RESOURCE_EXHAUSTED, details, metadata, internal: false });
+  }
+  if (sqliteCode === "SQLITE_IOERR" || (typeof sqliteCode === "string" && sqliteCode.startsWith("SQLITE_IOERR_"))) {
+    const details = "the store cannot write to its disk: nothing was changed";
+    return Object.assign(new Error(details), { code: grpc.status.UNAVAILABLE, details, metadata, internal: true });
+  }
   return Object.assign(new Error("internal error"), { code: grpc.status.INTERNAL, details: "internal error", metadata, internal: true });
 }
 

@@ -16,7 +16,7 @@ export const STORE_FILE = "iotfed.db";
  * keys on, migrations applied one transaction per step. Refuses a store
  * written by a newer schema.
  */
-export function openStore(dataDir: string, opts: { migrate?: boolean } = {}): { db: Db; fromVersion: number; toVersion: number } {
+export function openStore(dataDir: string, opts: { migrate?: boolean; maxBytes?: number } = {}): { db: Db; fromVersion: number; toVersion: number } {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = new Database(join(dataDir, STORE_FILE));
   try {
@@ -37,6 +37,11 @@ export function openStore(dataDir: string, opts: { migrate?: boolean } = {}): { 
           db.pragma(`user_version = ${v + 1}`);
         })();
       }
+    }
+    if (opts.maxBytes !== undefined) {
+      // A size limit: writes past it fail with SQLITE_FULL and roll back whole.
+      const pageSize = db.pragma("page_size", { simple: true }) as number;
+      db.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxBytes / pageSize))}`);
     }
     return { db, fromVersion, toVersion: SCHEMA_VERSION };
   } catch (e) {

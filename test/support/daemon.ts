@@ -75,6 +75,9 @@ export class TestDaemon {
       listen: { admin: "127.0.0.1:0", bootstrap: "127.0.0.1:0", metrics: "127.0.0.1:0" },
       log: { level: "info" },
       ...spec.config,
+      // Tests send bursts from 127.0.0.1; the edge's per-address limits are
+      // tested where they are set (test/hostile).
+      limits: { bootstrapRatePerIp: 1000000, bootstrapBurstPerIp: 1000000, ...(spec.config?.limits as object | undefined) },
     };
     writeFileSync(this.configPath, toYaml(config));
   }
