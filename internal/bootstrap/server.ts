@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import type { Socket } from "node:net";
 import { DEVICE_NAME_RE, PRODUCT_KEY_RE } from "../domain/index.js";
 import { FLAG_DISABLED, FLAG_NEAREST, LOOKUP_UNKNOWN_DEVICE, LOOKUP_UNKNOWN_PRODUCT, type RouteTable } from "../routes/index.js";
 import type { Metrics } from "../metrics/index.js";
@@ -185,6 +186,9 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
     const body = code === 408 ? REPLY.timeout : errorReply(code, code === 431 ? "request headers too large" : "malformed HTTP request");
     countFor(code).inc();
     socket.end(`HTTP/1.1 ${code} ${code === 408 ? "Request Timeout" : code === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.toString()}`);
+    // Close it for good once the reply is out: a client that never reads or
+    // closes (slowloris) must not keep a half-closed socket here.
+    (socket as Socket).destroySoon();
   });
   return server;
 }
