@@ -2,7 +2,8 @@
  * iotfed benchmarks. Each one runs its baseline in the same run and prints
  * ratios. Usage:
  *   npm run bench                                  # all, default sizes
- *   npm run bench -- route | http | nearest | replication | handoff
+ *   npm run bench -- route | http | nearest | replication | handoff | soak
+ *   BENCH_SOAK_SECONDS=600 npm run bench -- soak   # a longer soak (default 60 s)
  *   BENCH_ROUTES=50000000 npm run bench -- route   # the table at 50M routes
  *   BENCH_SKIP_LOAD=1 ...                          # without the SQLite load part
  */
@@ -14,6 +15,7 @@ import { cpus } from "node:os";
 import { benchRouteScale } from "./route-table.bench.js";
 import { benchHandoff } from "./handoff.bench.js";
 import { benchReplication } from "./replication.bench.js";
+import { benchSoak } from "./soak.bench.js";
 import { bootstrapRequest, load, type LoadResult } from "./load.js";
 import { benchDeviceName, benchProductKey, NEAREST_PRODUCTS } from "./names.js";
 
@@ -254,9 +256,25 @@ async function handoffBench(): Promise<void> {
   console.log(`  median: ${fmt((devices * 1000) / job, 0)} devices/s; job/baseline ${fmt(job / base, 2)}x`);
 }
 
+async function soakBench(): Promise<void> {
+  const seconds = Number(process.env.BENCH_SOAK_SECONDS ?? 60);
+  const window = 10;
+  const r = await benchSoak(seconds, window);
+  console.log(`\nsoak: bootstrap at one daemon for ${seconds} s (32 keep-alive connections, 20,000 devices) while jobs move 500 devices back and forth between two daemons`);
+  console.log("  (baseline: the first window, the daemon fresh)");
+  for (const w of r.windows) {
+    console.log(`  t=${String(w.second).padStart(4)} s  ${num(w.rate).padStart(7)} req/s  p99 ${fmt(w.p99, 2)} ms  non-200 ${w.non200}  RSS ${fmt(w.rssMiB, 0)} MiB  heap ${fmt(w.heapMiB, 0)} MiB`);
+  }
+  const first = r.windows[0]!;
+  const last = r.windows[r.windows.length - 1]!;
+  console.log(`  jobs: ${r.jobs} (${num(r.devicesMoved)} device moves)`);
+  console.log(`  last/first window: throughput ${fmt(last.rate / first.rate, 2)}x, p99 ${fmt(last.p99 / first.p99, 2)}x, RSS ${fmt(first.rssMiB, 0)} → ${fmt(last.rssMiB, 0)} MiB, heap ${fmt(first.heapMiB, 0)} → ${fmt(last.heapMiB, 0)} MiB`);
+}
+
 header();
 if (which === "all" || which === "route") await routeBench();
 if (which === "all" || which === "http") await httpBench();
 if (which === "all" || which === "nearest") await nearestBench();
 if (which === "all" || which === "replication") await replicationBench();
 if (which === "all" || which === "handoff") await handoffBench();
+if (which === "all" || which === "soak") await soakBench();

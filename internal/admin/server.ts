@@ -26,6 +26,7 @@ export function createAdminServer(opts: AdminServerOptions): { server: grpc.Serv
     "grpc.max_receive_message_length": opts.maxMessageBytes,
     "grpc.max_concurrent_streams": 100,
     "grpc.keepalive_permit_without_calls": 1,
+    "grpc.max_connection_idle_ms": 15 * 60 * 1000,
   });
   const authenticate = createAuthenticator(opts.operatorTokenHash, opts.accounts);
   const impl = createAdminService(opts);

@@ -45,7 +45,13 @@ export interface PeerServerOptions {
  * not a configured peer is refused before anything is read.
  */
 export function createPeerServer(opts: PeerServerOptions): grpc.Server {
-  const server = new grpc.Server({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": 64 * 1024 * 1024,
+    // A peer's calls in flight on one connection: jobs (4 at a time) and placements.
+    "grpc.max_concurrent_streams": 256,
+    // Connections a peer stopped using are closed (it reconnects on demand).
+    "grpc.max_connection_idle_ms": 15 * 60 * 1000,
+  });
   const { metrics, logger } = opts;
   server.addService(
     serviceDefinition(PeerService),
