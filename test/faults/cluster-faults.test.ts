@@ -37,7 +37,13 @@ async function allAnswer(m: FederationMember, pk: string, list: readonly string[
 describe("faults: bystanders, NATS and a full store", function () {
   this.timeout(240000);
 
-  it("invariant: every device at exactly one holder, and routes converge at every daemon — a bystander SIGKILLed in the middle of a job", async () => {
+  /**
+   * Three daemons and one nats-server; `count` devices registered at A, a
+   * job A→B started; `fault` runs once the job is partway (at least
+   * `partway` devices handed off); then the job must complete, every device
+   * have exactly one holder, and C answer B for every device.
+   */
+  async function jobUnderFault(count: number, partway: number, fault: (x: { nats: NatsServer; C: FederationMember }) => Promise<void>, afterJob: (x: { nats: NatsServer; C: FederationMember }) => Promise<void>): Promise<void> {
     const nats = await NatsServer.start();
     const fed = await startFederation(3, { peer: { batchSize: 25 }, config: { replication: { servers: [nats.url], staleAfterMs: 1000 } } });
     const [A, B, C] = fed.members as [FederationMember, FederationMember, FederationMember];
@@ -48,53 +54,44 @@ describe("faults: bystanders, NATS and a full store", function () {
       a = A.daemon.admin(accountId);
       b = B.daemon.admin(accountId);
       const pk = (await a.createProduct({ productName: "Sensor" })).product!.productKey;
-      const list = names(1000);
-      assert.equal((await a.batchRegisterDevice({ productKey: pk, deviceNames: list })).successCount, 1000);
+      const list = names(count);
+      assert.equal((await a.batchRegisterDevice({ productKey: pk, deviceNames: list })).successCount, count);
       const job = await a.createDeviceDistributeJob({ productKey: pk, targetInstanceId: B.id, deviceNames: list });
-      await waitFor("the job partway", async () => ((await a!.queryDeviceDistributeJob({ jobId: job.job!.jobId })).job!.succeeded >= 100 ? true : undefined), 30000, 20);
-      await C.daemon.kill();
+      await waitFor("the job partway", async () => ((await a!.queryDeviceDistributeJob({ jobId: job.job!.jobId })).job!.succeeded >= partway ? true : undefined), 30000, 10);
+      await fault({ nats, C });
+      // the peer plane needs neither the bystander nor NATS: the job completes
       const done = await waitJob(() => a!, job.job!.jobId);
       assert.equal(done.status, JobStatus.COMPLETED);
-      assert.equal(done.succeeded, 1000);
+      assert.equal(done.succeeded, count);
       await assertOneHolderEach(a, b, pk, B.id, list);
-      await C.daemon.start();
-      await waitFor("C to converge on every route", async () => ((await allAnswer(C, pk, list, B.mqtt.host)) ? true : undefined), 30000, 200);
+      await afterJob({ nats, C });
+      await waitFor(`C to answer B for every device (last: ${lastMismatch})`, async () => ((await allAnswer(C, pk, list, B.mqtt.host)) ? true : undefined), 60000, 250);
     } finally {
       a?.close();
       b?.close();
       await fed.dispose();
       await nats.dispose();
     }
+  }
+
+  it("invariant: every device at exactly one holder, and routes converge at every daemon — a bystander SIGKILLed in the middle of a job", async () => {
+    await jobUnderFault(
+      1000,
+      100,
+      ({ C }) => C.daemon.kill(),
+      async ({ C }) => {
+        await C.daemon.start();
+      },
+    );
   });
 
   it("invariant: routes converge — NATS SIGKILLed while a job publishes its routes, restarted on the same store", async () => {
-    const nats = await NatsServer.start();
-    const fed = await startFederation(3, { peer: { batchSize: 25 }, config: { replication: { servers: [nats.url], staleAfterMs: 1000 } } });
-    const [A, B, C] = fed.members as [FederationMember, FederationMember, FederationMember];
-    let a: AdminClient | undefined;
-    let b: AdminClient | undefined;
-    try {
-      const accountId = (await A.daemon.ctlJson(["account", "create", "acme"])).account.accountId as string;
-      a = A.daemon.admin(accountId);
-      b = B.daemon.admin(accountId);
-      const pk = (await a.createProduct({ productName: "Sensor" })).product!.productKey;
-      const list = names(500);
-      assert.equal((await a.batchRegisterDevice({ productKey: pk, deviceNames: list })).successCount, 500);
-      const job = await a.createDeviceDistributeJob({ productKey: pk, targetInstanceId: B.id, deviceNames: list });
-      await waitFor("the job partway", async () => ((await a!.queryDeviceDistributeJob({ jobId: job.job!.jobId })).job!.succeeded >= 50 ? true : undefined), 30000, 10);
-      await nats.kill();
-      // the peer plane does not need NATS: the job completes while the stream is down
-      const done = await waitJob(() => a!, job.job!.jobId);
-      assert.equal(done.succeeded, 500);
-      await nats.start();
-      await waitFor("C to answer B for every device", async () => ((await allAnswer(C, pk, list, B.mqtt.host)) ? true : undefined), 60000, 250);
-      await assertOneHolderEach(a, b, pk, B.id, list);
-    } finally {
-      a?.close();
-      b?.close();
-      await fed.dispose();
-      await nats.dispose();
-    }
+    await jobUnderFault(
+      500,
+      50,
+      ({ nats }) => nats.kill(),
+      ({ nats }) => nats.start(),
+    );
   });
 
   it("invariant: a full store refuses the change whole with a clear error, corrupts nothing, and keeps serving", async () => {

@@ -20,11 +20,11 @@ async function seed(A: FederationMember) {
   return { accountId, a, pk };
 }
 
-describe("handoff crash safety (SIGKILL mid-job)", function () {
+describe("handoff crash safety (SIGKILL or SIGTERM mid-job)", function () {
   this.timeout(240000);
 
-  for (const victim of ["target", "source"] as const) {
-    it(`SIGKILL of the ${victim} in the middle of a 1,000-device job: after restart the job completes and every device has exactly one holder`, async () => {
+  for (const [victim, signal] of [["target", "SIGKILL"], ["source", "SIGKILL"], ["source", "SIGTERM"]] as const) {
+    it(`${signal} of the ${victim} in the middle of a 1,000-device job: ${signal === "SIGTERM" ? "it drains and exits 0 in time; " : ""}after restart the job completes and every device has exactly one holder`, async () => {
       const fed = await startFederation(2, { peer: { batchSize: 25 } });
       const [A, B] = fed.members as [FederationMember, FederationMember];
       try {
@@ -39,9 +39,17 @@ describe("handoff crash safety (SIGKILL mid-job)", function () {
           return j.succeeded >= 50 ? j.succeeded : undefined;
         }, 30000, 5);
         const dying = victim === "target" ? B : A;
-        await dying.daemon.kill();
-        assert.ok(progress < 1000, `the kill must land mid-job (${progress} of 1000 done)`);
-        console.log(`      (${victim} killed with ${progress} of 1,000 devices handed off)`);
+        if (signal === "SIGKILL") {
+          await dying.daemon.kill();
+        } else {
+          const t0 = performance.now();
+          assert.equal(await dying.daemon.stop(), 0, "a graceful stop exits 0");
+          const ms = performance.now() - t0;
+          assert.ok(ms < 10000 + 2000, `drained in ${Math.round(ms)} ms (shutdownTimeoutMs 10000)`);
+          console.log(`      (drained and stopped in ${Math.round(ms)} ms)`);
+        }
+        assert.ok(progress < 1000, `the ${signal} must land mid-job (${progress} of 1000 done)`);
+        console.log(`      (${victim} ${signal === "SIGKILL" ? "killed" : "stopped"} with ${progress} of 1,000 devices handed off)`);
         if (victim === "target") {
           // The source keeps the job running, retrying, while the target is down.
           await waitFor("the source to notice", async () => ((await a.queryDeviceDistributeJob({ jobId })).job!.message.includes("unreachable") ? true : undefined), 20000, 50);

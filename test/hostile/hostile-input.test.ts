@@ -3,18 +3,8 @@ import { connect, type Socket } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { AdminService } from "../../internal/gen/iotfed/v1/admin_pb.js";
 import { TestDaemon, bootstrap } from "../support/daemon.js";
+import { rng } from "../support/rng.js";
 
-/** A small seeded PRNG (mulberry32): the same inputs every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Sends raw bytes on a fresh connection; the first response's status and body, or "closed". */
 function rawExchange(port: number, data: Buffer | Buffer[], opts: { timeoutMs?: number; all?: boolean; count?: number } = {}): Promise<{ status: number; bodies: string[]; statuses: number[] } | "closed"> {
@@ -107,7 +97,7 @@ describe("hostile input: the bootstrap edge and the admin API", function () {
 
   it("5,000 generated malformed bootstrap requests: each gets a clear 4xx in the envelope, none a 5xx; the daemon stays up and its memory bounded", async () => {
     const port = Number(d.addresses!.bootstrap.split(":").pop());
-    const r = prng(0x10fed);
+    const r = rng(0x10fed);
     const total = 5000;
     const byKind = new Map<string, Map<string, number>>();
     const before = await rss();
@@ -222,7 +212,7 @@ describe("hostile input: the bootstrap edge and the admin API", function () {
   });
 
   it("the admin API answers undecodable and nonsensical messages with INVALID_ARGUMENT or NOT_FOUND, never INTERNAL", async () => {
-    const r = prng(42);
+    const r = rng(42);
     const client = new grpc.Client(d.addresses!.admin, grpc.credentials.createInsecure());
     const md = new grpc.Metadata();
     md.set("authorization", `Bearer ${d.operatorToken}`);

@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
+import { rng } from "../support/rng.js";
 import { FingerprintTable, RouteTable, SipKey, sip128, sip128Parts, sip13Parts, LOOKUP_DISABLED, LOOKUP_UNKNOWN_DEVICE, LOOKUP_UNKNOWN_PRODUCT } from "../../internal/routes/index.js";
 
-/** Small deterministic PRNG so failures reproduce. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const ALPHA = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_@.:";
 function name(r: () => number): string {
   const len = 4 + Math.floor(r() * 29);
