@@ -21,7 +21,6 @@ async function allAnswer(m: FederationMember, pk: string, list: readonly string[
     const h = await hostOf(m, pk, dn);
     if (h !== host) {
       lastMismatch = `${dn} -> ${h}`;
-      if (process.env.DEBUG_FAULTS) console.log(lastMismatch);
       return false;
     }
   }
@@ -65,7 +64,9 @@ describe("faults: bystanders, NATS and a full store", function () {
       assert.equal(done.succeeded, count);
       await assertOneHolderEach(a, b, pk, B.id, list);
       await afterJob({ nats, C });
-      await waitFor(`C to answer B for every device (last: ${lastMismatch})`, async () => ((await allAnswer(C, pk, list, B.mqtt.host)) ? true : undefined), 60000, 250);
+      await waitFor("C to answer B for every device", async () => ((await allAnswer(C, pk, list, B.mqtt.host)) ? true : undefined), 60000, 250).catch((e: Error) => {
+        throw new Error(`${e.message}; the last device answered otherwise: ${lastMismatch}`);
+      });
     } finally {
       a?.close();
       b?.close();

@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import { DevicePlacement, JobStatus, ScriptType, TopicOperation } from "../../internal/gen/iotfed/v1/admin_pb.js";
 import { startFederation, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
 import { NatsServer } from "../support/nats.js";
+import { waitJob } from "../support/jobs.js";
 
 type Fed = Awaited<ReturnType<typeof startFederation>>;
 
@@ -43,17 +44,6 @@ const metricValue = (text: string, sample: string): number => {
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
 };
 
-async function waitJob(a: AdminClient, jobId: string) {
-  return waitFor(
-    `job ${jobId}`,
-    async () => {
-      const j = (await a.queryDeviceDistributeJob({ jobId })).job!;
-      return j.status === JobStatus.COMPLETED || j.status === JobStatus.FAILED ? j : undefined;
-    },
-    60000,
-    50,
-  );
-}
 
 const rejects = async (p: Promise<unknown>, code: grpc.status, re: RegExp): Promise<void> => {
   await assert.rejects(p, (e: grpc.ServiceError) => {
@@ -186,7 +176,7 @@ describe("nearest-access distribution (R3): devices placed where they bootstrap"
       deviceNames: [...names, "no-such-device"],
     });
     assert.equal(r.job!.strategy, "nearest");
-    const job = await waitJob(a, r.job!.jobId);
+    const job = await waitJob(() => a, r.job!.jobId);
     assert.equal(job.status, JobStatus.COMPLETED, job.message);
     assert.equal(job.succeeded, names.length);
     assert.equal(job.failed, 1, "a device that does not exist fails alone (R13)");
