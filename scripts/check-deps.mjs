@@ -23,6 +23,7 @@ const allowed = {
   peer: ["domain", "store", "rpc", "metrics", "log", "gen"],
   jobs: ["domain", "store", "peer", "rpc", "metrics", "log"],
   replication: ["domain", "store", "metrics", "log", "gen"],
+  mqtt: ["domain", "store", "metrics", "log"],
   daemon: null, // the composition root may import every module
   gen: [],
 };

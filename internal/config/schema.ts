@@ -183,6 +183,28 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    /** The instance's MQTT endpoint run by the daemon itself (devices sign in here). */
+    mqtt: z
+      .object({
+        broker: z
+          .object({
+            /**
+             * Run the embedded broker. Off by default so that a host's own
+             * broker on 1883 keeps its port; instance.mqtt is what devices are
+             * told, so it must reach this listener.
+             */
+            enabled: z.boolean().default(false),
+            listen: hostPort.default("127.0.0.1:1883"),
+            /** TLS (devices' securemode=2); plaintext TCP when absent. */
+            tls: tlsFiles.optional(),
+            /** A leaving device has this long to read its bootstrap notify before it is disconnected (R7). */
+            notifyGraceMs: z.number().int().min(0).max(60000).default(1000),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     /** IP location for the nearest strategy (R3). */
     geo: z
       .object({

@@ -9,6 +9,7 @@ import type { Logger } from "../log/index.js";
 import { createSealer, hashToken, loadOperatorToken, loadSealKey } from "../security/index.js";
 import { backupStore, createAccountsRepo, createDevicesRepo, createHandoffApplier, createJobsRepo, createProductsRepo, createRoutesRepo, openStore, streamDeviceRouteBlocks, type Db } from "../store/index.js";
 import { createReplicator, type Replicator } from "../replication/index.js";
+import { createEmbeddedBroker, type EmbeddedBroker } from "../mqtt/index.js";
 import type { Endpoint, Product, RouteChange } from "../domain/index.js";
 import { createPeerClients, createPeerServer, loadPeerTls, peerServerCredentials } from "../peer/index.js";
 import { createJobWorker, createPlacement } from "../jobs/index.js";
@@ -35,6 +36,8 @@ export interface Addresses {
   metrics: string;
   /** Peer gRPC listener; empty when no peers are configured. */
   peer: string;
+  /** The embedded MQTT broker; empty when it is off. */
+  mqtt: string;
 }
 
 export interface Daemon {
@@ -239,7 +242,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const products = createProductsRepo(db, productListener, Date.now, productRouteSink);
     const deviceListener = { changed: routeDevice, deleted: (pk: string, dn: string) => routes.deleteDevice(pk, dn) };
     const devices = createDevicesRepo({ db, sealer, listener: deviceListener, self: selfId, where });
-    const jobs = createJobsRepo({ db, sealer, self: selfId, where, devices: deviceListener, routes: routeStore });
+    // Late-bound: the embedded broker is built after the repositories.
+    const hooks: { leaving?: (pk: string, dn: string) => void } = {};
+    const jobs = createJobsRepo({ db, sealer, self: selfId, where, devices: deviceListener, routes: routeStore, leaving: (pk, dn) => hooks.leaving?.(pk, dn) });
     const applier = createHandoffApplier({
       db,
       sealer,
@@ -320,7 +325,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       jobCounts: () => jobs.countByStatus(),
       outboxDepth: () => ({ jobDevices: jobs.outboxDepth(), productSync: products.staleCopyCount() }),
       replication: () => replicator?.snapshot(),
+      mqttOnline: () => broker?.onlineCount(),
     });
+    let broker: EmbeddedBroker | undefined;
     if (config.replication !== undefined) {
       const r = config.replication;
       replicator = createReplicator({
@@ -507,6 +514,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       degraded: () => replicator?.stale(),
     });
     servers.push(sre);
+    let mqttAddr = "";
+    if (config.mqtt.broker.enabled) {
+      const b = config.mqtt.broker;
+      broker = await createEmbeddedBroker({
+        devices,
+        products,
+        ...(b.tls === undefined ? {} : { tls: readTls(b.tls, "mqtt.broker.tls") }),
+        notifyGraceMs: b.notifyGraceMs,
+        metrics,
+        logger: log,
+      });
+      const eb = broker;
+      hooks.leaving = (pk, dn) => eb.deviceLeaving(pk, dn);
+      mqttAddr = await listen(eb.server, b.listen).catch((e: Error) => {
+        throw new Error(`mqtt.broker.listen: cannot listen on ${b.listen}: ${e.message}`);
+      });
+    }
     const bootstrapAddr = await listen(bootstrap, config.listen.bootstrap).catch((e: Error) => {
       throw new Error(`listen.bootstrap: cannot listen on ${config.listen.bootstrap}: ${e.message}`);
     });
@@ -519,6 +543,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       bootstrap: bootstrapAddr,
       metrics: metricsAddr,
       peer: peerAddr,
+      mqtt: mqttAddr,
     };
     worker.start();
     replicator?.start();
@@ -556,6 +581,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           ...(peerServer === undefined ? [] : [shutdownGrpc(peerServer, deadline)]),
           withDeadline(worker.stop(), deadline),
           ...(replicator === undefined ? [] : [withDeadline(replicator.stop(), deadline)]),
+          ...(broker === undefined ? [] : [withDeadline(broker.close(), deadline)]),
         ]);
         limiter.close();
         for (const c of peerClients.values()) (c as { close(): void }).close();

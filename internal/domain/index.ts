@@ -10,3 +10,4 @@ export * from "./bootstrap-reply.js";
 export * from "./ownership.js";
 export * from "./routes.js";
 export * from "./strategy.js";
+export * from "./mqtt-auth.js";

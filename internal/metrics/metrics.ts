@@ -43,6 +43,8 @@ function hotCounter(registry: Registry, name: string, help: string, label: strin
 
 export interface ScrapeSources {
   routeTable(): { products: number; devices: number; instances: number; offHeapBytes: number };
+  /** Devices on the embedded broker; undefined when it is off. */
+  mqttOnline?(): number | undefined;
   /** Undefined when replication is off. */
   replication?(): ReplicationSnapshot | undefined;
   deviceCounts(): Map<string, number>;
@@ -181,6 +183,27 @@ export function createMetrics() {
     "Client locations resolved for nearest-strategy devices, by source (override, database, unknown); cached answers count again.",
     "source",
   );
+  const mqttConnects = new Counter({
+    name: "iotfed_mqtt_connects_total",
+    help: "Device MQTT sign-ins at the embedded broker, by result (accepted, malformed, unknown, not_held, disabled, bad_signature).",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
+  const mqttOnline = new Gauge({
+    name: "iotfed_mqtt_online_devices",
+    help: "Devices connected to the embedded broker now.",
+    registers: [registry],
+    collect() {
+      const n = sources?.mqttOnline?.();
+      if (n !== undefined) this.set(n);
+    },
+  });
+  const bootstrapNotifies = new Counter({
+    name: "iotfed_bootstrap_notifies_total",
+    help: "thing.bootstrap.notify messages to leaving devices (R7), by result: sent, replied.",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
   const peerCallErrors = new Counter({
     name: "iotfed_peer_call_errors_total",
     help: "Failed calls to peers, by peer instance id and gRPC status code name.",
@@ -273,6 +296,9 @@ export function createMetrics() {
     peerCallErrors,
     peerRequests,
     bootstrapShed,
+    mqttConnects,
+    mqttOnline,
+    bootstrapNotifies,
     placements,
     placementDuration,
     certificateExpiry,

@@ -127,6 +127,13 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
      WHERE r.generation IS NULL OR d.generation >= r.generation`,
   );
   const countAll = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM devices");
+  const setOnline = db.prepare(
+    "UPDATE devices SET state = 'online', activated_at = CASE activated_at WHEN 0 THEN @t ELSE activated_at END WHERE product_key = @pk AND device_name = @dn AND placement = 'here'",
+  );
+  const setOffline = db.prepare("UPDATE devices SET state = 'offline', last_online_at = @t WHERE product_key = @pk AND device_name = @dn AND state = 'online'");
+  const setNotifySent = db.prepare("UPDATE devices SET notify_sent_at = ? WHERE product_key = ? AND device_name = ?");
+  const setNotifyReplied = db.prepare("UPDATE devices SET notify_replied_at = ? WHERE product_key = ? AND device_name = ? AND notify_sent_at > 0");
+  const selectNotify = db.prepare<[string, string], { notify_sent_at: number; notify_replied_at: number }>("SELECT notify_sent_at, notify_replied_at FROM devices WHERE product_key = ? AND device_name = ?");
   const selectPlacement = db.prepare<[string, string], { placement: string; generation: number }>("SELECT placement, generation FROM devices WHERE product_key = ? AND device_name = ?");
   const markAwayByRoute = db.prepare("UPDATE devices SET placement = 'away', holder = ?, generation = ?, leaving_job = NULL WHERE product_key = ? AND device_name = ? AND placement = 'here'");
   const markHereByRoute = db.prepare("UPDATE devices SET placement = 'here', holder = ?, generation = ? WHERE product_key = ? AND device_name = ? AND placement = 'away'");
@@ -321,6 +328,30 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
         }
         return undefined;
       })();
+    },
+    /**
+     * A device signed in over MQTT here: it is online; its first connection
+     * activates it (R8: a distributed device is inactive until then).
+     * Returns false when it is not held here.
+     */
+    connected(productKey: string, deviceName: string, t: number): boolean {
+      return setOnline.run({ pk: productKey, dn: deviceName, t }).changes === 1;
+    },
+    /** The device's MQTT connection closed: offline, last online now. */
+    disconnected(productKey: string, deviceName: string, t: number): void {
+      setOffline.run({ pk: productKey, dn: deviceName, t });
+    },
+    /** R7: the bootstrap notify was sent to the leaving device. */
+    notifySent(productKey: string, deviceName: string, t: number): void {
+      setNotifySent.run(t, productKey, deviceName);
+    },
+    /** R7: the device answered the notify (`…/thing/bootstrap/notify_reply`). */
+    notifyReplied(productKey: string, deviceName: string, t: number): void {
+      setNotifyReplied.run(t, productKey, deviceName);
+    },
+    notifyState(productKey: string, deviceName: string): { sentAt: number; repliedAt: number } | undefined {
+      const r = selectNotify.get(productKey, deviceName);
+      return r === undefined ? undefined : { sentAt: r.notify_sent_at, repliedAt: r.notify_replied_at };
     },
     countAll(): number {
       return countAll.get()!.n;

@@ -91,7 +91,17 @@ export type JobsRepo = ReturnType<typeof createJobsRepo>;
  * them until the target has answered for each, so a crash or an outage only
  * delays a job. Each step is one transaction.
  */
-export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; where: DescribeInstance; devices: DeviceListener; routes: RoutesRepo; now?: () => number }) {
+export function createJobsRepo(opts: {
+  db: Db;
+  sealer: Sealer;
+  self: string;
+  where: DescribeInstance;
+  devices: DeviceListener;
+  routes: RoutesRepo;
+  /** Told of each device a job marks leaving (R7: it is notified and forced offline). */
+  leaving?: (productKey: string, deviceName: string) => void;
+  now?: () => number;
+}) {
   const { db, sealer, self, where } = opts;
   const now = opts.now ?? Date.now;
   const insertJob = db.prepare(
@@ -178,6 +188,7 @@ export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; whe
       const job = this.require(jobId);
       if (job.status !== "initializing") return job;
       const marked: string[] = [];
+      const left: string[] = [];
       db.transaction(() => {
         for (const { device_name: dn } of pendingNames.all(jobId)) {
           const d = selectDeviceForJob.get(job.productKey, dn);
@@ -200,12 +211,14 @@ export function createJobsRepo(opts: { db: Db; sealer: Sealer; self: string; whe
           } else {
             markLeaving.run(jobId, job.productKey, dn);
             setJobDeviceGeneration.run(d.generation + 1, jobId, dn);
+            left.push(dn);
           }
         }
         recount.run({ id: jobId, t: now() });
         setStatus.run("running", "", now(), jobId);
       })();
       for (const dn of marked) opts.devices.changed(job.productKey, dn, self, selectDisabled.get(job.productKey, dn)?.disabled === 1);
+      for (const dn of left) opts.leaving?.(job.productKey, dn);
       return this.require(jobId);
     },
     /**

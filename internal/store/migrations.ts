@@ -210,6 +210,12 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX device_routes_nearest ON device_routes(product_key, device_name) WHERE nearest = 1;
   CREATE INDEX jobs_failed_placements ON jobs(updated_at) WHERE strategy = 'placement' AND status = 'failed';
   `,
+  // 4: devices as MQTT clients — when the bootstrap notify (R7) was sent to
+  //    a leaving device, and when it replied
+  `
+  ALTER TABLE devices ADD COLUMN notify_sent_at INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE devices ADD COLUMN notify_replied_at INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

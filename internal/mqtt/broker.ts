@@ -1,0 +1,168 @@
+import { createServer as createTcpServer, type Server } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
+import { randomBytes } from "node:crypto";
+import { Aedes, type AuthenticateError, type Client } from "aedes";
+import { MqttSignInError, parseMqttSignIn, verifyMqttSign } from "../domain/index.js";
+import type { DevicesRepo, ProductsRepo } from "../store/index.js";
+import type { Metrics } from "../metrics/index.js";
+import type { Logger } from "../log/index.js";
+
+export interface BrokerOptions {
+  devices: DevicesRepo;
+  products: ProductsRepo;
+  /** TLS for the listener (devices' securemode=2); plaintext TCP when absent. */
+  tls?: { cert: Buffer; key: Buffer };
+  /** How long a leaving device has to read its notify (and reply) before it is disconnected (R7). */
+  notifyGraceMs: number;
+  metrics: Metrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+interface DeviceClient {
+  productKey: string;
+  deviceName: string;
+}
+
+/** `/sys/{pk}/{dn}/thing/bootstrap/notify` and its reply topic (R7). */
+export const notifyTopic = (pk: string, dn: string): string => `/sys/${pk}/${dn}/thing/bootstrap/notify`;
+
+/** MQTT topic filter matching (`+` one level, `#` the rest). */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split("/");
+  const t = topic.split("/");
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === "#") return i === f.length - 1;
+    if (i >= t.length) return false;
+    if (f[i] !== "+" && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+export type EmbeddedBroker = Awaited<ReturnType<typeof createEmbeddedBroker>>;
+
+/**
+ * The instance's MQTT endpoint, run by the daemon (aedes). A device signs in
+ * the platform's way (client id `<id>|securemode=…,signmethod=…|`, username
+ * `<deviceName>&<productKey>`, password the HMAC of the sorted parameters
+ * with its DeviceSecret) and is accepted only here, where it is held now:
+ * unknown, disabled, leaving and distributed-away devices are refused. A
+ * device may publish and subscribe under its own `/sys/{pk}/{dn}/` and to
+ * its product's topic classes (`/{pk}/{dn}/user/…`, by operation). Its first
+ * connection activates it; disconnecting makes it offline (R8: these
+ * runtime data stay here). When it leaves (R7), it is sent
+ * `thing.bootstrap.notify` and disconnected.
+ */
+export async function createEmbeddedBroker(opts: BrokerOptions) {
+  const { devices, products, metrics, logger } = opts;
+  const now = opts.now ?? Date.now;
+  const aedes = await Aedes.createBroker({ drainTimeout: 30000, connectTimeout: 10000, maxTopicLevels: 16, queueLimit: 42 });
+  const byClient = new WeakMap<Client, DeviceClient>();
+  /** The client currently connected for each device (a newer sign-in replaces an older one). */
+  const online = new Map<string, Client>();
+  const key = (pk: string, dn: string): string => `${pk}\0${dn}`;
+  const connects = (result: string): void => metrics.mqttConnects.inc({ result });
+
+  const refuse = (done: (e: AuthenticateError | null, ok: boolean | null) => void, result: string, returnCode: 4 | 5, why: string): void => {
+    connects(result);
+    logger.debug({ result, why }, "mqtt sign-in refused");
+    done(Object.assign(new Error(why), { returnCode }), null);
+  };
+
+  aedes.authenticate = (client, username, password, done) => {
+    let s;
+    try {
+      s = parseMqttSignIn(client.id, username, password);
+    } catch (e) {
+      if (e instanceof MqttSignInError) return refuse(done, "malformed", 4, e.message);
+      throw e;
+    }
+    const d = devices.get(s.productKey, s.deviceName);
+    // Unknown, away and leaving devices are all "not here": the device bootstraps again.
+    if (d === undefined || d.placement !== "here") return refuse(done, d === undefined ? "unknown" : "not_held", 5, "the device is not held by this instance");
+    if (d.disabled) return refuse(done, "disabled", 5, "the device is disabled");
+    if (!verifyMqttSign(s, devices.secret(s.productKey, s.deviceName))) return refuse(done, "bad_signature", 4, "signature mismatch");
+    byClient.set(client, { productKey: s.productKey, deviceName: s.deviceName });
+    connects("accepted");
+    done(null, true);
+  };
+
+  const allowed = (client: Client | null, topic: string, op: "pub" | "sub"): boolean => {
+    if (client === null) return false;
+    const dev = byClient.get(client);
+    if (dev === undefined) return false;
+    if (topic.startsWith(`/sys/${dev.productKey}/${dev.deviceName}/`)) return !topic.includes("#") || topic.endsWith("/#");
+    const user = `/${dev.productKey}/${dev.deviceName}/user/`;
+    if (!topic.startsWith(user)) return false;
+    const rest = topic.slice(user.length);
+    for (const t of products.topics(dev.productKey)) {
+      if (t.operation !== "all" && t.operation !== op) continue;
+      if (op === "pub" ? topicMatches(t.shortName, rest) : t.shortName === rest || (!rest.includes("+") && !rest.includes("#") && topicMatches(t.shortName, rest))) return true;
+    }
+    return false;
+  };
+
+  aedes.authorizePublish = (client, packet, done) => {
+    if (!allowed(client, packet.topic, "pub")) return done(new Error(`publishing to ${packet.topic} is not allowed`));
+    const dev = client === null ? undefined : byClient.get(client);
+    if (dev !== undefined && packet.topic === `${notifyTopic(dev.productKey, dev.deviceName)}_reply`) {
+      devices.notifyReplied(dev.productKey, dev.deviceName, now());
+      metrics.bootstrapNotifies.inc({ result: "replied" });
+    }
+    done(null);
+  };
+  aedes.authorizeSubscribe = (client, sub, done) => done(null, allowed(client, sub.topic, "sub") ? sub : null);
+
+  aedes.on("clientReady", (client) => {
+    const dev = byClient.get(client);
+    if (dev === undefined) return;
+    const k = key(dev.productKey, dev.deviceName);
+    online.get(k)?.close();
+    online.set(k, client);
+    devices.connected(dev.productKey, dev.deviceName, now());
+  });
+  aedes.on("clientDisconnect", (client) => {
+    const dev = byClient.get(client);
+    if (dev === undefined) return;
+    const k = key(dev.productKey, dev.deviceName);
+    if (online.get(k) !== client) return; // replaced by a newer connection
+    online.delete(k);
+    devices.disconnected(dev.productKey, dev.deviceName, now());
+  });
+  aedes.on("clientError", (_client, err) => logger.debug({ err: err.message }, "mqtt client error"));
+  aedes.on("connectionError", (_client, err) => logger.debug({ err: err.message }, "mqtt connection error"));
+
+  const server: Server = opts.tls === undefined ? createTcpServer(aedes.handle) : createTlsServer({ cert: opts.tls.cert, key: opts.tls.key }, aedes.handle);
+
+  return {
+    server,
+    /** Devices connected now. */
+    onlineCount(): number {
+      return online.size;
+    },
+    /**
+     * R7: a device leaving this instance is sent `thing.bootstrap.notify`
+     * (cmd 0: bootstrap again) on its notify topic, then disconnected after
+     * the grace time. One that is not connected is only marked offline.
+     */
+    deviceLeaving(productKey: string, deviceName: string): void {
+      const client = online.get(key(productKey, deviceName));
+      if (client === undefined) return;
+      const payload = JSON.stringify({ id: randomBytes(8).toString("hex"), version: "1.0", method: "thing.bootstrap.notify", params: { cmd: 0 } });
+      aedes.publish({ cmd: "publish", topic: notifyTopic(productKey, deviceName), payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) => {
+        if (err !== undefined && err !== null) logger.warn({ err: err.message }, "bootstrap notify not published");
+      });
+      devices.notifySent(productKey, deviceName, now());
+      metrics.bootstrapNotifies.inc({ result: "sent" });
+      const t = setTimeout(() => client.close(), opts.notifyGraceMs);
+      t.unref();
+    },
+    close(): Promise<void> {
+      return new Promise((resolve) => {
+        server.close(() => undefined);
+        for (const c of online.values()) c.close();
+        aedes.close(() => resolve());
+      });
+    },
+  };
+}

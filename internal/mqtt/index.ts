@@ -1,0 +1,1 @@
+export { createEmbeddedBroker, notifyTopic, topicMatches, type EmbeddedBroker, type BrokerOptions } from "./broker.js";

@@ -1,0 +1,175 @@
+import assert from "node:assert/strict";
+import { createHmac, randomBytes } from "node:crypto";
+import mqtt from "mqtt";
+import { DevicePlacement, DeviceStatus, JobStatus, TopicOperation } from "../../internal/gen/iotfed/v1/admin_pb.js";
+import { bootstrap, freePort, startFederation, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
+import { waitJob } from "../support/jobs.js";
+import { NatsServer } from "../support/nats.js";
+
+type Fed = Awaited<ReturnType<typeof startFederation>>;
+
+/** The device's side of the sign-in, computed here independently of the daemon's code. */
+function signIn(pk: string, dn: string, secret: string, signmethod = "hmacsha256") {
+  const id = `t${randomBytes(3).toString("hex")}`;
+  const timestamp = String(Date.now());
+  const hash = { hmacmd5: "md5", hmacsha1: "sha1", hmacsha256: "sha256" }[signmethod]!;
+  const password = createHmac(hash, secret).update(`clientId${id}deviceName${dn}productKey${pk}timestamp${timestamp}`).digest("hex");
+  return { clientId: `${id}|securemode=3,signmethod=${signmethod},timestamp=${timestamp}|`, username: `${dn}&${pk}`, password };
+}
+
+/** Connects; resolves the client, or rejects with the CONNACK refusal. */
+function connect(port: number, creds: { clientId: string; username: string; password: string }): Promise<mqtt.MqttClient> {
+  return new Promise((resolve, reject) => {
+    const c = mqtt.connect({ host: "127.0.0.1", port, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...creds });
+    c.once("connect", () => resolve(c));
+    c.once("error", (e) => {
+      c.end(true);
+      reject(e);
+    });
+  });
+}
+
+const refusalCode = async (p: Promise<mqtt.MqttClient>): Promise<number> => {
+  try {
+    (await p).end(true);
+    return 0;
+  } catch (e) {
+    return (e as { code?: number }).code ?? -1;
+  }
+};
+
+/**
+ * Devices as MQTT clients with the embedded broker: two daemons (each
+ * running its instance's MQTT endpoint on the port its bootstrap returns)
+ * and NATS. A device bootstraps, signs in, is distributed, is told to
+ * bootstrap again (R7), and comes up at the target, activated there (R8).
+ */
+describe("devices over MQTT: sign-in, activation, bootstrap notify (R7, R8)", function () {
+  this.timeout(120000);
+  let nats: NatsServer;
+  let fed: Fed;
+  let A: FederationMember, B: FederationMember;
+  let a: AdminClient, b: AdminClient;
+  let pk: string;
+  let secret: string;
+  const ports: number[] = [];
+
+  before(async () => {
+    nats = await NatsServer.start();
+    ports.push(await freePort(), await freePort());
+    fed = await startFederation(2, {
+      config: { replication: { servers: [nats.url] } },
+      configFor: (i) => ({
+        instance: { id: `iot-${["cn-shanghai", "ap-southeast-1"][i]}-1`, kind: "public", mqtt: { host: "127.0.0.1", port: ports[i]! } },
+        mqtt: { broker: { enabled: true, listen: `127.0.0.1:${ports[i]!}`, notifyGraceMs: 500 } },
+      }),
+    });
+    [A, B] = fed.members as [FederationMember, FederationMember];
+    const accountId = (await A.daemon.ctlJson(["account", "create", "acme"])).account.accountId as string;
+    a = A.daemon.admin(accountId);
+    b = B.daemon.admin(accountId);
+    pk = (await a.createProduct({ productName: "Meter" })).product!.productKey;
+    await a.createProductTopic({ productKey: pk, topicShortName: "update", operation: TopicOperation.PUB });
+    await a.createProductTopic({ productKey: pk, topicShortName: "get", operation: TopicOperation.SUB });
+    secret = (await a.registerDevice({ productKey: pk, deviceName: "meter-0001" })).device!.deviceSecret;
+    await a.registerDevice({ productKey: pk, deviceName: "meter-0002" });
+    await a.updateDeviceShadow({ productKey: pk, deviceName: "meter-0001", shadowJson: '{"reported":{"kwh":42}}' });
+  });
+  after(async () => {
+    a?.close();
+    b?.close();
+    await fed?.dispose();
+    await nats?.dispose();
+  });
+
+  it("a device bootstraps, signs in at the endpoint it was given, and becomes online (activated)", async () => {
+    const r = await bootstrap(A.daemon.addresses!.bootstrap, `productKey=${pk}&deviceName=meter-0001&clientId=${pk}.meter-0001&resources=mqtt`);
+    assert.deepEqual(r.json.data.resources.mqtt, { host: "127.0.0.1", port: ports[0] });
+    const before = (await a.queryDeviceDetail({ productKey: pk, deviceName: "meter-0001" })).device!;
+    assert.equal(before.status, DeviceStatus.INACTIVE);
+    for (const method of ["hmacmd5", "hmacsha1", "hmacsha256"]) {
+      const c = await connect(ports[0]!, signIn(pk, "meter-0001", secret, method));
+      await c.endAsync();
+    }
+    const c = await connect(ports[0]!, signIn(pk, "meter-0001", secret));
+    const d = await waitFor("online", async () => {
+      const x = (await a.queryDeviceDetail({ productKey: pk, deviceName: "meter-0001" })).device!;
+      return x.status === DeviceStatus.ONLINE ? x : undefined;
+    });
+    assert.ok(d.activeTimeMs > 0n, "activation time recorded");
+    // its own topics and its product's topic classes, by operation; nothing else
+    await c.publishAsync(`/${pk}/meter-0001/user/update`, "{}", { qos: 1 });
+    const grant = async (topic: string): Promise<number> => {
+      try {
+        return (await c.subscribeAsync(topic))[0]!.qos;
+      } catch (e) {
+        return (e as { packet?: { granted?: number[] } }).packet?.granted?.[0] ?? -1;
+      }
+    };
+    const topics = [`/${pk}/meter-0001/user/get`, `/${pk}/meter-0002/user/get`, `/${pk}/meter-0001/user/update`, `/sys/${pk}/meter-0001/thing/bootstrap/notify`, `/sys/${pk}/meter-0002/#`];
+    const granted: number[] = [];
+    for (const t of topics) granted.push(await grant(t));
+    assert.deepEqual(granted, [0, 128, 128, 0, 128], "its own sub topic class and /sys; not another device's, not a pub-only class");
+    await c.endAsync();
+    await waitFor("offline", async () => ((await a.queryDeviceDetail({ productKey: pk, deviceName: "meter-0001" })).device!.status === DeviceStatus.OFFLINE ? true : undefined));
+    const m = await (await fetch(`http://${A.daemon.addresses!.metrics}/metrics`)).text();
+    assert.match(m, /iotfed_mqtt_connects_total\{result="accepted"\} [4-9]/);
+  });
+
+  it("refuses a wrong signature, a wrong product, another device's secret, and an instance that does not hold the device", async () => {
+    const good = signIn(pk, "meter-0001", secret);
+    assert.equal(await refusalCode(connect(ports[0]!, { ...good, password: "0".repeat(64) })), 4);
+    assert.equal(await refusalCode(connect(ports[0]!, { ...good, username: "meter-0001&zzzzzzzzzzz" })), 5);
+    assert.equal(await refusalCode(connect(ports[0]!, signIn(pk, "meter-0002", secret))), 4, "meter-0001's secret does not sign meter-0002");
+    assert.equal(await refusalCode(connect(ports[1]!, good)), 5, "B does not hold the device");
+    const m = await (await fetch(`http://${A.daemon.addresses!.metrics}/metrics`)).text();
+    assert.match(m, /iotfed_mqtt_connects_total\{result="bad_signature"\} 2/);
+  });
+
+  it("R7: distributed while online, the device is told thing.bootstrap.notify and disconnected; it bootstraps again, connects at the target and is activated there (R8); its runtime data waits at the source", async () => {
+    const c = await connect(ports[0]!, signIn(pk, "meter-0001", secret));
+    await c.subscribeAsync(`/sys/${pk}/meter-0001/thing/bootstrap/notify`, { qos: 1 });
+    const notified = new Promise<{ topic: string; body: { id: string; version: string; method: string; params: { cmd: number } } }>((resolve) =>
+      c.on("message", (topic, payload) => resolve({ topic, body: JSON.parse(payload.toString()) })),
+    );
+    const closed = new Promise<void>((resolve) => c.once("close", () => resolve()));
+    await waitFor("online", async () => ((await a.queryDeviceDetail({ productKey: pk, deviceName: "meter-0001" })).device!.status === DeviceStatus.ONLINE ? true : undefined));
+
+    const job = await a.createDeviceDistributeJob({ productKey: pk, targetRegionId: B.region, targetInstanceId: B.id, deviceNames: ["meter-0001"] });
+    const n = await notified;
+    assert.equal(n.topic, `/sys/${pk}/meter-0001/thing/bootstrap/notify`);
+    assert.equal(n.body.method, "thing.bootstrap.notify");
+    assert.equal(n.body.version, "1.0");
+    assert.deepEqual(n.body.params, { cmd: 0 });
+    await c.publishAsync(`/sys/${pk}/meter-0001/thing/bootstrap/notify_reply`, JSON.stringify({ id: n.body.id, code: 200, data: {} }), { qos: 1 });
+    await closed;
+    assert.equal((await waitJob(() => a, job.job!.jobId)).status, JobStatus.COMPLETED);
+
+    // at the source: away, offline, its runtime data (shadow) kept
+    const atA = (await a.queryDeviceDetail({ productKey: pk, deviceName: "meter-0001" })).device!;
+    assert.equal(atA.placement, DevicePlacement.AWAY);
+    assert.equal(atA.status, DeviceStatus.OFFLINE);
+    assert.match((await a.getDeviceShadow({ productKey: pk, deviceName: "meter-0001" })).shadowJson, /"kwh":42/);
+    const m = await (await fetch(`http://${A.daemon.addresses!.metrics}/metrics`)).text();
+    assert.match(m, /iotfed_bootstrap_notifies_total\{result="sent"\} 1/);
+    assert.match(m, /iotfed_bootstrap_notifies_total\{result="replied"\} 1/);
+    // the source no longer takes it
+    assert.equal(await refusalCode(connect(ports[0]!, signIn(pk, "meter-0001", secret))), 5);
+
+    // bootstrap again: the target's endpoint (from A, once B's directory entry is there)
+    await waitFor("A to answer B's endpoint", async () => {
+      const r = await bootstrap(A.daemon.addresses!.bootstrap, `productKey=${pk}&deviceName=meter-0001`);
+      return r.status === 200 && r.json.data.resources.mqtt.port === ports[1] ? true : undefined;
+    }, 15000, 100);
+    const atBBefore = (await b.queryDeviceDetail({ productKey: pk, deviceName: "meter-0001" })).device!;
+    assert.equal(atBBefore.status, DeviceStatus.INACTIVE, "R8: inactive at the target until it connects");
+    const c2 = await connect(ports[1]!, signIn(pk, "meter-0001", secret));
+    const atB = await waitFor("online at B", async () => {
+      const x = (await b.queryDeviceDetail({ productKey: pk, deviceName: "meter-0001" })).device!;
+      return x.status === DeviceStatus.ONLINE ? x : undefined;
+    });
+    assert.ok(atB.activeTimeMs > 0n);
+    assert.equal((await b.getDeviceShadow({ productKey: pk, deviceName: "meter-0001" })).shadowJson, "{}", "runtime data did not move (R8)");
+    await c2.endAsync();
+  });
+});
