@@ -71,6 +71,9 @@ export function validateConfig(doc: unknown): Config {
   if ((config.region.latitude === undefined) !== (config.region.longitude === undefined)) {
     throw new ConfigError(config.region.latitude === undefined ? "region.latitude" : "region.longitude", "is required with the other coordinate");
   }
+  if (config.mqtt.external.enabled && config.mqtt.external.tokenFile === undefined) {
+    throw new ConfigError("mqtt.external.tokenFile", "is required when mqtt.external is enabled (the broker's calls must be authenticated)");
+  }
   const body = bootstrapSuccessBody(config.instance.mqtt);
   if (body.length >= BOOTSTRAP_BODY_MAX) {
     throw new ConfigError("instance.mqtt.host", `makes the bootstrap reply ${body.length} bytes; devices read at most ${BOOTSTRAP_BODY_MAX - 1}`);

@@ -202,6 +202,31 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        /**
+         * An external broker cluster (EMQX style) asks the daemon over HTTP:
+         * authentication, authorization and connect/disconnect webhooks.
+         */
+        external: z
+          .object({
+            enabled: z.boolean().default(false),
+            /** Where the broker's HTTP authn/authz and webhooks call. */
+            listen: hostPort.default("127.0.0.1:8091"),
+            /** File with the bearer token the broker sends (required when enabled). */
+            tokenFile: z.string().min(1).optional(),
+            /** The broker's management API, to notify and kick leaving devices (R7). */
+            api: z
+              .object({
+                /** e.g. http://emqx:18083 */
+                url: z.string().regex(/^https?:\/\/[^\s/]+$/, "must be http(s)://host[:port], no path"),
+                /** File with `<api key>:<api secret>`. */
+                credentialsFile: z.string().min(1),
+              })
+              .strict()
+              .optional(),
+            notifyGraceMs: z.number().int().min(0).max(60000).default(1000),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

@@ -9,7 +9,7 @@ import type { Logger } from "../log/index.js";
 import { createSealer, hashToken, loadOperatorToken, loadSealKey } from "../security/index.js";
 import { backupStore, createAccountsRepo, createDevicesRepo, createHandoffApplier, createJobsRepo, createProductsRepo, createRoutesRepo, openStore, streamDeviceRouteBlocks, type Db } from "../store/index.js";
 import { createReplicator, type Replicator } from "../replication/index.js";
-import { createEmbeddedBroker, type EmbeddedBroker } from "../mqtt/index.js";
+import { createEmbeddedBroker, createExternalBroker, type EmbeddedBroker } from "../mqtt/index.js";
 import type { Endpoint, Product, RouteChange } from "../domain/index.js";
 import { createPeerClients, createPeerServer, loadPeerTls, peerServerCredentials } from "../peer/index.js";
 import { createJobWorker, createPlacement } from "../jobs/index.js";
@@ -38,6 +38,8 @@ export interface Addresses {
   peer: string;
   /** The embedded MQTT broker; empty when it is off. */
   mqtt: string;
+  /** The external broker's HTTP hooks; empty when off. */
+  mqttHooks: string;
 }
 
 export interface Daemon {
@@ -531,6 +533,41 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         throw new Error(`mqtt.broker.listen: cannot listen on ${b.listen}: ${e.message}`);
       });
     }
+    let mqttHooksAddr = "";
+    let hooksServer: Server | undefined;
+    if (config.mqtt.external.enabled) {
+      const x = config.mqtt.external;
+      const secretFile = (file: string, key: string): string => {
+        try {
+          return readFileSync(file, "utf8").trim();
+        } catch (e) {
+          throw new Error(`${key}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+        }
+      };
+      const credentials = x.api === undefined ? undefined : secretFile(x.api.credentialsFile, "mqtt.external.api.credentialsFile");
+      if (credentials !== undefined && !credentials.includes(":")) throw new Error("mqtt.external.api.credentialsFile: must hold <api key>:<api secret>");
+      const ext = createExternalBroker({
+        devices,
+        products,
+        token: secretFile(x.tokenFile!, "mqtt.external.tokenFile"),
+        ...(x.api === undefined || credentials === undefined
+          ? {}
+          : { api: { url: x.api.url, key: credentials.slice(0, credentials.indexOf(":")), secret: credentials.slice(credentials.indexOf(":") + 1) } }),
+        notifyGraceMs: x.notifyGraceMs,
+        metrics,
+        logger: log,
+      });
+      const previous = hooks.leaving;
+      hooks.leaving = (pk, dn) => {
+        previous?.(pk, dn);
+        ext.deviceLeaving(pk, dn);
+      };
+      servers.push(ext.server);
+      hooksServer = ext.server;
+      mqttHooksAddr = await listen(ext.server, x.listen).catch((e: Error) => {
+        throw new Error(`mqtt.external.listen: cannot listen on ${x.listen}: ${e.message}`);
+      });
+    }
     const bootstrapAddr = await listen(bootstrap, config.listen.bootstrap).catch((e: Error) => {
       throw new Error(`listen.bootstrap: cannot listen on ${config.listen.bootstrap}: ${e.message}`);
     });
@@ -544,6 +581,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       metrics: metricsAddr,
       peer: peerAddr,
       mqtt: mqttAddr,
+      mqttHooks: mqttHooksAddr,
     };
     worker.start();
     replicator?.start();
@@ -578,6 +616,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           closeHttp(bootstrap, deadline),
           shutdownGrpc(admin, deadline),
           closeHttp(sre, deadline),
+          ...(hooksServer === undefined ? [] : [closeHttp(hooksServer, deadline)]),
           ...(peerServer === undefined ? [] : [shutdownGrpc(peerServer, deadline)]),
           withDeadline(worker.stop(), deadline),
           ...(replicator === undefined ? [] : [withDeadline(replicator.stop(), deadline)]),

@@ -2,7 +2,8 @@ import { createServer as createTcpServer, type Server } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import { randomBytes } from "node:crypto";
 import { Aedes, type AuthenticateError, type Client } from "aedes";
-import { MqttSignInError, parseMqttSignIn, verifyMqttSign } from "../domain/index.js";
+import { createDeviceAuth, type SignedInDevice } from "./device-auth.js";
+import { notifyPayload, notifyTopic } from "./topics.js";
 import type { DevicesRepo, ProductsRepo } from "../store/index.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
@@ -17,26 +18,6 @@ export interface BrokerOptions {
   metrics: Metrics;
   logger: Logger;
   now?: () => number;
-}
-
-interface DeviceClient {
-  productKey: string;
-  deviceName: string;
-}
-
-/** `/sys/{pk}/{dn}/thing/bootstrap/notify` and its reply topic (R7). */
-export const notifyTopic = (pk: string, dn: string): string => `/sys/${pk}/${dn}/thing/bootstrap/notify`;
-
-/** MQTT topic filter matching (`+` one level, `#` the rest). */
-export function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.split("/");
-  const t = topic.split("/");
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === "#") return i === f.length - 1;
-    if (i >= t.length) return false;
-    if (f[i] !== "+" && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
 }
 
 export type EmbeddedBroker = Awaited<ReturnType<typeof createEmbeddedBroker>>;
@@ -57,7 +38,8 @@ export async function createEmbeddedBroker(opts: BrokerOptions) {
   const { devices, products, metrics, logger } = opts;
   const now = opts.now ?? Date.now;
   const aedes = await Aedes.createBroker({ drainTimeout: 30000, connectTimeout: 10000, maxTopicLevels: 16, queueLimit: 42 });
-  const byClient = new WeakMap<Client, DeviceClient>();
+  const auth = createDeviceAuth({ devices, products });
+  const byClient = new WeakMap<Client, SignedInDevice>();
   /** The client currently connected for each device (a newer sign-in replaces an older one). */
   const online = new Map<string, Client>();
   const key = (pk: string, dn: string): string => `${pk}\0${dn}`;
@@ -70,36 +52,16 @@ export async function createEmbeddedBroker(opts: BrokerOptions) {
   };
 
   aedes.authenticate = (client, username, password, done) => {
-    let s;
-    try {
-      s = parseMqttSignIn(client.id, username, password);
-    } catch (e) {
-      if (e instanceof MqttSignInError) return refuse(done, "malformed", 4, e.message);
-      throw e;
-    }
-    const d = devices.get(s.productKey, s.deviceName);
-    // Unknown, away and leaving devices are all "not here": the device bootstraps again.
-    if (d === undefined || d.placement !== "here") return refuse(done, d === undefined ? "unknown" : "not_held", 5, "the device is not held by this instance");
-    if (d.disabled) return refuse(done, "disabled", 5, "the device is disabled");
-    if (!verifyMqttSign(s, devices.secret(s.productKey, s.deviceName))) return refuse(done, "bad_signature", 4, "signature mismatch");
-    byClient.set(client, { productKey: s.productKey, deviceName: s.deviceName });
+    const r = auth.signIn(client.id, username, password);
+    if (!r.ok) return refuse(done, r.result, r.returnCode, r.why);
+    byClient.set(client, r.device);
     connects("accepted");
     done(null, true);
   };
 
   const allowed = (client: Client | null, topic: string, op: "pub" | "sub"): boolean => {
-    if (client === null) return false;
-    const dev = byClient.get(client);
-    if (dev === undefined) return false;
-    if (topic.startsWith(`/sys/${dev.productKey}/${dev.deviceName}/`)) return !topic.includes("#") || topic.endsWith("/#");
-    const user = `/${dev.productKey}/${dev.deviceName}/user/`;
-    if (!topic.startsWith(user)) return false;
-    const rest = topic.slice(user.length);
-    for (const t of products.topics(dev.productKey)) {
-      if (t.operation !== "all" && t.operation !== op) continue;
-      if (op === "pub" ? topicMatches(t.shortName, rest) : t.shortName === rest || (!rest.includes("+") && !rest.includes("#") && topicMatches(t.shortName, rest))) return true;
-    }
-    return false;
+    const dev = client === null ? undefined : byClient.get(client);
+    return dev !== undefined && auth.allowed(dev, topic, op);
   };
 
   aedes.authorizePublish = (client, packet, done) => {
@@ -148,7 +110,7 @@ export async function createEmbeddedBroker(opts: BrokerOptions) {
     deviceLeaving(productKey: string, deviceName: string): void {
       const client = online.get(key(productKey, deviceName));
       if (client === undefined) return;
-      const payload = JSON.stringify({ id: randomBytes(8).toString("hex"), version: "1.0", method: "thing.bootstrap.notify", params: { cmd: 0 } });
+      const payload = notifyPayload(randomBytes(8).toString("hex"));
       aedes.publish({ cmd: "publish", topic: notifyTopic(productKey, deviceName), payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) => {
         if (err !== undefined && err !== null) logger.warn({ err: err.message }, "bootstrap notify not published");
       });

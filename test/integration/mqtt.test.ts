@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
 import { createHmac, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import mqtt from "mqtt";
 import { DevicePlacement, DeviceStatus, JobStatus, TopicOperation } from "../../internal/gen/iotfed/v1/admin_pb.js";
 import { bootstrap, freePort, startFederation, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
@@ -171,5 +176,122 @@ describe("devices over MQTT: sign-in, activation, bootstrap notify (R7, R8)", fu
     assert.ok(atB.activeTimeMs > 0n);
     assert.equal((await b.getDeviceShadow({ productKey: pk, deviceName: "meter-0001" })).shadowJson, "{}", "runtime data did not move (R8)");
     await c2.endAsync();
+  });
+});
+
+/**
+ * An external broker (EMQX style) asks the daemon: HTTP authentication and
+ * authorization, connect/disconnect webhooks; R7 goes through the broker's
+ * management API, played here by a small HTTP server that records calls.
+ */
+describe("devices over MQTT through an external broker: HTTP authn/authz, webhooks, management API (R7)", function () {
+  this.timeout(120000);
+  let fed: Fed;
+  let A: FederationMember, B: FederationMember;
+  let a: AdminClient;
+  let pk: string;
+  let secret: string;
+  let api: Server;
+  const calls: { method: string; url: string; body: string }[] = [];
+  const dir = mkdtempSync(join(tmpdir(), "iotfed-emqx-"));
+  const token = randomBytes(24).toString("hex");
+
+  before(async () => {
+    api = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        calls.push({ method: req.method!, url: req.url!, body });
+        const auth = req.headers.authorization ?? "";
+        if (auth !== `Basic ${Buffer.from("key1:sec1").toString("base64")}`) return res.writeHead(401).end();
+        if (req.method === "GET") return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ data: [{ clientid: "t1|securemode=3,signmethod=hmacsha256|" }] }));
+        if (req.method === "DELETE") return res.writeHead(204).end();
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      });
+    });
+    await new Promise<void>((r) => api.listen(0, "127.0.0.1", () => r()));
+    writeFileSync(join(dir, "hook.token"), token);
+    writeFileSync(join(dir, "api.cred"), "key1:sec1\n");
+    fed = await startFederation(2, {
+      configFor: (i) =>
+        i === 0
+          ? {
+              mqtt: {
+                external: {
+                  enabled: true,
+                  listen: "127.0.0.1:0",
+                  tokenFile: join(dir, "hook.token"),
+                  api: { url: `http://127.0.0.1:${(api.address() as AddressInfo).port}`, credentialsFile: join(dir, "api.cred") },
+                  notifyGraceMs: 200,
+                },
+              },
+            }
+          : {},
+    });
+    [A, B] = fed.members as [FederationMember, FederationMember];
+    const accountId = (await A.daemon.ctlJson(["account", "create", "acme"])).account.accountId as string;
+    a = A.daemon.admin(accountId);
+    pk = (await a.createProduct({ productName: "Meter" })).product!.productKey;
+    await a.createProductTopic({ productKey: pk, topicShortName: "update", operation: TopicOperation.PUB });
+    secret = (await a.registerDevice({ productKey: pk, deviceName: "ext-0001" })).device!.deviceSecret;
+  });
+  after(async () => {
+    a?.close();
+    await fed?.dispose();
+    api?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const hook = async (path: string, body: unknown, bearer: string | null = token) => {
+    const res = await fetch(`http://${A.daemon.addresses!.mqttHooks!}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(bearer === null ? {} : { authorization: `Bearer ${bearer}` }) },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, json: res.status === 204 ? undefined : ((await res.json()) as Record<string, unknown>) };
+  };
+
+  it("HTTP authentication and authorization in EMQX's request/response format, only with the broker's token", async () => {
+    const s = signIn(pk, "ext-0001", secret);
+    assert.equal((await hook("/mqtt/auth", { clientid: s.clientId, username: s.username, password: s.password }, null)).status, 401);
+    assert.equal((await hook("/mqtt/auth", { clientid: s.clientId, username: s.username, password: s.password }, "wrong")).status, 401);
+    assert.deepEqual((await hook("/mqtt/auth", { clientid: s.clientId, username: s.username, password: s.password })).json, { result: "allow", is_superuser: false });
+    assert.deepEqual((await hook("/mqtt/auth", { clientid: s.clientId, username: s.username, password: "0".repeat(64) })).json, { result: "deny", is_superuser: false });
+    assert.deepEqual((await hook("/mqtt/auth", { clientid: s.clientId, username: `ext-0001&zzzzzzzzzzz`, password: s.password })).json, { result: "deny", is_superuser: false });
+    assert.equal((await hook("/mqtt/auth", "not an object")).status, 400);
+    const authz = async (topic: string, action: string) => (await hook("/mqtt/authz", { clientid: s.clientId, username: s.username, topic, action })).json!.result;
+    assert.equal(await authz(`/${pk}/ext-0001/user/update`, "publish"), "allow");
+    assert.equal(await authz(`/${pk}/ext-0001/user/update`, "subscribe"), "deny", "a pub-only class");
+    assert.equal(await authz(`/${pk}/ext-0002/user/update`, "publish"), "deny", "another device's topic");
+    assert.equal(await authz(`/sys/${pk}/ext-0001/thing/bootstrap/notify`, "subscribe"), "allow");
+  });
+
+  it("webhooks make the device online (activated) and offline; R7: leaving, it is notified and kicked through the management API, and its reply is recorded", async () => {
+    assert.equal((await hook("/mqtt/webhook", { event: "client.connected", clientid: "t1", username: `ext-0001&${pk}` })).status, 204);
+    let d = (await a.queryDeviceDetail({ productKey: pk, deviceName: "ext-0001" })).device!;
+    assert.equal(d.status, DeviceStatus.ONLINE);
+    assert.ok(d.activeTimeMs > 0n);
+    await hook("/mqtt/webhook", { action: "client_disconnected", clientid: "t1", username: `ext-0001&${pk}` }); // EMQX 4 names
+    d = (await a.queryDeviceDetail({ productKey: pk, deviceName: "ext-0001" })).device!;
+    assert.equal(d.status, DeviceStatus.OFFLINE);
+    assert.ok(d.lastOnlineTimeMs > 0n);
+
+    const job = await a.createDeviceDistributeJob({ productKey: pk, targetRegionId: B.region, targetInstanceId: B.id, deviceNames: ["ext-0001"] });
+    await waitFor("the kick", () => (calls.some((c) => c.method === "DELETE") ? true : undefined), 10000, 20);
+    const publish = calls.find((c) => c.url === "/api/v5/publish")!;
+    const p = JSON.parse(publish.body) as { topic: string; payload: string; qos: number };
+    assert.equal(p.topic, `/sys/${pk}/ext-0001/thing/bootstrap/notify`);
+    assert.deepEqual({ ...JSON.parse(p.payload), id: "x" }, { id: "x", version: "1.0", method: "thing.bootstrap.notify", params: { cmd: 0 } });
+    assert.ok(calls.some((c) => c.method === "GET" && c.url === `/api/v5/clients?username=${encodeURIComponent(`ext-0001&${pk}`)}`));
+    assert.ok(calls.some((c) => c.method === "DELETE" && c.url === `/api/v5/clients/${encodeURIComponent("t1|securemode=3,signmethod=hmacsha256|")}`));
+    await hook("/mqtt/webhook", { event: "message.publish", username: `ext-0001&${pk}`, topic: `/sys/${pk}/ext-0001/thing/bootstrap/notify_reply`, payload: '{"code":200}' });
+    assert.equal((await waitJob(() => a, job.job!.jobId)).status, JobStatus.COMPLETED);
+    const m = await (await fetch(`http://${A.daemon.addresses!.metrics}/metrics`)).text();
+    assert.match(m, /iotfed_bootstrap_notifies_total\{result="sent"\} 1/);
+    assert.match(m, /iotfed_bootstrap_notifies_total\{result="replied"\} 1/);
+    // gone from here: the broker's next authn and authz for it say deny
+    const s = signIn(pk, "ext-0001", secret);
+    assert.equal((await hook("/mqtt/auth", { clientid: s.clientId, username: s.username, password: s.password })).json!.result, "deny");
+    assert.equal((await hook("/mqtt/authz", { username: s.username, topic: `/${pk}/ext-0001/user/update`, action: "publish" })).json!.result, "deny");
   });
 });

@@ -19,6 +19,8 @@ export interface Addresses {
   admin: string;
   bootstrap: string;
   metrics: string;
+  /** The external broker's HTTP hooks, when on. */
+  mqttHooks?: string;
 }
 
 export interface CtlResult {
@@ -102,7 +104,7 @@ export class TestDaemon {
         this.logs.push(line);
         try {
           const rec = JSON.parse(line) as { msg?: string } & Partial<Addresses>;
-          if (rec.msg === "iotfedd ready") this.addresses = { admin: rec.admin!, bootstrap: rec.bootstrap!, metrics: rec.metrics! };
+          if (rec.msg === "iotfedd ready") this.addresses = { admin: rec.admin!, bootstrap: rec.bootstrap!, metrics: rec.metrics!, ...(rec.mqttHooks ? { mqttHooks: rec.mqttHooks } : {}) };
         } catch {
           /* not JSON */
         }

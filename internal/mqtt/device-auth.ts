@@ -1,0 +1,64 @@
+import { MqttSignInError, parseMqttSignIn, verifyMqttSign } from "../domain/index.js";
+import type { DevicesRepo, ProductsRepo } from "../store/index.js";
+import { topicMatches } from "./topics.js";
+
+/** A device known to be signed in. */
+export interface SignedInDevice {
+  productKey: string;
+  deviceName: string;
+}
+
+export type SignInResult =
+  | { ok: true; device: SignedInDevice }
+  | { ok: false; result: "malformed" | "unknown" | "not_held" | "disabled" | "bad_signature"; returnCode: 4 | 5; why: string };
+
+export type DeviceAuth = ReturnType<typeof createDeviceAuth>;
+
+/**
+ * Who may connect and what a device may do, the same for the embedded
+ * broker and for an external one asking over HTTP: a device signs in the
+ * platform's way and is accepted only where it is held now (unknown,
+ * disabled, leaving and distributed-away devices are refused); it may
+ * publish and subscribe under its own `/sys/{pk}/{dn}/` and to its
+ * product's topic classes (`/{pk}/{dn}/user/…`) by their operation.
+ */
+export function createDeviceAuth(opts: { devices: DevicesRepo; products: ProductsRepo }) {
+  const { devices, products } = opts;
+  return {
+    signIn(clientId: string, username: string | undefined, password: Buffer | string | undefined): SignInResult {
+      let s;
+      try {
+        s = parseMqttSignIn(clientId, username, password);
+      } catch (e) {
+        if (e instanceof MqttSignInError) return { ok: false, result: "malformed", returnCode: 4, why: e.message };
+        throw e;
+      }
+      const d = devices.get(s.productKey, s.deviceName);
+      // Unknown, away and leaving devices are all "not here": the device bootstraps again.
+      if (d === undefined) return { ok: false, result: "unknown", returnCode: 5, why: "the device is not held by this instance" };
+      if (d.placement !== "here") return { ok: false, result: "not_held", returnCode: 5, why: "the device is not held by this instance" };
+      if (d.disabled) return { ok: false, result: "disabled", returnCode: 5, why: "the device is disabled" };
+      if (!verifyMqttSign(s, devices.secret(s.productKey, s.deviceName))) return { ok: false, result: "bad_signature", returnCode: 4, why: "signature mismatch" };
+      return { ok: true, device: { productKey: s.productKey, deviceName: s.deviceName } };
+    },
+    /** Whether the device may publish to (or subscribe to the filter) `topic`. */
+    allowed(dev: SignedInDevice, topic: string, op: "pub" | "sub"): boolean {
+      if (topic.startsWith(`/sys/${dev.productKey}/${dev.deviceName}/`)) return !topic.includes("#") || topic.endsWith("/#");
+      const user = `/${dev.productKey}/${dev.deviceName}/user/`;
+      if (!topic.startsWith(user)) return false;
+      const rest = topic.slice(user.length);
+      for (const t of products.topics(dev.productKey)) {
+        if (t.operation !== "all" && t.operation !== op) continue;
+        // a subscription is allowed to the class itself, or to a topic the class covers
+        if (op === "pub" ? topicMatches(t.shortName, rest) : t.shortName === rest || (!rest.includes("+") && !rest.includes("#") && topicMatches(t.shortName, rest))) return true;
+      }
+      return false;
+    },
+    /** The device a username names (`<deviceName>&<productKey>`), for webhooks. */
+    fromUsername(username: string): SignedInDevice | undefined {
+      const amp = username.lastIndexOf("&");
+      if (amp <= 0) return undefined;
+      return { deviceName: username.slice(0, amp), productKey: username.slice(amp + 1) };
+    },
+  };
+}
