@@ -517,7 +517,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     servers.push(sre);
     let mqttAddr = "";
-    if (config.mqtt.broker.enabled) {
+    // The embedded default runs its own MQTT endpoint too, unless the port
+    // is taken (a host's own broker on 1883): then it says so and goes on.
+    if (config.mqtt.broker.enabled || embedded) {
       const b = config.mqtt.broker;
       broker = await createEmbeddedBroker({
         devices,
@@ -529,8 +531,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       });
       const eb = broker;
       hooks.leaving = (pk, dn) => eb.deviceLeaving(pk, dn);
-      mqttAddr = await listen(eb.server, b.listen).catch((e: Error) => {
-        throw new Error(`mqtt.broker.listen: cannot listen on ${b.listen}: ${e.message}`);
+      mqttAddr = await listen(eb.server, b.listen).catch(async (e: Error) => {
+        if (!embedded) throw new Error(`mqtt.broker.listen: cannot listen on ${b.listen}: ${e.message}`);
+        log.warn({ listen: b.listen, err: e.message }, "embedded default: the MQTT broker did not start (its port is in use); devices cannot sign in here");
+        await eb.close();
+        broker = undefined;
+        delete hooks.leaving;
+        return "";
       });
     }
     let mqttHooksAddr = "";

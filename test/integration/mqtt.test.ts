@@ -53,7 +53,7 @@ describe("devices over MQTT: sign-in, activation, bootstrap notify (R7, R8)", fu
   this.timeout(120000);
   let nats: NatsServer;
   let fed: Fed;
-  let A: FederationMember, B: FederationMember;
+  let A: FederationMember, B: FederationMember, C: FederationMember;
   let a: AdminClient, b: AdminClient;
   let pk: string;
   let secret: string;
@@ -61,15 +61,15 @@ describe("devices over MQTT: sign-in, activation, bootstrap notify (R7, R8)", fu
 
   before(async () => {
     nats = await NatsServer.start();
-    ports.push(await freePort(), await freePort());
-    fed = await startFederation(2, {
+    ports.push(await freePort(), await freePort(), await freePort());
+    fed = await startFederation(3, {
       config: { replication: { servers: [nats.url] } },
       configFor: (i) => ({
-        instance: { id: `iot-${["cn-shanghai", "ap-southeast-1"][i]}-1`, kind: "public", mqtt: { host: "127.0.0.1", port: ports[i]! } },
+        instance: { id: `iot-${["cn-shanghai", "ap-southeast-1", "eu-central-1"][i]}-1`, kind: "public", mqtt: { host: "127.0.0.1", port: ports[i]! } },
         mqtt: { broker: { enabled: true, listen: `127.0.0.1:${ports[i]!}`, notifyGraceMs: 500 } },
       }),
     });
-    [A, B] = fed.members as [FederationMember, FederationMember];
+    [A, B, C] = fed.members as [FederationMember, FederationMember, FederationMember];
     const accountId = (await A.daemon.ctlJson(["account", "create", "acme"])).account.accountId as string;
     a = A.daemon.admin(accountId);
     b = B.daemon.admin(accountId);
@@ -127,6 +127,7 @@ describe("devices over MQTT: sign-in, activation, bootstrap notify (R7, R8)", fu
     assert.equal(await refusalCode(connect(ports[0]!, { ...good, username: "meter-0001&zzzzzzzzzzz" })), 5);
     assert.equal(await refusalCode(connect(ports[0]!, signIn(pk, "meter-0002", secret))), 4, "meter-0001's secret does not sign meter-0002");
     assert.equal(await refusalCode(connect(ports[1]!, good)), 5, "B does not hold the device");
+    assert.equal(await refusalCode(connect(ports[2]!, good)), 5, "nor does C");
     const m = await (await fetch(`http://${A.daemon.addresses!.metrics}/metrics`)).text();
     assert.match(m, /iotfed_mqtt_connects_total\{result="bad_signature"\} 2/);
   });
@@ -161,9 +162,9 @@ describe("devices over MQTT: sign-in, activation, bootstrap notify (R7, R8)", fu
     // the source no longer takes it
     assert.equal(await refusalCode(connect(ports[0]!, signIn(pk, "meter-0001", secret))), 5);
 
-    // bootstrap again: the target's endpoint (from A, once B's directory entry is there)
-    await waitFor("A to answer B's endpoint", async () => {
-      const r = await bootstrap(A.daemon.addresses!.bootstrap, `productKey=${pk}&deviceName=meter-0001`);
+    // bootstrap again, at the third daemon (the global address): the target's endpoint
+    await waitFor("C to answer B's endpoint", async () => {
+      const r = await bootstrap(C.daemon.addresses!.bootstrap, `productKey=${pk}&deviceName=meter-0001`);
       return r.status === 200 && r.json.data.resources.mqtt.port === ports[1] ? true : undefined;
     }, 15000, 100);
     const atBBefore = (await b.queryDeviceDetail({ productKey: pk, deviceName: "meter-0001" })).device!;
