@@ -486,7 +486,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         maxConnectionsPerIp: config.limits.bootstrapMaxConnectionsPerIp,
         ratePerIp: config.limits.bootstrapRatePerIp,
         burst: config.limits.bootstrapBurstPerIp,
-        maxTracked: 1_000_000,
+        maxTracked: 200_000,
       },
       (reason) => metrics.bootstrapShed.labels(reason).inc(),
     );

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { createHmac, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
 import { DevicePlacement, DeviceStatus, JobStatus, TopicOperation } from "../../internal/gen/iotfed/v1/admin_pb.js";
-import { bootstrap, freePort, startFederation, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
+import { bootstrap, freePort, makeCerts, startFederation, TestDaemon, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
 import { waitJob } from "../support/jobs.js";
 import { NatsServer } from "../support/nats.js";
 
@@ -294,5 +294,65 @@ describe("devices over MQTT through an external broker: HTTP authn/authz, webhoo
     const s = signIn(pk, "ext-0001", secret);
     assert.equal((await hook("/mqtt/auth", { clientid: s.clientId, username: s.username, password: s.password })).json!.result, "deny");
     assert.equal((await hook("/mqtt/authz", { username: s.username, topic: `/${pk}/ext-0001/user/update`, action: "publish" })).json!.result, "deny");
+  });
+});
+
+describe("devices over MQTT: the embedded broker with TLS (securemode=2)", function () {
+  this.timeout(60000);
+  let d: TestDaemon;
+  let ca: Buffer;
+  let port: number;
+  const dir = mkdtempSync(join(tmpdir(), "iotfed-mqtts-"));
+
+  before(async () => {
+    const certs = makeCerts(dir, ["mqtt-sh"]);
+    ca = readFileSync(certs.ca);
+    port = await freePort();
+    d = new TestDaemon({
+      config: {
+        instance: { mqtt: { host: "127.0.0.1", port } },
+        mqtt: { broker: { enabled: true, listen: `127.0.0.1:${port}`, tls: { certFile: certs.cert("mqtt-sh"), keyFile: certs.key("mqtt-sh") } } },
+      },
+    });
+    await d.start();
+  });
+  after(async () => {
+    await d?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a device signs in over TLS with the CA; a plaintext CONNECT to the TLS port gets nowhere", async () => {
+    const accountId = (await d.ctlJson(["account", "create", "acme"])).account.accountId as string;
+    const a = d.admin(accountId);
+    try {
+      const pk = (await a.createProduct({ productName: "Meter" })).product!.productKey;
+      const secret = (await a.registerDevice({ productKey: pk, deviceName: "tls-0001" })).device!.deviceSecret;
+      const creds = signIn(pk, "tls-0001", secret);
+      const tlsCreds = { ...creds, clientId: creds.clientId.replace("securemode=3", "securemode=2") };
+      const c = await new Promise<mqtt.MqttClient>((resolve, reject) => {
+        const x = mqtt.connect({ protocol: "mqtts", host: "127.0.0.1", port, ca, servername: "localhost", protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...tlsCreds });
+        x.once("connect", () => resolve(x));
+        x.once("error", (e) => {
+          x.end(true);
+          reject(e);
+        });
+      });
+      await waitFor("online", async () => ((await a.queryDeviceDetail({ productKey: pk, deviceName: "tls-0001" })).device!.status === DeviceStatus.ONLINE ? true : undefined));
+      await c.endAsync();
+      // plaintext MQTT against the TLS listener: no CONNACK
+      const plain = await Promise.race([
+        connect(port, creds).then(
+          (x) => {
+            x.end(true);
+            return "connected";
+          },
+          () => "refused",
+        ),
+        new Promise<string>((r) => setTimeout(() => r("no answer"), 3000)),
+      ]);
+      assert.notEqual(plain, "connected");
+    } finally {
+      a.close();
+    }
   });
 });
