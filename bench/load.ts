@@ -60,7 +60,13 @@ export async function load(opts: { port: number; total: number; conns: number; m
             lat[done++] = Number(process.hrtime.bigint() - started) / 1e6;
             inFlight = false;
             buf = buf.subarray(headEnd + 4 + bodyLen);
-            if (/\r\nconnection: *close/i.test(head)) return; // the server closes it: the close handler reconnects
+            // A server that says "connection: close" (e.g. past its requests per
+            // socket) may leave the socket open (node:http does): the client
+            // closes it, as HTTP/1.1 asks; the close handler reconnects.
+            if (/\r\nconnection: *close/i.test(head)) {
+              sock.end();
+              return;
+            }
             next();
           }
         });
