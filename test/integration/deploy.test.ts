@@ -16,10 +16,14 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A base port whose 30 neighbours are free now. */
+/**
+ * A base port whose 30 neighbours are free now, below Linux's ephemeral
+ * range (32768-60999): there an outgoing connection of the daemons being
+ * started could take one of them between this check and their bind.
+ */
 async function freeBase(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + 100 * Math.floor(Math.random() * 300);
+    const base = 20000 + 100 * Math.floor(Math.random() * 120);
     const ports = [0, 10, 20].flatMap((o) => [0, 1, 2, 3, 5, 6, 7].map((k) => base + o + k));
     if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
   }
