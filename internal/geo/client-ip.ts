@@ -53,7 +53,7 @@ export function createClientIpResolver(trustedProxies: readonly string[]) {
     return n !== undefined && trusted.has(n.address, n.family);
   };
   return {
-    trusts: (address: string): boolean => isTrusted(address),
+    trusts: (address: string): boolean => trusted.size > 0 && isTrusted(address),
     /**
      * `rawHeaders` as node:http gives them (name, value, name, value…); read
      * only when the peer is trusted.

@@ -3,3 +3,4 @@ export { greatCircleKm, nearest, nearestPrepared, prepare, preparedKm, TIE_KM, E
 export { KNOWN_REGIONS } from "./regions.js";
 export { createLocator, type Locator, type Location, type LocationSource, type GeoOverride, type LocatorOptions } from "./locator.js";
 export { createClientIpResolver, parseForwarded, parseXForwardedFor, type ClientIpResolver } from "./client-ip.js";
+export { packagedCityDatabases } from "./packaged.js";

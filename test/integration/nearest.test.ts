@@ -130,6 +130,13 @@ describe("nearest-access distribution (R3): devices placed where they bootstrap"
       grpc.status.FAILED_PRECONDITION,
       /^R4: /,
     );
+    // cross-account by the specified strategy needs an authorization code (R4), not issued by this version
+    await rejects(
+      a.createDeviceDistributeJob({ productKey: pk, targetRegionId: EU.region, targetInstanceId: EU.id, deviceNames: ["meter-eu"], targetAccountId: "999999" }),
+      grpc.status.UNIMPLEMENTED,
+      /authorization code \(R4\)/,
+    );
+    await rejects(a.createProductDistributeJob({ productKey: pk, targetInstanceId: EU.id, targetAccountId: "999999" }), grpc.status.UNIMPLEMENTED, /R4/);
   });
 
   it("R3: refuses a region listed twice and an unknown instance, naming the candidate", async () => {

