@@ -10,12 +10,17 @@ import {
   ScriptType,
   TopicOperation,
   type AccountSchema,
+  type AuditEventSchema,
+  type AuthCodeSchema,
+  type GrantSchema,
+  type PoolProductSchema,
   type DeviceSchema,
   type DistributeJobSchema,
   type ProductSchema,
   type TopicClassSchema,
 } from "../gen/iotfed/v1/admin_pb.js";
 import * as domain from "../domain/index.js";
+import type { AuditRecord, AuthCodeRecord, GrantRecord } from "../store/index.js";
 
 /** Wire enums ↔ domain values, one table each. UNSPECIFIED maps to the default where one exists. */
 export const nodeTypeFromWire = (v: NodeType): domain.NodeType => {
@@ -153,6 +158,61 @@ export const jobToWire = (j: domain.Job, regionId: string, instanceId: string, r
   createTimeMs: BigInt(j.createdAt),
   updateTimeMs: BigInt(j.updatedAt),
   candidates: j.candidates.map((id) => ({ instanceId: id, regionId: regionOf(id) })),
+  targetAccountId: j.targetAccount,
+});
+
+export const grantToWire = (g: GrantRecord): MessageInitShape<typeof GrantSchema> => ({
+  grantId: g.grantId,
+  kind: g.kind,
+  productKey: g.productKey,
+  deviceName: g.deviceName,
+  grantorAccountId: g.grantorAccountId,
+  granteeAccountId: g.granteeAccountId,
+  createTimeMs: BigInt(g.createdAt),
+});
+
+export const authCodeToWire = (c: AuthCodeRecord): MessageInitShape<typeof AuthCodeSchema> => ({
+  codeId: c.codeId,
+  code: c.code,
+  requesterAccountId: c.requesterAccountId,
+  requesterAccountName: c.requesterAccountName,
+  state: c.state,
+  failedTries: c.failedTries,
+  issueTimeMs: BigInt(c.issuedAt),
+  expireTimeMs: BigInt(c.expiresAt),
+  usedByJobId: c.usedJob,
+});
+
+export const poolToWire = (p: domain.PoolRoute, full: boolean): MessageInitShape<typeof PoolProductSchema> => ({
+  productKey: p.productKey,
+  productName: p.productName,
+  accountId: p.accountId,
+  accountName: p.accountName,
+  nodeType: nodeTypeToWire(p.nodeType as domain.NodeType),
+  dataFormat: dataFormatToWire(p.dataFormat as domain.DataFormat),
+  description: p.description,
+  homeInstanceId: p.home,
+  version: BigInt(p.version),
+  poolTimeMs: BigInt(p.pooledAt),
+  topics: full ? p.topics.map((t, i) => ({ topicId: BigInt(i + 1), productKey: p.productKey, topicShortName: t.shortName, topic: domain.topicTemplate(p.productKey, t.shortName), operation: topicOpToWire(t.operation as domain.TopicOperation), description: t.description })) : [],
+  tslJson: full ? p.thingModel : "",
+});
+
+export const auditToWire = (a: AuditRecord): MessageInitShape<typeof AuditEventSchema> => ({
+  seq: BigInt(a.seq),
+  timeMs: BigInt(a.at),
+  action: a.action,
+  result: a.result,
+  actorKind: a.actorKind,
+  actorAccountId: a.actorAccount,
+  actorAddress: a.actorAddress,
+  accountId: a.accountId,
+  otherAccountId: a.otherAccount,
+  productKey: a.productKey,
+  deviceName: a.deviceName,
+  instanceId: a.instanceId,
+  subjectId: a.subjectId,
+  detail: a.detail,
 });
 
 export const deviceToWire = (d: domain.Device, secret?: string): MessageInitShape<typeof DeviceSchema> => ({

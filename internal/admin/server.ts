@@ -38,7 +38,7 @@ export function createAdminServer(opts: AdminServerOptions): { server: grpc.Serv
       AdminService,
       impl,
       createCallRunner<AdminContext>({
-        context: (call) => ({ principal: authenticate(call.metadata) }),
+        context: (call) => ({ principal: authenticate(call.metadata), address: call.getPeer() }),
         observe: (method, code, seconds) => {
           metrics.adminDuration.observe({ method }, seconds);
           metrics.adminRequests.inc({ method, code });

@@ -13,7 +13,21 @@ import {
   assertSameAccountNearest,
   checkCandidates,
   parseStrategy,
-  UnimplementedError,
+  IotfedError,
+  PermissionDeniedError,
+  RuleViolationError,
+  assertGrantsAllowedHere,
+  assertNoGrants,
+  assertNotDistributed,
+  assertPublishedForGrant,
+  checkAuthCode,
+  granteeRefusal,
+  newJobId,
+  resolveCrossAccountTarget,
+  type Account,
+  type DistributionRef,
+  type InstanceKind,
+  type KnownInstanceKind,
   type DescribeInstance,
   type JobDeviceResult,
   InvalidArgumentError,
@@ -32,22 +46,35 @@ import {
   checkTopicShortName,
   newDeviceName,
   pageSize,
+  deviceStatus,
   parseThingModel,
   requireOperator,
   type Principal,
   type Product,
   type TopicClass,
 } from "../domain/index.js";
-import type { AccountsRepo, BackupResult, DevicesRepo, JobsRepo, ProductsRepo } from "../store/index.js";
+import type { AccountsRepo, AuditEntry, AuditRepo, AuthCodesRepo, BackupResult, DevicesRepo, GrantsRepo, JobsRepo, ProductsRepo, RoutesRepo } from "../store/index.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { IssueAuthCodeRequestSchema, IssueAuthCodeResponse, RedeemAuthCodeRequestSchema, RedeemAuthCodeResponse } from "../gen/iotfed/v1/peer_pb.js";
+import { fromPeerError } from "../rpc/index.js";
 import * as wire from "./convert.js";
+
+/** The peer calls the admin API makes for cross-account distribution (R4). */
+export interface AuthCodePeer {
+  issueAuthCode(req: MessageInitShape<typeof IssueAuthCodeRequestSchema>): Promise<IssueAuthCodeResponse>;
+  redeemAuthCode(req: MessageInitShape<typeof RedeemAuthCodeRequestSchema>): Promise<RedeemAuthCodeResponse>;
+}
 
 export interface AdminContext {
   principal: Principal;
+  /** The client's address (for the audit log). */
+  address: string;
 }
 
 export interface PeerInfo {
   id: string;
   region: string;
+  kind: InstanceKind;
 }
 
 export interface AdminDeps {
@@ -65,6 +92,18 @@ export interface AdminDeps {
   kickWorker: () => void;
   /** Writes a consistent copy of the store into the backup directory under `name`. */
   backup: (name: string) => Promise<BackupResult>;
+  instanceKind: InstanceKind;
+  /** The peer plane's client of a configured peer (undefined without peers). */
+  peerClient: (instanceId: string) => AuthCodePeer | undefined;
+  authCodes: AuthCodesRepo;
+  grants: GrantsRepo;
+  audit: AuditRepo;
+  /** Replicated records (the account directory, the public pool). */
+  routes: RoutesRepo;
+  /** Tells the replicator a record was committed. */
+  kickReplication: () => void;
+  /** Instance kinds where grants are allowed (R18). */
+  grantInstanceKinds: readonly InstanceKind[];
 }
 
 const SHADOW_MAX = 16 * 1024;
@@ -77,13 +116,99 @@ const SHADOW_MAX = 16 * 1024;
 export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminService)["method"], AdminContext> {
   const { accounts, products, devices, jobs, instanceId, where } = deps;
 
-  const ownedProduct = (ctx: AdminContext, productKey: string): Product => {
+  const { grants, authCodes } = deps;
+  /** A product the caller owns, or was granted (R15: read only). Anything else does not exist for it. */
+  const visibleProduct = (ctx: AdminContext, productKey: string): { p: Product; granted: boolean } => {
     checkProductKey(productKey);
     const p = products.get(productKey);
-    if (p === undefined || p.accountId !== actingAccount(ctx.principal)) {
-      throw new NotFoundError(`product ${productKey} does not exist`, { field: "product_key" });
+    const account = actingAccount(ctx.principal);
+    if (p !== undefined) {
+      if (p.accountId === account) return { p, granted: false };
+      if (grants.hasProductGrant(productKey, account)) return { p, granted: true };
     }
-    return p;
+    throw new NotFoundError(`product ${productKey} does not exist`, { field: "product_key" });
+  };
+  /** A product the caller owns; a grantee is refused (R15), anyone else finds nothing. */
+  const ownedProduct = (ctx: AdminContext, productKey: string): Product => {
+    const v = visibleProduct(ctx, productKey);
+    if (v.granted) throw granteeRefusal("change, delete, disable, distribute or grant it", productKey, actingAccount(ctx.principal));
+    return v.p;
+  };
+  /** A device the caller owns, or was granted with its product (R15). */
+  const visibleDevice = (ctx: AdminContext, productKey: string, deviceName: string) => {
+    const v = visibleProduct(ctx, productKey);
+    checkDeviceName(deviceName);
+    if (v.granted && !grants.hasDeviceGrant(productKey, deviceName, actingAccount(ctx.principal))) {
+      throw new NotFoundError(`device ${productKey}/${deviceName} does not exist`, { field: "device_name" });
+    }
+    return { d: devices.require(productKey, deviceName), granted: v.granted };
+  };
+  const self: KnownInstanceKind = { id: instanceId, region: deps.regionId, kind: deps.instanceKind };
+  const peerKinds: KnownInstanceKind[] = deps.peers.map((p) => ({ id: p.id, region: p.region, kind: p.kind }));
+  const audit = (ctx: AdminContext, e: Omit<AuditEntry, "actorKind" | "actorAccount" | "actorAddress">): void => {
+    const p = ctx.principal;
+    deps.audit.record({ ...e, actorKind: p.kind, actorAccount: p.kind === "account" ? p.accountId : (p.actingFor ?? ""), actorAddress: ctx.address });
+  };
+  /** An account of the directory by id or by name (one of them). */
+  const directoryAccount = (id: string, name: string, field: string): Account => {
+    if (id !== "" && name !== "") throw new InvalidArgumentError(`${field}_id`, `give ${field}_id or ${field}_name, not both`);
+    if (id === "" && name === "") throw new InvalidArgumentError(`${field}_id`, `is required (or ${field}_name)`);
+    const a = id !== "" ? accounts.get(checkAccountId(id, `${field}_id`)) : accounts.getByName(checkAccountName(name, `${field}_name`));
+    if (a === undefined) {
+      throw new NotFoundError(`account ${id || name} is not in the account directory of ${where(instanceId)}`, { field: id !== "" ? `${field}_id` : `${field}_name` });
+    }
+    return a;
+  };
+  const peerOf = (target: string): AuthCodePeer => {
+    const c = deps.peerClient(target);
+    if (c === undefined) throw new InvalidArgumentError("target_instance_id", `${target} is not a configured peer of ${instanceId}`);
+    return c;
+  };
+  /** A peer's refusal, told to our caller in its own words (UNAVAILABLE when it cannot be reached). */
+  const peerError = (target: string, e: unknown): Error => fromPeerError(`target ${where(target)}`, e) as Error;
+  /** R12: what makes a product or device distributed, when anything does. */
+  const distribution = (p: Product, device?: { placement: string; holder: string }): DistributionRef | undefined => {
+    if (p.ownerInstanceId !== instanceId || p.receivedFrom !== "") return { how: "received", instanceId: p.receivedFrom || p.ownerInstanceId };
+    if (p.candidates.length > 0) return { how: "nearest", instanceId };
+    const lastJob = jobs.list({ accountId: p.accountId, productKey: p.productKey }, 1, "").items[0];
+    const copy = products.copies(p.productKey)[0];
+    if (copy !== undefined) return { how: "copy-sent", instanceId: copy.instanceId, ...(lastJob === undefined ? {} : { jobId: lastJob.jobId }) };
+    if (lastJob !== undefined && (lastJob.status === "initializing" || lastJob.status === "running")) return { how: "job-active", instanceId: lastJob.targetInstance, jobId: lastJob.jobId };
+    if (device?.placement === "leaving") return { how: "device-leaving", instanceId: device.holder };
+    if (device?.placement === "away") return { how: "device-away", instanceId: device.holder };
+    return undefined;
+  };
+  /**
+   * R4: a cross-account job redeems its code at the target before it
+   * exists; the target then accepts the job's handoffs from here only.
+   */
+  const crossAccountJob = async (ctx: AdminContext, p: Product, req: { targetAccountId: string; targetRegionId: string; targetInstanceId: string; authCode: string }) => {
+    const receiver = directoryAccount(req.targetAccountId, "", "target_account");
+    const target = resolveCrossAccountTarget(req.targetRegionId, req.targetInstanceId, self, peerKinds);
+    const code = checkAuthCode(req.authCode);
+    const jobId = newJobId();
+    const base = { accountId: p.accountId, otherAccount: receiver.accountId, productKey: p.productKey, instanceId: target.id, subjectId: jobId };
+    try {
+      await peerOf(target.id).redeemAuthCode({ code, requesterAccountId: p.accountId, targetAccountId: receiver.accountId, jobId, productKey: p.productKey, requesterAddress: ctx.address });
+    } catch (e) {
+      const err = peerError(target.id, e);
+      audit(ctx, { ...base, action: "job.created", result: "refused", detail: err.message });
+      throw err;
+    }
+    return { jobId, receiver, target };
+  };
+  const crossAccountRequested = (targetAccountId: string, owner: string): boolean => targetAccountId !== "" && targetAccountId !== owner;
+  /** R17: the operator, or an account another account granted a device here. */
+  const poolViewer = (ctx: AdminContext): void => {
+    const p = ctx.principal;
+    if (p.kind === "operator" && p.actingFor === undefined) return;
+    const account = actingAccount(p);
+    if (!grants.receivedFromOthers(account)) {
+      throw new PermissionDeniedError(
+        `R17: account ${account} cannot view the public pool yet: it opens to an account once another account has granted it a device`,
+        { field: "authorization", rule: "R17" },
+      );
+    }
   };
   const ownedTopic = (ctx: AdminContext, topicId: bigint): TopicClass => {
     if (topicId <= 0n || topicId > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArgumentError("topic_id", "must be a positive id");
@@ -126,12 +251,6 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
   };
   const regionOf = (id: string): string => (id === instanceId ? deps.regionId : (deps.peers.find((p) => p.id === id)?.region ?? ""));
   const known = [{ id: instanceId, region: deps.regionId }, ...deps.peers.map((p) => ({ id: p.id, region: p.region }))];
-  /** Cross-account distribution (R4) needs authorization codes, which this daemon does not issue yet. */
-  const sameAccountOnly = (targetAccountId: string, owner: string): void => {
-    if (targetAccountId !== "" && targetAccountId !== owner) {
-      throw new UnimplementedError(`cross-account distribution to account ${targetAccountId} needs an authorization code (R4), which this version does not issue`, { field: "target_account_id" });
-    }
-  };
   const ownedJob = (ctx: AdminContext, jobId: string) => {
     if (jobId === "") throw new InvalidArgumentError("job_id", "is required");
     const j = jobs.get(jobId);
@@ -213,7 +332,7 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       return { product: wire.productToWire(p, products.deviceCount(p.productKey)) };
     },
     queryProduct(req, ctx) {
-      const p = ownedProduct(ctx, req.productKey);
+      const { p } = visibleProduct(ctx, req.productKey);
       return { product: wire.productToWire(p, products.deviceCount(p.productKey)) };
     },
     queryProductList(req, ctx) {
@@ -222,7 +341,11 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
     },
     deleteProduct(req, ctx) {
       writableProduct(ctx, req.productKey);
+      if (deps.routes.pool(req.productKey) !== undefined) {
+        throw new RuleViolationError("R17", `product ${req.productKey} is in the public pool, which cannot be undone: it cannot be deleted`, { field: "product_key" });
+      }
       products.delete(req.productKey);
+      grants.forgetProduct(req.productKey);
       return {};
     },
     releaseProduct(req, ctx) {
@@ -251,7 +374,7 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       return {};
     },
     queryProductTopic(req, ctx) {
-      ownedProduct(ctx, req.productKey);
+      visibleProduct(ctx, req.productKey);
       return { topics: products.topics(req.productKey).map(wire.topicToWire) };
     },
 
@@ -261,7 +384,7 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       return {};
     },
     getThingModelTsl(req, ctx) {
-      ownedProduct(ctx, req.productKey);
+      visibleProduct(ctx, req.productKey);
       return { tslJson: products.thingModel(req.productKey) };
     },
 
@@ -276,7 +399,7 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       return {};
     },
     getThingScript(req, ctx) {
-      ownedProduct(ctx, req.productKey);
+      visibleProduct(ctx, req.productKey);
       const s = products.script(req.productKey);
       if (s === undefined) throw new NotFoundError(`product ${req.productKey} has no script`, { field: "product_key" });
       return { scriptType: wire.scriptTypeToWire(s.scriptType), scriptContent: s.content };
@@ -315,20 +438,37 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       return { results: out, successCount: ok, failureCount: out.length - ok };
     },
     queryDeviceDetail(req, ctx) {
-      let d;
+      let v: ReturnType<typeof visibleDevice>;
       if (req.iotId !== "") {
         if (req.productKey !== "" || req.deviceName !== "") throw new InvalidArgumentError("iot_id", "give iot_id or product_key and device_name, not both");
-        d = devices.getByIotId(req.iotId);
-        if (d === undefined) throw new NotFoundError(`device ${req.iotId} does not exist`, { field: "iot_id" });
-        ownedProduct(ctx, d.productKey);
-      } else d = ownedDevice(ctx, req.productKey, req.deviceName);
+        const byId = devices.getByIotId(req.iotId);
+        if (byId === undefined) throw new NotFoundError(`device ${req.iotId} does not exist`, { field: "iot_id" });
+        try {
+          v = visibleDevice(ctx, byId.productKey, byId.deviceName);
+        } catch (e) {
+          if (e instanceof NotFoundError) throw new NotFoundError(`device ${req.iotId} does not exist`, { field: "iot_id" });
+          throw e;
+        }
+      } else v = visibleDevice(ctx, req.productKey, req.deviceName);
+      const d = v.d;
+      // R15: a grantee sees everything but the DeviceSecret.
+      if (req.includeSecret && v.granted) throw granteeRefusal("read its DeviceSecret", d.productKey, actingAccount(ctx.principal));
       const secret = req.includeSecret ? devices.secret(d.productKey, d.deviceName) : undefined;
       return { device: wire.deviceToWire(d, secret) };
     },
     queryDevice(req, ctx) {
-      ownedProduct(ctx, req.productKey);
+      const { granted } = visibleProduct(ctx, req.productKey);
       const status = wire.deviceStatusFromWire(req.status);
       const prefix = checkText(req.deviceNamePrefix, "device_name_prefix", 32);
+      if (granted) {
+        // A grantee lists the devices granted to it (R15).
+        const page = grants.grantedDevicesPage(req.productKey, actingAccount(ctx.principal), pageSize(req.pageSize), req.pageToken);
+        const list = page.items
+          .map((dn) => devices.get(req.productKey, dn))
+          .filter((d) => d !== undefined)
+          .filter((d) => (status === undefined || deviceStatus(d) === status) && d.deviceName.startsWith(prefix));
+        return { devices: list.map((d) => wire.deviceToWire(d)), nextPageToken: page.nextPageToken };
+      }
       const page = devices.list(req.productKey, pageSize(req.pageSize), req.pageToken, {
         ...(status === undefined ? {} : { status }),
         ...(prefix === "" ? {} : { namePrefix: prefix }),
@@ -338,6 +478,7 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
     deleteDevice(req, ctx) {
       assertDeviceDeletable(ownedDevice(ctx, req.productKey, req.deviceName), instanceId, where);
       devices.delete(req.productKey, req.deviceName);
+      grants.forgetDevice(req.productKey, req.deviceName);
       return {};
     },
     disableThing(req, ctx) {
@@ -358,7 +499,7 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       return {};
     },
     queryDeviceProp(req, ctx) {
-      ownedDevice(ctx, req.productKey, req.deviceName);
+      visibleDevice(ctx, req.productKey, req.deviceName);
       return { props: devices.tags(req.productKey, req.deviceName) };
     },
     deleteDeviceProp(req, ctx) {
@@ -380,23 +521,32 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       return { version: BigInt(devices.setShadow(req.productKey, req.deviceName, JSON.stringify(doc))) };
     },
     getDeviceShadow(req, ctx) {
-      ownedDevice(ctx, req.productKey, req.deviceName);
+      visibleDevice(ctx, req.productKey, req.deviceName);
       const s = devices.shadow(req.productKey, req.deviceName);
       return { shadowJson: s.json, version: BigInt(s.version) };
     },
 
-    createProductDistributeJob(req, ctx) {
+    async createProductDistributeJob(req, ctx) {
       const p = ownedProduct(ctx, req.productKey);
       if (parseStrategy(req.strategy) === "nearest") assertNotProductOnlyNearest(0);
-      sameAccountOnly(req.targetAccountId, p.accountId);
+      assertNoGrants(grants.ofProduct(p.productKey), p.productKey);
+      if (crossAccountRequested(req.targetAccountId, p.accountId)) {
+        const x = await crossAccountJob(ctx, p, req);
+        const job = jobs.create({ jobId: x.jobId, jobType: "product", accountId: p.accountId, productKey: p.productKey, targetRegion: x.target.region, targetInstance: x.target.id, targetAccount: x.receiver.accountId, deviceNames: [] });
+        audit(ctx, { action: "job.created", result: "ok", accountId: p.accountId, otherAccount: x.receiver.accountId, productKey: p.productKey, instanceId: x.target.id, subjectId: job.jobId, detail: "product only" });
+        deps.kickWorker();
+        return { job: wire.jobToWire(job, deps.regionId, instanceId, regionOf) };
+      }
+      if (req.authCode !== "") throw new InvalidArgumentError("auth_code", "is for cross-account distribution only (R4): set target_account_id to another account");
       const peer = target(req.targetRegionId, req.targetInstanceId);
       const job = jobs.create({ jobType: "product", accountId: p.accountId, productKey: p.productKey, targetRegion: peer.region, targetInstance: peer.id, deviceNames: [] });
       deps.kickWorker();
       return { job: wire.jobToWire(job, deps.regionId, instanceId, regionOf) };
     },
-    createDeviceDistributeJob(req, ctx) {
+    async createDeviceDistributeJob(req, ctx) {
       const p = ownedProduct(ctx, req.productKey);
       const strategy = parseStrategy(req.strategy);
+      const cross = crossAccountRequested(req.targetAccountId, p.accountId);
       let peer: PeerInfo | undefined;
       let candidates: string[] = [];
       if (strategy === "nearest") {
@@ -409,8 +559,10 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
         assertNearestAtHome(p, instanceId, where);
       } else {
         if (req.candidates.length > 0) throw new InvalidArgumentError("candidates", "are for the nearest strategy; the specified strategy names target_instance_id");
-        sameAccountOnly(req.targetAccountId, p.accountId);
-        peer = target(req.targetRegionId, req.targetInstanceId);
+        if (!cross) {
+          if (req.authCode !== "") throw new InvalidArgumentError("auth_code", "is for cross-account distribution only (R4): set target_account_id to another account");
+          peer = target(req.targetRegionId, req.targetInstanceId);
+        }
       }
       if (req.deviceNames.length === 0) {
         throw new InvalidArgumentError("device_names", "is empty: use CreateProductDistributeJob to distribute the product alone (R2)");
@@ -422,7 +574,17 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
         if (seen.has(dn)) throw new InvalidArgumentError(`device_names[${i}]`, `${dn} is listed twice`);
         seen.add(dn);
       });
+      assertNoGrants(grants.ofProduct(p.productKey), p.productKey);
+      let jobId: string | undefined;
+      let targetAccount = "";
+      if (cross) {
+        const x = await crossAccountJob(ctx, p, req);
+        jobId = x.jobId;
+        targetAccount = x.receiver.accountId;
+        peer = { id: x.target.id, region: x.target.region, kind: x.target.kind };
+      }
       const job = jobs.create({
+        ...(jobId === undefined ? {} : { jobId }),
         jobType: "device",
         accountId: p.accountId,
         productKey: p.productKey,
@@ -430,8 +592,12 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
         candidates,
         targetRegion: peer?.region ?? "",
         targetInstance: peer?.id ?? "",
+        targetAccount,
         deviceNames: req.deviceNames,
       });
+      if (cross) {
+        audit(ctx, { action: "job.created", result: "ok", accountId: p.accountId, otherAccount: targetAccount, productKey: p.productKey, instanceId: job.targetInstance, subjectId: job.jobId, detail: `${job.total} devices` });
+      }
       deps.kickWorker();
       return { job: wire.jobToWire(job, deps.regionId, instanceId, regionOf) };
     },
@@ -501,8 +667,8 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       return { products: out, nextPageToken: page.nextPageToken };
     },
     queryDeviceProvisioning(req, ctx) {
-      const p = ownedProduct(ctx, req.productKey);
-      const d = ownedDevice(ctx, req.productKey, req.deviceName);
+      const { p } = visibleProduct(ctx, req.productKey);
+      const { d } = visibleDevice(ctx, req.productKey, req.deviceName);
       return {
         instanceId: d.holder,
         regionId: d.holder === instanceId ? deps.regionId : (deps.peers.find((x) => x.id === d.holder)?.region ?? ""),
@@ -512,6 +678,143 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
         receivedFromInstanceId: d.receivedFrom,
         productOwnerInstanceId: p.ownerInstanceId,
       };
+    },
+
+    async requestAuthCode(req, ctx) {
+      const requester = accounts.require(actingAccount(ctx.principal));
+      const receiver = directoryAccount(req.targetAccountId, req.targetAccountName, "target_account");
+      if (receiver.accountId === requester.accountId) {
+        throw new InvalidArgumentError(req.targetAccountId !== "" ? "target_account_id" : "target_account_name", "is your own account: same-account distribution needs no code");
+      }
+      const target = resolveCrossAccountTarget(req.targetRegionId, req.targetInstanceId, self, peerKinds);
+      const base = { accountId: requester.accountId, otherAccount: receiver.accountId, instanceId: target.id };
+      let r;
+      try {
+        r = await peerOf(target.id).issueAuthCode({
+          requesterAccountId: requester.accountId,
+          requesterAccountName: requester.accountName,
+          targetAccountId: receiver.accountId,
+          requesterAddress: ctx.address,
+        });
+      } catch (e) {
+        const err = peerError(target.id, e);
+        audit(ctx, { ...base, action: "authcode.requested", result: "refused", detail: err.message });
+        throw err;
+      }
+      audit(ctx, { ...base, action: "authcode.requested", result: "ok", subjectId: r.codeId });
+      // R4: the requester learns that a code was issued, never the code.
+      return { codeId: r.codeId, targetAccountId: receiver.accountId, targetRegionId: target.region, targetInstanceId: target.id, expireTimeMs: r.expireTimeMs };
+    },
+    listAuthCodes(req, ctx) {
+      const page = authCodes.list(actingAccount(ctx.principal), pageSize(req.pageSize), req.pageToken);
+      return { codes: page.items.map(wire.authCodeToWire), nextPageToken: page.nextPageToken };
+    },
+
+    grantDevice(req, ctx) {
+      assertGrantsAllowedHere(deps.grantInstanceKinds.includes(self.kind), self, deps.grantInstanceKinds);
+      const p = ownedProduct(ctx, req.productKey);
+      checkDeviceName(req.deviceName);
+      const d = devices.require(req.productKey, req.deviceName);
+      const grantee = directoryAccount(req.granteeAccountId, req.granteeAccountName, "grantee_account");
+      if (grantee.accountId === p.accountId) throw new InvalidArgumentError(req.granteeAccountId !== "" ? "grantee_account_id" : "grantee_account_name", "is the owner's own account");
+      const base = { accountId: p.accountId, otherAccount: grantee.accountId, productKey: p.productKey, deviceName: d.deviceName, instanceId };
+      try {
+        assertPublishedForGrant(p.status, p.productKey);
+        assertNotDistributed(distribution(p, d), `device ${p.productKey}/${d.deviceName}`, where);
+        assertHeldHere(d, where);
+      } catch (e) {
+        if (e instanceof IotfedError) audit(ctx, { ...base, action: "grant.created", result: "refused", detail: e.message });
+        throw e;
+      }
+      const g = grants.grantDevice(p.productKey, d.deviceName, p.accountId, grantee.accountId);
+      audit(ctx, { ...base, action: "grant.created", result: "ok", subjectId: g.device.grantId });
+      return { deviceGrant: wire.grantToWire(g.device), productGrant: wire.grantToWire(g.product) };
+    },
+    revokeGrant(req, ctx) {
+      if (req.grantId === "") throw new InvalidArgumentError("grant_id", "is required");
+      const account = actingAccount(ctx.principal);
+      const g = grants.get(req.grantId);
+      if (g === undefined || g.grantorAccountId !== account) {
+        if (g !== undefined && g.granteeAccountId === account) throw granteeRefusal("revoke its grant", g.productKey, account);
+        throw new NotFoundError(`grant ${req.grantId} does not exist`, { field: "grant_id" });
+      }
+      const base = { accountId: g.grantorAccountId, otherAccount: g.granteeAccountId, productKey: g.productKey, deviceName: g.deviceName, instanceId, subjectId: g.grantId };
+      try {
+        grants.revoke(g.grantId);
+      } catch (e) {
+        if (e instanceof IotfedError) audit(ctx, { ...base, action: "grant.revoked", result: "refused", detail: e.message });
+        throw e;
+      }
+      audit(ctx, { ...base, action: "grant.revoked", result: "ok", detail: g.kind });
+      return {};
+    },
+    listGrants(req, ctx) {
+      if (!["", "given", "received"].includes(req.side)) throw new InvalidArgumentError("side", "must be given or received");
+      const pk = req.productKey === "" ? "" : checkProductKey(req.productKey);
+      const page = grants.list(req.side === "received" ? "received" : "given", actingAccount(ctx.principal), pk, pageSize(req.pageSize), req.pageToken);
+      return { grants: page.items.map(wire.grantToWire), nextPageToken: page.nextPageToken };
+    },
+
+    addProductToPool(req, ctx) {
+      const p = ownedProduct(ctx, req.productKey);
+      if (!req.confirmIrreversible) {
+        throw new InvalidArgumentError("confirm_irreversible", "must be true: a product in the public pool cannot be taken out again (R17)", { rule: "R17" });
+      }
+      const base = { accountId: p.accountId, productKey: p.productKey, instanceId };
+      try {
+        if (p.ownerInstanceId !== instanceId) {
+          throw new RuleViolationError("R17", `product ${p.productKey} is a read-only copy here (R9); its owner puts it in the pool at ${where(p.ownerInstanceId)}`, { field: "product_key" });
+        }
+        if (p.status !== "published") {
+          throw new RuleViolationError("R17", `product ${p.productKey} is ${p.status}: only a published product can be put in the public pool; release it first`, { field: "product_key" });
+        }
+      } catch (e) {
+        if (e instanceof IotfedError) audit(ctx, { ...base, action: "pool.added", result: "refused", detail: e.message });
+        throw e;
+      }
+      const existing = deps.routes.pool(p.productKey);
+      if (existing !== undefined) return { product: wire.poolToWire(existing, true) };
+      const t = Date.now();
+      const entry = {
+        productKey: p.productKey,
+        accountId: p.accountId,
+        accountName: accounts.require(p.accountId).accountName,
+        productName: p.productName,
+        nodeType: p.nodeType,
+        dataFormat: p.dataFormat,
+        description: p.description,
+        home: instanceId,
+        version: p.version,
+        topics: products.topics(p.productKey).map((tc) => ({ shortName: tc.shortName, operation: tc.operation, description: tc.description })),
+        thingModel: products.thingModel(p.productKey),
+        pooledAt: t,
+        committedBy: instanceId,
+        committedAt: t,
+      };
+      deps.routes.commitOne({ kind: "pool", route: entry });
+      deps.kickReplication();
+      audit(ctx, { ...base, action: "pool.added", result: "ok", subjectId: p.productKey });
+      return { product: wire.poolToWire(entry, true) };
+    },
+    listPoolProducts(req, ctx) {
+      poolViewer(ctx);
+      const page = deps.routes.poolPage(pageSize(req.pageSize), req.pageToken);
+      return { products: page.items.map((p) => wire.poolToWire(p, false)), nextPageToken: page.nextPageToken };
+    },
+    queryPoolProduct(req, ctx) {
+      poolViewer(ctx);
+      checkProductKey(req.productKey);
+      const p = deps.routes.pool(req.productKey);
+      if (p === undefined) throw new NotFoundError(`product ${req.productKey} is not in the public pool`, { field: "product_key" });
+      return { product: wire.poolToWire(p, true) };
+    },
+
+    listAuditEvents(req, ctx) {
+      const p = ctx.principal;
+      const account = p.kind === "operator" ? p.actingFor : p.accountId;
+      const action = checkText(req.action, "action", 32);
+      const page = deps.audit.list(account, action, pageSize(req.pageSize), req.pageToken);
+      return { events: page.items.map(wire.auditToWire), nextPageToken: page.nextPageToken };
     },
   };
 }

@@ -286,6 +286,34 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Cross-account distribution (R4): authorization codes this instance issues to its accounts. */
+    crossAccount: z
+      .object({
+        /** Codes one requester account may get for one target account per hour (a new code replaces the live one). */
+        codesPerHour: z.number().int().min(1).max(1000).default(10),
+        /**
+         * A new code is announced on `<eventSubjectPrefix>.<targetAccountId>.authcode`
+         * (core NATS) for the target account's integrations.
+         */
+        eventSubjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "must be NATS subject tokens separated by dots").default("iotfed.account"),
+        /**
+         * Put the six digits in that event. Only where NATS permissions let
+         * nobody but the target account subscribe to its subject; otherwise
+         * the event says a code is waiting and the account reads it with
+         * `iotfedctl authcode list`.
+         */
+        eventsIncludeCode: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    /** Device authorization (R14-R18). */
+    grants: z
+      .object({
+        /** Kinds of instance where grants are allowed (R18: the seed's legacy public instances). */
+        instanceKinds: z.array(z.enum(["legacy-public", "public", "enterprise"])).max(3).default(["legacy-public"]),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),

@@ -6,11 +6,11 @@ import * as grpc from "@grpc/grpc-js";
 import type { LoadedConfig } from "../config/index.js";
 import type { Logger } from "../log/index.js";
 import { createSealer, hashToken, loadOperatorToken, loadSealKey } from "../security/index.js";
-import { backupStore, createAccountsRepo, createDevicesRepo, createHandoffApplier, createJobsRepo, createProductsRepo, createRoutesRepo, openStore, streamDeviceRouteBlocks, type Db } from "../store/index.js";
+import { backupStore, createAccountsRepo, createAuditRepo, createAuthCodesRepo, createDevicesRepo, createGrantsRepo, createHandoffApplier, createJobsRepo, createProductsRepo, createRoutesRepo, openStore, streamDeviceRouteBlocks, type AuditEntry, type Db } from "../store/index.js";
 import { createReplicator, type Replicator } from "../replication/index.js";
 import { createEmbeddedBroker, createExternalBroker, type EmbeddedBroker } from "../mqtt/index.js";
 import type { Endpoint, Product, RouteChange } from "../domain/index.js";
-import { createPeerClients, createPeerServer, loadPeerTls, peerServerCredentials } from "../peer/index.js";
+import { createPeerClients, createPeerServer, loadPeerTls, peerServerCredentials, type PeerClient } from "../peer/index.js";
 import { createJobWorker, createPlacement } from "../jobs/index.js";
 import { createClientIpResolver, createLocator, KNOWN_REGIONS, packagedCityDatabases, type LatLon } from "../geo/index.js";
 import { RouteTable } from "../routes/index.js";
@@ -202,6 +202,27 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       kickReplication();
     };
     const productRouteSink = (p: Product, deleted: boolean): void => {
+      // A product in the public pool (R17) shows its home's current version everywhere.
+      const pooled = deleted ? undefined : routeStore.pool(p.productKey);
+      if (pooled !== undefined && p.version > pooled.version) {
+        routeStore.commit(
+          {
+            kind: "pool",
+            route: {
+              ...pooled,
+              productName: p.productName,
+              nodeType: p.nodeType,
+              dataFormat: p.dataFormat,
+              description: p.description,
+              version: p.version,
+              topics: products.topics(p.productKey).map((tc) => ({ shortName: tc.shortName, operation: tc.operation, description: tc.description })),
+              thingModel: products.thingModel(p.productKey),
+              committedAt: Date.now(),
+            },
+          },
+          true,
+        );
+      }
       routeStore.commit(
         {
           kind: "product",
@@ -223,7 +244,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         true,
       );
     };
-    const accounts = createAccountsRepo(db);
+    const accounts = createAccountsRepo(db, { self: selfId, routes: routeStore });
+    const adopted = accounts.adoptLocal();
+    if (adopted > 0) log.info({ accounts: adopted }, "accounts made before the directory was replicated are published as this instance's");
     const productListener = {
       created: routeProduct,
       deleted: (pk: string) => {
@@ -240,6 +263,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // Late-bound: the embedded broker is built after the repositories.
     const hooks: { leaving?: (pk: string, dn: string) => void } = {};
     const jobs = createJobsRepo({ db, sealer, self: selfId, where, devices: deviceListener, routes: routeStore, leaving: (pk, dn) => hooks.leaving?.(pk, dn) });
+    const authCodes = createAuthCodesRepo({ db, sealer, maxPerHour: config.crossAccount.codesPerHour });
+    const grants = createGrantsRepo(db);
+    const auditHook: { recorded?: (e: AuditEntry) => void } = {};
+    const auditRepo = createAuditRepo(db);
+    const audit = {
+      ...auditRepo,
+      record(e: AuditEntry): void {
+        auditRepo.record(e);
+        auditHook.recorded?.(e);
+      },
+    };
     const applier = createHandoffApplier({
       db,
       sealer,
@@ -305,7 +339,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           if (products.get(r.productKey) !== undefined) continue; // what is here is answered from here
           if (r.deleted) routes.deleteProduct(r.productKey);
           else routes.setProduct(r.productKey, r.home, false);
-        } else if (c.route.instanceId !== selfId) {
+        } else if (c.kind === "instance" && c.route.instanceId !== selfId) {
           routes.setEndpoint(c.route.instanceId, { host: c.route.mqttHost, port: c.route.mqttPort });
           routes.setRegion(c.route.instanceId, c.route.regionId);
         }
@@ -313,6 +347,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     };
 
     const metrics = createMetrics();
+    auditHook.recorded = (e) => {
+      metrics.audited.inc({ action: e.action, result: e.result });
+      log.info({ action: e.action, result: e.result, actor: e.actorKind, account: e.accountId, other: e.otherAccount, product: e.productKey, device: e.deviceName, subject: e.subjectId }, "cross-account action");
+    };
     metrics.buildInfo.set({ version: VERSION, region: config.region.id, instance: config.instance.id, kind: config.instance.kind }, 1);
     metrics.setSources({
       routeTable: () => routes.stats(),
@@ -357,7 +395,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       if (notAfter !== undefined) metrics.certificateExpiry.set({ cert }, Math.floor(notAfter / 1000));
       else log.warn({ cert, file }, "cannot read the certificate's expiry");
     }
-    const peerClients = peerTls === undefined ? new Map() : createPeerClients(config.peers, peerTls, config.peer.callTimeoutMs);
+    const peerClients: Map<string, PeerClient> = peerTls === undefined ? new Map<string, PeerClient>() : createPeerClients(config.peers, peerTls, config.peer.callTimeoutMs);
     const worker = createJobWorker({
       jobs,
       products,
@@ -425,6 +463,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       peers: config.peers,
       where,
       kickWorker: () => worker.kick(),
+      instanceKind: config.instance.kind,
+      peerClient: (id) => peerClients.get(id),
+      authCodes,
+      grants,
+      audit,
+      routes: routeStore,
+      kickReplication,
+      grantInstanceKinds: config.grants.instanceKinds,
       backup: async (name) => {
         const r = await backupStore(db, resolve(config.backupDir ?? join(dataDir, "backups")), name);
         log.info({ path: r.path, bytes: r.bytes, lastRevision: r.lastRevision, ms: r.ms }, "store backed up");
@@ -460,6 +506,26 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         maxDevicesPerCall: Math.max(config.peer.batchSize, config.limits.devicesPerBatch),
         place: (pk, dn, target, waitMs) => placement.placeHere(pk, dn, target, waitMs),
         maxPlaceWaitMs: 30000,
+        accounts,
+        authCodes,
+        audit,
+        codeIssued: (e) => {
+          // R4: delivered to the target account only: its admin API, and its
+          // subject for integrations (the digits only where configured).
+          const subject = `${config.crossAccount.eventSubjectPrefix}.${e.targetAccountId}.authcode`;
+          const event = {
+            type: "authcode.issued",
+            codeId: e.codeId,
+            ...(config.crossAccount.eventsIncludeCode ? { code: e.code } : {}),
+            requesterAccountId: e.requesterAccountId,
+            requesterAccountName: e.requesterAccountName,
+            targetAccountId: e.targetAccountId,
+            regionId: config.region.id,
+            instanceId: selfId,
+            expireTimeMs: e.expiresAt,
+          };
+          replicator?.publishEvent(subject, new TextEncoder().encode(JSON.stringify(event)));
+        },
         metrics,
         logger: log,
       });

@@ -92,6 +92,8 @@ export interface Job {
   candidates: string[];
   targetRegion: string;
   targetInstance: string;
+  /** The receiving account of a cross-account job (R4); empty for same-account. */
+  targetAccount: string;
   status: JobStatus;
   total: number;
   succeeded: number;

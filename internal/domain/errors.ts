@@ -95,3 +95,13 @@ export class UnimplementedError extends IotfedError {
 export function isIotfedError(e: unknown): e is IotfedError {
   return e instanceof IotfedError;
 }
+
+/** A refusal another daemon answered with, passed on to our caller with its code, field and rule. */
+export class RemoteError extends IotfedError {
+  override readonly name = "RemoteError";
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message, details);
+    this.code = code;
+  }
+}

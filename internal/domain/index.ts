@@ -11,3 +11,4 @@ export * from "./ownership.js";
 export * from "./routes.js";
 export * from "./strategy.js";
 export * from "./mqtt-auth.js";
+export * from "./cross-account.js";

@@ -44,7 +44,46 @@ export interface InstanceRoute {
   committedAt: number;
 }
 
+/** An account's entry in the federation's account directory (no token, no secret). */
+export interface AccountRoute {
+  accountId: string;
+  accountName: string;
+  /** Instance where the account was created; it publishes the record. */
+  home: string;
+  version: number;
+  createdAt: number;
+  committedAt: number;
+}
+
+/** A topic class of a pool product. */
+export interface PoolTopic {
+  shortName: string;
+  operation: string;
+  description: string;
+}
+
+/** A product in the public pool (R17): viewable read-only in every region. */
+export interface PoolRoute {
+  productKey: string;
+  accountId: string;
+  accountName: string;
+  productName: string;
+  nodeType: string;
+  dataFormat: string;
+  description: string;
+  home: string;
+  /** The product's version at its home. */
+  version: number;
+  topics: PoolTopic[];
+  thingModel: string;
+  pooledAt: number;
+  committedBy: string;
+  committedAt: number;
+}
+
 export type RouteChange =
   | { kind: "device"; route: DeviceRoute }
   | { kind: "product"; route: ProductRoute }
-  | { kind: "instance"; route: InstanceRoute };
+  | { kind: "instance"; route: InstanceRoute }
+  | { kind: "account"; route: AccountRoute }
+  | { kind: "pool"; route: PoolRoute };

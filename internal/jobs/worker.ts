@@ -89,7 +89,7 @@ export function createJobWorker(opts: JobWorkerOptions) {
           sourceRegionId: opts.regionId,
           product: bundleToWire(products.bundle(job.productKey)),
           devices: devices.map(certToWire),
-          targetAccountId: job.accountId,
+          targetAccountId: job.targetAccount || job.accountId,
           strategy: job.strategy === "specified" ? "specified" : "nearest",
         });
         end();

@@ -189,6 +189,18 @@ export function createMetrics() {
     labelNames: ["result"] as const,
     registers: [registry],
   });
+  const authCodes = new Counter({
+    name: "iotfed_auth_codes_total",
+    help: "Authorization codes (R4) at this instance as the target, by result (issued, used, wrong, void, expired, used_before, none, replaced).",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
+  const audited = new Counter({
+    name: "iotfed_cross_account_actions_total",
+    help: "Cross-account actions recorded in the audit log, by action and result (ok, refused).",
+    labelNames: ["action", "result"] as const,
+    registers: [registry],
+  });
   const mqttOnline = new Gauge({
     name: "iotfed_mqtt_online_devices",
     help: "Devices connected to the embedded broker now.",
@@ -297,6 +309,8 @@ export function createMetrics() {
     peerRequests,
     bootstrapShed,
     mqttConnects,
+    authCodes,
+    audited,
     mqttOnline,
     bootstrapNotifies,
     placements,

@@ -2,8 +2,17 @@ import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { PeerService } from "../gen/iotfed/v1/peer_pb.js";
 import { createCallRunner, serviceDefinition, unaryImplementation } from "../rpc/index.js";
-import { InvalidArgumentError, PermissionDeniedError, PreconditionError, checkDeviceName, checkProductKey, type Endpoint } from "../domain/index.js";
-import type { HandoffApplier, ProductsRepo } from "../store/index.js";
+import {
+  InvalidArgumentError,
+  PermissionDeniedError,
+  PreconditionError,
+  checkAccountId,
+  checkAuthCode,
+  checkDeviceName,
+  checkProductKey,
+  type Endpoint,
+} from "../domain/index.js";
+import { redeemRefusal, type AccountsRepo, type AuditRepo, type AuthCodesRepo, type HandoffApplier, type ProductsRepo } from "../store/index.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
 import { bundleFromWire, certFromWire } from "./convert.js";
@@ -12,6 +21,8 @@ import { certificateName } from "./tls.js";
 export interface PeerContext {
   /** The caller's instance id, from its verified certificate. */
   peerId: string;
+  /** The caller's network address. */
+  address: string;
 }
 
 /** Where a nearest-strategy device is after a placement request (PlaceDevice). */
@@ -34,6 +45,13 @@ export interface PeerServerOptions {
   place: (productKey: string, deviceName: string, target: string, waitMs: number) => Promise<PlaceResult>;
   /** Longest wait a caller may ask PlaceDevice for. */
   maxPlaceWaitMs: number;
+  /** The account directory (cross-account targets must be in it). */
+  accounts: AccountsRepo;
+  /** Authorization codes this daemon issues to its accounts (R4). */
+  authCodes: AuthCodesRepo;
+  audit: AuditRepo;
+  /** Delivers a new code to its account (its NATS subject); never to the requester. */
+  codeIssued: (e: { codeId: string; code: string; requesterAccountId: string; requesterAccountName: string; targetAccountId: string; expiresAt: number }) => void;
   metrics: Metrics;
   logger: Logger;
 }
@@ -67,7 +85,20 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           const product = bundleFromWire(req.product);
           const devices = req.devices.map(certFromWire);
           if (req.strategy !== "" && req.strategy !== "specified" && req.strategy !== "nearest") throw new InvalidArgumentError("strategy", "must be specified or nearest");
-          const { outcomes, productVersion } = opts.applier.apply({ jobId: req.jobId, sourceInstance: ctx.peerId, product, devices, nearest: req.strategy === "nearest" });
+          const targetAccount = req.targetAccountId === "" ? product.accountId : req.targetAccountId;
+          const crossAccount = targetAccount !== product.accountId;
+          if (crossAccount) {
+            // R4: the target verifies that this job redeemed a code of the receiving account here.
+            checkAccountId(targetAccount, "target_account_id");
+            if (!opts.authCodes.redeemedFor(req.jobId, ctx.peerId, product.accountId, targetAccount)) {
+              opts.audit.record({ action: "handoff.received", result: "refused", actorKind: "peer", actorAccount: product.accountId, actorAddress: `${ctx.peerId} ${ctx.address}`, accountId: product.accountId, otherAccount: targetAccount, productKey: product.productKey, instanceId: opts.self, subjectId: req.jobId, detail: "no authorization code redeemed for the job" });
+              throw new PermissionDeniedError(`R4: cross-account job ${req.jobId} from ${ctx.peerId} redeemed no authorization code of account ${targetAccount} here`, { field: "target_account_id", rule: "R4" });
+            }
+          }
+          const { outcomes, productVersion } = opts.applier.apply({ jobId: req.jobId, sourceInstance: ctx.peerId, product, devices, nearest: req.strategy === "nearest", targetAccount });
+          if (crossAccount) {
+            opts.audit.record({ action: "handoff.received", result: "ok", actorKind: "peer", actorAccount: product.accountId, actorAddress: `${ctx.peerId} ${ctx.address}`, accountId: product.accountId, otherAccount: targetAccount, productKey: product.productKey, instanceId: opts.self, subjectId: req.jobId, detail: `${outcomes.filter((o) => o.accepted).length} of ${devices.length} devices accepted` });
+          }
           for (const o of outcomes) metrics.handoffDevices.inc({ direction: "in", result: o.accepted ? "accepted" : "refused" });
           end();
           logger.info({ job: req.jobId, from: ctx.peerId, product: product.productKey, devices: devices.length, accepted: outcomes.filter((o) => o.accepted).length }, "handoff applied");
@@ -88,6 +119,39 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           const r = opts.applier.sync(product, ctx.peerId);
           return { applied: r.applied, version: BigInt(r.version) };
         },
+        issueAuthCode(req, ctx) {
+          const requester = checkAccountId(req.requesterAccountId, "requester_account_id");
+          const target = checkAccountId(req.targetAccountId, "target_account_id");
+          if (requester === target) throw new InvalidArgumentError("target_account_id", "is the requester's own account: same-account distribution needs no code");
+          if (opts.accounts.get(target) === undefined) {
+            throw new PreconditionError(`account ${target} is not in the account directory of ${opts.self}`, { field: "target_account_id" });
+          }
+          const issued = opts.authCodes.issue({ requesterAccount: requester, requesterName: req.requesterAccountName, requesterPeer: ctx.peerId, targetAccount: target });
+          opts.audit.record({ action: "authcode.issued", result: "ok", actorKind: "peer", actorAccount: requester, actorAddress: `${ctx.peerId} ${req.requesterAddress}`.trim(), accountId: requester, otherAccount: target, instanceId: opts.self, subjectId: issued.codeId });
+          metrics.authCodes.inc({ result: "issued" });
+          opts.codeIssued({ codeId: issued.codeId, code: issued.code, requesterAccountId: requester, requesterAccountName: req.requesterAccountName, targetAccountId: target, expiresAt: issued.expiresAt });
+          logger.info({ code: issued.codeId, requester, target, from: ctx.peerId }, "authorization code issued");
+          return { codeId: issued.codeId, expireTimeMs: BigInt(issued.expiresAt) };
+        },
+        redeemAuthCode(req, ctx) {
+          const code = checkAuthCode(req.code);
+          const requester = checkAccountId(req.requesterAccountId, "requester_account_id");
+          const target = checkAccountId(req.targetAccountId, "target_account_id");
+          if (req.jobId === "") throw new InvalidArgumentError("job_id", "is required");
+          checkProductKey(req.productKey);
+          const o = opts.authCodes.redeem({ code, requesterAccount: requester, targetAccount: target, jobId: req.jobId, productKey: req.productKey, callerPeer: ctx.peerId });
+          const actorAddress = `${ctx.peerId} ${req.requesterAddress}`.trim();
+          if (!o.ok) {
+            opts.audit.record({ action: "authcode.refused", result: "refused", actorKind: "peer", actorAccount: requester, actorAddress, accountId: requester, otherAccount: target, productKey: req.productKey, instanceId: opts.self, subjectId: o.codeId || req.jobId, detail: `${o.reason}: ${o.message}` });
+            metrics.authCodes.inc({ result: o.reason === "used" ? "used_before" : o.reason });
+            throw redeemRefusal(o);
+          }
+          if (!o.again) {
+            opts.audit.record({ action: "authcode.used", result: "ok", actorKind: "peer", actorAccount: requester, actorAddress, accountId: requester, otherAccount: target, productKey: req.productKey, instanceId: opts.self, subjectId: o.codeId, detail: `job ${req.jobId}` });
+            metrics.authCodes.inc({ result: "used" });
+          }
+          return { codeId: o.codeId };
+        },
         async placeDevice(req) {
           checkProductKey(req.productKey);
           checkDeviceName(req.deviceName);
@@ -103,7 +167,7 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           if (name === undefined || !opts.peers.has(name)) {
             throw new PermissionDeniedError(`caller ${name ?? "(no certificate name)"} is not a configured peer of ${opts.self}`);
           }
-          return { peerId: name };
+          return { peerId: name, address: call.getPeer() };
         },
         observe: (method, code) => metrics.peerRequests.inc({ method, code }),
         internalError: (method, err) => logger.error({ err, method }, "peer call failed"),

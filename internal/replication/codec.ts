@@ -1,5 +1,5 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { DEVICE_NAME_RE, PRODUCT_KEY_RE, type RouteChange } from "../domain/index.js";
+import { ACCOUNT_ID_RE, ACCOUNT_NAME_RE, DEVICE_NAME_RE, PRODUCT_KEY_RE, type RouteChange } from "../domain/index.js";
 import { RouteRecordSchema } from "../gen/iotfed/v1/replication_pb.js";
 import { keyOf } from "./keys.js";
 
@@ -54,6 +54,44 @@ export function encodeRecord(c: RouteChange, committedBy: string): Uint8Array {
         RouteRecordSchema,
         create(RouteRecordSchema, {
           record: { case: "instance", value: { instanceId: r.instanceId, regionId: r.regionId, mqttHost: r.mqttHost, mqttPort: r.mqttPort, version: BigInt(r.version) } },
+          committedBy,
+          committedAtMs: at,
+        }),
+      );
+    }
+    case "account": {
+      const r = c.route;
+      return toBinary(
+        RouteRecordSchema,
+        create(RouteRecordSchema, {
+          record: { case: "account", value: { accountId: r.accountId, accountName: r.accountName, home: r.home, version: BigInt(r.version), createTimeMs: BigInt(r.createdAt) } },
+          committedBy,
+          committedAtMs: at,
+        }),
+      );
+    }
+    case "pool": {
+      const r = c.route;
+      return toBinary(
+        RouteRecordSchema,
+        create(RouteRecordSchema, {
+          record: {
+            case: "pool",
+            value: {
+              productKey: r.productKey,
+              accountId: r.accountId,
+              accountName: r.accountName,
+              productName: r.productName,
+              nodeType: r.nodeType,
+              dataFormat: r.dataFormat,
+              description: r.description,
+              home: r.home,
+              version: BigInt(r.version),
+              topics: r.topics.map((t) => ({ topicShortName: t.shortName, operation: t.operation, description: t.description })),
+              thingModel: r.thingModel,
+              poolTimeMs: BigInt(r.pooledAt),
+            },
+          },
           committedBy,
           committedAtMs: at,
         }),
@@ -125,6 +163,44 @@ export function decodeRecord(key: string, bytes: Uint8Array): RouteChange {
       check(i.mqttPort >= 1 && i.mqttPort <= 65535, "instance.mqtt_port must be 1-65535");
       check(i.version >= 1n && i.version < 2n ** 53n, "instance.version must be at least 1");
       c = { kind: "instance", route: { instanceId: i.instanceId, regionId: i.regionId, mqttHost: i.mqttHost, mqttPort: i.mqttPort, version: Number(i.version), committedAt } };
+      break;
+    }
+    case "account": {
+      const a = m.record.value;
+      check(ACCOUNT_ID_RE.test(a.accountId), "account.account_id is not an account id");
+      check(ACCOUNT_NAME_RE.test(a.accountName), "account.account_name is not an account name");
+      check(INSTANCE_RE.test(a.home), "account.home is not an instance id");
+      check(a.version >= 1n && a.version < 2n ** 53n, "account.version must be at least 1");
+      c = { kind: "account", route: { accountId: a.accountId, accountName: a.accountName, home: a.home, version: Number(a.version), createdAt: Number(a.createTimeMs), committedAt } };
+      break;
+    }
+    case "pool": {
+      const p = m.record.value;
+      check(PRODUCT_KEY_RE.test(p.productKey), "pool.product_key is not a ProductKey");
+      check(ACCOUNT_ID_RE.test(p.accountId), "pool.account_id is not an account id");
+      check(INSTANCE_RE.test(p.home), "pool.home is not an instance id");
+      check(p.version >= 1n && p.version < 2n ** 53n, "pool.version must be at least 1");
+      check(p.productName.length <= 64 && p.accountName.length <= 64 && p.nodeType.length <= 16 && p.dataFormat.length <= 16 && p.description.length <= 256, "pool field too long");
+      check(p.topics.length <= 1000, "pool.topics: too many");
+      c = {
+        kind: "pool",
+        route: {
+          productKey: p.productKey,
+          accountId: p.accountId,
+          accountName: p.accountName,
+          productName: p.productName,
+          nodeType: p.nodeType,
+          dataFormat: p.dataFormat,
+          description: p.description,
+          home: p.home,
+          version: Number(p.version),
+          topics: p.topics.map((t) => ({ shortName: t.topicShortName, operation: t.operation, description: t.description })),
+          thingModel: p.thingModel,
+          pooledAt: Number(p.poolTimeMs),
+          committedBy,
+          committedAt,
+        },
+      };
       break;
     }
     default:

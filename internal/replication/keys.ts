@@ -39,10 +39,14 @@ export function keyOf(c: RouteChange): string {
       return `prod.${encodeToken(c.route.productKey)}`;
     case "instance":
       return `inst.${encodeToken(c.route.instanceId)}`;
+    case "account":
+      return `acct.${encodeToken(c.route.accountId)}`;
+    case "pool":
+      return `pool.${encodeToken(c.route.productKey)}`;
   }
 }
 
-/** The order of a route's records: a device's generation, a product's or instance's version. */
+/** The order of a route's records: a device's generation, otherwise the record's version. */
 export function orderOf(c: RouteChange): number {
   return c.kind === "device" ? c.route.generation : c.route.version;
 }

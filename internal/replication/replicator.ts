@@ -41,6 +41,8 @@ export interface Replicator {
   /** Undefined while caught up; else why replication is stale. */
   stale(): string | undefined;
   snapshot(): ReplicationSnapshot;
+  /** Publishes an event on a core NATS subject; false when not connected (events are best effort). */
+  publishEvent(subject: string, data: Uint8Array): boolean;
   stop(): Promise<void>;
 }
 
@@ -262,7 +264,12 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
     }
     const last = entries[entries.length - 1]!.revision;
     lastProgressAt = Date.now();
-    const applied = routes.apply(records, last);
+    const applied = routes.apply(records, last, (c) => {
+      metrics.replicationApplied.inc({ kind: c.kind, result: "conflict" });
+      if (c.kind === "account") {
+        log.error({ account: c.route.accountId, name: c.route.accountName, home: c.route.home }, "replication: an account of another daemon has a name another account holds here; it is not in this directory until one is renamed");
+      }
+    });
     const appliedSet = new Set(applied);
     const now = Date.now();
     for (const r of records) {
@@ -428,6 +435,16 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
       return connected
         ? `replication stale: ${revisionsBehind} route records behind for ${Math.round(age / 1000)} s`
         : `replication stale: NATS unreachable for ${Math.round((Date.now() - disconnectedSince) / 1000)} s`;
+    },
+    publishEvent(subject: string, data: Uint8Array): boolean {
+      const conn = nc;
+      if (conn === undefined || !connected) return false;
+      try {
+        conn.publish(subject, data);
+        return true;
+      } catch {
+        return false;
+      }
     },
     snapshot(): ReplicationSnapshot {
       const out = routes.outboxDepth();

@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { isIotfedError, type ErrorCode } from "../domain/index.js";
+import { isIotfedError, RemoteError, type ErrorCode } from "../domain/index.js";
 
 /** The one table from domain error codes to gRPC status codes. */
 export const GRPC_STATUS_OF: Record<ErrorCode, grpc.status> = {
@@ -79,4 +79,28 @@ export function createCallRunner<Ctx>(opts: CallRunnerOptions<Ctx>) {
       opts.observe(method, statusName(code), Number(process.hrtime.bigint() - started) / 1e9);
     }
   };
+}
+
+/**
+ * A peer's gRPC error as a domain error for our own caller: its code (an
+ * unreachable peer is UNAVAILABLE and says which), message, field and rule.
+ * Anything that is not a gRPC error is returned unchanged.
+ */
+export function fromPeerError(peer: string, e: unknown): unknown {
+  const se = e as Partial<grpc.ServiceError>;
+  if (typeof se.code !== "number") return e;
+  const first = (k: string): string | undefined => {
+    const v = se.metadata?.get(k)[0];
+    return typeof v === "string" ? v : undefined;
+  };
+  const name = statusName(se.code);
+  const details = se.details || name;
+  if (se.code === grpc.status.UNAVAILABLE || se.code === grpc.status.DEADLINE_EXCEEDED || se.code === grpc.status.CANCELLED) {
+    return new RemoteError("UNAVAILABLE", `${peer} is unreachable (${name}): ${details}; nothing was changed`);
+  }
+  const code = (Object.keys(GRPC_STATUS_OF) as ErrorCode[]).find((k) => GRPC_STATUS_OF[k] === se.code) ?? "INTERNAL";
+  if (code === "INTERNAL") return new RemoteError("UNAVAILABLE", `${peer} failed the call (${name}); nothing was changed`);
+  const field = first("iotfed-field");
+  const rule = first("iotfed-rule");
+  return new RemoteError(code, details, { ...(field === undefined ? {} : { field }), ...(rule === undefined ? {} : { rule }) });
 }

@@ -1,6 +1,6 @@
 import type { Db } from "./db.js";
-import { isUniqueViolation } from "./db.js";
-import { AlreadyExistsError, NotFoundError, newAccountId, newTokenId, newTokenSecret, type Account } from "../domain/index.js";
+import type { RoutesRepo } from "./routes.js";
+import { NotFoundError, newAccountId, newTokenId, newTokenSecret, type Account } from "../domain/index.js";
 import { hashToken } from "../security/index.js";
 import { toPage, decodePageToken, type Page } from "./paging.js";
 
@@ -36,8 +36,18 @@ const toToken = (r: TokenRow): TokenRecord => ({
 
 export type AccountsRepo = ReturnType<typeof createAccountsRepo>;
 
-export function createAccountsRepo(db: Db, now: () => number = Date.now) {
-  const insertAccount = db.prepare("INSERT INTO accounts(account_id, account_name, created_at) VALUES (?, ?, ?)");
+/**
+ * The account directory (the same account in every region: records are
+ * replicated through the routes bucket, without tokens) and this daemon's
+ * API tokens. An account's tokens are issued by each daemon's operator:
+ * that is what enables the account there.
+ */
+export function createAccountsRepo(db: Db, opts: { self: string; routes: RoutesRepo; now?: () => number }) {
+  const now = opts.now ?? Date.now;
+  const selectByName = db.prepare<[string], AccountRow>("SELECT * FROM accounts WHERE account_name = ?");
+  const hasLiveToken = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM api_tokens WHERE account_id = ? AND revoked_at = 0");
+  // Accounts made before the directory was replicated become this daemon's records.
+  const unadopted = db.prepare<[], { account_id: string }>("SELECT account_id FROM accounts WHERE version = 0 AND home_instance = ''");
   const selectAccount = db.prepare<[string], AccountRow>("SELECT * FROM accounts WHERE account_id = ?");
   const listAccounts = db.prepare<[string, number], AccountRow>(
     "SELECT * FROM accounts WHERE account_id > ? ORDER BY account_id LIMIT ?",
@@ -53,15 +63,33 @@ export function createAccountsRepo(db: Db, now: () => number = Date.now) {
   const revoke = db.prepare("UPDATE api_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at = 0");
 
   return {
+    /** Creates an account here and queues its directory record for every daemon. */
     create(accountName: string): Account {
       const account = { accountId: newAccountId(), accountName, createdAt: now() };
-      try {
-        insertAccount.run(account.accountId, account.accountName, account.createdAt);
-      } catch (e) {
-        if (isUniqueViolation(e)) throw new AlreadyExistsError(`account_name: an account named "${accountName}" exists`, { field: "account_name" });
-        throw e;
-      }
+      db.transaction(() =>
+        opts.routes.commit({ kind: "account", route: { ...account, home: opts.self, version: 1, committedAt: account.createdAt } }, true),
+      )();
       return account;
+    },
+    /** Publishes accounts made before the directory was replicated; returns how many. */
+    adoptLocal(): number {
+      return db.transaction(() => {
+        let n = 0;
+        for (const { account_id } of unadopted.all()) {
+          const a = selectAccount.get(account_id)!;
+          opts.routes.commit({ kind: "account", route: { accountId: a.account_id, accountName: a.account_name, home: opts.self, version: 1, createdAt: a.created_at, committedAt: now() } }, true);
+          n++;
+        }
+        return n;
+      })();
+    },
+    getByName(accountName: string): Account | undefined {
+      const r = selectByName.get(accountName);
+      return r === undefined ? undefined : toAccount(r);
+    },
+    /** True when this daemon accepts a token of the account (its operator enabled it here). */
+    enabledHere(accountId: string): boolean {
+      return hasLiveToken.get(accountId)!.n > 0;
     },
     get(accountId: string): Account | undefined {
       const r = selectAccount.get(accountId);

@@ -19,6 +19,12 @@ export interface HandoffInput {
   devices: DeviceCertificate[];
   /** True when the devices move by the nearest strategy (R3): their routes stay nearest-placed. */
   nearest?: boolean;
+  /**
+   * The account that receives the product (R4): the bundle's account for a
+   * same-account move; another account of this daemon's directory when the
+   * move is cross-account (the caller of apply verified its code).
+   */
+  targetAccount?: string;
 }
 
 export type HandoffApplier = ReturnType<typeof createHandoffApplier>;
@@ -46,7 +52,9 @@ export function createHandoffApplier(opts: {
   const now = opts.now ?? Date.now;
   const selectAccount = db.prepare<[string], { account_name: string }>("SELECT account_name FROM accounts WHERE account_id = ?");
   const selectAccountByName = db.prepare<[string], { account_id: string }>("SELECT account_id FROM accounts WHERE account_name = ?");
-  const insertAccount = db.prepare("INSERT INTO accounts(account_id, account_name, created_at) VALUES (?, ?, ?)");
+  // An owner account the directory has not brought yet (no NATS, or not yet):
+  // kept at version 0, so that its directory record replaces it.
+  const insertAccount = db.prepare("INSERT INTO accounts(account_id, account_name, created_at, home_instance) VALUES (?, ?, ?, ?)");
   const insertProduct = db.prepare(
     `INSERT INTO products(product_key, account_id, product_name, node_type, data_format, auth_type, status, description, owner_instance_id, received_from, version, nearest_candidates, thing_model, script_type, script_content, created_at, updated_at)
      VALUES (@productKey, @accountId, @productName, @nodeType, @dataFormat, @authType, @status, @description, @ownerInstanceId, @receivedFrom, @version, @candidatesJson, @thingModel, @scriptType, @scriptContent, @t, @t)`,
@@ -79,20 +87,26 @@ export function createHandoffApplier(opts: {
   );
 
   /** Applies the product bundle; returns true when this copy changed. */
-  const applyProduct = (b: ProductBundle, source: string, t: number): boolean => {
-    const acct = selectAccount.get(b.accountId);
-    if (acct === undefined) {
-      const byName = selectAccountByName.get(b.accountName);
-      if (byName !== undefined) {
-        throw new PreconditionError(`account name ${b.accountName} belongs to account ${byName.account_id} here, not ${b.accountId}`, { field: "product.account_id" });
+  const applyProduct = (b: ProductBundle, source: string, t: number, receiving: string): boolean => {
+    if (receiving === b.accountId) {
+      const acct = selectAccount.get(b.accountId);
+      if (acct === undefined) {
+        const byName = selectAccountByName.get(b.accountName);
+        if (byName !== undefined) {
+          throw new PreconditionError(`account name ${b.accountName} belongs to account ${byName.account_id} here, not ${b.accountId}`, { field: "product.account_id" });
+        }
+        insertAccount.run(b.accountId, b.accountName, t, source);
+      } else if (acct.account_name !== b.accountName) {
+        throw new PreconditionError(`account ${b.accountId} is named ${acct.account_name} here, not ${b.accountName}`, { field: "product.account_id" });
       }
-      insertAccount.run(b.accountId, b.accountName, t);
-    } else if (acct.account_name !== b.accountName) {
-      throw new PreconditionError(`account ${b.accountId} is named ${acct.account_name} here, not ${b.accountName}`, { field: "product.account_id" });
+    } else if (selectAccount.get(receiving) === undefined) {
+      throw new PreconditionError(`account ${receiving} is not in the account directory of ${where(self)}`, { field: "target_account_id" });
     }
     const local = opts.getProduct(b.productKey);
     const row = {
       ...b,
+      // R9: the receiving account owns the read-only copy (cross-account: not the sender's account).
+      accountId: receiving,
       receivedFrom: source,
       candidatesJson: JSON.stringify(b.candidates),
       thingModel: b.thingModel,
@@ -109,8 +123,8 @@ export function createHandoffApplier(opts: {
           { field: "product.product_key" },
         );
       }
-      if (local.accountId !== b.accountId) {
-        throw new PreconditionError(`product ${b.productKey} here belongs to account ${local.accountId}, not ${b.accountId}`, { field: "product.account_id" });
+      if (local.accountId !== receiving) {
+        throw new PreconditionError(`product ${b.productKey} here belongs to account ${local.accountId}, not ${receiving}`, { field: "target_account_id" });
       }
       if (local.ownerInstanceId === self || b.version <= local.version) return false;
       updateProduct.run(row);
@@ -157,7 +171,7 @@ export function createHandoffApplier(opts: {
     apply(input: HandoffInput): { outcomes: HandoffOutcome[]; productVersion: number } {
       const t = now();
       const { outcomes, productChanged } = db.transaction(() => {
-        const productChanged = applyProduct(input.product, input.sourceInstance, t);
+        const productChanged = applyProduct(input.product, input.sourceInstance, t, input.targetAccount || input.product.accountId);
         return { outcomes: input.devices.map((d) => applyDevice(input, d, t)), productChanged };
       })();
       const product = opts.getProduct(input.product.productKey)!;
@@ -169,7 +183,7 @@ export function createHandoffApplier(opts: {
     sync(product: ProductBundle, source: string): { applied: boolean; version: number } {
       const local = opts.getProduct(product.productKey);
       if (local === undefined) throw new PreconditionError(`product ${product.productKey} has no copy here`, { field: "product.product_key" });
-      const applied = db.transaction(() => applyProduct(product, local.receivedFrom || source, now()))();
+      const applied = db.transaction(() => applyProduct(product, local.receivedFrom || source, now(), local.accountId))();
       const after = opts.getProduct(product.productKey)!;
       if (applied) opts.products.created(after);
       return { applied, version: after.version };

@@ -9,3 +9,6 @@ export { createHandoffApplier, type HandoffApplier, type HandoffInput } from "./
 export { createRoutesRepo, type RoutesRepo, type OutboxItem, type ReplicatedRecord } from "./routes.js";
 export { streamDeviceRouteBlocks } from "./route-loader.js";
 export { backupStore, type BackupResult } from "./backup.js";
+export { createAuthCodesRepo, redeemRefusal, type AuthCodesRepo, type AuthCodeRecord, type RedeemOutcome } from "./auth-codes.js";
+export { createGrantsRepo, type GrantsRepo, type GrantRecord } from "./grants.js";
+export { createAuditRepo, type AuditRepo, type AuditEntry, type AuditRecord } from "./audit.js";

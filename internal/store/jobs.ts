@@ -26,6 +26,7 @@ interface JobRow {
   candidates: string;
   target_region: string;
   target_instance: string;
+  target_account: string;
   status: JobStatus;
   total: number;
   succeeded: number;
@@ -45,6 +46,7 @@ const toJob = (r: JobRow): Job => ({
   candidates: JSON.parse(r.candidates) as string[],
   targetRegion: r.target_region,
   targetInstance: r.target_instance,
+  targetAccount: r.target_account,
   status: r.status,
   total: r.total,
   succeeded: r.succeeded,
@@ -74,6 +76,10 @@ export interface NewJob {
   targetRegion: string;
   targetInstance: string;
   deviceNames: string[];
+  /** The receiving account of a cross-account job (R4). */
+  targetAccount?: string;
+  /** The job id, when the caller had to know it first (a redeemed code names it). */
+  jobId?: string;
 }
 
 export interface JobFilter {
@@ -105,8 +111,8 @@ export function createJobsRepo(opts: {
   const { db, sealer, self, where } = opts;
   const now = opts.now ?? Date.now;
   const insertJob = db.prepare(
-    `INSERT INTO jobs(job_id, job_type, account_id, product_key, strategy, candidates, target_region, target_instance, status, total, created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'initializing', ?, ?, ?)`,
+    `INSERT INTO jobs(job_id, job_type, account_id, product_key, strategy, candidates, target_region, target_instance, target_account, status, total, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'initializing', ?, ?, ?)`,
   );
   const insertJobDevice = db.prepare("INSERT INTO job_devices(job_id, device_name, generation, result) VALUES (?, ?, 0, 'pending')");
   const selectJob = db.prepare<[string], JobRow>("SELECT * FROM jobs WHERE job_id = ?");
@@ -158,10 +164,10 @@ export function createJobsRepo(opts: {
   return {
     /** Step 1a: the job and its device list, in one transaction; the worker prepares it. */
     create(j: NewJob): Job {
-      const id = newJobId();
+      const id = j.jobId ?? newJobId();
       const t = now();
       db.transaction(() => {
-        insertJob.run(id, j.jobType, j.accountId, j.productKey, j.strategy ?? "specified", JSON.stringify(j.candidates ?? []), j.targetRegion, j.targetInstance, j.deviceNames.length, t, t);
+        insertJob.run(id, j.jobType, j.accountId, j.productKey, j.strategy ?? "specified", JSON.stringify(j.candidates ?? []), j.targetRegion, j.targetInstance, j.targetAccount ?? "", j.deviceNames.length, t, t);
         for (const dn of j.deviceNames) insertJobDevice.run(id, dn);
       })();
       return this.require(id);

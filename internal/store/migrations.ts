@@ -216,6 +216,95 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE devices ADD COLUMN notify_sent_at INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE devices ADD COLUMN notify_replied_at INTEGER NOT NULL DEFAULT 0;
   `,
+  // 5: accounts across regions (a replicated directory), authorization codes
+  //    (R4), cross-account jobs, grants (R14-R18), the public pool (R17) and
+  //    the audit log of cross-account actions
+  `
+  ALTER TABLE accounts ADD COLUMN home_instance TEXT NOT NULL DEFAULT '';
+  ALTER TABLE accounts ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE accounts ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE jobs ADD COLUMN target_account TEXT NOT NULL DEFAULT '';
+
+  CREATE TABLE route_outbox_v5 (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL CHECK (kind IN ('device','product','instance','account','pool')),
+    k1         TEXT NOT NULL,
+    k2         TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO route_outbox_v5(seq, kind, k1, k2, created_at) SELECT seq, kind, k1, k2, created_at FROM route_outbox;
+  DROP TABLE route_outbox;
+  ALTER TABLE route_outbox_v5 RENAME TO route_outbox;
+
+  CREATE TABLE auth_codes (
+    code_id           TEXT PRIMARY KEY,
+    requester_account TEXT NOT NULL,
+    requester_name    TEXT NOT NULL,
+    requester_peer    TEXT NOT NULL,
+    target_account    TEXT NOT NULL REFERENCES accounts(account_id),
+    code_sealed       BLOB NOT NULL,
+    state             TEXT NOT NULL CHECK (state IN ('live','used','expired','void','replaced')),
+    failed_tries      INTEGER NOT NULL DEFAULT 0,
+    issued_at         INTEGER NOT NULL,
+    expires_at        INTEGER NOT NULL,
+    used_job          TEXT NOT NULL DEFAULT '',
+    used_product      TEXT NOT NULL DEFAULT '',
+    used_at           INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+  CREATE INDEX auth_codes_pair ON auth_codes(requester_account, target_account, issued_at);
+  CREATE INDEX auth_codes_target ON auth_codes(target_account, issued_at DESC);
+  CREATE INDEX auth_codes_job ON auth_codes(used_job) WHERE used_job <> '';
+
+  CREATE TABLE grants (
+    grant_id        TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL CHECK (kind IN ('product','device')),
+    product_key     TEXT NOT NULL REFERENCES products(product_key),
+    device_name     TEXT NOT NULL DEFAULT '',
+    grantor_account TEXT NOT NULL REFERENCES accounts(account_id),
+    grantee_account TEXT NOT NULL REFERENCES accounts(account_id),
+    created_at      INTEGER NOT NULL,
+    UNIQUE (product_key, device_name, grantee_account)
+  ) STRICT;
+  CREATE INDEX grants_grantee ON grants(grantee_account, grant_id);
+  CREATE INDEX grants_grantor ON grants(grantor_account, grant_id);
+
+  CREATE TABLE pool_products (
+    product_key   TEXT PRIMARY KEY,
+    account_id    TEXT NOT NULL,
+    account_name  TEXT NOT NULL,
+    product_name  TEXT NOT NULL,
+    node_type     TEXT NOT NULL,
+    data_format   TEXT NOT NULL,
+    description   TEXT NOT NULL,
+    home          TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    topics        TEXT NOT NULL,
+    thing_model   TEXT NOT NULL,
+    pooled_at     INTEGER NOT NULL,
+    committed_by  TEXT NOT NULL,
+    committed_at  INTEGER NOT NULL,
+    revision      INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+
+  CREATE TABLE audit_log (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    at             INTEGER NOT NULL,
+    action         TEXT NOT NULL,
+    result         TEXT NOT NULL,
+    actor_kind     TEXT NOT NULL,
+    actor_account  TEXT NOT NULL,
+    actor_address  TEXT NOT NULL,
+    account_id     TEXT NOT NULL,
+    other_account  TEXT NOT NULL,
+    product_key    TEXT NOT NULL,
+    device_name    TEXT NOT NULL,
+    instance_id    TEXT NOT NULL,
+    subject_id     TEXT NOT NULL,
+    detail         TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX audit_account ON audit_log(account_id, seq);
+  CREATE INDEX audit_other ON audit_log(other_account, seq);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,5 +1,6 @@
-import type { Db } from "./db.js";
-import type { DeviceRoute, InstanceRoute, ProductRoute, RouteChange } from "../domain/index.js";
+import { isUniqueViolation, type Db } from "./db.js";
+import { decodePageToken, toPage, type Page } from "./paging.js";
+import { AlreadyExistsError, type AccountRoute, type DeviceRoute, type InstanceRoute, type PoolRoute, type ProductRoute, type RouteChange } from "../domain/index.js";
 
 interface DeviceRouteRow {
   product_key: string;
@@ -65,6 +66,56 @@ const toInstanceRoute = (r: InstanceRouteRow): InstanceRoute => ({
   committedAt: r.committed_at,
 });
 
+interface AccountRouteRow {
+  account_id: string;
+  account_name: string;
+  home_instance: string;
+  version: number;
+  created_at: number;
+}
+interface PoolRouteRow {
+  product_key: string;
+  account_id: string;
+  account_name: string;
+  product_name: string;
+  node_type: string;
+  data_format: string;
+  description: string;
+  home: string;
+  version: number;
+  topics: string;
+  thing_model: string;
+  pooled_at: number;
+  committed_by: string;
+  committed_at: number;
+}
+const toAccountRoute = (r: AccountRouteRow): AccountRoute => ({
+  accountId: r.account_id,
+  accountName: r.account_name,
+  home: r.home_instance,
+  version: r.version,
+  createdAt: r.created_at,
+  committedAt: r.created_at,
+});
+export const toPoolRoute = (r: PoolRouteRow): PoolRoute => ({
+  productKey: r.product_key,
+  accountId: r.account_id,
+  accountName: r.account_name,
+  productName: r.product_name,
+  nodeType: r.node_type,
+  dataFormat: r.data_format,
+  description: r.description,
+  home: r.home,
+  version: r.version,
+  topics: JSON.parse(r.topics) as PoolRoute["topics"],
+  thingModel: r.thing_model,
+  pooledAt: r.pooled_at,
+  committedBy: r.committed_by,
+  committedAt: r.committed_at,
+});
+
+type Kind = RouteChange["kind"];
+
 /** A route committed here and waiting to be published, with its current record. */
 export interface OutboxItem {
   seq: number;
@@ -111,6 +162,31 @@ export function createRoutesRepo(db: Db, now: () => number = Date.now) {
        version = excluded.version, committed_at = excluded.committed_at, revision = excluded.revision
      WHERE excluded.version > instance_routes.version`,
   );
+  // The account directory is the accounts table itself: a replicated record
+  // inserts or renames an account; tokens stay local to each daemon.
+  const upsertAccount = db.prepare(
+    `INSERT INTO accounts(account_id, account_name, created_at, home_instance, version, revision)
+     VALUES (@accountId, @accountName, @createdAt, @home, @version, @revision)
+     ON CONFLICT(account_id) DO UPDATE SET account_name = excluded.account_name, home_instance = excluded.home_instance,
+       version = excluded.version, revision = excluded.revision
+     WHERE excluded.version > accounts.version`,
+  );
+  const upsertPool = db.prepare(
+    `INSERT INTO pool_products(product_key, account_id, account_name, product_name, node_type, data_format, description, home, version, topics, thing_model, pooled_at, committed_by, committed_at, revision)
+     VALUES (@productKey, @accountId, @accountName, @productName, @nodeType, @dataFormat, @description, @home, @version, @topicsJson, @thingModel, @pooledAt, @committedBy, @committedAt, @revision)
+     ON CONFLICT DO UPDATE SET account_id = excluded.account_id, account_name = excluded.account_name, product_name = excluded.product_name,
+       node_type = excluded.node_type, data_format = excluded.data_format, description = excluded.description, home = excluded.home,
+       version = excluded.version, topics = excluded.topics, thing_model = excluded.thing_model, committed_by = excluded.committed_by,
+       committed_at = excluded.committed_at, revision = excluded.revision
+     WHERE excluded.version > pool_products.version`,
+  );
+  const selectAccountRoute = db.prepare<[string], AccountRouteRow>(
+    "SELECT account_id, account_name, home_instance, version, created_at FROM accounts WHERE account_id = ? AND version > 0",
+  );
+  const selectPool = db.prepare<[string], PoolRouteRow>("SELECT * FROM pool_products WHERE product_key = ?");
+  const reenqueueAccounts = db.prepare("INSERT INTO route_outbox(kind, k1, k2, created_at) SELECT 'account', account_id, '', ? FROM accounts WHERE home_instance = ? AND version > 0");
+  const reenqueuePool = db.prepare("INSERT INTO route_outbox(kind, k1, k2, created_at) SELECT 'pool', product_key, '', ? FROM pool_products WHERE home = ?");
+  const poolPage = db.prepare<[string, number], PoolRouteRow>("SELECT * FROM pool_products WHERE product_key > ? ORDER BY product_key LIMIT ?");
   const enqueue = db.prepare("INSERT INTO route_outbox(kind, k1, k2, created_at) VALUES (?, ?, ?, ?)");
   const selectDevice = db.prepare<[string, string], DeviceRouteRow>(
     "SELECT product_key, device_name, holder, generation, nearest, committed_by, committed_at FROM device_routes WHERE product_key = ? AND device_name = ?",
@@ -137,7 +213,7 @@ export function createRoutesRepo(db: Db, now: () => number = Date.now) {
     `SELECT group_concat(product_key || ' ' || holder || ' ' || device_name, char(10)) FROM device_routes
      WHERE (product_key, device_name) > (?, ?)`,
   ).raw(true);
-  const outboxBatch = db.prepare<[number], { seq: number; kind: "device" | "product" | "instance"; k1: string; k2: string }>(
+  const outboxBatch = db.prepare<[number], { seq: number; kind: Kind; k1: string; k2: string }>(
     "SELECT seq, kind, k1, k2 FROM route_outbox ORDER BY seq LIMIT ?",
   );
   const ack = db.prepare("DELETE FROM route_outbox WHERE seq = ?");
@@ -161,9 +237,21 @@ export function createRoutesRepo(db: Db, now: () => number = Date.now) {
         return upsertProduct.run({ ...c.route, deleted: c.route.deleted ? 1 : 0, candidates: JSON.stringify(c.route.candidates), revision }).changes === 1;
       case "instance":
         return upsertInstance.run({ ...c.route, revision }).changes === 1;
+      case "account":
+        return upsertAccount.run({ ...c.route, revision }).changes === 1;
+      case "pool":
+        return upsertPool.run({ ...c.route, topicsJson: JSON.stringify(c.route.topics), revision }).changes === 1;
     }
   };
-  const current = (kind: "device" | "product" | "instance", k1: string, k2: string): RouteChange | undefined => {
+  const current = (kind: Kind, k1: string, k2: string): RouteChange | undefined => {
+    if (kind === "account") {
+      const r = selectAccountRoute.get(k1);
+      return r === undefined ? undefined : { kind, route: toAccountRoute(r) };
+    }
+    if (kind === "pool") {
+      const r = selectPool.get(k1);
+      return r === undefined ? undefined : { kind, route: toPoolRoute(r) };
+    }
     if (kind === "device") {
       const r = selectDevice.get(k1, k2);
       return r === undefined ? undefined : { kind, route: toDeviceRoute(r) };
@@ -184,21 +272,49 @@ export function createRoutesRepo(db: Db, now: () => number = Date.now) {
      * source marking a device away, does not). True when it was newer.
      */
     commit(c: RouteChange, publish: boolean): boolean {
-      const newer = store(c, 0);
+      let newer: boolean;
+      try {
+        newer = store(c, 0);
+      } catch (e) {
+        if (c.kind === "account" && isUniqueViolation(e)) {
+          throw new AlreadyExistsError(`account_name: an account named "${c.route.accountName}" exists`, { field: "account_name" });
+        }
+        throw e;
+      }
       if (newer && publish) {
-        const [k1, k2] = c.kind === "device" ? [c.route.productKey, c.route.deviceName] : c.kind === "product" ? [c.route.productKey, ""] : [c.route.instanceId, ""];
+        const [k1, k2] =
+          c.kind === "device"
+            ? [c.route.productKey, c.route.deviceName]
+            : c.kind === "product" || c.kind === "pool"
+              ? [c.route.productKey, ""]
+              : c.kind === "account"
+                ? [c.route.accountId, ""]
+                : [c.route.instanceId, ""];
         enqueue.run(c.kind, k1, k2, now());
       }
       return newer;
+    },
+    /** Commits and queues one record in its own transaction. */
+    commitOne(c: RouteChange): boolean {
+      return db.transaction(() => this.commit(c, true))();
     },
     /**
      * Applies records read from the stream and advances the last applied
      * revision, in one transaction. Returns the records that were newer.
      */
-    apply(records: ReplicatedRecord[], lastRevision: number): RouteChange[] {
+    apply(records: ReplicatedRecord[], lastRevision: number, onConflict?: (c: RouteChange) => void): RouteChange[] {
       return db.transaction(() => {
         const applied: RouteChange[] = [];
-        for (const r of records) if (store(r.change, r.revision)) applied.push(r.change);
+        for (const r of records) {
+          try {
+            if (store(r.change, r.revision)) applied.push(r.change);
+          } catch (e) {
+            // An account name another account holds here: the directory keeps
+            // the first; the conflict is reported for the operator to resolve.
+            if (!isUniqueViolation(e)) throw e;
+            onConflict?.(r.change);
+          }
+        }
         setRevision.run(lastRevision, now());
         return applied;
       })();
@@ -217,6 +333,8 @@ export function createRoutesRepo(db: Db, now: () => number = Date.now) {
         let n = reenqueueDevices.run(t, self).changes;
         n += reenqueueProducts.run(t, self).changes;
         n += reenqueueInstance.run(t, self).changes;
+        n += reenqueueAccounts.run(t, self).changes;
+        n += reenqueuePool.run(t, self).changes;
         return n;
       })();
     },
@@ -234,6 +352,15 @@ export function createRoutesRepo(db: Db, now: () => number = Date.now) {
     },
     products(): ProductRoute[] {
       return allProducts.all().map(toProductRoute);
+    },
+    /** A product of the public pool (R17). */
+    pool(productKey: string): PoolRoute | undefined {
+      const r = selectPool.get(productKey);
+      return r === undefined ? undefined : toPoolRoute(r);
+    },
+    poolPage(size: number, pageToken: string): Page<PoolRoute> {
+      const after = decodePageToken(pageToken) ?? "";
+      return toPage(poolPage.all(after, size + 1).map(toPoolRoute), size, (p) => p.productKey);
     },
     instances(): InstanceRoute[] {
       return allInstances.all().map(toInstanceRoute);

@@ -130,13 +130,12 @@ describe("nearest-access distribution (R3): devices placed where they bootstrap"
       grpc.status.FAILED_PRECONDITION,
       /^R4: /,
     );
-    // cross-account by the specified strategy needs an authorization code (R4), not issued by this version
+    // by the specified strategy, a receiving account must be in the directory
     await rejects(
-      a.createDeviceDistributeJob({ productKey: pk, targetRegionId: EU.region, targetInstanceId: EU.id, deviceNames: ["meter-eu"], targetAccountId: "999999" }),
-      grpc.status.UNIMPLEMENTED,
-      /authorization code \(R4\)/,
+      a.createDeviceDistributeJob({ productKey: pk, targetRegionId: EU.region, targetInstanceId: EU.id, deviceNames: ["meter-eu"], targetAccountId: "999999", authCode: "123456" }),
+      grpc.status.NOT_FOUND,
+      /account 999999 is not in the account directory/,
     );
-    await rejects(a.createProductDistributeJob({ productKey: pk, targetInstanceId: EU.id, targetAccountId: "999999" }), grpc.status.UNIMPLEMENTED, /R4/);
   });
 
   it("R3: refuses a region listed twice and an unknown instance, naming the candidate", async () => {

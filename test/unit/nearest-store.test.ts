@@ -21,7 +21,7 @@ describe("store: nearest strategy (R3)", () => {
     const products = createProductsRepo(db, { created: () => {}, deleted: () => {} }, () => t, (p, deleted) => sinkRoutes.push({ candidates: p.candidates, version: p.version, deleted }));
     const devices = createDevicesRepo({ db, sealer, self: "iot-sh", where: (id) => id, listener });
     const jobs = createJobsRepo({ db, sealer, self: "iot-sh", where: (id) => id, devices: listener, routes, now: () => t });
-    const a = createAccountsRepo(db).create("acme");
+    const a = createAccountsRepo(db, { self: "iot-sh", routes }).create("acme");
     const p = products.create({ accountId: a.accountId, productName: "meter", nodeType: "device", dataFormat: "alink-json", description: "", ownerInstanceId: "iot-sh" });
     for (const dn of ["m-1", "m-2", "m-3"]) devices.register(p.productKey, { deviceName: dn, nickname: "" });
     return { routes, products, devices, jobs, pk: p.productKey, accountId: a.accountId, changed, sinkRoutes };

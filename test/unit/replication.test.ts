@@ -85,7 +85,7 @@ describe("routes store (generations order everything)", () => {
   it("R10/R6: a device registered under a name that was distributed before starts at its route's generation, so its next move outranks the old route", () => {
     const routes = createRoutesRepo(db);
     routes.apply([{ revision: 1, change: dev({ deviceName: "reused-1", holder: "i1", generation: 4 }) }], 1);
-    db.exec(`INSERT INTO accounts VALUES ('acct', 'acme', 0);
+    db.exec(`INSERT INTO accounts(account_id, account_name, created_at) VALUES ('acct', 'acme', 0);
       INSERT INTO products(product_key, account_id, product_name, node_type, data_format, auth_type, status, owner_instance_id, version, created_at, updated_at)
       VALUES ('a1B2c3D4e5F', 'acct', 'p', 'device', 'alink-json', 'device-secret', 'developing', 'i1', 1, 0, 0)`);
     const devices = createDevicesRepo({ db, sealer: createSealer(randomBytes(32)), self: "i1", where: (id) => id, listener: { changed() {}, deleted() {} } });

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import Database from "better-sqlite3";
-import { openStore, SchemaError, SCHEMA_VERSION, STORE_FILE, createAccountsRepo, createProductsRepo, createDevicesRepo, type Db } from "../../internal/store/index.js";
+import { openStore, SchemaError, SCHEMA_VERSION, STORE_FILE, createAccountsRepo, createRoutesRepo, createProductsRepo, createDevicesRepo, type Db } from "../../internal/store/index.js";
 import { createSealer } from "../../internal/security/index.js";
 import { AlreadyExistsError, PreconditionError, checkDeviceName } from "../../internal/domain/index.js";
 
@@ -16,7 +16,7 @@ describe("store", () => {
     db = openStore(dir).db;
     const sealer = createSealer(randomBytes(32));
     return {
-      accounts: createAccountsRepo(db),
+      accounts: createAccountsRepo(db, { self: "i1", routes: createRoutesRepo(db) }),
       products: createProductsRepo(db, { created: (p) => events.push(`p+${p.productKey}`), deleted: (pk) => events.push(`p-${pk}`) }),
       devices: createDevicesRepo({
         db,

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file iotfed/v1/peer.proto.
  */
 export const file_iotfed_v1_peer: GenFile = /*@__PURE__*/
-  fileDesc("ChRpb3RmZWQvdjEvcGVlci5wcm90bxIJaW90ZmVkLnYxIlIKDlRvcGljQ2xhc3NEYXRhEhgKEHRvcGljX3Nob3J0X25hbWUYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIvECCg1Qcm9kdWN0QnVuZGxlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSFAoMYWNjb3VudF9uYW1lGAMgASgJEhQKDHByb2R1Y3RfbmFtZRgEIAEoCRIRCglub2RlX3R5cGUYBSABKAkSEwoLZGF0YV9mb3JtYXQYBiABKAkSEQoJYXV0aF90eXBlGAcgASgJEg4KBnN0YXR1cxgIIAEoCRITCgtkZXNjcmlwdGlvbhgJIAEoCRIZChFvd25lcl9pbnN0YW5jZV9pZBgKIAEoCRIPCgd2ZXJzaW9uGAsgASgDEikKBnRvcGljcxgMIAMoCzIZLmlvdGZlZC52MS5Ub3BpY0NsYXNzRGF0YRITCgt0aGluZ19tb2RlbBgNIAEoCRITCgtzY3JpcHRfdHlwZRgOIAEoCRIWCg5zY3JpcHRfY29udGVudBgPIAEoCRISCgpjYW5kaWRhdGVzGBAgAygJIqcBChFEZXZpY2VDZXJ0aWZpY2F0ZRITCgtkZXZpY2VfbmFtZRgBIAEoCRIVCg1kZXZpY2Vfc2VjcmV0GAIgASgJEg4KBmlvdF9pZBgDIAEoCRISCgpnZW5lcmF0aW9uGAQgASgDEhgKEGhvbWVfaW5zdGFuY2VfaWQYBSABKAkSEAoIbmlja25hbWUYBiABKAkSFgoOY3JlYXRlX3RpbWVfbXMYByABKAMiwQEKDkhhbmRvZmZSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIYChBzb3VyY2VfcmVnaW9uX2lkGAIgASgJEikKB3Byb2R1Y3QYAyABKAsyGC5pb3RmZWQudjEuUHJvZHVjdEJ1bmRsZRItCgdkZXZpY2VzGAQgAygLMhwuaW90ZmVkLnYxLkRldmljZUNlcnRpZmljYXRlEhkKEXRhcmdldF9hY2NvdW50X2lkGAUgASgJEhAKCHN0cmF0ZWd5GAYgASgJInUKDURldmljZU91dGNvbWUSEwoLZGV2aWNlX25hbWUYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoAxIQCghhY2NlcHRlZBgDIAEoCBISCgplcnJvcl9jb2RlGAQgASgJEhUKDWVycm9yX21lc3NhZ2UYBSABKAkifAoPSGFuZG9mZlJlc3BvbnNlEioKCG91dGNvbWVzGAEgAygLMhguaW90ZmVkLnYxLkRldmljZU91dGNvbWUSEQoJbXF0dF9ob3N0GAIgASgJEhEKCW1xdHRfcG9ydBgDIAEoBRIXCg9wcm9kdWN0X3ZlcnNpb24YBCABKAMiPwoSU3luY1Byb2R1Y3RSZXF1ZXN0EikKB3Byb2R1Y3QYASABKAsyGC5pb3RmZWQudjEuUHJvZHVjdEJ1bmRsZSI3ChNTeW5jUHJvZHVjdFJlc3BvbnNlEg8KB2FwcGxpZWQYASABKAgSDwoHdmVyc2lvbhgCIAEoAyJrChJQbGFjZURldmljZVJlcXVlc3QSEwoLcHJvZHVjdF9rZXkYASABKAkSEwoLZGV2aWNlX25hbWUYAiABKAkSGgoSdGFyZ2V0X2luc3RhbmNlX2lkGAMgASgJEg8KB3dhaXRfbXMYBCABKAUiZgoTUGxhY2VEZXZpY2VSZXNwb25zZRIOCgZyZXN1bHQYASABKAkSGgoSaG9sZGVyX2luc3RhbmNlX2lkGAIgASgJEhIKCmdlbmVyYXRpb24YAyABKAMSDwoHbWVzc2FnZRgEIAEoCTLrAQoLUGVlclNlcnZpY2USQAoHSGFuZG9mZhIZLmlvdGZlZC52MS5IYW5kb2ZmUmVxdWVzdBoaLmlvdGZlZC52MS5IYW5kb2ZmUmVzcG9uc2USTAoLU3luY1Byb2R1Y3QSHS5pb3RmZWQudjEuU3luY1Byb2R1Y3RSZXF1ZXN0Gh4uaW90ZmVkLnYxLlN5bmNQcm9kdWN0UmVzcG9uc2USTAoLUGxhY2VEZXZpY2USHS5pb3RmZWQudjEuUGxhY2VEZXZpY2VSZXF1ZXN0Gh4uaW90ZmVkLnYxLlBsYWNlRGV2aWNlUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChRpb3RmZWQvdjEvcGVlci5wcm90bxIJaW90ZmVkLnYxIlIKDlRvcGljQ2xhc3NEYXRhEhgKEHRvcGljX3Nob3J0X25hbWUYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIvECCg1Qcm9kdWN0QnVuZGxlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSFAoMYWNjb3VudF9uYW1lGAMgASgJEhQKDHByb2R1Y3RfbmFtZRgEIAEoCRIRCglub2RlX3R5cGUYBSABKAkSEwoLZGF0YV9mb3JtYXQYBiABKAkSEQoJYXV0aF90eXBlGAcgASgJEg4KBnN0YXR1cxgIIAEoCRITCgtkZXNjcmlwdGlvbhgJIAEoCRIZChFvd25lcl9pbnN0YW5jZV9pZBgKIAEoCRIPCgd2ZXJzaW9uGAsgASgDEikKBnRvcGljcxgMIAMoCzIZLmlvdGZlZC52MS5Ub3BpY0NsYXNzRGF0YRITCgt0aGluZ19tb2RlbBgNIAEoCRITCgtzY3JpcHRfdHlwZRgOIAEoCRIWCg5zY3JpcHRfY29udGVudBgPIAEoCRISCgpjYW5kaWRhdGVzGBAgAygJIqcBChFEZXZpY2VDZXJ0aWZpY2F0ZRITCgtkZXZpY2VfbmFtZRgBIAEoCRIVCg1kZXZpY2Vfc2VjcmV0GAIgASgJEg4KBmlvdF9pZBgDIAEoCRISCgpnZW5lcmF0aW9uGAQgASgDEhgKEGhvbWVfaW5zdGFuY2VfaWQYBSABKAkSEAoIbmlja25hbWUYBiABKAkSFgoOY3JlYXRlX3RpbWVfbXMYByABKAMiwQEKDkhhbmRvZmZSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIYChBzb3VyY2VfcmVnaW9uX2lkGAIgASgJEikKB3Byb2R1Y3QYAyABKAsyGC5pb3RmZWQudjEuUHJvZHVjdEJ1bmRsZRItCgdkZXZpY2VzGAQgAygLMhwuaW90ZmVkLnYxLkRldmljZUNlcnRpZmljYXRlEhkKEXRhcmdldF9hY2NvdW50X2lkGAUgASgJEhAKCHN0cmF0ZWd5GAYgASgJIooBChRJc3N1ZUF1dGhDb2RlUmVxdWVzdBIcChRyZXF1ZXN0ZXJfYWNjb3VudF9pZBgBIAEoCRIeChZyZXF1ZXN0ZXJfYWNjb3VudF9uYW1lGAIgASgJEhkKEXRhcmdldF9hY2NvdW50X2lkGAMgASgJEhkKEXJlcXVlc3Rlcl9hZGRyZXNzGAQgASgJIkAKFUlzc3VlQXV0aENvZGVSZXNwb25zZRIPCgdjb2RlX2lkGAEgASgJEhYKDmV4cGlyZV90aW1lX21zGAIgASgDIp4BChVSZWRlZW1BdXRoQ29kZVJlcXVlc3QSDAoEY29kZRgBIAEoCRIcChRyZXF1ZXN0ZXJfYWNjb3VudF9pZBgCIAEoCRIZChF0YXJnZXRfYWNjb3VudF9pZBgDIAEoCRIOCgZqb2JfaWQYBCABKAkSEwoLcHJvZHVjdF9rZXkYBSABKAkSGQoRcmVxdWVzdGVyX2FkZHJlc3MYBiABKAkiKQoWUmVkZWVtQXV0aENvZGVSZXNwb25zZRIPCgdjb2RlX2lkGAEgASgJInUKDURldmljZU91dGNvbWUSEwoLZGV2aWNlX25hbWUYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoAxIQCghhY2NlcHRlZBgDIAEoCBISCgplcnJvcl9jb2RlGAQgASgJEhUKDWVycm9yX21lc3NhZ2UYBSABKAkifAoPSGFuZG9mZlJlc3BvbnNlEioKCG91dGNvbWVzGAEgAygLMhguaW90ZmVkLnYxLkRldmljZU91dGNvbWUSEQoJbXF0dF9ob3N0GAIgASgJEhEKCW1xdHRfcG9ydBgDIAEoBRIXCg9wcm9kdWN0X3ZlcnNpb24YBCABKAMiPwoSU3luY1Byb2R1Y3RSZXF1ZXN0EikKB3Byb2R1Y3QYASABKAsyGC5pb3RmZWQudjEuUHJvZHVjdEJ1bmRsZSI3ChNTeW5jUHJvZHVjdFJlc3BvbnNlEg8KB2FwcGxpZWQYASABKAgSDwoHdmVyc2lvbhgCIAEoAyJrChJQbGFjZURldmljZVJlcXVlc3QSEwoLcHJvZHVjdF9rZXkYASABKAkSEwoLZGV2aWNlX25hbWUYAiABKAkSGgoSdGFyZ2V0X2luc3RhbmNlX2lkGAMgASgJEg8KB3dhaXRfbXMYBCABKAUiZgoTUGxhY2VEZXZpY2VSZXNwb25zZRIOCgZyZXN1bHQYASABKAkSGgoSaG9sZGVyX2luc3RhbmNlX2lkGAIgASgJEhIKCmdlbmVyYXRpb24YAyABKAMSDwoHbWVzc2FnZRgEIAEoCTKWAwoLUGVlclNlcnZpY2USQAoHSGFuZG9mZhIZLmlvdGZlZC52MS5IYW5kb2ZmUmVxdWVzdBoaLmlvdGZlZC52MS5IYW5kb2ZmUmVzcG9uc2USTAoLU3luY1Byb2R1Y3QSHS5pb3RmZWQudjEuU3luY1Byb2R1Y3RSZXF1ZXN0Gh4uaW90ZmVkLnYxLlN5bmNQcm9kdWN0UmVzcG9uc2USTAoLUGxhY2VEZXZpY2USHS5pb3RmZWQudjEuUGxhY2VEZXZpY2VSZXF1ZXN0Gh4uaW90ZmVkLnYxLlBsYWNlRGV2aWNlUmVzcG9uc2USUgoNSXNzdWVBdXRoQ29kZRIfLmlvdGZlZC52MS5Jc3N1ZUF1dGhDb2RlUmVxdWVzdBogLmlvdGZlZC52MS5Jc3N1ZUF1dGhDb2RlUmVzcG9uc2USVQoOUmVkZWVtQXV0aENvZGUSIC5pb3RmZWQudjEuUmVkZWVtQXV0aENvZGVSZXF1ZXN0GiEuaW90ZmVkLnYxLlJlZGVlbUF1dGhDb2RlUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * TopicClassData is a topic class as it travels with a product.
@@ -303,6 +303,153 @@ export const HandoffRequestSchema: GenMessage<HandoffRequest> = /*@__PURE__*/
   messageDesc(file_iotfed_v1_peer, 3);
 
 /**
+ * IssueAuthCodeRequest names the accounts of a cross-account distribution.
+ *
+ * @generated from message iotfed.v1.IssueAuthCodeRequest
+ */
+export type IssueAuthCodeRequest = Message<"iotfed.v1.IssueAuthCodeRequest"> & {
+  /**
+   * The source account (the requester).
+   *
+   * @generated from field: string requester_account_id = 1;
+   */
+  requesterAccountId: string;
+
+  /**
+   * Its name.
+   *
+   * @generated from field: string requester_account_name = 2;
+   */
+  requesterAccountName: string;
+
+  /**
+   * The receiving account, an account of this daemon.
+   *
+   * @generated from field: string target_account_id = 3;
+   */
+  targetAccountId: string;
+
+  /**
+   * Where the requester called from (for the audit log).
+   *
+   * @generated from field: string requester_address = 4;
+   */
+  requesterAddress: string;
+};
+
+/**
+ * Describes the message iotfed.v1.IssueAuthCodeRequest.
+ * Use `create(IssueAuthCodeRequestSchema)` to create a new message.
+ */
+export const IssueAuthCodeRequestSchema: GenMessage<IssueAuthCodeRequest> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_peer, 4);
+
+/**
+ * IssueAuthCodeResponse identifies the code without revealing it.
+ *
+ * @generated from message iotfed.v1.IssueAuthCodeResponse
+ */
+export type IssueAuthCodeResponse = Message<"iotfed.v1.IssueAuthCodeResponse"> & {
+  /**
+   * Code id.
+   *
+   * @generated from field: string code_id = 1;
+   */
+  codeId: string;
+
+  /**
+   * Expiry, milliseconds since the Unix epoch.
+   *
+   * @generated from field: int64 expire_time_ms = 2;
+   */
+  expireTimeMs: bigint;
+};
+
+/**
+ * Describes the message iotfed.v1.IssueAuthCodeResponse.
+ * Use `create(IssueAuthCodeResponseSchema)` to create a new message.
+ */
+export const IssueAuthCodeResponseSchema: GenMessage<IssueAuthCodeResponse> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_peer, 5);
+
+/**
+ * RedeemAuthCodeRequest presents a code for a job.
+ *
+ * @generated from message iotfed.v1.RedeemAuthCodeRequest
+ */
+export type RedeemAuthCodeRequest = Message<"iotfed.v1.RedeemAuthCodeRequest"> & {
+  /**
+   * The six digits the target account passed on.
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * The source account (the product's owner at the caller).
+   *
+   * @generated from field: string requester_account_id = 2;
+   */
+  requesterAccountId: string;
+
+  /**
+   * The receiving account.
+   *
+   * @generated from field: string target_account_id = 3;
+   */
+  targetAccountId: string;
+
+  /**
+   * The job at the caller the code is for.
+   *
+   * @generated from field: string job_id = 4;
+   */
+  jobId: string;
+
+  /**
+   * The job's product.
+   *
+   * @generated from field: string product_key = 5;
+   */
+  productKey: string;
+
+  /**
+   * Where the requester called from (for the audit log).
+   *
+   * @generated from field: string requester_address = 6;
+   */
+  requesterAddress: string;
+};
+
+/**
+ * Describes the message iotfed.v1.RedeemAuthCodeRequest.
+ * Use `create(RedeemAuthCodeRequestSchema)` to create a new message.
+ */
+export const RedeemAuthCodeRequestSchema: GenMessage<RedeemAuthCodeRequest> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_peer, 6);
+
+/**
+ * RedeemAuthCodeResponse confirms the code is bound to the job.
+ *
+ * @generated from message iotfed.v1.RedeemAuthCodeResponse
+ */
+export type RedeemAuthCodeResponse = Message<"iotfed.v1.RedeemAuthCodeResponse"> & {
+  /**
+   * Code id.
+   *
+   * @generated from field: string code_id = 1;
+   */
+  codeId: string;
+};
+
+/**
+ * Describes the message iotfed.v1.RedeemAuthCodeResponse.
+ * Use `create(RedeemAuthCodeResponseSchema)` to create a new message.
+ */
+export const RedeemAuthCodeResponseSchema: GenMessage<RedeemAuthCodeResponse> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_peer, 7);
+
+/**
  * DeviceOutcome is the receiver's answer for one device.
  *
  * @generated from message iotfed.v1.DeviceOutcome
@@ -349,7 +496,7 @@ export type DeviceOutcome = Message<"iotfed.v1.DeviceOutcome"> & {
  * Use `create(DeviceOutcomeSchema)` to create a new message.
  */
 export const DeviceOutcomeSchema: GenMessage<DeviceOutcome> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 4);
+  messageDesc(file_iotfed_v1_peer, 8);
 
 /**
  * HandoffResponse answers per device, in request order.
@@ -391,7 +538,7 @@ export type HandoffResponse = Message<"iotfed.v1.HandoffResponse"> & {
  * Use `create(HandoffResponseSchema)` to create a new message.
  */
 export const HandoffResponseSchema: GenMessage<HandoffResponse> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 5);
+  messageDesc(file_iotfed_v1_peer, 9);
 
 /**
  * SyncProductRequest carries the owner's current product.
@@ -412,7 +559,7 @@ export type SyncProductRequest = Message<"iotfed.v1.SyncProductRequest"> & {
  * Use `create(SyncProductRequestSchema)` to create a new message.
  */
 export const SyncProductRequestSchema: GenMessage<SyncProductRequest> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 6);
+  messageDesc(file_iotfed_v1_peer, 10);
 
 /**
  * SyncProductResponse tells what the receiver holds now.
@@ -440,7 +587,7 @@ export type SyncProductResponse = Message<"iotfed.v1.SyncProductResponse"> & {
  * Use `create(SyncProductResponseSchema)` to create a new message.
  */
 export const SyncProductResponseSchema: GenMessage<SyncProductResponse> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 7);
+  messageDesc(file_iotfed_v1_peer, 11);
 
 /**
  * PlaceDeviceRequest names a nearest-strategy device and where it should go.
@@ -482,7 +629,7 @@ export type PlaceDeviceRequest = Message<"iotfed.v1.PlaceDeviceRequest"> & {
  * Use `create(PlaceDeviceRequestSchema)` to create a new message.
  */
 export const PlaceDeviceRequestSchema: GenMessage<PlaceDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 8);
+  messageDesc(file_iotfed_v1_peer, 12);
 
 /**
  * PlaceDeviceResponse tells where the device is now.
@@ -526,7 +673,7 @@ export type PlaceDeviceResponse = Message<"iotfed.v1.PlaceDeviceResponse"> & {
  * Use `create(PlaceDeviceResponseSchema)` to create a new message.
  */
 export const PlaceDeviceResponseSchema: GenMessage<PlaceDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 9);
+  messageDesc(file_iotfed_v1_peer, 13);
 
 /**
  * PeerService is served by every iotfedd on its peer listener.
@@ -568,6 +715,30 @@ export const PeerService: GenService<{
     methodKind: "unary";
     input: typeof PlaceDeviceRequestSchema;
     output: typeof PlaceDeviceResponseSchema;
+  },
+  /**
+   * IssueAuthCode issues an authorization code to an account of this
+   * daemon for a cross-account distribution from the caller (R4). The code
+   * is not in the response: only the target account reads it.
+   *
+   * @generated from rpc iotfed.v1.PeerService.IssueAuthCode
+   */
+  issueAuthCode: {
+    methodKind: "unary";
+    input: typeof IssueAuthCodeRequestSchema;
+    output: typeof IssueAuthCodeResponseSchema;
+  },
+  /**
+   * RedeemAuthCode verifies a code and binds it to a job of the caller (R4):
+   * used once, valid 5 minutes, void after 5 wrong tries. The job's
+   * handoffs are then accepted from the caller only.
+   *
+   * @generated from rpc iotfed.v1.PeerService.RedeemAuthCode
+   */
+  redeemAuthCode: {
+    methodKind: "unary";
+    input: typeof RedeemAuthCodeRequestSchema;
+    output: typeof RedeemAuthCodeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_iotfed_v1_peer, 0);

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file iotfed/v1/replication.proto.
  */
 export const file_iotfed_v1_replication: GenFile = /*@__PURE__*/
-  fileDesc("Chtpb3RmZWQvdjEvcmVwbGljYXRpb24ucHJvdG8SCWlvdGZlZC52MSLLAQoLUm91dGVSZWNvcmQSKAoGZGV2aWNlGAEgASgLMhYuaW90ZmVkLnYxLkRldmljZVJvdXRlSAASKgoHcHJvZHVjdBgCIAEoCzIXLmlvdGZlZC52MS5Qcm9kdWN0Um91dGVIABItCghpbnN0YW5jZRgDIAEoCzIZLmlvdGZlZC52MS5JbnN0YW5jZVJlY29yZEgAEhQKDGNvbW1pdHRlZF9ieRgKIAEoCRIXCg9jb21taXR0ZWRfYXRfbXMYCyABKANCCAoGcmVjb3JkImwKC0RldmljZVJvdXRlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhMKC2RldmljZV9uYW1lGAIgASgJEg4KBmhvbGRlchgDIAEoCRISCgpnZW5lcmF0aW9uGAQgASgEEg8KB25lYXJlc3QYBSABKAgixwEKDFByb2R1Y3RSb3V0ZRITCgtwcm9kdWN0X2tleRgBIAEoCRIMCgRob21lGAIgASgJEg8KB3ZlcnNpb24YAyABKAQSDwoHZGVsZXRlZBgEIAEoCBISCgpjYW5kaWRhdGVzGAUgAygJEhIKCmFjY291bnRfaWQYBiABKAkSFAoMcHJvZHVjdF9uYW1lGAcgASgJEhEKCW5vZGVfdHlwZRgIIAEoCRIOCgZzdGF0dXMYCSABKAkSEQoJcmVnaW9uX2lkGAogASgJIm8KDkluc3RhbmNlUmVjb3JkEhMKC2luc3RhbmNlX2lkGAEgASgJEhEKCXJlZ2lvbl9pZBgCIAEoCRIRCgltcXR0X2hvc3QYAyABKAkSEQoJbXF0dF9wb3J0GAQgASgNEg8KB3ZlcnNpb24YBSABKARiBnByb3RvMw");
+  fileDesc("Chtpb3RmZWQvdjEvcmVwbGljYXRpb24ucHJvdG8SCWlvdGZlZC52MSKfAgoLUm91dGVSZWNvcmQSKAoGZGV2aWNlGAEgASgLMhYuaW90ZmVkLnYxLkRldmljZVJvdXRlSAASKgoHcHJvZHVjdBgCIAEoCzIXLmlvdGZlZC52MS5Qcm9kdWN0Um91dGVIABItCghpbnN0YW5jZRgDIAEoCzIZLmlvdGZlZC52MS5JbnN0YW5jZVJlY29yZEgAEisKB2FjY291bnQYBCABKAsyGC5pb3RmZWQudjEuQWNjb3VudFJlY29yZEgAEiUKBHBvb2wYBSABKAsyFS5pb3RmZWQudjEuUG9vbFJlY29yZEgAEhQKDGNvbW1pdHRlZF9ieRgKIAEoCRIXCg9jb21taXR0ZWRfYXRfbXMYCyABKANCCAoGcmVjb3JkImwKC0RldmljZVJvdXRlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhMKC2RldmljZV9uYW1lGAIgASgJEg4KBmhvbGRlchgDIAEoCRISCgpnZW5lcmF0aW9uGAQgASgEEg8KB25lYXJlc3QYBSABKAgixwEKDFByb2R1Y3RSb3V0ZRITCgtwcm9kdWN0X2tleRgBIAEoCRIMCgRob21lGAIgASgJEg8KB3ZlcnNpb24YAyABKAQSDwoHZGVsZXRlZBgEIAEoCBISCgpjYW5kaWRhdGVzGAUgAygJEhIKCmFjY291bnRfaWQYBiABKAkSFAoMcHJvZHVjdF9uYW1lGAcgASgJEhEKCW5vZGVfdHlwZRgIIAEoCRIOCgZzdGF0dXMYCSABKAkSEQoJcmVnaW9uX2lkGAogASgJIm8KDkluc3RhbmNlUmVjb3JkEhMKC2luc3RhbmNlX2lkGAEgASgJEhEKCXJlZ2lvbl9pZBgCIAEoCRIRCgltcXR0X2hvc3QYAyABKAkSEQoJbXF0dF9wb3J0GAQgASgNEg8KB3ZlcnNpb24YBSABKAQicAoNQWNjb3VudFJlY29yZBISCgphY2NvdW50X2lkGAEgASgJEhQKDGFjY291bnRfbmFtZRgCIAEoCRIMCgRob21lGAMgASgJEg8KB3ZlcnNpb24YBCABKAQSFgoOY3JlYXRlX3RpbWVfbXMYBSABKAMiTQoJUG9vbFRvcGljEhgKEHRvcGljX3Nob3J0X25hbWUYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIo4CCgpQb29sUmVjb3JkEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSFAoMYWNjb3VudF9uYW1lGAMgASgJEhQKDHByb2R1Y3RfbmFtZRgEIAEoCRIRCglub2RlX3R5cGUYBSABKAkSEwoLZGF0YV9mb3JtYXQYBiABKAkSEwoLZGVzY3JpcHRpb24YByABKAkSDAoEaG9tZRgIIAEoCRIPCgd2ZXJzaW9uGAkgASgEEiQKBnRvcGljcxgKIAMoCzIULmlvdGZlZC52MS5Qb29sVG9waWMSEwoLdGhpbmdfbW9kZWwYCyABKAkSFAoMcG9vbF90aW1lX21zGAwgASgDYgZwcm90bzM");
 
 /**
  * RouteRecord is the value stored under one key of the routes bucket.
@@ -45,6 +45,18 @@ export type RouteRecord = Message<"iotfed.v1.RouteRecord"> & {
      */
     value: InstanceRecord;
     case: "instance";
+  } | {
+    /**
+     * @generated from field: iotfed.v1.AccountRecord account = 4;
+     */
+    value: AccountRecord;
+    case: "account";
+  } | {
+    /**
+     * @generated from field: iotfed.v1.PoolRecord pool = 5;
+     */
+    value: PoolRecord;
+    case: "pool";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -235,4 +247,169 @@ export type InstanceRecord = Message<"iotfed.v1.InstanceRecord"> & {
  */
 export const InstanceRecordSchema: GenMessage<InstanceRecord> = /*@__PURE__*/
   messageDesc(file_iotfed_v1_replication, 3);
+
+/**
+ * AccountRecord is an account's entry in the federation's account
+ * directory: the same account in every region. No token or secret.
+ * Key: acct.<accountId>.
+ *
+ * @generated from message iotfed.v1.AccountRecord
+ */
+export type AccountRecord = Message<"iotfed.v1.AccountRecord"> & {
+  /**
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+
+  /**
+   * @generated from field: string account_name = 2;
+   */
+  accountName: string;
+
+  /**
+   * Instance where the account was created (the record's publisher).
+   *
+   * @generated from field: string home = 3;
+   */
+  home: string;
+
+  /**
+   * Only a higher version is applied.
+   *
+   * @generated from field: uint64 version = 4;
+   */
+  version: bigint;
+
+  /**
+   * Creation time, milliseconds since the epoch.
+   *
+   * @generated from field: int64 create_time_ms = 5;
+   */
+  createTimeMs: bigint;
+};
+
+/**
+ * Describes the message iotfed.v1.AccountRecord.
+ * Use `create(AccountRecordSchema)` to create a new message.
+ */
+export const AccountRecordSchema: GenMessage<AccountRecord> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_replication, 4);
+
+/**
+ * PoolTopic is a topic class of a pool product.
+ *
+ * @generated from message iotfed.v1.PoolTopic
+ */
+export type PoolTopic = Message<"iotfed.v1.PoolTopic"> & {
+  /**
+   * @generated from field: string topic_short_name = 1;
+   */
+  topicShortName: string;
+
+  /**
+   * pub, sub or all.
+   *
+   * @generated from field: string operation = 2;
+   */
+  operation: string;
+
+  /**
+   * @generated from field: string description = 3;
+   */
+  description: string;
+};
+
+/**
+ * Describes the message iotfed.v1.PoolTopic.
+ * Use `create(PoolTopicSchema)` to create a new message.
+ */
+export const PoolTopicSchema: GenMessage<PoolTopic> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_replication, 5);
+
+/**
+ * PoolRecord is a product in the public pool (R17), viewable read-only in
+ * every region. Key: pool.<productKey>.
+ *
+ * @generated from message iotfed.v1.PoolRecord
+ */
+export type PoolRecord = Message<"iotfed.v1.PoolRecord"> & {
+  /**
+   * @generated from field: string product_key = 1;
+   */
+  productKey: string;
+
+  /**
+   * @generated from field: string account_id = 2;
+   */
+  accountId: string;
+
+  /**
+   * @generated from field: string account_name = 3;
+   */
+  accountName: string;
+
+  /**
+   * @generated from field: string product_name = 4;
+   */
+  productName: string;
+
+  /**
+   * device or gateway.
+   *
+   * @generated from field: string node_type = 5;
+   */
+  nodeType: string;
+
+  /**
+   * alink-json or custom.
+   *
+   * @generated from field: string data_format = 6;
+   */
+  dataFormat: string;
+
+  /**
+   * @generated from field: string description = 7;
+   */
+  description: string;
+
+  /**
+   * Instance id of the product's home.
+   *
+   * @generated from field: string home = 8;
+   */
+  home: string;
+
+  /**
+   * The product's version at its home; only a higher version is applied.
+   *
+   * @generated from field: uint64 version = 9;
+   */
+  version: bigint;
+
+  /**
+   * @generated from field: repeated iotfed.v1.PoolTopic topics = 10;
+   */
+  topics: PoolTopic[];
+
+  /**
+   * Thing model, TSL JSON.
+   *
+   * @generated from field: string thing_model = 11;
+   */
+  thingModel: string;
+
+  /**
+   * When the product entered the pool, milliseconds since the epoch.
+   *
+   * @generated from field: int64 pool_time_ms = 12;
+   */
+  poolTimeMs: bigint;
+};
+
+/**
+ * Describes the message iotfed.v1.PoolRecord.
+ * Use `create(PoolRecordSchema)` to create a new message.
+ */
+export const PoolRecordSchema: GenMessage<PoolRecord> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_replication, 6);
 
