@@ -37,6 +37,14 @@ import {
   UpdateProductTopicResponseSchema,
   WhoAmIResponseSchema,
   BackupResponseSchema,
+  RequestAuthCodeResponseSchema,
+  ListAuthCodesResponseSchema,
+  GrantDeviceResponseSchema,
+  ListGrantsResponseSchema,
+  AddProductToPoolResponseSchema,
+  ListPoolProductsResponseSchema,
+  QueryPoolProductResponseSchema,
+  ListAuditEventsResponseSchema,
   type Device,
   type Product,
   type TopicClass,
@@ -461,9 +469,10 @@ export function buildProgram(): Command {
       .command("list <productKey>")
       .description("list a product's devices (QueryDevice)")
       .addOption(new Option("--status <status>", "only this status").choices(Object.keys(STATUSES)))
-      .option("--prefix <text>", "only names starting with this", ""),
+      .option("--prefix <text>", "only names starting with this", "")
+      .option("--csv", "print the devices as CSV (never with DeviceSecrets)"),
   ).action(
-    act(program, (pk: string, o: { status?: string; prefix: string; pageSize: string; pageToken: string; all?: boolean }) => async (c, json) => {
+    act(program, (pk: string, o: { status?: string; prefix: string; pageSize: string; pageToken: string; all?: boolean; csv?: boolean }) => async (c, json) => {
       const r = await pages(o.all, o.pageToken, async (t) => {
         const p = await c.queryDevice({
           productKey: pk,
@@ -475,6 +484,15 @@ export function buildProgram(): Command {
         return { items: p.devices, next: p.nextPageToken };
       });
       if (json) return printJson(QueryDeviceResponseSchema, create(QueryDeviceResponseSchema, { devices: r.items, nextPageToken: r.next }));
+      if (o.csv) {
+        process.stdout.write(
+          toCsv(
+            ["productKey", "deviceName", "status", "iotId", "createTime", "lastOnlineTime"],
+            r.items.map((d) => [d.productKey, d.deviceName, enumText(DeviceStatus, d.status), d.iotId, time(d.createTimeMs), time(d.lastOnlineTimeMs)]),
+          ),
+        );
+        return;
+      }
       printTable(["DEVICE NAME", "STATUS", "IOT ID", "CREATED"], r.items.map((d) => [d.deviceName, enumText(DeviceStatus, d.status), d.iotId, time(d.createTimeMs)]));
       if (r.next !== "") process.stdout.write(`next page: --page-token ${r.next}\n`);
     }),
@@ -548,10 +566,15 @@ export function buildProgram(): Command {
     process.stdout.write(DEVICE_LIST_TEMPLATE);
   });
   const targetOptions = (cmd: Command): Command =>
-    cmd.requiredOption("--target-instance <instanceId>", "target instance (a configured peer)").option("--target-region <regionId>", "target region (checked against the peer's)", "");
+    cmd
+      .option("--target-instance <instanceId>", "target instance (a configured peer)", "")
+      .option("--target-region <regionId>", "target region (checked against the peer's)", "")
+      .option("--target-account <accountId>", "receiving account of a cross-account distribution (R4)", "")
+      .option("--auth-code <digits>", "the authorization code the receiving account got (R4)", "");
   targetOptions(job.command("create-product <productKey>").description("distribute the product alone (CreateProductDistributeJob, R2)")).action(
-    act(program, (pk: string, o: { targetInstance: string; targetRegion: string }) => async (c, json) => {
-      const r = await c.createProductDistributeJob({ productKey: pk, targetInstanceId: o.targetInstance, targetRegionId: o.targetRegion });
+    act(program, (pk: string, o: { targetInstance: string; targetRegion: string; targetAccount: string; authCode: string }) => async (c, json) => {
+      if (o.targetInstance === "" && (o.targetAccount === "" || o.targetRegion === "")) throw new UsageError("give --target-instance (or, cross-account to a legacy public instance, --target-region)");
+      const r = await c.createProductDistributeJob({ productKey: pk, targetInstanceId: o.targetInstance, targetRegionId: o.targetRegion, targetAccountId: o.targetAccount, authCode: o.authCode });
       if (json) return printJson(CreateDeviceDistributeJobResponseSchema, create(CreateDeviceDistributeJobResponseSchema, { job: r.job! }));
       showJob(r.job!);
     }),
@@ -565,11 +588,13 @@ export function buildProgram(): Command {
     .option("--candidate <region/instance>", "a nearest-strategy candidate, one per region (repeat the option)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--devices <list>", "comma-separated device names")
     .option("-f, --file <csv>", "device list CSV (see `job template`; - for stdin)")
+    .option("--target-account <accountId>", "receiving account of a cross-account distribution (R4)", "")
+    .option("--auth-code <digits>", "the authorization code the receiving account got (R4; see `authcode request`)", "")
     .action(
-    act(program, (pk: string, o: { targetInstance?: string; targetRegion: string; strategy: string; candidate: string[]; devices?: string; file?: string }) => async (c, json) => {
+    act(program, (pk: string, o: { targetInstance?: string; targetRegion: string; strategy: string; candidate: string[]; devices?: string; file?: string; targetAccount: string; authCode: string }) => async (c, json) => {
       if ((o.devices === undefined) === (o.file === undefined)) throw new UsageError("give exactly one of --devices or --file");
-      if (o.strategy === "nearest" ? o.candidate.length === 0 : o.targetInstance === undefined) {
-        throw new UsageError(o.strategy === "nearest" ? "the nearest strategy needs --candidate region/instance (one per region)" : "give --target-instance");
+      if (o.strategy === "nearest" ? o.candidate.length === 0 : o.targetInstance === undefined && (o.targetAccount === "" || o.targetRegion === "")) {
+        throw new UsageError(o.strategy === "nearest" ? "the nearest strategy needs --candidate region/instance (one per region)" : "give --target-instance (or, cross-account to a legacy public instance, --target-region)");
       }
       const candidates = o.candidate.map((v) => {
         const slash = v.indexOf("/");
@@ -583,7 +608,16 @@ export function buildProgram(): Command {
         if (e instanceof CsvError) throw new UsageError(`${o.file}: ${e.message}`);
         throw e;
       }
-      const r = await c.createDeviceDistributeJob({ productKey: pk, targetInstanceId: o.targetInstance ?? "", targetRegionId: o.targetRegion, deviceNames, strategy: o.strategy, candidates });
+      const r = await c.createDeviceDistributeJob({
+        productKey: pk,
+        targetInstanceId: o.targetInstance ?? "",
+        targetRegionId: o.targetRegion,
+        deviceNames,
+        strategy: o.strategy,
+        candidates,
+        targetAccountId: o.targetAccount,
+        authCode: o.authCode,
+      });
       if (json) return printJson(CreateDeviceDistributeJobResponseSchema, r);
       showJob(r.job!);
     }),
@@ -694,7 +728,149 @@ export function buildProgram(): Command {
       printTable(["PRODUCT KEY", "NAME", "COPY AT", "SYNCED", "VERSION"], r.items.map((p) => [p.productKey, p.productName, `${p.targetRegionId}/${p.targetInstanceId}`, p.syncedVersion, p.version]));
     }),
   );
+  addCrossAccountCommands(program);
   return program;
+}
+
+/** Authorization codes (R4), grants (R14-R18), the public pool (R17) and the audit log. */
+function addCrossAccountCommands(program: Command): void {
+  const authcode = program.command("authcode").description("authorization codes for cross-account distribution (R4)");
+  authcode
+    .command("request")
+    .description("ask the target instance to send a code to the receiving account (RequestAuthCode); you never see the code")
+    .option("--target-account <accountId>", "receiving account id")
+    .option("--target-account-name <name>", "receiving account name")
+    .requiredOption("--target-region <regionId>", "target region")
+    .option("--target-instance <instanceId>", "target instance (empty: the region's legacy public instance, R4)", "")
+    .action(
+      act(program, (o: { targetAccount?: string; targetAccountName?: string; targetRegion: string; targetInstance: string }) => async (c, json) => {
+        if ((o.targetAccount === undefined) === (o.targetAccountName === undefined)) throw new UsageError("give exactly one of --target-account or --target-account-name");
+        const r = await c.requestAuthCode({ targetAccountId: o.targetAccount ?? "", targetAccountName: o.targetAccountName ?? "", targetRegionId: o.targetRegion, targetInstanceId: o.targetInstance });
+        if (json) return printJson(RequestAuthCodeResponseSchema, r);
+        printFields([
+          ["codeId", r.codeId],
+          ["targetAccount", r.targetAccountId],
+          ["target", `${r.targetRegionId}/${r.targetInstanceId}`],
+          ["expires", time(r.expireTimeMs)],
+        ]);
+        process.stdout.write("the code was delivered to the receiving account; ask its owner for the six digits\n");
+      }),
+    );
+  pageOptions(authcode.command("list").description("codes issued to your account at this instance, newest first (ListAuthCodes)")).action(
+    act(program, (o: { pageSize: string; pageToken: string; all?: boolean }) => async (c, json) => {
+      const r = await pages(o.all, o.pageToken, async (t) => {
+        const p = await c.listAuthCodes({ pageSize: Number(o.pageSize), pageToken: t });
+        return { items: p.codes, next: p.nextPageToken };
+      });
+      if (json) return printJson(ListAuthCodesResponseSchema, create(ListAuthCodesResponseSchema, { codes: r.items, nextPageToken: r.next }));
+      printTable(
+        ["CODE ID", "CODE", "FROM ACCOUNT", "STATE", "WRONG TRIES", "EXPIRES", "USED BY JOB"],
+        r.items.map((x) => [x.codeId, x.code || "-", `${x.requesterAccountName} (${x.requesterAccountId})`, x.state, x.failedTries, time(x.expireTimeMs), x.usedByJobId || "-"]),
+      );
+    }),
+  );
+
+  const grant = program.command("grant").description("device authorization (R14-R18): another account sees and uses a device you keep");
+  grant
+    .command("device <productKey> <deviceName>")
+    .description("grant a device, and its product, to another account (GrantDevice)")
+    .option("--to <accountId>", "grantee account id")
+    .option("--to-name <name>", "grantee account name")
+    .action(
+      act(program, (pk: string, dn: string, o: { to?: string; toName?: string }) => async (c, json) => {
+        if ((o.to === undefined) === (o.toName === undefined)) throw new UsageError("give exactly one of --to or --to-name");
+        const r = await c.grantDevice({ productKey: pk, deviceName: dn, granteeAccountId: o.to ?? "", granteeAccountName: o.toName ?? "" });
+        if (json) return printJson(GrantDeviceResponseSchema, r);
+        printFields([
+          ["deviceGrant", r.deviceGrant!.grantId],
+          ["productGrant", r.productGrant!.grantId],
+          ["grantee", r.deviceGrant!.granteeAccountId],
+        ]);
+      }),
+    );
+  grant.command("revoke <grantId>").description("revoke a grant (RevokeGrant; a product grant only after its device grants, R16)").action(
+    act(program, (id: string) => async (c) => {
+      await c.revokeGrant({ grantId: id });
+    }),
+  );
+  pageOptions(
+    grant
+      .command("list")
+      .description("grants you gave, or with --received the grants you got (ListGrants)")
+      .option("--received", "grants made to your account")
+      .option("--product <productKey>", "only this product", ""),
+  ).action(
+    act(program, (o: { received?: boolean; product: string; pageSize: string; pageToken: string; all?: boolean }) => async (c, json) => {
+      const r = await pages(o.all, o.pageToken, async (t) => {
+        const p = await c.listGrants({ side: o.received ? "received" : "given", productKey: o.product, pageSize: Number(o.pageSize), pageToken: t });
+        return { items: p.grants, next: p.nextPageToken };
+      });
+      if (json) return printJson(ListGrantsResponseSchema, create(ListGrantsResponseSchema, { grants: r.items, nextPageToken: r.next }));
+      printTable(
+        ["GRANT ID", "KIND", "PRODUCT", "DEVICE", "GRANTOR", "GRANTEE", "CREATED"],
+        r.items.map((g) => [g.grantId, g.kind, g.productKey, g.deviceName || "-", g.grantorAccountId, g.granteeAccountId, time(g.createTimeMs)]),
+      );
+    }),
+  );
+
+  const pool = program.command("pool").description("the public product pool (R17)");
+  pool
+    .command("add <productKey>")
+    .description("put a published product in the public pool; this cannot be undone (AddProductToPool)")
+    .option("--yes-irreversible", "confirm that the product stays in the pool for good")
+    .action(
+      act(program, (pk: string, o: { yesIrreversible?: boolean }) => async (c, json) => {
+        if (!o.yesIrreversible) throw new UsageError("a product in the public pool stays there (R17): confirm with --yes-irreversible");
+        const r = await c.addProductToPool({ productKey: pk, confirmIrreversible: true });
+        if (json) return printJson(AddProductToPoolResponseSchema, r);
+        process.stdout.write(`${r.product!.productKey} is in the public pool\n`);
+      }),
+    );
+  pageOptions(pool.command("list").description("list pool products (ListPoolProducts)")).action(
+    act(program, (o: { pageSize: string; pageToken: string; all?: boolean }) => async (c, json) => {
+      const r = await pages(o.all, o.pageToken, async (t) => {
+        const p = await c.listPoolProducts({ pageSize: Number(o.pageSize), pageToken: t });
+        return { items: p.products, next: p.nextPageToken };
+      });
+      if (json) return printJson(ListPoolProductsResponseSchema, create(ListPoolProductsResponseSchema, { products: r.items, nextPageToken: r.next }));
+      printTable(["PRODUCT KEY", "NAME", "OWNER", "HOME", "VERSION", "IN POOL SINCE"], r.items.map((p) => [p.productKey, p.productName, p.accountName, p.homeInstanceId, p.version, time(p.poolTimeMs)]));
+    }),
+  );
+  pool.command("get <productKey>").description("show a pool product with its topic classes and thing model (QueryPoolProduct)").action(
+    act(program, (pk: string) => async (c, json) => {
+      const r = await c.queryPoolProduct({ productKey: pk });
+      if (json) return printJson(QueryPoolProductResponseSchema, r);
+      const p = r.product!;
+      printFields([
+        ["productKey", p.productKey],
+        ["name", p.productName],
+        ["owner", `${p.accountName} (${p.accountId})`],
+        ["home", p.homeInstanceId],
+        ["version", p.version],
+        ["description", p.description],
+      ]);
+      topicRows(p.topics);
+    }),
+  );
+
+  pageOptions(
+    program
+      .command("audit")
+      .description("cross-account actions recorded here, newest first (ListAuditEvents): yours, or all with the operator token")
+      .option("--action <action>", "only this action, e.g. authcode.used", ""),
+  ).action(
+    act(program, (o: { action: string; pageSize: string; pageToken: string; all?: boolean }) => async (c, json) => {
+      const r = await pages(o.all, o.pageToken, async (t) => {
+        const p = await c.listAuditEvents({ action: o.action, pageSize: Number(o.pageSize), pageToken: t });
+        return { items: p.events, next: p.nextPageToken };
+      });
+      if (json) return printJson(ListAuditEventsResponseSchema, create(ListAuditEventsResponseSchema, { events: r.items, nextPageToken: r.next }));
+      printTable(
+        ["TIME", "ACTION", "RESULT", "ACTOR", "FROM", "ACCOUNT", "OTHER", "PRODUCT/DEVICE", "SUBJECT", "DETAIL"],
+        r.items.map((e) => [time(e.timeMs), e.action, e.result, `${e.actorKind}${e.actorAccountId ? ":" + e.actorAccountId : ""}`, e.actorAddress, e.accountId, e.otherAccountId || "-", [e.productKey, e.deviceName].filter(Boolean).join("/") || "-", e.subjectId || "-", e.detail]),
+      );
+    }),
+  );
 }
 
 function topicId(s: string): bigint {

@@ -157,6 +157,18 @@ export class TestDaemon {
     });
   }
 
+  /** A direct admin gRPC client that presents an account's own API token. */
+  adminWithToken(token: string): AdminClient {
+    return createUnaryClient(AdminService, this.addresses!.admin, grpc.credentials.createInsecure(), {
+      defaultDeadlineMs: 20000,
+      metadata: () => {
+        const md = new grpc.Metadata();
+        md.set("authorization", `Bearer ${token}`);
+        return md;
+      },
+    });
+  }
+
   /** Runs iotfedctl against this daemon with the operator token unless `token` says otherwise. */
   ctl(args: string[], opts: { token?: string; asAccount?: string; stdin?: string } = {}): Promise<CtlResult> {
     const env: NodeJS.ProcessEnv = { ...process.env, IOTFED_TOKEN: opts.token ?? this.operatorToken };
@@ -255,7 +267,7 @@ export interface FederationMember {
  */
 export async function startFederation(
   n: number,
-  opts: { peer?: Record<string, unknown>; config?: Record<string, unknown>; configFor?: (i: number) => Record<string, unknown>; regions?: string[] } = {},
+  opts: { peer?: Record<string, unknown>; config?: Record<string, unknown>; configFor?: (i: number) => Record<string, unknown>; regions?: string[]; kinds?: string[] } = {},
 ): Promise<{ members: FederationMember[]; certDir: string; dispose(): Promise<void> }> {
   const regions = opts.regions ?? ["cn-shanghai", "ap-southeast-1", "eu-central-1", "us-west-1", "cn-beijing"];
   const certDir = tempDir("iotfed-fed-certs-");
@@ -265,12 +277,12 @@ export async function startFederation(
   const members: FederationMember[] = ids.map((id, i) => {
     const mqtt = { host: `mqtt.${regions[i]!}.example.com`, port: 1883 };
     const peers = ids
-      .map((pid, j) => ({ id: pid, region: regions[j]!, kind: "public", address: `127.0.0.1:${ports[j]!}`, mqtt: { host: `mqtt.${regions[j]!}.example.com`, port: 1883 } }))
+      .map((pid, j) => ({ id: pid, region: regions[j]!, kind: opts.kinds?.[j] ?? "public", address: `127.0.0.1:${ports[j]!}`, mqtt: { host: `mqtt.${regions[j]!}.example.com`, port: 1883 } }))
       .filter((p) => p.id !== id);
     const daemon = new TestDaemon({
       config: {
         region: { id: regions[i]! },
-        instance: { id, kind: "public", mqtt },
+        instance: { id, kind: opts.kinds?.[i] ?? "public", mqtt },
         peer: { listen: `127.0.0.1:${ports[i]!}`, tls: { caFile: certs.ca, certFile: certs.cert(id), keyFile: certs.key(id) }, retryWindowMs: 60000, ...opts.peer },
         peers,
         ...opts.config,
