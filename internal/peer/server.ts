@@ -90,7 +90,7 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           if (crossAccount) {
             // R4: the target verifies that this job redeemed a code of the receiving account here.
             checkAccountId(targetAccount, "target_account_id");
-            if (!opts.authCodes.redeemedFor(req.jobId, ctx.peerId, product.accountId, targetAccount)) {
+            if (!opts.authCodes.redeemedFor(req.jobId, ctx.peerId, product.accountId, targetAccount, product.productKey)) {
               opts.audit.record({ action: "handoff.received", result: "refused", actorKind: "peer", actorAccount: product.accountId, actorAddress: `${ctx.peerId} ${ctx.address}`, accountId: product.accountId, otherAccount: targetAccount, productKey: product.productKey, instanceId: opts.self, subjectId: req.jobId, detail: "no authorization code redeemed for the job" });
               throw new PermissionDeniedError(`R4: cross-account job ${req.jobId} from ${ctx.peerId} redeemed no authorization code of account ${targetAccount} here`, { field: "target_account_id", rule: "R4" });
             }

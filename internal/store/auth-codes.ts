@@ -165,10 +165,17 @@ export function createAuthCodesRepo(opts: { db: Db; sealer: Sealer; now?: () => 
       })();
     },
 
-    /** R4 at the handoff: the code bound to `jobId` came from `callerPeer` for this pair. */
-    redeemedFor(jobId: string, callerPeer: string, requesterAccount: string, targetAccount: string): boolean {
+    /** R4 at the handoff: the code bound to `jobId` came from `callerPeer` for this pair and product. */
+    redeemedFor(jobId: string, callerPeer: string, requesterAccount: string, targetAccount: string, productKey: string): boolean {
       const r = byJob.get(jobId);
-      return r !== undefined && r.state === "used" && r.requester_peer === callerPeer && r.requester_account === requesterAccount && r.target_account === targetAccount;
+      return (
+        r !== undefined &&
+        r.state === "used" &&
+        r.requester_peer === callerPeer &&
+        r.requester_account === requesterAccount &&
+        r.target_account === targetAccount &&
+        r.used_product === productKey
+      );
     },
 
     /** Codes issued to `targetAccount` here, newest first; a code's digits only while it is usable. */

@@ -73,9 +73,10 @@ describe("cross-account store: authorization codes (R4) and grants (R16)", () =>
     const again = redeem(code, "job_2");
     assert.equal(again.ok, false);
     assert.equal(!again.ok && again.reason, "used");
-    assert.equal(codes.redeemedFor("job_1", "iot-eu", alice, bob), true);
-    assert.equal(codes.redeemedFor("job_2", "iot-eu", alice, bob), false);
-    assert.equal(codes.redeemedFor("job_1", "iot-us", alice, bob), false, "another source daemon cannot ride on the job");
+    assert.equal(codes.redeemedFor("job_1", "iot-eu", alice, bob, "a1B2c3D4e5F"), true);
+    assert.equal(codes.redeemedFor("job_2", "iot-eu", alice, bob, "a1B2c3D4e5F"), false);
+    assert.equal(codes.redeemedFor("job_1", "iot-us", alice, bob, "a1B2c3D4e5F"), false, "another source daemon cannot ride on the job");
+    assert.equal(codes.redeemedFor("job_1", "iot-eu", alice, bob, "zzzzzzzzzzz"), false, "the code is for the job's product only");
   });
 
   it("R4: a code older than 5 minutes is refused (injected clock)", () => {

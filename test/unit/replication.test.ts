@@ -35,6 +35,27 @@ describe("replication keys and records", () => {
     assert.throws(() => decodeRecord(keyOf(badHolder), encodeRecord(badHolder, "x")), /holder/);
     assert.throws(() => decodeRecord(keyOf(c), Buffer.from("garbage that is not protobuf \xff\xff")), RecordError);
   });
+
+  it("account directory and public pool records (R17) round-trip, carry no secret, and are refused under another key", () => {
+    const acct: RouteChange = { kind: "account", route: { accountId: "1234567890123456", accountName: "alice", home: "iot-a-1", version: 1, createdAt: 1700000000000, committedAt: 1700000000000 } };
+    const bytes = encodeRecord(acct, "iot-a-1");
+    assert.equal(keyOf(acct), "acct.1234567890123456");
+    assert.deepEqual(decodeRecord(keyOf(acct), bytes), acct);
+    assert.throws(() => decodeRecord("acct.999", bytes), RecordError);
+    const bad: RouteChange = { kind: "account", route: { ...acct.route, accountName: "has space" } };
+    assert.throws(() => decodeRecord(keyOf(bad), encodeRecord(bad, "x")), /account_name/);
+    const pool: RouteChange = {
+      kind: "pool",
+      route: {
+        productKey: "a1B2c3D4e5F", accountId: "1234567890123456", accountName: "alice", productName: "Meter", nodeType: "device", dataFormat: "alink-json",
+        description: "", home: "iot-a-1", version: 3, topics: [{ shortName: "update", operation: "pub", description: "" }], thingModel: '{"properties":[]}',
+        pooledAt: 1700000000000, committedBy: "iot-a-1", committedAt: 1700000000001,
+      },
+    };
+    assert.equal(keyOf(pool), "pool.a1B2c3D4e5F");
+    assert.deepEqual(decodeRecord(keyOf(pool), encodeRecord(pool, "iot-a-1")), pool);
+    assert.throws(() => decodeRecord("pool.zzzzzzzzzzz", encodeRecord(pool, "iot-a-1")), RecordError);
+  });
 });
 
 describe("routes store (generations order everything)", () => {
