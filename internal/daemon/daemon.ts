@@ -10,6 +10,7 @@ import { backupStore, createAccountsRepo, createAuditRepo, createAuthCodesRepo, 
 import { createReplicator, type Replicator } from "../replication/index.js";
 import { createEmbeddedBroker, createExternalBroker, type EmbeddedBroker } from "../mqtt/index.js";
 import type { Endpoint, Product, RouteChange } from "../domain/index.js";
+import { createCodeClock } from "./clock.js";
 import { createPeerClients, createPeerServer, loadPeerTls, peerServerCredentials, type PeerClient } from "../peer/index.js";
 import { createJobWorker, createPlacement } from "../jobs/index.js";
 import { createClientIpResolver, createLocator, KNOWN_REGIONS, packagedCityDatabases, type LatLon } from "../geo/index.js";
@@ -263,7 +264,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // Late-bound: the embedded broker is built after the repositories.
     const hooks: { leaving?: (pk: string, dn: string) => void } = {};
     const jobs = createJobsRepo({ db, sealer, self: selfId, where, devices: deviceListener, routes: routeStore, leaving: (pk, dn) => hooks.leaving?.(pk, dn) });
-    const authCodes = createAuthCodesRepo({ db, sealer, maxPerHour: config.crossAccount.codesPerHour });
+    const authCodes = createAuthCodesRepo({ db, sealer, maxPerHour: config.crossAccount.codesPerHour, now: createCodeClock(env.IOTFED_CLOCK_OFFSET_FILE, log) });
     const grants = createGrantsRepo(db);
     const auditHook: { recorded?: (e: AuditEntry) => void } = {};
     const auditRepo = createAuditRepo(db);

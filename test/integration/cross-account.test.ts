@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { DevicePlacement, JobStatus, ProductStatus, TopicOperation } from "../../internal/gen/iotfed/v1/admin_pb.js";
-import { bootstrap, startFederation, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
+import { writeFileSync, rmSync } from "node:fs";
+import { bootstrap, startFederation, tempDir, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
 import { NatsServer } from "../support/nats.js";
 import { createPeerClients, loadPeerTls } from "../../internal/peer/index.js";
 import { join } from "node:path";
@@ -57,13 +58,18 @@ describe("cross-account distribution, grants, the public pool and the audit log"
   let gpk: string; // alice's published product at A, granted (never distributed)
   const NAMES = ["x-meter-1", "x-meter-2", "x-meter-3"];
 
+  /** B's authorization-code clock: milliseconds added to its time (IOTFED_CLOCK_OFFSET_FILE). */
+  const clockDir = tempDir("iotfed-clock-");
+  const clockFile = join(clockDir, "offset-ms");
   before(async () => {
+    writeFileSync(clockFile, "0");
     nats = await NatsServer.start();
     fed = await startFederation(3, {
       regions: ["cn-shanghai", "eu-central-1", "us-west-1"],
       kinds: ["legacy-public", "public", "legacy-public"],
       config: { replication: { servers: [nats.url], staleAfterMs: 1000 } },
       peer: { retryWindowMs: 5000 },
+      envFor: (i) => (i === 1 ? { IOTFED_CLOCK_OFFSET_FILE: clockFile } : {}),
     });
     [A, B, C] = fed.members as [FederationMember, FederationMember, FederationMember];
     // Accounts are created at different daemons; the directory brings each everywhere.
@@ -71,12 +77,14 @@ describe("cross-account distribution, grants, the public pool and the audit log"
     ids.bob = (await B.daemon.ctlJson(["account", "create", "bob"])).account.accountId;
     ids.carol = (await A.daemon.ctlJson(["account", "create", "carol"])).account.accountId;
     ids.dave = (await C.daemon.ctlJson(["account", "create", "dave"])).account.accountId;
+    const t0 = Date.now();
     for (const m of [A, B, C]) {
       await waitFor(`the account directory at ${m.id}`, async () => {
         const names = (await m.daemon.ctlJson(["account", "list", "--all"])).accounts.map((a: { accountName: string }) => a.accountName);
         return ["alice", "bob", "carol", "dave"].every((n) => names.includes(n)) || undefined;
       }, 20000, 100);
     }
+    console.log(`      (the account directory converged at 3 daemons ${Date.now() - t0} ms after the last create)`);
     for (const who of ["alice", "bob", "carol", "dave"] as const) await enable(who, A);
     for (const who of ["alice", "bob"] as const) await enable(who, B);
     nc = await connect({ servers: nats.url });
@@ -96,6 +104,7 @@ describe("cross-account distribution, grants, the public pool and the audit log"
     await nc?.close();
     await fed?.dispose();
     await nats?.dispose();
+    rmSync(clockDir, { recursive: true, force: true });
   });
 
   it("accounts: one directory in every region (same id and name, no tokens); a token works only where the operator enabled the account", async () => {
@@ -136,11 +145,14 @@ describe("cross-account distribution, grants, the public pool and the audit log"
     assert.equal(ev.requesterAccountName, "alice");
     assert.equal(ev.code, undefined);
 
+    const t1 = Date.now();
     const job = (await alice.createDeviceDistributeJob({ productKey: pk, targetRegionId: B.region, targetInstanceId: B.id, deviceNames: NAMES, targetAccountId: ids.bob, authCode: code })).job!;
+    const created = Date.now() - t1;
     assert.equal(job.targetAccountId, ids.bob);
     const done = await waitJob(() => alice, job.jobId);
     assert.equal(done.status, JobStatus.COMPLETED, done.message);
     assert.equal(done.succeeded, NAMES.length);
+    console.log(`      (job created, code redeemed at the target, in ${created} ms; completed ${Date.now() - t1} ms after the call)`);
 
     // R9 at the receiver: bob owns a read-only copy
     const copy = (await bobB.queryProduct({ productKey: pk })).product!;
@@ -216,6 +228,25 @@ describe("cross-account distribution, grants, the public pool and the audit log"
     assert.equal(listed.code, "");
     const refused = (await as("bob", B).listAuditEvents({ action: "authcode.refused" })).events;
     assert.ok(refused.length >= 6);
+  });
+
+  it("R4: a code older than 5 minutes is refused (the target's clock is moved, not slept)", async () => {
+    const alice = as("alice", A);
+    await alice.requestAuthCode({ targetAccountId: ids.bob, targetRegionId: B.region, targetInstanceId: B.id });
+    const code = await codeAt(as("bob", B));
+    try {
+      writeFileSync(clockFile, String(5 * 60 * 1000 + 1000)); // B's clock: 5 minutes and 1 second later
+      await rejects(
+        alice.createProductDistributeJob({ productKey: gpk, targetInstanceId: B.id, targetAccountId: ids.bob, authCode: code }),
+        grpc.status.FAILED_PRECONDITION,
+        /^R4: the authorization code expired at .* \(valid 5 minutes\)/,
+      );
+      const listed = (await as("bob", B).listAuthCodes({})).codes[0]!;
+      assert.equal(listed.state, "expired");
+      assert.equal(listed.code, "", "an expired code is not shown");
+    } finally {
+      writeFileSync(clockFile, "0 ");
+    }
   });
 
   it("R4: the nearest strategy is refused across accounts", async () => {

@@ -267,7 +267,7 @@ export interface FederationMember {
  */
 export async function startFederation(
   n: number,
-  opts: { peer?: Record<string, unknown>; config?: Record<string, unknown>; configFor?: (i: number) => Record<string, unknown>; regions?: string[]; kinds?: string[] } = {},
+  opts: { peer?: Record<string, unknown>; config?: Record<string, unknown>; configFor?: (i: number) => Record<string, unknown>; regions?: string[]; kinds?: string[]; envFor?: (i: number) => NodeJS.ProcessEnv } = {},
 ): Promise<{ members: FederationMember[]; certDir: string; dispose(): Promise<void> }> {
   const regions = opts.regions ?? ["cn-shanghai", "ap-southeast-1", "eu-central-1", "us-west-1", "cn-beijing"];
   const certDir = tempDir("iotfed-fed-certs-");
@@ -288,6 +288,7 @@ export async function startFederation(
         ...opts.config,
         ...opts.configFor?.(i),
       },
+      ...(opts.envFor === undefined ? {} : { env: opts.envFor(i) }),
     });
     return { id, region: regions[i]!, daemon, mqtt, peerAddress: `127.0.0.1:${ports[i]!}` };
   });
