@@ -10,7 +10,9 @@ import {
   resolveCrossAccountTarget,
   type KnownInstanceKind,
 } from "../../internal/domain/index.js";
+import Database from "better-sqlite3";
 import { createSealer } from "../../internal/security/index.js";
+import { MIGRATIONS } from "../../internal/store/migrations.js";
 import {
   createAccountsRepo,
   createAuthCodesRepo,
@@ -160,6 +162,39 @@ describe("cross-account store: authorization codes (R4) and grants (R16)", () =>
     grants.revoke(g1.product.grantId);
     assert.equal(grants.hasProductGrant(p.productKey, bob), false);
     assert.equal(grants.receivedFromOthers(bob), false);
+  });
+});
+
+describe("schema 5 over a store of schema 4", () => {
+  it("keeps queued routes, and publishes the accounts made before the directory as this instance's", () => {
+    const dir = mkdtempSync(join(tmpdir(), "iotfed-mig5-"));
+    try {
+      const raw = new Database(join(dir, "iotfed.db"));
+      for (let v = 0; v < 4; v++) {
+        raw.exec(MIGRATIONS[v]!);
+        raw.pragma(`user_version = ${v + 1}`);
+      }
+      raw.exec("INSERT INTO accounts(account_id, account_name, created_at) VALUES ('1234', 'old', 1)");
+      raw.exec("INSERT INTO route_outbox(kind, k1, k2, created_at) VALUES ('device', 'a1B2c3D4e5F', 'dev-1', 5)");
+      raw.close();
+      const { db, fromVersion } = openStore(dir);
+      assert.equal(fromVersion, 4);
+      const routes = createRoutesRepo(db);
+      const accounts = createAccountsRepo(db, { self: "iot-x", routes });
+      assert.equal(accounts.adoptLocal(), 1);
+      assert.equal(accounts.adoptLocal(), 0, "adopted once");
+      // the queued row survived the outbox table's rebuild, ahead of the account's record
+      assert.deepEqual(db.prepare("SELECT kind, k1 FROM route_outbox ORDER BY seq").all(), [
+        { kind: "device", k1: "a1B2c3D4e5F" },
+        { kind: "account", k1: "1234" },
+      ]);
+      const account = routes.outbox(10).find((i) => i.change.kind === "account");
+      assert.equal(account?.change.kind === "account" && account.change.route.home, "iot-x");
+      assert.deepEqual(db.pragma("integrity_check"), [{ integrity_check: "ok" }]);
+      db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
