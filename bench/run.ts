@@ -2,7 +2,7 @@
  * iotfed benchmarks. Each one runs its baseline in the same run and prints
  * ratios. Usage:
  *   npm run bench                                  # all, default sizes
- *   npm run bench -- route | http | nearest | replication | handoff | soak
+ *   npm run bench -- route | http | nearest | replication | handoff | cross-account | soak
  *   BENCH_SOAK_SECONDS=600 npm run bench -- soak   # a longer soak (default 60 s)
  *   BENCH_ROUTES=50000000 npm run bench -- route   # the table at 50M routes
  *   BENCH_SKIP_LOAD=1 ...                          # without the SQLite load part
@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { cpus } from "node:os";
 import { benchRouteScale } from "./route-table.bench.js";
 import { benchHandoff } from "./handoff.bench.js";
+import { benchCrossAccount } from "./cross-account.bench.js";
 import { benchReplication } from "./replication.bench.js";
 import { benchSoak } from "./soak.bench.js";
 import { bootstrapRequest, load, type LoadResult } from "./load.js";
@@ -256,6 +257,20 @@ async function handoffBench(): Promise<void> {
   console.log(`  median: ${fmt((devices * 1000) / job, 0)} devices/s; job/baseline ${fmt(job / base, 2)}x`);
 }
 
+async function crossAccountBench(): Promise<void> {
+  const devices = 1000;
+  const r = await benchCrossAccount(devices, 4);
+  console.log(`\ncross-account: a ${devices.toLocaleString("en")}-device job to another account, from asking for the code to completed (code issued at the target, read, redeemed, every handoff checked)`);
+  console.log("  (baseline: a same-account job of as many devices between the same daemons, alternated run by run)");
+  for (const [i, x] of r.runs.entries()) {
+    console.log(`  run ${i + 1}: cross-account ${fmt(x.crossMs, 0)} ms (code ${fmt(x.codeMs, 1)} ms)  same-account ${fmt(x.sameMs, 0)} ms  cross/same ${fmt(x.crossMs / x.sameMs, 2)}x`);
+  }
+  const med = (xs: number[]) => xs.sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
+  const cross = med(r.runs.map((x) => x.crossMs));
+  const same = med(r.runs.map((x) => x.sameMs));
+  console.log(`  median: cross-account ${fmt(cross, 0)} ms, same-account ${fmt(same, 0)} ms; cross/same ${fmt(cross / same, 2)}x`);
+}
+
 async function soakBench(): Promise<void> {
   const seconds = Number(process.env.BENCH_SOAK_SECONDS ?? 60);
   const window = 10;
@@ -277,4 +292,5 @@ if (which === "all" || which === "http") await httpBench();
 if (which === "all" || which === "nearest") await nearestBench();
 if (which === "all" || which === "replication") await replicationBench();
 if (which === "all" || which === "handoff") await handoffBench();
+if (which === "all" || which === "cross-account") await crossAccountBench();
 if (which === "all" || which === "soak") await soakBench();
