@@ -774,23 +774,7 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       }
       const existing = deps.routes.pool(p.productKey);
       if (existing !== undefined) return { product: wire.poolToWire(existing, true) };
-      const t = Date.now();
-      const entry = {
-        productKey: p.productKey,
-        accountId: p.accountId,
-        accountName: accounts.require(p.accountId).accountName,
-        productName: p.productName,
-        nodeType: p.nodeType,
-        dataFormat: p.dataFormat,
-        description: p.description,
-        home: instanceId,
-        version: p.version,
-        topics: products.topics(p.productKey).map((tc) => ({ shortName: tc.shortName, operation: tc.operation, description: tc.description })),
-        thingModel: products.thingModel(p.productKey),
-        pooledAt: t,
-        committedBy: instanceId,
-        committedAt: t,
-      };
+      const entry = products.poolEntry(p, accounts.require(p.accountId).accountName, Date.now(), instanceId);
       deps.routes.commitOne({ kind: "pool", route: entry });
       deps.kickReplication();
       audit(ctx, { ...base, action: "pool.added", result: "ok", subjectId: p.productKey });

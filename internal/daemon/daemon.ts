@@ -206,23 +206,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       // A product in the public pool (R17) shows its home's current version everywhere.
       const pooled = deleted ? undefined : routeStore.pool(p.productKey);
       if (pooled !== undefined && p.version > pooled.version) {
-        routeStore.commit(
-          {
-            kind: "pool",
-            route: {
-              ...pooled,
-              productName: p.productName,
-              nodeType: p.nodeType,
-              dataFormat: p.dataFormat,
-              description: p.description,
-              version: p.version,
-              topics: products.topics(p.productKey).map((tc) => ({ shortName: tc.shortName, operation: tc.operation, description: tc.description })),
-              thingModel: products.thingModel(p.productKey),
-              committedAt: Date.now(),
-            },
-          },
-          true,
-        );
+        routeStore.commit({ kind: "pool", route: products.poolEntry(p, pooled.accountName, pooled.pooledAt, selfId) }, true);
       }
       routeStore.commit(
         {

@@ -12,7 +12,7 @@ import {
   checkProductKey,
   type Endpoint,
 } from "../domain/index.js";
-import { redeemRefusal, type AccountsRepo, type AuditRepo, type AuthCodesRepo, type HandoffApplier, type ProductsRepo } from "../store/index.js";
+import { redeemRefusal, type AccountsRepo, type AuditEntry, type AuditRepo, type AuthCodesRepo, type HandoffApplier, type ProductsRepo } from "../store/index.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
 import { bundleFromWire, certFromWire } from "./convert.js";
@@ -71,6 +71,9 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
     "grpc.max_connection_idle_ms": 15 * 60 * 1000,
   });
   const { metrics, logger } = opts;
+  /** A cross-account action a peer asked for, in the audit log: the peer instance and the address it named. */
+  const audit = (ctx: PeerContext, requesterAddress: string, e: Omit<AuditEntry, "actorKind" | "actorAddress">): void =>
+    opts.audit.record({ ...e, actorKind: "peer", actorAddress: `${ctx.peerId} ${requesterAddress || ctx.address}` });
   server.addService(
     serviceDefinition(PeerService),
     unaryImplementation<(typeof PeerService)["method"], PeerContext>(
@@ -91,13 +94,13 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
             // R4: the target verifies that this job redeemed a code of the receiving account here.
             checkAccountId(targetAccount, "target_account_id");
             if (!opts.authCodes.redeemedFor(req.jobId, ctx.peerId, product.accountId, targetAccount, product.productKey)) {
-              opts.audit.record({ action: "handoff.received", result: "refused", actorKind: "peer", actorAccount: product.accountId, actorAddress: `${ctx.peerId} ${ctx.address}`, accountId: product.accountId, otherAccount: targetAccount, productKey: product.productKey, instanceId: opts.self, subjectId: req.jobId, detail: "no authorization code redeemed for the job" });
+              audit(ctx, "", { action: "handoff.received", result: "refused", actorAccount: product.accountId, accountId: product.accountId, otherAccount: targetAccount, productKey: product.productKey, instanceId: opts.self, subjectId: req.jobId, detail: "no authorization code redeemed for the job" });
               throw new PermissionDeniedError(`R4: cross-account job ${req.jobId} from ${ctx.peerId} redeemed no authorization code of account ${targetAccount} here`, { field: "target_account_id", rule: "R4" });
             }
           }
           const { outcomes, productVersion } = opts.applier.apply({ jobId: req.jobId, sourceInstance: ctx.peerId, product, devices, nearest: req.strategy === "nearest", targetAccount });
           if (crossAccount) {
-            opts.audit.record({ action: "handoff.received", result: "ok", actorKind: "peer", actorAccount: product.accountId, actorAddress: `${ctx.peerId} ${ctx.address}`, accountId: product.accountId, otherAccount: targetAccount, productKey: product.productKey, instanceId: opts.self, subjectId: req.jobId, detail: `${outcomes.filter((o) => o.accepted).length} of ${devices.length} devices accepted` });
+            audit(ctx, "", { action: "handoff.received", result: "ok", actorAccount: product.accountId, accountId: product.accountId, otherAccount: targetAccount, productKey: product.productKey, instanceId: opts.self, subjectId: req.jobId, detail: `${outcomes.filter((o) => o.accepted).length} of ${devices.length} devices accepted` });
           }
           for (const o of outcomes) metrics.handoffDevices.inc({ direction: "in", result: o.accepted ? "accepted" : "refused" });
           end();
@@ -127,7 +130,7 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
             throw new PreconditionError(`account ${target} is not in the account directory of ${opts.self}`, { field: "target_account_id" });
           }
           const issued = opts.authCodes.issue({ requesterAccount: requester, requesterName: req.requesterAccountName, requesterPeer: ctx.peerId, targetAccount: target });
-          opts.audit.record({ action: "authcode.issued", result: "ok", actorKind: "peer", actorAccount: requester, actorAddress: `${ctx.peerId} ${req.requesterAddress}`.trim(), accountId: requester, otherAccount: target, instanceId: opts.self, subjectId: issued.codeId });
+          audit(ctx, req.requesterAddress, { action: "authcode.issued", result: "ok", actorAccount: requester, accountId: requester, otherAccount: target, instanceId: opts.self, subjectId: issued.codeId });
           metrics.authCodes.inc({ result: "issued" });
           opts.codeIssued({ codeId: issued.codeId, code: issued.code, requesterAccountId: requester, requesterAccountName: req.requesterAccountName, targetAccountId: target, expiresAt: issued.expiresAt });
           logger.info({ code: issued.codeId, requester, target, from: ctx.peerId }, "authorization code issued");
@@ -140,14 +143,13 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           if (req.jobId === "") throw new InvalidArgumentError("job_id", "is required");
           checkProductKey(req.productKey);
           const o = opts.authCodes.redeem({ code, requesterAccount: requester, targetAccount: target, jobId: req.jobId, productKey: req.productKey, callerPeer: ctx.peerId });
-          const actorAddress = `${ctx.peerId} ${req.requesterAddress}`.trim();
           if (!o.ok) {
-            opts.audit.record({ action: "authcode.refused", result: "refused", actorKind: "peer", actorAccount: requester, actorAddress, accountId: requester, otherAccount: target, productKey: req.productKey, instanceId: opts.self, subjectId: o.codeId || req.jobId, detail: `${o.reason}: ${o.message}` });
+            audit(ctx, req.requesterAddress, { action: "authcode.refused", result: "refused", actorAccount: requester, accountId: requester, otherAccount: target, productKey: req.productKey, instanceId: opts.self, subjectId: o.codeId || req.jobId, detail: `${o.reason}: ${o.message}` });
             metrics.authCodes.inc({ result: o.reason === "used" ? "used_before" : o.reason });
             throw redeemRefusal(o);
           }
           if (!o.again) {
-            opts.audit.record({ action: "authcode.used", result: "ok", actorKind: "peer", actorAccount: requester, actorAddress, accountId: requester, otherAccount: target, productKey: req.productKey, instanceId: opts.self, subjectId: o.codeId, detail: `job ${req.jobId}` });
+            audit(ctx, req.requesterAddress, { action: "authcode.used", result: "ok", actorAccount: requester, accountId: requester, otherAccount: target, productKey: req.productKey, instanceId: opts.self, subjectId: o.codeId, detail: `job ${req.jobId}` });
             metrics.authCodes.inc({ result: "used" });
           }
           return { codeId: o.codeId };

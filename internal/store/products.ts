@@ -8,6 +8,7 @@ import {
   newProductKey,
   type DataFormat,
   type NodeType,
+  type PoolRoute,
   type Product,
   type ProductBundle,
   type ScriptType,
@@ -320,6 +321,25 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
     },
     topics(productKey: string): TopicClass[] {
       return listTopics.all(productKey).map(toTopic);
+    },
+    /** The public pool's view of a product here (R17): info, topic classes, thing model; no device, no secret. */
+    poolEntry(p: Product, accountName: string, pooledAt: number, self: string): PoolRoute {
+      return {
+        productKey: p.productKey,
+        accountId: p.accountId,
+        accountName,
+        productName: p.productName,
+        nodeType: p.nodeType,
+        dataFormat: p.dataFormat,
+        description: p.description,
+        home: self,
+        version: p.version,
+        topics: this.topics(p.productKey).map((tc) => ({ shortName: tc.shortName, operation: tc.operation, description: tc.description })),
+        thingModel: this.thingModel(p.productKey),
+        pooledAt,
+        committedBy: self,
+        committedAt: now(),
+      };
     },
     createTopic(productKey: string, shortName: string, op: TopicOperation, description: string): TopicClass {
       return db.transaction(() => {
