@@ -344,8 +344,8 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
       if (deps.routes.pool(req.productKey) !== undefined) {
         throw new RuleViolationError("R17", `product ${req.productKey} is in the public pool, which cannot be undone: it cannot be deleted`, { field: "product_key" });
       }
-      products.delete(req.productKey);
       grants.forgetProduct(req.productKey);
+      products.delete(req.productKey);
       return {};
     },
     releaseProduct(req, ctx) {
@@ -477,8 +477,8 @@ export function createAdminService(deps: AdminDeps): UnaryService<(typeof AdminS
     },
     deleteDevice(req, ctx) {
       assertDeviceDeletable(ownedDevice(ctx, req.productKey, req.deviceName), instanceId, where);
-      devices.delete(req.productKey, req.deviceName);
       grants.forgetDevice(req.productKey, req.deviceName);
+      devices.delete(req.productKey, req.deviceName);
       return {};
     },
     disableThing(req, ctx) {

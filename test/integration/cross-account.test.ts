@@ -463,6 +463,14 @@ describe("cross-account distribution, grants, the public pool and the audit log"
       await rejects(as("carol", A).listPoolProducts({}), grpc.status.PERMISSION_DENIED, /^R17: /);
       const log = (await as("carol", A).listAuditEvents({ action: "grant.revoked" })).events.map((e) => e.result).sort();
       assert.deepEqual(log, ["ok", "ok", "refused"]);
+      // The owner deletes a granted device and then its product: the grants go with them.
+      const tmp = (await alice.createProduct({ productName: "ShortLived" })).product!.productKey;
+      await alice.releaseProduct({ productKey: tmp });
+      await alice.registerDevice({ productKey: tmp, deviceName: "temp-1" });
+      await alice.grantDevice({ productKey: tmp, deviceName: "temp-1", granteeAccountId: ids.dave });
+      await alice.deleteDevice({ productKey: tmp, deviceName: "temp-1" });
+      await alice.deleteProduct({ productKey: tmp });
+      assert.deepEqual((await as("dave", A).listGrants({ side: "received" })).grants, []);
     });
   });
 });
