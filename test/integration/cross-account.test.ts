@@ -55,6 +55,7 @@ describe("cross-account distribution, grants, the public pool and the audit log"
   const wrong = (code: string): string => String((Number(code) + 1) % 1_000_000).padStart(6, "0");
 
   let pk: string; // alice's product at A, distributed cross-account
+  let usedCode = ""; // the code the full flow used
   let gpk: string; // alice's published product at A, granted (never distributed)
   const NAMES = ["x-meter-1", "x-meter-2", "x-meter-3"];
 
@@ -135,6 +136,10 @@ describe("cross-account distribution, grants, the public pool and the audit log"
     assert.ok(Number(req.expireTimeMs) - Date.now() <= 5 * 60 * 1000 && Number(req.expireTimeMs) - Date.now() > 4 * 60 * 1000);
     // the code is at B for bob only
     const code = await codeAt(bobB);
+    // the CLI shows bob the same code
+    const viaCli = await B.daemon.ctlJson(["authcode", "list"], { token: tokens[`bob@${B.id}`]! });
+    assert.equal(viaCli.codes[0].code, code);
+    assert.equal(viaCli.codes[0].requesterAccountName, "alice");
     assert.ok(!JSON.stringify(req, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v)).includes(code), "the requester never sees the code");
     assert.deepEqual((await aliceB.listAuthCodes({})).codes, [], "the requester lists no code at the target");
     assert.deepEqual((await as("bob", A).listAuthCodes({})).codes, [], "the code lives at the target instance only");
@@ -167,12 +172,7 @@ describe("cross-account distribution, grants, the public pool and the audit log"
     const boot = await bootstrap(A.daemon.addresses!.bootstrap, `productKey=${pk}&deviceName=${NAMES[0]}`);
     assert.equal(boot.json?.data?.resources?.mqtt?.host, B.mqtt.host);
 
-    // used once
-    await rejects(
-      alice.createDeviceDistributeJob({ productKey: pk, targetInstanceId: B.id, deviceNames: [NAMES[0]!], targetAccountId: ids.bob, authCode: code }),
-      grpc.status.FAILED_PRECONDITION,
-      /^R4: the authorization code was already used/,
-    );
+    usedCode = code;
 
     // bob distributes one device back to alice with a code alice got at A
     await as("bob", B).requestAuthCode({ targetAccountId: ids.alice, targetRegionId: A.region, targetInstanceId: A.id });
@@ -191,7 +191,7 @@ describe("cross-account distribution, grants, the public pool and the audit log"
 
     // the audit log at each end, for the accounts concerned
     const atA = (await alice.listAuditEvents({})).events.map((e) => `${e.action}:${e.result}`);
-    for (const a of ["authcode.requested:ok", "job.created:ok", "job.created:refused", "authcode.issued:ok", "authcode.used:ok", "handoff.received:ok"]) assert.ok(atA.includes(a), `${a} in alice's log at A: ${atA.join(", ")}`);
+    for (const a of ["authcode.requested:ok", "job.created:ok", "authcode.issued:ok", "authcode.used:ok", "handoff.received:ok"]) assert.ok(atA.includes(a), `${a} in alice's log at A: ${atA.join(", ")}`);
     const atB = (await bobB.listAuditEvents({})).events;
     const issued = atB.find((e) => e.action === "authcode.issued" && e.subjectId === req.codeId);
     assert.ok(issued !== undefined);
@@ -204,6 +204,17 @@ describe("cross-account distribution, grants, the public pool and the audit log"
     const all = (await A.daemon.admin().listAuditEvents({ pageSize: 1000 })).events;
     assert.ok(all.length >= atA.length, "the operator reads every event");
     for (const e of [...all, ...atB]) assert.ok(!e.detail.includes(code) && !e.detail.includes(back), "no code in the audit log");
+  });
+
+  it("R4: a used code is refused for any other job", async () => {
+    assert.match(usedCode, /^[0-9]{6}$/);
+    await rejects(
+      as("alice", A).createDeviceDistributeJob({ productKey: pk, targetInstanceId: B.id, deviceNames: [NAMES[1]!], targetAccountId: ids.bob, authCode: usedCode }),
+      grpc.status.FAILED_PRECONDITION,
+      /^R4: the authorization code was already used \(job job_[A-Za-z0-9]+\); ask for a new one/,
+    );
+    const refused = (await as("alice", A).listAuditEvents({ action: "job.created" })).events.find((e) => e.result === "refused");
+    assert.match(refused?.detail ?? "", /^R4: the authorization code was already used/, "the refusal is in the source's audit log");
   });
 
   it("R4: a cross-account job without a code is refused, naming auth_code", async () => {
