@@ -250,7 +250,13 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
       };
     },
     /** Records that `instanceId` holds a copy at `version` (never lowers it). */
+    /**
+     * Records the version a receiver holds. The owner is never a copy: a
+     * device distributed back to the product's home takes no copy there, and
+     * the owner's version is not this instance's to push.
+     */
     recordCopy(productKey: string, instanceId: string, version: number): void {
+      if (this.get(productKey)?.ownerInstanceId === instanceId) return;
       upsertCopy.run(productKey, instanceId, version);
     },
     /** Copies behind their product's version: the product-sync outbox. */

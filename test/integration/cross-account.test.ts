@@ -181,6 +181,8 @@ describe("cross-account distribution, grants, the public pool and the audit log"
     const done2 = await waitJob(() => bobB, job2.jobId);
     assert.equal(done2.status, JobStatus.COMPLETED, done2.message);
     assert.equal(done2.succeeded, 1);
+    // the product's home takes no copy of its own product
+    assert.deepEqual((await bobB.listDistributedProduct({})).products.filter((x) => x.targetInstanceId === A.id), []);
     const d = (await alice.queryDeviceDetail({ productKey: pk, deviceName: NAMES[0]! })).device!;
     assert.equal(d.placement, DevicePlacement.HERE);
     assert.equal(d.generation, 2n, "registered at 0, to B at 1, back at 2");
