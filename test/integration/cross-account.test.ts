@@ -194,6 +194,11 @@ describe("cross-account distribution, grants, the public pool and the audit log"
     // the audit log at each end, for the accounts concerned
     const atA = (await alice.listAuditEvents({})).events.map((e) => `${e.action}:${e.result}`);
     for (const a of ["authcode.requested:ok", "job.created:ok", "authcode.issued:ok", "authcode.used:ok", "handoff.received:ok"]) assert.ok(atA.includes(a), `${a} in alice's log at A: ${atA.join(", ")}`);
+    const requested = (await alice.listAuditEvents({ action: "authcode.requested" })).events[0]!;
+    assert.equal(requested.actorKind, "account");
+    assert.equal(requested.actorAccountId, ids.alice);
+    assert.match(requested.actorAddress, /127\.0\.0\.1/, "from which address");
+    assert.ok(Math.abs(Number(requested.timeMs) - Date.now()) < 60000, "when");
     const atB = (await bobB.listAuditEvents({})).events;
     const issued = atB.find((e) => e.action === "authcode.issued" && e.subjectId === req.codeId);
     assert.ok(issued !== undefined);
@@ -206,6 +211,30 @@ describe("cross-account distribution, grants, the public pool and the audit log"
     const all = (await A.daemon.admin().listAuditEvents({ pageSize: 1000 })).events;
     assert.ok(all.length >= atA.length, "the operator reads every event");
     for (const e of [...all, ...atB]) assert.ok(!e.detail.includes(code) && !e.detail.includes(back), "no code in the audit log");
+  });
+
+  it("R4, R6: the receiving account distributes onward to a third account, naming only the target region (its legacy public instance)", async () => {
+    await enable("dave", C);
+    const bobB = as("bob", B);
+    const r = await bobB.requestAuthCode({ targetAccountName: "dave", targetRegionId: C.region });
+    assert.equal(r.targetInstanceId, C.id, "the empty instance is the region's legacy public instance");
+    const dave = as("dave", C);
+    const code = await codeAt(dave);
+    const job = (await bobB.createDeviceDistributeJob({ productKey: pk, targetRegionId: C.region, deviceNames: [NAMES[1]!], targetAccountId: ids.dave, authCode: code })).job!;
+    assert.equal(job.targetInstanceId, C.id);
+    const done = await waitJob(() => bobB, job.jobId);
+    assert.equal(done.status, JobStatus.COMPLETED, done.message);
+    assert.equal(done.succeeded, 1);
+    const copy = (await dave.queryProduct({ productKey: pk })).product!;
+    assert.equal(copy.accountId, ids.dave);
+    assert.equal(copy.ownerInstanceId, A.id, "the owner is still alice's instance");
+    assert.equal((await dave.queryDeviceDetail({ productKey: pk, deviceName: NAMES[1]! })).device!.generation, 2n);
+    await rejects(dave.updateProduct({ productKey: pk, description: "mine" }), grpc.status.FAILED_PRECONDITION, /^R9: /);
+    // bob keeps the others; alice's instance routes the device to C
+    await waitFor("the onward route at A", async () => {
+      const b = await bootstrap(A.daemon.addresses!.bootstrap, `productKey=${pk}&deviceName=${NAMES[1]}`);
+      return b.json?.data?.resources?.mqtt?.host === C.mqtt.host || undefined;
+    }, 20000, 100);
   });
 
   it("R4: a used code is refused for any other job", async () => {
