@@ -250,7 +250,7 @@ export function createMetrics() {
   replicationGauge("iotfed_replication_outbox_oldest_seconds", "Age of the oldest unpublished route record (0 when none).", (r) => r.outboxOldestSeconds);
   const replicationApplied = new Counter({
     name: "iotfed_replication_records_total",
-    help: "Route records read from the stream, by kind (device, product, instance) and result (applied, stale: not newer than what is here).",
+    help: "Records read from the stream, by kind (device, product, instance, account, pool) and result (applied; stale: not newer than what is here; invalid; conflict: an account name another account holds here).",
     labelNames: ["kind", "result"] as const,
     registers: [registry],
   });

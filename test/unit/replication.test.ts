@@ -82,6 +82,22 @@ describe("routes store (generations order everything)", () => {
     assert.equal(routes.device("a1B2c3D4e5F", "dev.1@site:2_x")!.holder, "iot-a-1");
   });
 
+  it("an account record whose name another account holds here is reported, not applied; the rest of the batch is", () => {
+    const routes = createRoutesRepo(db);
+    const acct = (id: string, name: string, version = 1): RouteChange => ({ kind: "account", route: { accountId: id, accountName: name, home: "iot-b-1", version, createdAt: 1, committedAt: 1 } });
+    routes.commit(acct("1111", "alice"), true);
+    const conflicts: RouteChange[] = [];
+    const applied = routes.apply([{ revision: 1, change: acct("2222", "alice") }, { revision: 2, change: acct("3333", "bob") }], 2, (c) => conflicts.push(c));
+    assert.deepEqual(applied.map((c) => (c.kind === "account" ? c.route.accountId : "")), ["3333"]);
+    assert.deepEqual(conflicts.map((c) => (c.kind === "account" ? c.route.accountId : "")), ["2222"]);
+    assert.equal(routes.lastRevision(), 2);
+    // a rename of a known account applies when newer
+    assert.equal(routes.apply([{ revision: 3, change: acct("3333", "robert", 2) }], 3).length, 1);
+    assert.equal((db.prepare("SELECT account_name FROM accounts WHERE account_id = '3333'").get() as { account_name: string }).account_name, "robert");
+    // and an own create under a taken name is refused, naming the field
+    assert.throws(() => routes.commit(acct("4444", "robert"), true), /account_name: an account named "robert" exists/);
+  });
+
   it("an own commit queues an outbox row in the caller's transaction; a rolled-back change queues nothing", () => {
     const routes = createRoutesRepo(db);
     assert.throws(() =>
