@@ -8,16 +8,9 @@ import { NatsServer } from "../support/nats.js";
 import { createPeerClients, loadPeerTls } from "../../internal/peer/index.js";
 import { join } from "node:path";
 import { waitJob } from "../support/jobs.js";
+import { rejects } from "../support/grpc.js";
 
 type Fed = Awaited<ReturnType<typeof startFederation>>;
-
-async function rejects(p: Promise<unknown>, code: grpc.status, message: RegExp): Promise<void> {
-  await assert.rejects(p, (e: grpc.ServiceError) => {
-    assert.equal(e.code, code, `${grpc.status[e.code]}: ${e.details}`);
-    assert.match(e.details, message);
-    return true;
-  });
-}
 
 /**
  * Three daemons, three accounts, one NATS: the account directory across

@@ -5,6 +5,7 @@ import { DevicePlacement, JobStatus, ScriptType, TopicOperation } from "../../in
 import { startFederation, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
 import { NatsServer } from "../support/nats.js";
 import { waitJob } from "../support/jobs.js";
+import { rejects } from "../support/grpc.js";
 
 type Fed = Awaited<ReturnType<typeof startFederation>>;
 
@@ -44,14 +45,6 @@ const metricValue = (text: string, sample: string): number => {
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
 };
 
-
-const rejects = async (p: Promise<unknown>, code: grpc.status, re: RegExp): Promise<void> => {
-  await assert.rejects(p, (e: grpc.ServiceError) => {
-    assert.equal(e.code, code, e.details);
-    assert.match(e.details, re);
-    return true;
-  });
-};
 
 /**
  * The nearest strategy (R3) with real processes: three daemons in three
