@@ -25,31 +25,31 @@ const n = Number(routesArg);
 
 let server: Server;
 if (mode === "ours" || mode === "nearest") {
-  const routes = new RouteTable();
+  const routeTable = new RouteTable();
   BENCH_HOLDERS.forEach((h, i) => {
-    routes.setEndpoint(h, { host: `iot-as-mqtt.region-${i}.example.com`, port: 1883 });
-    routes.setRegion(h, BENCH_HOLDER_REGIONS[i]!);
+    routeTable.setEndpoint(h, { host: `iot-as-mqtt.region-${i}.example.com`, port: 1883 });
+    routeTable.setRegion(h, BENCH_HOLDER_REGIONS[i]!);
   });
-  for (let p = 0; p < 1000; p++) routes.setProduct(benchProductKey(p), BENCH_HOLDERS[0], false);
-  routes.reserveDevices(n);
+  for (let p = 0; p < 1000; p++) routeTable.setProduct(benchProductKey(p), BENCH_HOLDERS[0], false);
+  routeTable.reserveDevices(n);
   const block: string[] = [];
   for (let i = 0; i < n; i++) {
     block.push(`${benchProductKey(i % 1000)} ${BENCH_HOLDERS[i % 3]!} ${benchDeviceName(i)}`);
     if (block.length === 65536 || i === n - 1) {
-      routes.loadDeviceBlock(block.join("\n"));
+      routeTable.loadDeviceBlock(block.join("\n"));
       block.length = 0;
     }
   }
-  routes.endLoad();
+  routeTable.endLoad();
   const metrics = createMetrics();
   let placements = 0;
   if (mode === "nearest") {
     // Nearest-placed devices, already in place at the Frankfurt candidate.
-    for (let p = 0; p < NEAREST_PRODUCTS; p++) routes.setCandidates(benchProductKey(p), BENCH_HOLDERS);
-    for (let i = 0; i < n; i++) if (i % 1000 < NEAREST_PRODUCTS) routes.setDevice(benchProductKey(i % 1000), benchDeviceName(i), BENCH_HOLDERS[1], false, true);
+    for (let p = 0; p < NEAREST_PRODUCTS; p++) routeTable.setCandidates(benchProductKey(p), BENCH_HOLDERS);
+    for (let i = 0; i < n; i++) if (i % 1000 < NEAREST_PRODUCTS) routeTable.setDevice(benchProductKey(i % 1000), benchDeviceName(i), BENCH_HOLDERS[1], false, true);
   }
   server = createBootstrapServer({
-    routes,
+    routeTable,
     metrics,
     logger: createLogger("silent"),
     maxBodyBytes: 4096,
@@ -62,7 +62,7 @@ if (mode === "ours" || mode === "nearest") {
     ...(mode === "nearest"
       ? {
           nearest: createNearestResolver({
-            routes,
+            routeTable,
             // the packaged city database is loaded as in production; the
             // loopback load generator is placed by an operator override
             locator: createLocator({

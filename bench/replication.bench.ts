@@ -15,7 +15,8 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
-import { createRoutesRepo, openStore } from "../internal/store/index.js";
+import { createReplicationStore, openStore, type StoreEvents } from "../internal/store/index.js";
+import { createEventHub } from "../internal/domain/index.js";
 import { createReplicator } from "../internal/replication/index.js";
 import { RouteTable } from "../internal/routes/index.js";
 import { createMetrics } from "../internal/metrics/index.js";
@@ -43,13 +44,16 @@ export async function benchReplication(updates: number, intervalMs: number): Pro
     // ---- ours
     const a = openStore(dirs[0]!).db;
     const b = openStore(dirs[1]!).db;
-    const routesA = createRoutesRepo(a);
-    const routesB = createRoutesRepo(b);
+    const hubA = createEventHub<StoreEvents>();
+    const hubB = createEventHub<StoreEvents>();
+    const storeA = createReplicationStore(a, hubA);
+    const storeB = createReplicationStore(b, hubB);
+    const routesA = storeA.records;
     const table = new RouteTable();
     const committed = new Map<string, number>();
     const lags: number[] = [];
     const repB = createReplicator({
-      servers: [nats.url], bucket: "bench-routes", replicas: 1, self: "iot-b-1", routes: routesB, publishBatch: 256, staleAfterMs: 5000,
+      servers: [nats.url], bucket: "bench-routes", replicas: 1, self: "iot-b-1", records: storeB.records, outbox: storeB.outbox, hub: hubB, publishBatch: 256, staleAfterMs: 5000,
       metrics: createMetrics(), logger,
       onApplied(changes) {
         for (const c of changes) {
@@ -61,7 +65,7 @@ export async function benchReplication(updates: number, intervalMs: number): Pro
       },
     });
     const repA = createReplicator({
-      servers: [nats.url], bucket: "bench-routes", replicas: 1, self: "iot-a-1", routes: routesA, publishBatch: 256, staleAfterMs: 5000,
+      servers: [nats.url], bucket: "bench-routes", replicas: 1, self: "iot-a-1", records: storeA.records, outbox: storeA.outbox, hub: hubA, publishBatch: 256, staleAfterMs: 5000,
       metrics: createMetrics(), logger, onApplied() {},
     });
     repA.start();
@@ -72,7 +76,6 @@ export async function benchReplication(updates: number, intervalMs: number): Pro
       a.transaction(() =>
         routesA.commit({ kind: "device", route: { productKey: "pk000000001", deviceName: dn, holder: "iot-a-1", generation, nearest: false, committedBy: "iot-a-1", committedAt: Date.now() } }, true),
       )();
-      repA.kick();
     };
     commit("warm-up-1", 1);
     const t0 = Date.now();

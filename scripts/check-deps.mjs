@@ -19,10 +19,11 @@ const allowed = {
   log: [],
   rpc: ["domain"],
   bootstrap: ["domain", "routes", "geo", "metrics", "log"],
-  admin: ["domain", "store", "security", "rpc", "metrics", "log", "gen"],
+  admin: ["domain", "store", "routing", "security", "rpc", "metrics", "log", "gen"],
   peer: ["domain", "store", "rpc", "metrics", "log", "gen"],
   jobs: ["domain", "store", "peer", "rpc", "metrics", "log"],
   replication: ["domain", "store", "metrics", "log", "gen"],
+  routing: ["domain", "store", "routes", "log"],
   mqtt: ["domain", "store", "metrics", "log"],
   daemon: null, // the composition root may import every module
   gen: [],

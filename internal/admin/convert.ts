@@ -188,13 +188,13 @@ export const poolToWire = (p: domain.PoolRoute, full: boolean): MessageInitShape
   productName: p.productName,
   accountId: p.accountId,
   accountName: p.accountName,
-  nodeType: nodeTypeToWire(p.nodeType as domain.NodeType),
-  dataFormat: dataFormatToWire(p.dataFormat as domain.DataFormat),
+  nodeType: nodeTypeToWire(p.nodeType),
+  dataFormat: dataFormatToWire(p.dataFormat),
   description: p.description,
   homeInstanceId: p.home,
   version: BigInt(p.version),
   poolTimeMs: BigInt(p.pooledAt),
-  topics: full ? p.topics.map((t, i) => ({ topicId: BigInt(i + 1), productKey: p.productKey, topicShortName: t.shortName, topic: domain.topicTemplate(p.productKey, t.shortName), operation: topicOpToWire(t.operation as domain.TopicOperation), description: t.description })) : [],
+  topics: full ? p.topics.map((t, i) => ({ topicId: BigInt(i + 1), productKey: p.productKey, topicShortName: t.shortName, topic: domain.topicTemplate(p.productKey, t.shortName), operation: topicOpToWire(t.operation), description: t.description })) : [],
   tslJson: full ? p.thingModel : "",
 });
 

@@ -1,2 +1,3 @@
 export { createAdminServer, type AdminServerOptions } from "./server.js";
-export { createAdminService, type AdminContext, type AdminDeps } from "./service.js";
+export { createAdminService } from "./service.js";
+export type { AdminContext, AdminDeps, AuthCodePeer } from "./context.js";

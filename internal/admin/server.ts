@@ -5,7 +5,8 @@ import { AdminService } from "../gen/iotfed/v1/admin_pb.js";
 import { createCallRunner, fileDescriptorProtos, serviceDefinition, unaryImplementation } from "../rpc/index.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
-import { createAdminService, type AdminContext, type AdminDeps } from "./service.js";
+import { createAdminService } from "./service.js";
+import type { AdminContext, AdminDeps } from "./context.js";
 import { createAuthenticator } from "./auth.js";
 
 export interface AdminServerOptions extends AdminDeps {
@@ -28,7 +29,7 @@ export function createAdminServer(opts: AdminServerOptions): { server: grpc.Serv
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.max_connection_idle_ms": 15 * 60 * 1000,
   });
-  const authenticate = createAuthenticator(opts.operatorTokenHash, opts.accounts);
+  const authenticate = createAuthenticator(opts.operatorTokenHash, opts.repos.accounts);
   const impl = createAdminService(opts);
   const { metrics, logger } = opts;
 

@@ -1,3 +1,4 @@
+import { IotfedError } from "../domain/index.js";
 /**
  * Hand-written parser for the bootstrap form body
  * (`application/x-www-form-urlencoded`). It reads the bytes once, decodes
@@ -25,13 +26,11 @@ export const FIELD_MAX: Record<FormField, number> = {
   resources: 64,
 };
 
-export class FormError extends Error {
+export class FormError extends IotfedError {
   override readonly name = "FormError";
-  constructor(
-    readonly field: string | undefined,
-    message: string,
-  ) {
-    super(message);
+  readonly code = "INVALID_ARGUMENT";
+  constructor(field: string | undefined, message: string) {
+    super(message, field === undefined ? {} : { field });
   }
 }
 

@@ -3,7 +3,7 @@ import type { RouteTable } from "../routes/index.js";
 import type { Metrics } from "../metrics/index.js";
 
 export interface NearestOptions {
-  routes: RouteTable;
+  routeTable: RouteTable;
   locator: Locator;
   clientIp: ClientIpResolver;
   /** Coordinates of a region id; undefined when none are known (its candidates are skipped). */
@@ -26,7 +26,7 @@ export type NearestResolver = ReturnType<typeof createNearestResolver>;
  * move the device and the answer waits for it (bounded by the placement).
  */
 export function createNearestResolver(opts: NearestOptions) {
-  const { routes, locator } = opts;
+  const { routeTable, locator } = opts;
   const byProduct = new Map<string, { epoch: number; candidates: PreparedCandidate<number>[] }>();
   const counted = {
     override: opts.metrics.geoLookups.labels("override"),
@@ -35,15 +35,15 @@ export function createNearestResolver(opts: NearestOptions) {
   };
 
   const candidatesOf = (productKey: string): PreparedCandidate<number>[] | undefined => {
-    const set = routes.candidates(productKey);
+    const set = routeTable.candidates(productKey);
     if (set === undefined) return undefined;
-    const epoch = routes.candidatesEpoch;
+    const epoch = routeTable.candidatesEpoch;
     const hit = byProduct.get(productKey);
     if (hit !== undefined && hit.epoch === epoch) return hit.candidates;
     const candidates: PreparedCandidate<number>[] = [];
     for (const i of set) {
-      const at = opts.regionAt(routes.regionAt(i));
-      if (at !== undefined) candidates.push({ at: prepare(at), id: routes.instanceAt(i), value: i });
+      const at = opts.regionAt(routeTable.regionAt(i));
+      if (at !== undefined) candidates.push({ at: prepare(at), id: routeTable.instanceAt(i), value: i });
     }
     byProduct.set(productKey, { epoch, candidates });
     return candidates;
@@ -60,10 +60,10 @@ export function createNearestResolver(opts: NearestOptions) {
       const loc = locator.locate(opts.clientIp.resolve(peer, rawHeaders));
       counted[loc.source].inc();
       if (loc.prepared === undefined) return holder;
-      const best = nearestPrepared(loc.prepared, candidates, routes.instanceAt(holder));
+      const best = nearestPrepared(loc.prepared, candidates, routeTable.instanceAt(holder));
       if (best === undefined || best.value === holder) return holder;
-      const r = opts.place(productKey, deviceName, routes.instanceAt(holder), best.id);
-      return typeof r === "string" ? routes.instance(r) : r.then((id) => routes.instance(id));
+      const r = opts.place(productKey, deviceName, routeTable.instanceAt(holder), best.id);
+      return typeof r === "string" ? routeTable.instance(r) : r.then((id) => routeTable.instance(id));
     },
   };
 }

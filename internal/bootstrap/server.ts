@@ -12,7 +12,7 @@ import { limitKey, type EdgeLimiter } from "./limits.js";
 import type { ClientIpResolver } from "../geo/index.js";
 
 export interface BootstrapServerOptions {
-  routes: RouteTable;
+  routeTable: RouteTable;
   metrics: Metrics;
   logger: Logger;
   maxBodyBytes: number;
@@ -47,7 +47,7 @@ const FORM_TYPE = "application/x-www-form-urlencoded";
  * is logged per request.
  */
 export function createBootstrapServer(opts: BootstrapServerOptions): Server {
-  const { routes, metrics, limiter } = opts;
+  const { routeTable, metrics, limiter } = opts;
   const counters = new Map<number, { inc(): void }>();
   const countFor = (code: number): { inc(): void } => {
     let c = counters.get(code);
@@ -71,7 +71,7 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
   };
 
   const replyFor = (res: ServerResponse, instance: number, started: number): void => {
-    const reply = routes.reply(instance);
+    const reply = routeTable.reply(instance);
     if (reply === undefined) return send(res, 503, REPLY.noEndpoint);
     send(res, 200, reply);
     metrics.bootstrapDuration.observe((performance.now() - started) / 1000);
@@ -94,7 +94,7 @@ export function createBootstrapServer(opts: BootstrapServerOptions): Server {
     if (resources !== undefined && resources !== "" && resources !== "mqtt" && !resources.split(",").some((r) => r.trim() === "mqtt")) {
       return send(res, 400, REPLY.badResources);
     }
-    const r = routes.lookupEntry(productKey, deviceName);
+    const r = routeTable.lookupEntry(productKey, deviceName);
     if (r >= 0) {
       if ((r & FLAG_DISABLED) !== 0) return send(res, 403, REPLY.disabled);
       const holder = r >>> 8;

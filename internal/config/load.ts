@@ -1,17 +1,12 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { configSchema, type Config } from "./schema.js";
-import { bootstrapSuccessBody, BOOTSTRAP_BODY_MAX } from "../domain/index.js";
+import { bootstrapSuccessBody, BOOTSTRAP_BODY_MAX, ConfigurationError } from "../domain/index.js";
 import { KNOWN_REGIONS, parseCidr } from "../geo/index.js";
 
-export class ConfigError extends Error {
+/** A configuration file or key that cannot be used; `key` names it ("" for the file as a whole). */
+export class ConfigError extends ConfigurationError {
   override readonly name = "ConfigError";
-  constructor(
-    readonly key: string,
-    message: string,
-  ) {
-    super(key === "" ? message : `${key}: ${message}`);
-  }
 }
 
 export interface LoadedConfig {

@@ -1,26 +1,29 @@
-import { readFileSync } from "node:fs";
-import { X509Certificate } from "node:crypto";
 import { join, resolve } from "node:path";
 import type { Server } from "node:http";
 import * as grpc from "@grpc/grpc-js";
 import type { LoadedConfig } from "../config/index.js";
 import type { Logger } from "../log/index.js";
+import { ConfigurationError, createEventHub } from "../domain/index.js";
 import { createSealer, hashToken, loadOperatorToken, loadSealKey } from "../security/index.js";
-import { backupStore, createAccountsRepo, createAuditRepo, createAuthCodesRepo, createDevicesRepo, createGrantsRepo, createHandoffApplier, createJobsRepo, createProductsRepo, createRoutesRepo, openStore, streamDeviceRouteBlocks, type AuditEntry, type Db } from "../store/index.js";
-import { createReplicator, type Replicator } from "../replication/index.js";
-import { createEmbeddedBroker, createExternalBroker, type EmbeddedBroker } from "../mqtt/index.js";
-import type { Endpoint, Product, RouteChange } from "../domain/index.js";
-import { createCodeClock } from "./clock.js";
+import { backupStore, createReplicationStore, createRepositories, openStore, type Db, type StoreEvents } from "../store/index.js";
+import { createInstanceDirectory, createRouteSync } from "../routing/index.js";
+import { RouteTable } from "../routes/index.js";
+import { createReplicator } from "../replication/index.js";
 import { createPeerClients, createPeerServer, loadPeerTls, peerServerCredentials, type PeerClient } from "../peer/index.js";
 import { createJobWorker, createPlacement } from "../jobs/index.js";
-import { createClientIpResolver, createLocator, KNOWN_REGIONS, packagedCityDatabases, type LatLon } from "../geo/index.js";
-import { RouteTable } from "../routes/index.js";
+import { createClientIpResolver, createLocator, packagedCityDatabases } from "../geo/index.js";
 import { createMetrics } from "../metrics/index.js";
 import { createBootstrapServer, createEdgeLimiter, createNearestResolver } from "../bootstrap/index.js";
 import { createAdminServer } from "../admin/index.js";
 import { AdminService } from "../gen/iotfed/v1/admin_pb.js";
+import { createCodeClock } from "./clock.js";
 import { createSreServer } from "./sre-server.js";
 import { joinHostPort, listen, splitHostPort } from "./listen.js";
+import { certificateNotAfter, readTls } from "./files.js";
+import { closeHttp, shutdownGrpc, withDeadline } from "./shutdown.js";
+import { startDeviceBrokers } from "./device-brokers.js";
+import { authCodeEvents } from "./authcode-events.js";
+import { regionCoordinates } from "./regions.js";
 
 export const VERSION = "0.1.0";
 
@@ -48,65 +51,27 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-function readTls(files: { certFile: string; keyFile: string }, key: string): { cert: Buffer; key: Buffer } {
-  try {
-    return { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
-  } catch (e) {
-    throw new Error(`${key}: cannot read TLS files: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
-  }
+/** Binds a gRPC server; a failure names the configuration key of the address. */
+function bindGrpc(server: grpc.Server, addr: string, creds: grpc.ServerCredentials, key: string): Promise<string> {
+  return new Promise((ok, fail) =>
+    server.bindAsync(addr, creds, (err, port) =>
+      err ? fail(new ConfigurationError(key, `cannot listen on ${addr}: ${err.message}`, { cause: err })) : ok(joinHostPort(splitHostPort(addr).host, port)),
+    ),
+  );
 }
 
-function closeHttp(server: Server, deadlineMs: number): Promise<void> {
-  return new Promise((done) => {
-    const timer = setTimeout(() => {
-      server.closeAllConnections();
-      done();
-    }, deadlineMs);
-    server.close(() => {
-      clearTimeout(timer);
-      done();
-    });
-    server.closeIdleConnections();
-  });
-}
-
-/** The expiry (ms since the epoch) of the first certificate in a PEM file. */
-function certificateNotAfter(file: string): number | undefined {
-  try {
-    const t = Date.parse(new X509Certificate(readFileSync(file)).validTo);
-    return Number.isFinite(t) ? t : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Waits for `p` at most `ms`, leaving no timer behind. */
-function withDeadline(p: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise((done) => {
-    const timer = setTimeout(done, ms);
-    void p.finally(() => {
-      clearTimeout(timer);
-      done();
-    });
-  });
-}
-
-function shutdownGrpc(server: grpc.Server, deadlineMs: number): Promise<void> {
-  return new Promise((done) => {
-    const timer = setTimeout(() => {
-      server.forceShutdown();
-      done();
-    }, deadlineMs);
-    server.tryShutdown(() => {
-      clearTimeout(timer);
-      done();
-    });
+/** Listens with an HTTP-style server; a failure names the configuration key of the address. */
+function listenAt(server: Server, addr: string, key: string): Promise<string> {
+  return listen(server, addr).catch((e: Error) => {
+    throw new ConfigurationError(key, `cannot listen on ${addr}: ${e.message}`, { cause: e });
   });
 }
 
 /**
- * The composition root: builds every part from the configuration and starts
- * the listeners. Nothing else in the code base knows all the parts.
+ * The composition root: builds every part from the configuration, in
+ * phases, and starts the listeners. Components get everything at
+ * construction; committed changes reach the parts that follow them through
+ * one event hub. Nothing else in the code base knows all the parts.
  */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { config, embedded } = opts.loaded;
@@ -114,6 +79,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const log = opts.logger;
   const dataDir = resolve(config.dataDir);
 
+  // Phase 0: secrets and the store.
   const seal = loadSealKey({
     key: "security.sealKeyFile",
     file: config.security.sealKeyFile,
@@ -133,296 +99,103 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   const { db, fromVersion, toVersion } = openStore(dataDir, config.limits.storeMaxBytes === undefined ? {} : { maxBytes: config.limits.storeMaxBytes });
   if (fromVersion !== toVersion) log.info({ fromVersion, toVersion }, "store migrated");
-  let adminServer: grpc.Server | undefined;
-  const servers: Server[] = [];
+  const started: { close(): void }[] = [];
   try {
     return await build(db);
   } catch (e) {
-    adminServer?.forceShutdown();
-    for (const s of servers) s.close();
+    for (const s of started) s.close();
     db.close();
     throw e;
   }
 
   async function build(db: Db): Promise<Daemon> {
-    const selfId = config.instance.id;
-    const self: Endpoint = { host: config.instance.mqtt.host, port: config.instance.mqtt.port };
-    const peerById = new Map(config.peers.map((p) => [p.id, p]));
-    const where = (id: string): string => {
-      if (id === selfId) return `${config.region.id}/${id}`;
-      const p = peerById.get(id);
-      return p === undefined ? id : `${p.region}/${p.id}`;
-    };
-    const routes = new RouteTable();
-    const sealer = createSealer(seal.key);
-    const routeStore = createRoutesRepo(db);
-    let replicator: Replicator | undefined;
-    const kickReplication = (): void => replicator?.kick();
+    const hub = createEventHub<StoreEvents>((event, err) => log.error({ err, event }, "a follower of committed changes failed"));
+    const metrics = createMetrics();
 
-    // Where each instance's devices connect: this daemon's own endpoint, the
-    // configured peers, then the federation directory (an instance's own
-    // announcement wins over a peer entry written by hand).
-    routes.setEndpoint(selfId, self);
-    routes.setRegion(selfId, config.region.id);
-    for (const p of config.peers) {
-      routes.setEndpoint(p.id, p.mqtt);
-      routes.setRegion(p.id, p.region);
-    }
-    for (const i of routeStore.instances()) {
-      if (i.instanceId === selfId) continue;
-      routes.setEndpoint(i.instanceId, { host: i.mqttHost, port: i.mqttPort });
-      routes.setRegion(i.instanceId, i.regionId);
-    }
-    const regionOf = (id: string): string => routes.regionAt(routes.instance(id)) || "unknown";
-
-    // A product made here is answered exactly: every device name is known.
-    // A received copy falls back to its owner's endpoint for names it does not hold.
-    const routeProduct = (p: Product): void => {
-      routes.setProduct(p.productKey, p.ownerInstanceId, p.ownerInstanceId === selfId);
-      refreshCandidates(p.productKey);
-      kickReplication();
-    };
-    /**
-     * A product's nearest-strategy candidates (R3) from whichever is newer:
-     * the product here (the owner's, or a copy at its synced version) or its
-     * replicated route. Both carry the owner's version.
-     */
-    function refreshCandidates(pk: string): void {
-      const local = products.get(pk);
-      const route = routeStore.product(pk);
-      const fromRoute = route !== undefined && (local === undefined || (local.ownerInstanceId !== selfId && route.version > local.version));
-      routes.setCandidates(pk, fromRoute ? (route.deleted ? [] : route.candidates) : (local?.candidates ?? []));
-    }
-    /** Nearest-placed (R3) when the device's route says so for this holder. */
-    const isNearest = (pk: string, dn: string, holder: string): boolean => {
-      const r = routeStore.device(pk, dn);
-      return r !== undefined && r.nearest && r.holder === holder;
-    };
-    const routeDevice = (pk: string, dn: string, holder: string, disabled: boolean): void => {
-      routes.setDevice(pk, dn, holder, disabled, isNearest(pk, dn, holder));
-      kickReplication();
-    };
-    const productRouteSink = (p: Product, deleted: boolean): void => {
-      // A product in the public pool (R17) shows its home's current version everywhere.
-      const pooled = deleted ? undefined : routeStore.pool(p.productKey);
-      if (pooled !== undefined && p.version > pooled.version) {
-        routeStore.commit({ kind: "pool", route: products.poolEntry(p, pooled.accountName, pooled.pooledAt, selfId) }, true);
-      }
-      routeStore.commit(
-        {
-          kind: "product",
-          route: {
-            productKey: p.productKey,
-            home: p.ownerInstanceId,
-            version: p.version,
-            deleted,
-            candidates: p.candidates,
-            accountId: p.accountId,
-            productName: p.productName,
-            nodeType: p.nodeType,
-            status: p.status,
-            regionId: config.region.id,
-            committedBy: selfId,
-            committedAt: Date.now(),
-          },
-        },
-        true,
-      );
-    };
-    const accounts = createAccountsRepo(db, { self: selfId, routes: routeStore });
+    // Phase 1: the replicated records, the instance directory, the repositories.
+    const replicationStore = createReplicationStore(db, hub);
+    const directory = createInstanceDirectory({
+      self: { id: config.instance.id, region: config.region.id, kind: config.instance.kind, mqtt: { host: config.instance.mqtt.host, port: config.instance.mqtt.port } },
+      peers: config.peers,
+      records: replicationStore.records,
+    });
+    const repos = createRepositories({
+      ...replicationStore,
+      db,
+      sealer: createSealer(seal.key),
+      hub,
+      self: directory.self.id,
+      regionId: directory.self.region,
+      where: (id) => directory.where(id),
+      codesPerHour: config.crossAccount.codesPerHour,
+      codeClock: createCodeClock(env.IOTFED_CLOCK_OFFSET_FILE, log),
+    });
+    const { records, accounts, products, devices, jobs } = repos;
+    directory.announceSelf();
     const adopted = accounts.adoptLocal();
     if (adopted > 0) log.info({ accounts: adopted }, "accounts made before the directory was replicated are published as this instance's");
-    const productListener = {
-      created: routeProduct,
-      deleted: (pk: string) => {
-        const r = routeStore.product(pk);
-        if (r !== undefined && !r.deleted) routes.setProduct(pk, r.home, false);
-        else routes.deleteProduct(pk);
-        refreshCandidates(pk);
-        kickReplication();
-      },
-    };
-    const products = createProductsRepo(db, productListener, Date.now, productRouteSink);
-    const deviceListener = { changed: routeDevice, deleted: (pk: string, dn: string) => routes.deleteDevice(pk, dn) };
-    const devices = createDevicesRepo({ db, sealer, listener: deviceListener, self: selfId, where });
-    // Late-bound: the embedded broker is built after the repositories.
-    const hooks: { leaving?: (pk: string, dn: string) => void } = {};
-    const jobs = createJobsRepo({ db, sealer, self: selfId, where, devices: deviceListener, routes: routeStore, leaving: (pk, dn) => hooks.leaving?.(pk, dn) });
-    const authCodes = createAuthCodesRepo({ db, sealer, maxPerHour: config.crossAccount.codesPerHour, now: createCodeClock(env.IOTFED_CLOCK_OFFSET_FILE, log) });
-    const grants = createGrantsRepo(db);
-    const auditHook: { recorded?: (e: AuditEntry) => void } = {};
-    const auditRepo = createAuditRepo(db);
-    const audit = {
-      ...auditRepo,
-      record(e: AuditEntry): void {
-        auditRepo.record(e);
-        auditHook.recorded?.(e);
-      },
-    };
-    const applier = createHandoffApplier({
-      db,
-      sealer,
-      self: selfId,
-      where,
-      products: productListener,
-      devices: deviceListener,
-      getProduct: (pk) => products.get(pk),
-      routes: routeStore,
-    });
-
-    // This instance's directory entry, announced when it changes.
-    const announced = routeStore.instances().find((i) => i.instanceId === selfId);
-    if (announced === undefined || announced.mqttHost !== self.host || announced.mqttPort !== self.port || announced.regionId !== config.region.id) {
-      const t = Date.now();
-      routeStore.commit(
-        { kind: "instance", route: { instanceId: selfId, regionId: config.region.id, mqttHost: self.host, mqttPort: self.port, version: Math.max(t, (announced?.version ?? 0) + 1), committedAt: t } },
-        true,
-      );
-    }
-
-    // Start-up load: replicated routes first, then what this daemon holds or
-    // made itself, which is newer wherever both exist.
-    const t0 = performance.now();
-    for (const p of routeStore.products()) {
-      if (p.deleted) continue;
-      routes.setProduct(p.productKey, p.home, false);
-      if (p.candidates.length > 0) refreshCandidates(p.productKey);
-    }
-    for (const p of products.all()) {
-      routes.setProduct(p.productKey, p.ownerInstanceId, p.ownerInstanceId === selfId);
-      if (p.candidates.length > 0) refreshCandidates(p.productKey);
-    }
-    routes.reserveDevices(routeStore.counts().devices + devices.countAll());
-    await streamDeviceRouteBlocks(dataDir, (block) => routes.loadDeviceBlock(block));
-    routes.endLoad();
-    for (const d of devices.routeEntries()) routes.setDevice(d.productKey, d.deviceName, d.holder, d.disabled);
-    // Nearest-placed devices (R3) carry a flag the blocks do not.
-    for (const r of routeStore.nearestDevices()) {
-      const disabled = r.holder === selfId && devices.get(r.productKey, r.deviceName)?.disabled === true;
-      routes.setDevice(r.productKey, r.deviceName, r.holder, disabled, true);
-    }
-    log.info({ ...routes.stats(), lastRevision: routeStore.lastRevision(), ms: Math.round(performance.now() - t0) }, "route table loaded");
-
-    /** Brings the route table up to records applied from the stream. */
-    const applyReplicated = (changes: RouteChange[]): void => {
-      for (const c of changes) {
-        if (c.kind === "device") {
-          const r = c.route;
-          // Holder changes that this store did not see (it was restored from
-          // an older backup) are brought into the device rows. In normal
-          // operation the table already agrees, and nothing is read.
-          if ((routes.deviceHolder(r.productKey, r.deviceName) === selfId) !== (r.holder === selfId)) {
-            const done = devices.reconcileRoute(r.productKey, r.deviceName, r.holder, r.generation);
-            if (done === "missing") log.warn({ product: r.productKey, device: r.deviceName, holder: r.holder, generation: r.generation }, "a route says this instance holds a device it has no certificate of (received after the restored backup): distribute it again from its source");
-            else if (done !== undefined) log.info({ product: r.productKey, device: r.deviceName, now: done, holder: r.holder, generation: r.generation }, "device row brought up to its newer route");
-          }
-          const local = r.holder === selfId ? devices.get(r.productKey, r.deviceName) : undefined;
-          routes.setDevice(r.productKey, r.deviceName, r.holder, local?.disabled ?? false, r.nearest);
-        } else if (c.kind === "product") {
-          const r = c.route;
-          refreshCandidates(r.productKey);
-          if (products.get(r.productKey) !== undefined) continue; // what is here is answered from here
-          if (r.deleted) routes.deleteProduct(r.productKey);
-          else routes.setProduct(r.productKey, r.home, false);
-        } else if (c.kind === "instance" && c.route.instanceId !== selfId) {
-          routes.setEndpoint(c.route.instanceId, { host: c.route.mqttHost, port: c.route.mqttPort });
-          routes.setRegion(c.route.instanceId, c.route.regionId);
-        }
-      }
-    };
-
-    const metrics = createMetrics();
-    auditHook.recorded = (e) => {
+    hub.on("audit.recorded", (e) => {
       metrics.audited.inc({ action: e.action, result: e.result });
       log.info({ action: e.action, result: e.result, actor: e.actorKind, account: e.accountId, other: e.otherAccount, product: e.productKey, device: e.deviceName, subject: e.subjectId }, "cross-account action");
-    };
-    metrics.buildInfo.set({ version: VERSION, region: config.region.id, instance: config.instance.id, kind: config.instance.kind }, 1);
-    metrics.setSources({
-      routeTable: () => routes.stats(),
-      deviceCounts: () => devices.countByStatus(),
-      jobCounts: () => jobs.countByStatus(),
-      outboxDepth: () => ({ jobDevices: jobs.outboxDepth(), productSync: products.staleCopyCount() }),
-      replication: () => replicator?.snapshot(),
-      mqttOnline: () => broker?.onlineCount(),
     });
-    let broker: EmbeddedBroker | undefined;
-    if (config.replication !== undefined) {
-      const r = config.replication;
-      replicator = createReplicator({
-        servers: r.servers,
-        bucket: r.bucket,
-        replicas: r.replicas,
-        ...(r.placementCluster === undefined ? {} : { placementCluster: r.placementCluster }),
-        ...(r.mirror === undefined ? {} : { mirror: { stream: r.mirror.stream, ...(r.mirror.cluster === undefined ? {} : { cluster: r.mirror.cluster }) } }),
-        ...(r.credsFile === undefined ? {} : { credsFile: r.credsFile }),
-        ...(r.caFile === undefined ? {} : { caFile: r.caFile }),
-        self: selfId,
-        routes: routeStore,
-        publishBatch: r.publishBatch,
-        staleAfterMs: r.staleAfterMs,
-        onApplied: applyReplicated,
-        metrics,
-        logger: log,
-      });
-    }
 
+    // Phase 2: the in-memory route table (the bootstrap hot path), loaded and kept in step.
+    const routeTable = new RouteTable();
+    const routeSync = createRouteSync({ routeTable, directory, records, products, devices, hub, logger: log });
+    const loaded = await routeSync.load(dataDir);
+    log.info({ ...loaded, lastRevision: records.lastRevision() }, "route table loaded");
+
+    // Phase 3: replication, the peer plane, jobs and placement.
+    const replicator =
+      config.replication === undefined
+        ? undefined
+        : createReplicator({
+            ...config.replication,
+            self: directory.self.id,
+            records,
+            outbox: repos.outbox,
+            hub,
+            onApplied: (changes) => routeSync.applyReplicated(changes),
+            metrics,
+            logger: log,
+          });
     const peerTls = config.peer.tls === undefined ? undefined : loadPeerTls(config.peer.tls);
-    // Certificate expiry, for the alert that pages before a certificate lapses.
-    const certFiles: [string, string | undefined][] = [
-      ["peer", config.peer.tls?.certFile],
-      ["peer_ca", config.peer.tls?.caFile],
-      ["admin", config.tls.admin?.certFile],
-      ["bootstrap", config.tls.bootstrap?.certFile],
-    ];
-    for (const [cert, file] of certFiles) {
-      if (file === undefined) continue;
-      const notAfter = certificateNotAfter(file);
-      if (notAfter !== undefined) metrics.certificateExpiry.set({ cert }, Math.floor(notAfter / 1000));
-      else log.warn({ cert, file }, "cannot read the certificate's expiry");
-    }
     const peerClients: Map<string, PeerClient> = peerTls === undefined ? new Map<string, PeerClient>() : createPeerClients(config.peers, peerTls, config.peer.callTimeoutMs);
     const worker = createJobWorker({
       jobs,
       products,
       peers: peerClients,
-      self: selfId,
-      regionId: config.region.id,
+      self: directory.self.id,
+      regionId: directory.self.region,
       batchSize: config.peer.batchSize,
       retryWindowMs: config.peer.retryWindowMs,
       retryFailedPlacementsAfterMs: config.placement.retryFailedAfterMs,
-      // The worker starts below, after `placement` exists.
-      onJobChange: (job) => placement.jobChanged(job),
+      hub,
       metrics,
       logger: log,
     });
     const placement = createPlacement({
-      self: selfId,
-      regionOf,
+      self: directory.self.id,
+      regionOf: (id) => directory.regionOf(id),
       jobs,
       products,
-      routes: routeStore,
+      records,
+      hub,
       peers: peerClients,
       kickWorker: () => worker.kick(),
       waitMs: config.placement.waitMs,
       unreachableBackoffMs: config.placement.unreachableBackoffMs,
       maxInFlight: config.placement.maxInFlight,
-      learned: (route) => {
-        // Applied like a record from the stream: only a higher generation.
-        if (routeStore.commit({ kind: "device", route }, false)) routes.setDevice(route.productKey, route.deviceName, route.holder, false, route.nearest);
-      },
+      learned: (route) => routeSync.learned(route),
       metrics,
       logger: log,
     });
 
-    // IP location for the nearest strategy (R3).
-    const regionAt = (region: string): LatLon | undefined =>
-      config.geo.regions[region] ??
-      (region === config.region.id && config.region.latitude !== undefined && config.region.longitude !== undefined
-        ? { latitude: config.region.latitude, longitude: config.region.longitude }
-        : KNOWN_REGIONS[region]);
+    // IP location for the nearest strategy (R3). A daemon alone has nowhere
+    // to move a device: it loads the packaged databases (about 130 MB) only
+    // in a federation, unless configured to.
+    const regionAt = regionCoordinates(config);
     const geoStarted = performance.now();
-    // A daemon alone has nowhere to move a device: it loads the packaged
-    // databases (about 130 MB) only in a federation, unless configured to.
     const federated = config.peers.length > 0 || config.replication !== undefined;
     const locator = createLocator({
       databases: config.geo.databases ?? (federated ? packagedCityDatabases() : []),
@@ -435,26 +208,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       log.warn({ region: config.region.id }, "no coordinates for this region (set region.latitude/longitude): the nearest strategy skips it");
     }
 
+    // Phase 4: the listeners.
     let ready = false;
     let stopping = false;
     const { server: admin, health } = createAdminServer({
-      accounts,
-      products,
-      devices,
-      regionId: config.region.id,
-      instanceId: config.instance.id,
+      repos,
+      directory,
       maxDevicesPerBatch: config.limits.devicesPerBatch,
-      jobs,
-      peers: config.peers,
-      where,
       kickWorker: () => worker.kick(),
-      instanceKind: config.instance.kind,
       peerClient: (id) => peerClients.get(id),
-      authCodes,
-      grants,
-      audit,
-      routes: routeStore,
-      kickReplication,
       grantInstanceKinds: config.grants.instanceKinds,
       backup: async (name) => {
         const r = await backupStore(db, resolve(config.backupDir ?? join(dataDir, "backups")), name);
@@ -466,7 +228,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       logger: log,
       maxMessageBytes: config.limits.adminMaxMessageBytes,
     });
-    adminServer = admin;
+    started.push({ close: () => admin.forceShutdown() });
     const adminCreds =
       config.tls.admin === undefined
         ? grpc.ServerCredentials.createInsecure()
@@ -474,53 +236,30 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
             const t = readTls(config.tls.admin, "tls.admin");
             return grpc.ServerCredentials.createSsl(null, [{ cert_chain: t.cert, private_key: t.key }], false);
           })();
-    const adminAddr = config.listen.admin;
-    const adminPort = await new Promise<number>((ok, fail) =>
-      admin.bindAsync(adminAddr, adminCreds, (err, port) => (err ? fail(new Error(`listen.admin: cannot listen on ${adminAddr}: ${err.message}`)) : ok(port))),
-    );
+    const adminAddr = await bindGrpc(admin, config.listen.admin, adminCreds, "listen.admin");
 
     let peerServer: grpc.Server | undefined;
     let peerAddr = "";
     if (peerTls !== undefined && config.peers.length > 0) {
       peerServer = createPeerServer({
-        self: selfId,
-        endpoint: self,
-        peers: new Set(peerById.keys()),
-        applier,
+        self: directory.self.id,
+        endpoint: directory.self.mqtt,
+        peers: new Set(directory.peers().map((p) => p.id)),
+        applier: repos.handoff,
         products,
         maxDevicesPerCall: Math.max(config.peer.batchSize, config.limits.devicesPerBatch),
         place: (pk, dn, target, waitMs) => placement.placeHere(pk, dn, target, waitMs),
         maxPlaceWaitMs: 30000,
         accounts,
-        authCodes,
-        audit,
-        codeIssued: (e) => {
-          // R4: delivered to the target account only: its admin API, and its
-          // subject for integrations (the digits only where configured).
-          const subject = `${config.crossAccount.eventSubjectPrefix}.${e.targetAccountId}.authcode`;
-          const event = {
-            type: "authcode.issued",
-            codeId: e.codeId,
-            ...(config.crossAccount.eventsIncludeCode ? { code: e.code } : {}),
-            requesterAccountId: e.requesterAccountId,
-            requesterAccountName: e.requesterAccountName,
-            targetAccountId: e.targetAccountId,
-            regionId: config.region.id,
-            instanceId: selfId,
-            expireTimeMs: e.expiresAt,
-          };
-          replicator?.publishEvent(subject, new TextEncoder().encode(JSON.stringify(event)));
-        },
+        authCodes: repos.authCodes,
+        audit: repos.audit,
+        codeIssued: authCodeEvents({ crossAccount: config.crossAccount, self: directory.self, publish: (subject, data) => replicator?.publishEvent(subject, data) }),
         metrics,
         logger: log,
       });
       const ps = peerServer;
-      const port = await new Promise<number>((ok, fail) =>
-        ps.bindAsync(config.peer.listen, peerServerCredentials(peerTls), (err, p) =>
-          err ? fail(new Error(`peer.listen: cannot listen on ${config.peer.listen}: ${err.message}`)) : ok(p),
-        ),
-      );
-      peerAddr = joinHostPort(splitHostPort(config.peer.listen).host, port);
+      started.push({ close: () => ps.forceShutdown() });
+      peerAddr = await bindGrpc(ps, config.peer.listen, peerServerCredentials(peerTls), "peer.listen");
     }
 
     const clientIp = createClientIpResolver(config.placement.trustedProxies);
@@ -534,8 +273,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       },
       (reason) => metrics.bootstrapShed.labels(reason).inc(),
     );
+    started.push({ close: () => limiter.close() });
     const bootstrap = createBootstrapServer({
-      routes,
+      routeTable,
       metrics,
       logger: log,
       limiter,
@@ -544,7 +284,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       requestTimeoutMs: config.limits.bootstrapRequestTimeoutMs,
       keepAliveMs: config.limits.bootstrapKeepAliveMs,
       nearest: createNearestResolver({
-        routes,
+        routeTable,
         locator,
         clientIp,
         regionAt,
@@ -553,86 +293,46 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       }),
       ...(config.tls.bootstrap === undefined ? {} : { tls: readTls(config.tls.bootstrap, "tls.bootstrap") }),
     });
-    servers.push(bootstrap);
+    started.push(bootstrap);
     const sre = createSreServer({
       registry: metrics.registry,
       notReady: () => (stopping ? "shutting down" : ready ? undefined : "starting"),
       degraded: () => replicator?.stale(),
     });
-    servers.push(sre);
-    let mqttAddr = "";
-    // The embedded default runs its own MQTT endpoint too, unless the port
-    // is taken (a host's own broker on 1883): then it says so and goes on.
-    if (config.mqtt.broker.enabled || embedded) {
-      const b = config.mqtt.broker;
-      broker = await createEmbeddedBroker({
-        devices,
-        products,
-        ...(b.tls === undefined ? {} : { tls: readTls(b.tls, "mqtt.broker.tls") }),
-        notifyGraceMs: b.notifyGraceMs,
-        metrics,
-        logger: log,
-      });
-      const eb = broker;
-      hooks.leaving = (pk, dn) => eb.deviceLeaving(pk, dn);
-      mqttAddr = await listen(eb.server, b.listen).catch(async (e: Error) => {
-        if (!embedded) throw new Error(`mqtt.broker.listen: cannot listen on ${b.listen}: ${e.message}`);
-        log.warn({ listen: b.listen, err: e.message }, "embedded default: the MQTT broker did not start (its port is in use); devices cannot sign in here");
-        await eb.close();
-        broker = undefined;
-        delete hooks.leaving;
-        return "";
-      });
-    }
-    let mqttHooksAddr = "";
-    let hooksServer: Server | undefined;
-    if (config.mqtt.external.enabled) {
-      const x = config.mqtt.external;
-      const secretFile = (file: string, key: string): string => {
-        try {
-          return readFileSync(file, "utf8").trim();
-        } catch (e) {
-          throw new Error(`${key}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
-        }
-      };
-      const credentials = x.api === undefined ? undefined : secretFile(x.api.credentialsFile, "mqtt.external.api.credentialsFile");
-      if (credentials !== undefined && !credentials.includes(":")) throw new Error("mqtt.external.api.credentialsFile: must hold <api key>:<api secret>");
-      const ext = createExternalBroker({
-        devices,
-        products,
-        token: secretFile(x.tokenFile!, "mqtt.external.tokenFile"),
-        ...(x.api === undefined || credentials === undefined
-          ? {}
-          : { api: { url: x.api.url, key: credentials.slice(0, credentials.indexOf(":")), secret: credentials.slice(credentials.indexOf(":") + 1) } }),
-        notifyGraceMs: x.notifyGraceMs,
-        metrics,
-        logger: log,
-      });
-      const previous = hooks.leaving;
-      hooks.leaving = (pk, dn) => {
-        previous?.(pk, dn);
-        ext.deviceLeaving(pk, dn);
-      };
-      servers.push(ext.server);
-      hooksServer = ext.server;
-      mqttHooksAddr = await listen(ext.server, x.listen).catch((e: Error) => {
-        throw new Error(`mqtt.external.listen: cannot listen on ${x.listen}: ${e.message}`);
-      });
-    }
-    const bootstrapAddr = await listen(bootstrap, config.listen.bootstrap).catch((e: Error) => {
-      throw new Error(`listen.bootstrap: cannot listen on ${config.listen.bootstrap}: ${e.message}`);
+    started.push(sre);
+    const brokers = await startDeviceBrokers({ config, embedded, devices, products, hub, metrics, logger: log });
+    started.push({ close: () => void brokers.close(0) });
+
+    metrics.buildInfo.set({ version: VERSION, region: config.region.id, instance: config.instance.id, kind: config.instance.kind }, 1);
+    metrics.setSources({
+      routeTable: () => routeTable.stats(),
+      deviceCounts: () => devices.countByStatus(),
+      jobCounts: () => jobs.countByStatus(),
+      outboxDepth: () => ({ jobDevices: jobs.outboxDepth(), productSync: products.staleCopyCount() }),
+      replication: () => replicator?.snapshot(),
+      mqttOnline: () => brokers.onlineCount(),
     });
-    const metricsAddr = await listen(sre, config.listen.metrics).catch((e: Error) => {
-      throw new Error(`listen.metrics: cannot listen on ${config.listen.metrics}: ${e.message}`);
-    });
+    // Certificate expiry, for the alert that pages before a certificate lapses.
+    const certFiles: [string, string | undefined][] = [
+      ["peer", config.peer.tls?.certFile],
+      ["peer_ca", config.peer.tls?.caFile],
+      ["admin", config.tls.admin?.certFile],
+      ["bootstrap", config.tls.bootstrap?.certFile],
+    ];
+    for (const [cert, file] of certFiles) {
+      if (file === undefined) continue;
+      const notAfter = certificateNotAfter(file);
+      if (notAfter !== undefined) metrics.certificateExpiry.set({ cert }, Math.floor(notAfter / 1000));
+      else log.warn({ cert, file }, "cannot read the certificate's expiry");
+    }
 
     const addresses: Addresses = {
-      admin: joinHostPort(splitHostPort(adminAddr).host, adminPort),
-      bootstrap: bootstrapAddr,
-      metrics: metricsAddr,
+      admin: adminAddr,
+      bootstrap: await listenAt(bootstrap, config.listen.bootstrap, "listen.bootstrap"),
+      metrics: await listenAt(sre, config.listen.metrics, "listen.metrics"),
       peer: peerAddr,
-      mqtt: mqttAddr,
-      mqttHooks: mqttHooksAddr,
+      mqtt: brokers.mqtt,
+      mqttHooks: brokers.mqttHooks,
     };
     worker.start();
     replicator?.start();
@@ -667,14 +367,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           closeHttp(bootstrap, deadline),
           shutdownGrpc(admin, deadline),
           closeHttp(sre, deadline),
-          ...(hooksServer === undefined ? [] : [closeHttp(hooksServer, deadline)]),
           ...(peerServer === undefined ? [] : [shutdownGrpc(peerServer, deadline)]),
           withDeadline(worker.stop(), deadline),
           ...(replicator === undefined ? [] : [withDeadline(replicator.stop(), deadline)]),
-          ...(broker === undefined ? [] : [withDeadline(broker.close(), deadline)]),
+          brokers.close(deadline),
         ]);
         limiter.close();
-        for (const c of peerClients.values()) (c as { close(): void }).close();
+        for (const c of peerClients.values()) c.close();
         db.close();
         log.info("iotfedd stopped");
       },

@@ -1,8 +1,9 @@
 /**
  * Typed errors of the domain. Each kind is one class with a stable `code`;
  * transports map codes to their own vocabulary in one table each
- * (internal/admin/status.ts for gRPC, internal/bootstrap/envelope.ts for the
- * device edge). Messages name the offending field or the SPEC rule and never
+ * (internal/rpc/status.ts for gRPC, internal/bootstrap/envelope.ts for the
+ * device edge, the exit codes of cmd/). Every error class of the code base
+ * extends IotfedError. Messages name the offending field or the SPEC rule and never
  * carry a secret.
  */
 export type ErrorCode =
@@ -15,6 +16,7 @@ export type ErrorCode =
   | "RESOURCE_EXHAUSTED"
   | "UNIMPLEMENTED"
   | "UNAVAILABLE"
+  | "DEADLINE_EXCEEDED"
   | "INTERNAL";
 
 export interface ErrorDetails {
@@ -90,6 +92,50 @@ export class ResourceExhaustedError extends IotfedError {
 export class UnimplementedError extends IotfedError {
   override readonly name = "UnimplementedError";
   readonly code = "UNIMPLEMENTED";
+}
+
+/** A dependency (a peer, the store's disk, NATS) cannot serve the request now; nothing was changed. */
+export class UnavailableError extends IotfedError {
+  override readonly name = "UnavailableError";
+  readonly code = "UNAVAILABLE";
+}
+
+/** A wait ran out before what it waited for happened. */
+export class DeadlineExceededError extends IotfedError {
+  override readonly name = "DeadlineExceededError";
+  readonly code = "DEADLINE_EXCEEDED";
+}
+
+/** A fault of ours; its message is logged, never sent. */
+export class InternalError extends IotfedError {
+  override readonly name = "InternalError";
+  readonly code = "INTERNAL";
+}
+
+/**
+ * A problem with the daemon's configuration or the files it names (a key,
+ * a certificate, the store's schema): found at start-up, it stops the
+ * daemon with exit code 2. `key` is the configuration key at fault.
+ */
+export class ConfigurationError extends IotfedError {
+  override readonly name: string = "ConfigurationError";
+  readonly code = "INVALID_ARGUMENT";
+  constructor(
+    readonly key: string,
+    message: string,
+    details: Omit<ErrorDetails, "field"> = {},
+  ) {
+    super(key === "" ? message : `${key}: ${message}`, { ...details, ...(key === "" ? {} : { field: key }) });
+  }
+}
+
+/**
+ * Whether a failed call to another daemon may succeed if sent again later
+ * (its outcome is unknown, or the peer was busy): the job worker and
+ * placement retry these; every other code is the peer's answer.
+ */
+export function isRetryable(code: ErrorCode): boolean {
+  return code === "UNAVAILABLE" || code === "DEADLINE_EXCEEDED" || code === "RESOURCE_EXHAUSTED" || code === "INTERNAL";
 }
 
 export function isIotfedError(e: unknown): e is IotfedError {

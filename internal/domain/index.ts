@@ -12,3 +12,4 @@ export * from "./routes.js";
 export * from "./strategy.js";
 export * from "./mqtt-auth.js";
 export * from "./cross-account.js";
+export * from "./event-hub.js";

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { DEVICE_NAME_RE, PRODUCT_KEY_RE } from "./names.js";
+import { IotfedError } from "./errors.js";
 
 export type SignMethod = "hmacmd5" | "hmacsha1" | "hmacsha256";
 const HASH: Record<SignMethod, string> = { hmacmd5: "md5", hmacsha1: "sha1", hmacsha256: "sha256" };
@@ -18,8 +19,9 @@ export interface MqttSignIn {
 }
 
 /** Why a CONNECT is refused, without any secret in it. */
-export class MqttSignInError extends Error {
+export class MqttSignInError extends IotfedError {
   override readonly name = "MqttSignInError";
+  readonly code = "UNAUTHENTICATED";
 }
 
 /**

@@ -1,3 +1,5 @@
+import type { DataFormat, NodeType, ProductStatus, TopicOperation } from "./entities.js";
+
 /**
  * Route records of the replication plane (ARCHITECTURE.md "Ownership"):
  * every daemon applies a record only when its generation (devices) or
@@ -27,8 +29,8 @@ export interface ProductRoute {
   candidates: string[];
   accountId: string;
   productName: string;
-  nodeType: string;
-  status: string;
+  nodeType: NodeType;
+  status: ProductStatus;
   regionId: string;
   committedBy: string;
   committedAt: number;
@@ -58,7 +60,7 @@ export interface AccountRoute {
 /** A topic class of a pool product. */
 export interface PoolTopic {
   shortName: string;
-  operation: string;
+  operation: TopicOperation;
   description: string;
 }
 
@@ -68,8 +70,8 @@ export interface PoolRoute {
   accountId: string;
   accountName: string;
   productName: string;
-  nodeType: string;
-  dataFormat: string;
+  nodeType: NodeType;
+  dataFormat: DataFormat;
   description: string;
   home: string;
   /** The product's version at its home. */

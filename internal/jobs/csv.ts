@@ -1,3 +1,4 @@
+import { IotfedError } from "../domain/index.js";
 /**
  * CSV for distribution jobs: the device list template an operator fills in,
  * its parser (R1: at most the configured number of records), and the
@@ -5,8 +6,10 @@
  */
 export const DEVICE_LIST_TEMPLATE = "productKey,deviceName\n";
 
-export class CsvError extends Error {
+/** A device list that cannot be read; the message names the line. */
+export class CsvError extends IotfedError {
   override readonly name = "CsvError";
+  readonly code = "INVALID_ARGUMENT";
 }
 
 function splitLine(line: string, lineNo: number): string[] {

@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 
 import type { DeviceRoute, Job } from "../domain/index.js";
-import type { JobsRepo, ProductsRepo, RoutesRepo } from "../store/index.js";
+import type { JobsRepo, ProductsRepo, RecordsRepo, StoreHub } from "../store/index.js";
 import type { PeerClient, PlaceResult } from "../peer/index.js";
 import { statusName } from "../rpc/index.js";
 import type { Metrics } from "../metrics/index.js";
@@ -9,10 +9,13 @@ import type { Logger } from "../log/index.js";
 
 export interface PlacementOptions {
   self: string;
+  /** An instance's region ("" when unknown), for metric labels. */
   regionOf: (instanceId: string) => string;
   jobs: JobsRepo;
   products: ProductsRepo;
-  routes: RoutesRepo;
+  records: RecordsRepo;
+  /** Placements wait on their job's `job.changed`. */
+  hub: StoreHub;
   peers: ReadonlyMap<string, PeerClient>;
   /** Tells the job worker a placement job is waiting. */
   kickWorker: () => void;
@@ -72,10 +75,17 @@ export function createPlacement(opts: PlacementOptions) {
     });
 
   const settled = (j: Job | undefined): boolean => j === undefined || j.status === "completed" || j.status === "failed" || (j.total > 0 && j.succeeded + j.failed === j.total);
+  const regionLabel = (id: string): string => opts.regionOf(id) || "unknown";
+  // The job worker announces each step; placements waiting on that job wake up when it settles.
+  opts.hub.on("job.changed", (job) => {
+    if (!settled(job)) return;
+    const set = waiters.get(job.jobId);
+    if (set !== undefined) for (const wake of [...set]) wake();
+  });
 
   /** Where the device is now, as this daemon knows it. */
   const currentHolder = (pk: string, dn: string): { holder: string; generation: number } => {
-    const r = opts.routes.device(pk, dn);
+    const r = opts.records.device(pk, dn);
     return r === undefined ? { holder: self, generation: 0 } : { holder: r.holder, generation: r.generation };
   };
 
@@ -88,7 +98,7 @@ export function createPlacement(opts: PlacementOptions) {
     if (client === undefined) return answer("refused", `target ${target} is not a configured peer of ${self}`);
     const product = opts.products.get(pk);
     if (product === undefined) return answer("refused", `product ${pk} has no copy here`);
-    const route = opts.routes.product(pk);
+    const route = opts.records.product(pk);
     const candidates = route !== undefined && route.version > product.version ? route.candidates : product.candidates;
     if (!candidates.includes(target)) {
       return answer("refused", `${target} is not a candidate of product ${pk}`);
@@ -156,7 +166,7 @@ export function createPlacement(opts: PlacementOptions) {
       result = code === grpc.status.UNAVAILABLE ? "unreachable" : "error";
       return holder;
     } finally {
-      metrics.placements.inc({ from_region: opts.regionOf(holder), to_region: opts.regionOf(target), result });
+      metrics.placements.inc({ from_region: regionLabel(holder), to_region: regionLabel(target), result });
       metrics.placementDuration.observe((performance.now() - started) / 1000);
     }
   }
@@ -175,7 +185,7 @@ export function createPlacement(opts: PlacementOptions) {
       const pending = inFlight.get(key);
       if (pending !== undefined) return pending;
       if (inFlight.size >= (opts.maxInFlight ?? 10000)) {
-        metrics.placements.inc({ from_region: opts.regionOf(holder), to_region: opts.regionOf(target), result: "shed" });
+        metrics.placements.inc({ from_region: regionLabel(holder), to_region: regionLabel(target), result: "shed" });
         return holder;
       }
       const refused = refusedUntil.get(`${key}\0${target}`);
@@ -191,12 +201,6 @@ export function createPlacement(opts: PlacementOptions) {
         .finally(() => inFlight.delete(key));
       inFlight.set(key, p);
       return p;
-    },
-    /** The job worker reports each step; placements waiting on that job wake up when it settles. */
-    jobChanged(job: Job): void {
-      if (!settled(job)) return;
-      const set = waiters.get(job.jobId);
-      if (set !== undefined) for (const wake of [...set]) wake();
     },
     /** Requests waiting for an answer (a gauge for SREs would read this). */
     inFlight(): number {

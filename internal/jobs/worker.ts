@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 
-import type { JobsRepo, ProductsRepo } from "../store/index.js";
+import type { JobsRepo, ProductsRepo, StoreHub } from "../store/index.js";
 import type { DeviceCertificate, Job } from "../domain/index.js";
 import { bundleToWire, certToWire, type PeerClient } from "../peer/index.js";
 import { statusName } from "../rpc/index.js";
@@ -22,8 +22,8 @@ export interface JobWorkerOptions {
   self: string;
   /** Failed placement jobs are retried after this long (their devices wait, leaving, R3). */
   retryFailedPlacementsAfterMs?: number;
-  /** Told after each step of a job (placements wait on their job). */
-  onJobChange?: (job: Job) => void;
+  /** Where each committed step of a job is announced (`job.changed`: placements wait on their job). */
+  hub: StoreHub;
   metrics: Metrics;
   logger: Logger;
 }
@@ -50,7 +50,7 @@ const codeName = statusName;
  */
 export function createJobWorker(opts: JobWorkerOptions) {
   const { jobs, products, peers, metrics, logger, self } = opts;
-  const changed = (job: Job): void => opts.onJobChange?.(job);
+  const changed = (job: Job): void => opts.hub.emit("job.changed", job);
   const concurrency = opts.concurrency ?? 4;
   const inFlight = new Map<string, Promise<void>>();
   let syncing: Promise<void> | undefined;

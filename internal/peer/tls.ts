@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { ConfigurationError } from "../domain/index.js";
 import type { PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 
@@ -14,7 +15,8 @@ export interface PeerTls {
   key: Buffer;
 }
 
-export class PeerTlsError extends Error {
+/** A peer-plane certificate, key or CA file that cannot be read. */
+export class PeerTlsError extends ConfigurationError {
   override readonly name = "PeerTlsError";
 }
 
@@ -23,7 +25,7 @@ export function loadPeerTls(files: PeerTlsFiles): PeerTls {
     try {
       return readFileSync(path);
     } catch (e) {
-      throw new PeerTlsError(`peer.tls.${key}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+      throw new PeerTlsError(`peer.tls.${key}`, `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
     }
   };
   return { ca: read("caFile", files.caFile), cert: read("certFile", files.certFile), key: read("keyFile", files.keyFile) };

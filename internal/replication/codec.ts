@@ -1,5 +1,5 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { ACCOUNT_ID_RE, ACCOUNT_NAME_RE, DEVICE_NAME_RE, PRODUCT_KEY_RE, type RouteChange } from "../domain/index.js";
+import { IotfedError, ACCOUNT_ID_RE, ACCOUNT_NAME_RE, DEVICE_NAME_RE, PRODUCT_KEY_RE, type DataFormat, type NodeType, type ProductStatus, type RouteChange, type TopicOperation } from "../domain/index.js";
 import { RouteRecordSchema } from "../gen/iotfed/v1/replication_pb.js";
 import { keyOf } from "./keys.js";
 
@@ -8,7 +8,10 @@ const REGION_RE = /^[a-z0-9-]{2,32}$/;
 const HOST_RE = /^[A-Za-z0-9.:-]{1,100}$/;
 
 /** A record from the stream that cannot be applied; it is counted and skipped, never applied. */
-export class RecordError extends Error {}
+export class RecordError extends IotfedError {
+  override readonly name = "RecordError";
+  readonly code = "INVALID_ARGUMENT";
+}
 
 /** Serialises a route for the stream. Only route fields exist in the message: no secret can travel. */
 export function encodeRecord(c: RouteChange, committedBy: string): Uint8Array {
@@ -103,6 +106,15 @@ export function encodeRecord(c: RouteChange, committedBy: string): Uint8Array {
 const check = (ok: boolean, what: string): void => {
   if (!ok) throw new RecordError(what);
 };
+/** A wire string as one of the domain's values, or a RecordError naming the field. */
+const oneOf = <T extends string>(values: readonly T[], v: string, field: string): T => {
+  check((values as readonly string[]).includes(v), `${field} must be one of ${values.join(", ")}`);
+  return v as T;
+};
+const NODE_TYPES: readonly NodeType[] = ["device", "gateway"];
+const PRODUCT_STATUSES: readonly ProductStatus[] = ["developing", "published"];
+const DATA_FORMATS: readonly DataFormat[] = ["alink-json", "custom"];
+const TOPIC_OPERATIONS: readonly TopicOperation[] = ["pub", "sub", "all"];
 
 /**
  * Parses and validates a record read under `key`: fields must be well
@@ -146,8 +158,8 @@ export function decodeRecord(key: string, bytes: Uint8Array): RouteChange {
           candidates: [...p.candidates],
           accountId: p.accountId,
           productName: p.productName,
-          nodeType: p.nodeType,
-          status: p.status,
+          nodeType: oneOf(NODE_TYPES, p.nodeType, "product.node_type"),
+          status: oneOf(PRODUCT_STATUSES, p.status, "product.status"),
           regionId: p.regionId,
           committedBy,
           committedAt,
@@ -189,12 +201,12 @@ export function decodeRecord(key: string, bytes: Uint8Array): RouteChange {
           accountId: p.accountId,
           accountName: p.accountName,
           productName: p.productName,
-          nodeType: p.nodeType,
-          dataFormat: p.dataFormat,
+          nodeType: oneOf(NODE_TYPES, p.nodeType, "pool.node_type"),
+          dataFormat: oneOf(DATA_FORMATS, p.dataFormat, "pool.data_format"),
           description: p.description,
           home: p.home,
           version: Number(p.version),
-          topics: p.topics.map((t) => ({ shortName: t.topicShortName, operation: t.operation, description: t.description })),
+          topics: p.topics.map((t, i) => ({ shortName: t.topicShortName, operation: oneOf(TOPIC_OPERATIONS, t.operation, `pool.topics[${i}].operation`), description: t.description })),
           thingModel: p.thingModel,
           pooledAt: Number(p.poolTimeMs),
           committedBy,

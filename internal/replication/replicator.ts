@@ -3,29 +3,33 @@ import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/trans
 import { Kvm, type KV } from "@nats-io/kv";
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { RouteChange } from "../domain/index.js";
-import type { RoutesRepo, ReplicatedRecord } from "../store/index.js";
+import type { Outbox, RecordsRepo, ReplicatedRecord, StoreHub } from "../store/index.js";
 import type { Metrics, ReplicationSnapshot } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
 import { decodeRecord, encodeRecord, RecordError } from "./codec.js";
 import { keyOf, orderOf } from "./keys.js";
+import { isStreamNotFound, isWrongLastSequence } from "./nats-errors.js";
 
 export interface ReplicatorOptions {
   servers: string[];
   bucket: string;
   replicas: number;
-  placementCluster?: string;
+  placementCluster?: string | undefined;
   /**
    * Read the routes from a mirror of the bucket's stream in this daemon's own
    * NATS cluster (a supercluster region away from the bucket's), created
    * when missing; writes still go to the bucket. Mirrors keep the bucket's
    * sequence numbers, so revisions mean the same on both.
    */
-  mirror?: { stream: string; cluster?: string };
-  credsFile?: string;
-  caFile?: string;
+  mirror?: { stream: string; cluster?: string | undefined } | undefined;
+  credsFile?: string | undefined;
+  caFile?: string | undefined;
   /** This instance's id (the NATS connection name, and committed_by of its records). */
   self: string;
-  routes: RoutesRepo;
+  records: RecordsRepo;
+  outbox: Outbox;
+  /** Each `record.queued` wakes the publisher. */
+  hub: StoreHub;
   publishBatch: number;
   staleAfterMs: number;
   /** Called after each applied batch's commit with the records that were newer. */
@@ -36,8 +40,6 @@ export interface ReplicatorOptions {
 
 export interface Replicator {
   start(): void;
-  /** Wakes the publisher (a route was committed). */
-  kick(): void;
   /** Undefined while caught up; else why replication is stale. */
   stale(): string | undefined;
   snapshot(): ReplicationSnapshot;
@@ -54,8 +56,6 @@ interface StreamEntry {
   operation: string;
 }
 
-/** JetStream "wrong last sequence": a compare-and-set lost to a concurrent write. */
-const WRONG_LAST_SEQUENCE = 10071;
 /** Entries applied per transaction while catching up. */
 const APPLY_BATCH = 1000;
 
@@ -87,7 +87,7 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> => pause(ms, sign
  * and reads only the latest values gets the true routes.
  */
 export function createReplicator(opts: ReplicatorOptions): Replicator {
-  const { routes, metrics, logger: log } = opts;
+  const { records, metrics, logger: log } = opts;
   const stopper = new AbortController();
   let nc: NatsConnection | undefined;
   let connected = false;
@@ -106,6 +106,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
     wake = undefined;
     w?.();
   };
+  opts.hub.on("record.queued", kick);
   const waitForKick = (ms: number): Promise<void> =>
     pause(ms, stopper.signal, (finish) => {
       wake = finish;
@@ -165,10 +166,6 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
    */
   const written = new Map<string, number>();
   const WRITTEN_MAX = 100_000;
-  const isWrongLastSequence = (e: unknown): boolean => {
-    const code = (e as { code?: number }).code ?? (e as { api_error?: { err_code?: number } }).api_error?.err_code;
-    return code === WRONG_LAST_SEQUENCE || /wrong last sequence/i.test(String((e as Error)?.message));
-  };
 
   /**
    * Publishes one route over an older one; "superseded" when the bucket
@@ -221,7 +218,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
   async function publishLoop(kv: KV): Promise<void> {
     let backoff = 100;
     while (!stopper.signal.aborted) {
-      const items = routes.outbox(opts.publishBatch);
+      const items = opts.outbox.pending(opts.publishBatch);
       if (items.length === 0) {
         await waitForKick(1000);
         continue;
@@ -236,7 +233,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
           metrics.replicationPublished.inc({ kind: item.change.kind, result: r.value });
         } else failed++;
       });
-      if (done.length > 0) routes.ackOutbox(done);
+      if (done.length > 0) opts.outbox.ack(done);
       if (failed > 0) {
         metrics.replicationErrors.inc({ op: "publish" }, failed);
         const first = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
@@ -248,13 +245,13 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
   }
 
   function applyBatch(entries: StreamEntry[]): void {
-    const records: ReplicatedRecord[] = [];
+    const batch: ReplicatedRecord[] = [];
     const kinds: string[] = [];
     for (const e of entries) {
       if (e.operation !== "PUT") continue; // routes are never deleted; a purge is an operator's action
       try {
         const change = decodeRecord(e.key, e.value);
-        records.push({ revision: e.revision, change });
+        batch.push({ revision: e.revision, change });
         kinds.push(change.kind);
       } catch (err) {
         if (!(err instanceof RecordError)) throw err;
@@ -264,7 +261,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
     }
     const last = entries[entries.length - 1]!.revision;
     lastProgressAt = Date.now();
-    const applied = routes.apply(records, last, (c) => {
+    const applied = records.apply(batch, last, (c) => {
       metrics.replicationApplied.inc({ kind: c.kind, result: "conflict" });
       if (c.kind === "account") {
         log.error({ account: c.route.accountId, name: c.route.accountName, home: c.route.home }, "replication: an account of another daemon has a name another account holds here; it is not in this directory until one is renamed");
@@ -272,7 +269,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
     });
     const appliedSet = new Set(applied);
     const now = Date.now();
-    for (const r of records) {
+    for (const r of batch) {
       const ok = appliedSet.has(r.change);
       metrics.replicationApplied.inc({ kind: r.change.kind, result: ok ? "applied" : "stale" });
       if (ok && r.change.route.committedAt > 0) metrics.replicationApplyLag.observe(Math.max(0, now - r.change.route.committedAt) / 1000);
@@ -291,7 +288,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
     try {
       await jsm.streams.info(m.stream);
     } catch (e) {
-      if (!/stream not found/i.test(String((e as Error).message))) throw e;
+      if (!isStreamNotFound(e)) throw e;
       await jsm.streams.add({
         name: m.stream,
         mirror: { name: bucketStream },
@@ -316,13 +313,13 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
       try {
         const info = await jsm.streams.info(readStream);
         const streamLast = info.state.last_seq;
-        let from = routes.lastRevision();
+        let from = records.lastRevision();
         if (streamLast < from) {
           // The stream is younger than what we applied: it was recreated (its
           // store lost). Read it all again and publish our own routes anew.
           log.warn({ stream: readStream, streamLast, lastApplied: from }, "replication: the routes stream restarted below our revision; re-reading it and republishing our routes");
-          routes.resetRevision();
-          routes.republishOwn(opts.self);
+          records.resetRevision();
+          opts.outbox.requeueOwn(opts.self);
           kick();
           from = 0;
         }
@@ -358,7 +355,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
         metrics.replicationErrors.inc({ op: "watch" });
         const message = String((e as Error).message ?? e);
         log.warn({ err: message }, "replication: watch failed; resuming from the last applied revision");
-        if (/stream not found/i.test(message)) {
+        if (isStreamNotFound(e)) {
           // NATS lost the stream (a store wiped, a cluster rebuilt): create it
           // again; the next round finds it behind us and republishes our routes.
           try {
@@ -382,7 +379,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
       if (!connected || stopper.signal.aborted) continue;
       try {
         const info = await jsm.streams.info(readStream);
-        const behind = Math.max(0, info.state.last_seq - routes.lastRevision());
+        const behind = Math.max(0, info.state.last_seq - records.lastRevision());
         markCaughtUp(behind);
         if (behind > 0 && Date.now() - lastProgressAt > Math.max(10000, 2 * opts.staleAfterMs) && currentWatch !== undefined) {
           // Records are waiting and the watch has delivered none for a while: start it again.
@@ -395,7 +392,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
         caughtUp = false;
         // The stream is gone: a running watch would wait for it forever. End it,
         // so that the watch loop finds the stream missing and creates it again.
-        if (/stream not found/i.test(String((e as Error)?.message)) && currentWatch !== undefined) void currentWatch.close();
+        if (isStreamNotFound(e) && currentWatch !== undefined) void currentWatch.close();
       }
     }
   }
@@ -407,7 +404,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
         const kv = await openBucket(nc);
         const jsm = await jetstreamManager(nc);
         await ensureMirror(jsm);
-        log.info({ bucket: opts.bucket, readFrom: readStream, lastRevision: routes.lastRevision() }, "replication: routes bucket open; catching up");
+        log.info({ bucket: opts.bucket, readFrom: readStream, lastRevision: records.lastRevision() }, "replication: routes bucket open; catching up");
         await Promise.all([publishLoop(kv), watchLoop(nc, jsm), checkLoop(jsm)]);
         return;
       } catch (e) {
@@ -426,7 +423,6 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
     start() {
       loops ??= run();
     },
-    kick,
     stale() {
       if (caughtUp && connected) return undefined;
       const since = connected ? lastCaughtUpAt : Math.max(lastCaughtUpAt, disconnectedSince);
@@ -447,11 +443,11 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
       }
     },
     snapshot(): ReplicationSnapshot {
-      const out = routes.outboxDepth();
+      const out = opts.outbox.depth();
       const now = Date.now();
       return {
         connected,
-        lastRevision: routes.lastRevision(),
+        lastRevision: records.lastRevision(),
         revisionsBehind,
         lagSeconds: caughtUp && connected ? 0 : (now - (lastCaughtUpAt || disconnectedSince)) / 1000,
         outboxRows: out.rows,

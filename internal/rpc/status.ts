@@ -12,6 +12,7 @@ export const GRPC_STATUS_OF: Record<ErrorCode, grpc.status> = {
   RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
   UNIMPLEMENTED: grpc.status.UNIMPLEMENTED,
   UNAVAILABLE: grpc.status.UNAVAILABLE,
+  DEADLINE_EXCEEDED: grpc.status.DEADLINE_EXCEEDED,
   INTERNAL: grpc.status.INTERNAL,
 };
 
@@ -23,23 +24,13 @@ export const GRPC_STATUS_OF: Record<ErrorCode, grpc.status> = {
  */
 export function toServiceError(e: unknown): grpc.ServiceError & { internal: boolean } {
   const metadata = new grpc.Metadata();
-  if (isIotfedError(e)) {
+  if (isIotfedError(e) && e.code !== "INTERNAL") {
     if (e.field !== undefined) metadata.set("iotfed-field", e.field);
     if (e.rule !== undefined) metadata.set("iotfed-rule", e.rule);
     metadata.set("iotfed-code", e.code);
-    return Object.assign(new Error(e.message), { code: GRPC_STATUS_OF[e.code], details: e.message, metadata, internal: false });
-  }
-  // The store is full (its size limit or the disk): the change was rolled
-  // back whole; say so instead of "internal error".
-  const sqliteCode = (e as { code?: unknown } | null)?.code;
-  if (sqliteCode === "SQLITE_FULL") {
-    const details = "the store is full (limits.storeMaxBytes or the disk): nothing was changed; free space or raise the limit";
-    metadata.set("iotfed-code", "RESOURCE_EXHAUSTED");
-    return Object.assign(new Error(details), { code: grpc.status.RESOURCE_EXHAUSTED, details, metadata, internal: false });
-  }
-  if (sqliteCode === "SQLITE_IOERR" || (typeof sqliteCode === "string" && sqliteCode.startsWith("SQLITE_IOERR_"))) {
-    const details = "the store cannot write to its disk: nothing was changed";
-    return Object.assign(new Error(details), { code: grpc.status.UNAVAILABLE, details, metadata, internal: true });
+    // A local dependency that failed (the store's disk: its cause is kept) is told and also logged.
+    const internal = e.code === "UNAVAILABLE" && e.cause !== undefined;
+    return Object.assign(new Error(e.message), { code: GRPC_STATUS_OF[e.code], details: e.message, metadata, internal });
   }
   return Object.assign(new Error("internal error"), { code: grpc.status.INTERNAL, details: "internal error", metadata, internal: true });
 }

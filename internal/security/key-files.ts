@@ -1,17 +1,12 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { randomBytes } from "node:crypto";
-import { newTokenSecret } from "../domain/index.js";
+import { ConfigurationError, newTokenSecret } from "../domain/index.js";
 import { parseSealKey } from "./sealer.js";
 
-export class KeyMaterialError extends Error {
+/** A key or token file that is missing, unreadable or malformed; `key` is its configuration key. */
+export class KeyMaterialError extends ConfigurationError {
   override readonly name = "KeyMaterialError";
-  constructor(
-    readonly key: string,
-    message: string,
-  ) {
-    super(`${key}: ${message}`);
-  }
 }
 
 export interface KeySource {

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { IotfedError } from "../domain/index.js";
 
 /**
  * Seals DeviceSecrets at rest with AES-256-GCM. A sealed value is
@@ -15,8 +16,10 @@ const VERSION = 1;
 const NONCE = 12;
 const TAG = 16;
 
-export class SealError extends Error {
+/** A sealed value that does not open, or a key that cannot seal: a fault, never told to a client. */
+export class SealError extends IotfedError {
   override readonly name = "SealError";
+  readonly code = "INTERNAL";
 }
 
 export function createSealer(key: Buffer): Sealer {

@@ -1,6 +1,6 @@
 import type { Db } from "./db.js";
-import type { RoutesRepo } from "./routes.js";
-import { NotFoundError, newAccountId, newTokenId, newTokenSecret, type Account } from "../domain/index.js";
+import type { RecordsRepo } from "./records.js";
+import { NotFoundError, PreconditionError, newAccountId, newTokenId, newTokenSecret, type Account } from "../domain/index.js";
 import { hashToken } from "../security/index.js";
 import { toPage, decodePageToken, type Page } from "./paging.js";
 
@@ -42,7 +42,7 @@ export type AccountsRepo = ReturnType<typeof createAccountsRepo>;
  * API tokens. An account's tokens are issued by each daemon's operator:
  * that is what enables the account there.
  */
-export function createAccountsRepo(db: Db, opts: { self: string; routes: RoutesRepo; now?: () => number }) {
+export function createAccountsRepo(db: Db, opts: { self: string; records: RecordsRepo; now?: () => number }) {
   const now = opts.now ?? Date.now;
   const selectByName = db.prepare<[string], AccountRow>("SELECT * FROM accounts WHERE account_name = ?");
   const hasLiveToken = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM api_tokens WHERE account_id = ? AND revoked_at = 0");
@@ -60,6 +60,9 @@ export function createAccountsRepo(db: Db, opts: { self: string; routes: RoutesR
   const listTokens = db.prepare<[string], TokenRow>(
     "SELECT * FROM api_tokens WHERE account_id = ? ORDER BY created_at DESC, token_id",
   );
+  // An owner account the directory has not brought yet (no NATS, or not yet):
+  // kept at version 0, so that its directory record replaces it.
+  const insertPlaceholder = db.prepare("INSERT INTO accounts(account_id, account_name, created_at, home_instance) VALUES (?, ?, ?, ?)");
   const revoke = db.prepare("UPDATE api_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at = 0");
 
   return {
@@ -67,7 +70,7 @@ export function createAccountsRepo(db: Db, opts: { self: string; routes: RoutesR
     create(accountName: string): Account {
       const account = { accountId: newAccountId(), accountName, createdAt: now() };
       db.transaction(() =>
-        opts.routes.commit({ kind: "account", route: { ...account, home: opts.self, version: 1, committedAt: account.createdAt } }, true),
+        opts.records.commit({ kind: "account", route: { ...account, home: opts.self, version: 1, committedAt: account.createdAt } }, true),
       )();
       return account;
     },
@@ -77,11 +80,28 @@ export function createAccountsRepo(db: Db, opts: { self: string; routes: RoutesR
         let n = 0;
         for (const { account_id } of unadopted.all()) {
           const a = selectAccount.get(account_id)!;
-          opts.routes.commit({ kind: "account", route: { accountId: a.account_id, accountName: a.account_name, home: opts.self, version: 1, createdAt: a.created_at, committedAt: now() } }, true);
+          opts.records.commit({ kind: "account", route: { accountId: a.account_id, accountName: a.account_name, home: opts.self, version: 1, createdAt: a.created_at, committedAt: now() } }, true);
           n++;
         }
         return n;
       })();
+    },
+    /**
+     * The owner account of a product bundle received from `source`, known
+     * here before the directory brings its record (inside the handoff's
+     * transaction). Refuses an id or name that the directory gives otherwise.
+     */
+    knowOwner(accountId: string, accountName: string, source: string, t: number): void {
+      const acct = selectAccount.get(accountId);
+      if (acct === undefined) {
+        const byName = selectByName.get(accountName);
+        if (byName !== undefined) {
+          throw new PreconditionError(`account name ${accountName} belongs to account ${byName.account_id} here, not ${accountId}`, { field: "product.account_id" });
+        }
+        insertPlaceholder.run(accountId, accountName, t, source);
+      } else if (acct.account_name !== accountName) {
+        throw new PreconditionError(`account ${accountId} is named ${acct.account_name} here, not ${accountName}`, { field: "product.account_id" });
+      }
     },
     getByName(accountName: string): Account | undefined {
       const r = selectByName.get(accountName);

@@ -1,4 +1,5 @@
 import type { Db } from "./db.js";
+import type { StoreHub } from "./events.js";
 import { decodePageToken, toPage, type Page } from "./paging.js";
 
 /** One cross-account action (code issued, used or refused, job, grant, revoke, pool entry). */
@@ -67,7 +68,7 @@ export type AuditRepo = ReturnType<typeof createAuditRepo>;
  * (as owner or as the other party); the operator reads all. Never holds a
  * code, token or secret.
  */
-export function createAuditRepo(db: Db, now: () => number = Date.now) {
+export function createAuditRepo(db: Db, hub: StoreHub, now: () => number = Date.now) {
   const insert = db.prepare(
     `INSERT INTO audit_log(at, action, result, actor_kind, actor_account, actor_address, account_id, other_account, product_key, device_name, instance_id, subject_id, detail)
      VALUES (@at, @action, @result, @actorKind, @actorAccount, @actorAddress, @accountId, @otherAccount, @productKey, @deviceName, @instanceId, @subjectId, @detail)`,
@@ -89,6 +90,7 @@ export function createAuditRepo(db: Db, now: () => number = Date.now) {
         detail: "",
         ...e,
       });
+      hub.emit("audit.recorded", e);
     },
     /** Newest first; `account` undefined reads every event (the operator). */
     list(account: string | undefined, action: string, size: number, pageToken: string): Page<AuditRecord> {

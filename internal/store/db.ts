@@ -2,10 +2,12 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
+import { ConfigurationError } from "../domain/index.js";
 
 export type Db = Database.Database;
 
-export class SchemaError extends Error {
+/** A store this daemon cannot open (written by a newer schema). */
+export class SchemaError extends ConfigurationError {
   override readonly name = "SchemaError";
 }
 
@@ -27,6 +29,7 @@ export function openStore(dataDir: string, opts: { migrate?: boolean; maxBytes?:
     const fromVersion = db.pragma("user_version", { simple: true }) as number;
     if (fromVersion > SCHEMA_VERSION) {
       throw new SchemaError(
+        "dataDir",
         `${join(dataDir, STORE_FILE)} has schema version ${fromVersion}; this iotfedd knows up to ${SCHEMA_VERSION}: run a newer iotfedd`,
       );
     }

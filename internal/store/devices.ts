@@ -18,6 +18,7 @@ import {
   registrationConflict,
 } from "../domain/index.js";
 import type { Sealer } from "../security/index.js";
+import type { StoreHub } from "./events.js";
 import { toPage, decodePageToken, type Page } from "./paging.js";
 
 interface DeviceRow {
@@ -58,13 +59,6 @@ export const toDevice = (r: DeviceRow): Device => ({
 });
 export type { DeviceRow };
 
-/** What the in-memory route table needs to know about a device change, told after the commit. */
-export interface DeviceListener {
-  /** The device's row changed: `holder` answers its bootstrap (this instance unless away). */
-  changed(productKey: string, deviceName: string, holder: string, disabled: boolean): void;
-  deleted(productKey: string, deviceName: string): void;
-}
-
 export interface NewDevice {
   deviceName: string;
   nickname: string;
@@ -87,7 +81,7 @@ export const secretAad = (productKey: string, deviceName: string): string => `${
 export interface DevicesRepoOptions {
   db: Db;
   sealer: Sealer;
-  listener: DeviceListener;
+  hub: StoreHub;
   /** This instance's id. */
   self: string;
   where: DescribeInstance;
@@ -95,7 +89,7 @@ export interface DevicesRepoOptions {
 }
 
 export function createDevicesRepo(opts: DevicesRepoOptions) {
-  const { db, sealer, listener, self, where } = opts;
+  const { db, sealer, hub, self, where } = opts;
   const now = opts.now ?? Date.now;
   const insert = db.prepare(
     // A name that was distributed before (its device since deleted) starts at
@@ -188,7 +182,7 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
   return {
     register(productKey: string, d: NewDevice): { device: Device; secret: string } {
       const out = db.transaction(() => insertOne(productKey, d, now(), "device_name"))();
-      listener.changed(productKey, d.deviceName, self, false);
+      hub.emit("device.changed", { productKey, deviceName: d.deviceName, holder: self, disabled: false });
       return out;
     },
     /**
@@ -213,7 +207,7 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
           }
         }),
       )();
-      for (const r of results) if (r.ok) listener.changed(productKey, r.device.deviceName, self, false);
+      for (const r of results) if (r.ok) hub.emit("device.changed", { productKey, deviceName: r.device.deviceName, holder: self, disabled: false });
       return results;
     },
     get(productKey: string, deviceName: string): Device | undefined {
@@ -259,12 +253,12 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
     delete(productKey: string, deviceName: string): void {
       const n = del.run(productKey, deviceName).changes;
       if (n === 0) throw new NotFoundError(`device ${productKey}/${deviceName} does not exist`, { field: "device_name" });
-      listener.deleted(productKey, deviceName);
+      hub.emit("device.deleted", { productKey, deviceName });
     },
     setDisabled(productKey: string, deviceName: string, disabled: boolean): void {
       const n = setDisabled.run(disabled ? 1 : 0, productKey, deviceName).changes;
       if (n === 0) throw new NotFoundError(`device ${productKey}/${deviceName} does not exist`, { field: "device_name" });
-      listener.changed(productKey, deviceName, self, disabled);
+      hub.emit("device.changed", { productKey, deviceName, holder: self, disabled });
     },
     tags(productKey: string, deviceName: string): { key: string; value: string }[] {
       return selectTags.all(productKey, deviceName).map((r) => ({ key: r.tag_key, value: r.tag_value }));

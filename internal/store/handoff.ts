@@ -1,5 +1,7 @@
 import type { Db } from "./db.js";
-import type { RoutesRepo } from "./routes.js";
+import type { RecordsRepo } from "./records.js";
+import type { AccountsRepo } from "./accounts.js";
+import type { StoreHub } from "./events.js";
 import {
   PreconditionError,
   type DescribeInstance,
@@ -9,8 +11,7 @@ import {
   type ProductBundle,
 } from "../domain/index.js";
 import type { Sealer } from "../security/index.js";
-import { secretAad, type DeviceListener } from "./devices.js";
-import type { ProductListener } from "./products.js";
+import { secretAad } from "./devices.js";
 
 export interface HandoffInput {
   jobId: string;
@@ -42,19 +43,14 @@ export function createHandoffApplier(opts: {
   sealer: Sealer;
   self: string;
   where: DescribeInstance;
-  products: ProductListener;
-  devices: DeviceListener;
+  hub: StoreHub;
   getProduct: (pk: string) => Product | undefined;
-  routes: RoutesRepo;
+  records: RecordsRepo;
+  accounts: AccountsRepo;
   now?: () => number;
 }) {
   const { db, sealer, self, where } = opts;
   const now = opts.now ?? Date.now;
-  const selectAccount = db.prepare<[string], { account_name: string }>("SELECT account_name FROM accounts WHERE account_id = ?");
-  const selectAccountByName = db.prepare<[string], { account_id: string }>("SELECT account_id FROM accounts WHERE account_name = ?");
-  // An owner account the directory has not brought yet (no NATS, or not yet):
-  // kept at version 0, so that its directory record replaces it.
-  const insertAccount = db.prepare("INSERT INTO accounts(account_id, account_name, created_at, home_instance) VALUES (?, ?, ?, ?)");
   const insertProduct = db.prepare(
     `INSERT INTO products(product_key, account_id, product_name, node_type, data_format, auth_type, status, description, owner_instance_id, received_from, version, nearest_candidates, thing_model, script_type, script_content, created_at, updated_at)
      VALUES (@productKey, @accountId, @productName, @nodeType, @dataFormat, @authType, @status, @description, @ownerInstanceId, @receivedFrom, @version, @candidatesJson, @thingModel, @scriptType, @scriptContent, @t, @t)`,
@@ -88,18 +84,8 @@ export function createHandoffApplier(opts: {
 
   /** Applies the product bundle; returns true when this copy changed. */
   const applyProduct = (b: ProductBundle, source: string, t: number, receiving: string): boolean => {
-    if (receiving === b.accountId) {
-      const acct = selectAccount.get(b.accountId);
-      if (acct === undefined) {
-        const byName = selectAccountByName.get(b.accountName);
-        if (byName !== undefined) {
-          throw new PreconditionError(`account name ${b.accountName} belongs to account ${byName.account_id} here, not ${b.accountId}`, { field: "product.account_id" });
-        }
-        insertAccount.run(b.accountId, b.accountName, t, source);
-      } else if (acct.account_name !== b.accountName) {
-        throw new PreconditionError(`account ${b.accountId} is named ${acct.account_name} here, not ${b.accountName}`, { field: "product.account_id" });
-      }
-    } else if (selectAccount.get(receiving) === undefined) {
+    if (receiving === b.accountId) opts.accounts.knowOwner(b.accountId, b.accountName, source, t);
+    else if (opts.accounts.get(receiving) === undefined) {
       throw new PreconditionError(`account ${receiving} is not in the account directory of ${where(self)}`, { field: "target_account_id" });
     }
     const local = opts.getProduct(b.productKey);
@@ -158,7 +144,7 @@ export function createHandoffApplier(opts: {
     insertApplied.run(input.jobId, pk, d.deviceName, d.generation, input.sourceInstance, outcome.accepted ? 1 : 0, outcome.errorCode, outcome.errorMessage, t);
     if (outcome.accepted) {
       // ARCHITECTURE.md handoff step 3: the new holder queues the route publication.
-      opts.routes.commit(
+      opts.records.commit(
         { kind: "device", route: { productKey: pk, deviceName: d.deviceName, holder: self, generation: d.generation, nearest: input.nearest === true, committedBy: self, committedAt: t } },
         true,
       );
@@ -175,8 +161,8 @@ export function createHandoffApplier(opts: {
         return { outcomes: input.devices.map((d) => applyDevice(input, d, t)), productChanged };
       })();
       const product = opts.getProduct(input.product.productKey)!;
-      if (productChanged) opts.products.created(product);
-      for (const o of outcomes) if (o.accepted) opts.devices.changed(product.productKey, o.deviceName, self, false);
+      if (productChanged) opts.hub.emit("product.changed", product);
+      for (const o of outcomes) if (o.accepted) opts.hub.emit("device.changed", { productKey: product.productKey, deviceName: o.deviceName, holder: self, disabled: false });
       return { outcomes, productVersion: product.version };
     },
     /** Brings a read-only copy to the owner's newer version; false when not newer. */
@@ -185,7 +171,7 @@ export function createHandoffApplier(opts: {
       if (local === undefined) throw new PreconditionError(`product ${product.productKey} has no copy here`, { field: "product.product_key" });
       const applied = db.transaction(() => applyProduct(product, local.receivedFrom || source, now(), local.accountId))();
       const after = opts.getProduct(product.productKey)!;
-      if (applied) opts.products.created(after);
+      if (applied) opts.hub.emit("product.changed", after);
       return { applied, version: after.version };
     },
   };

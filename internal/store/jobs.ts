@@ -1,6 +1,7 @@
 import type { Statement } from "better-sqlite3";
 import type { Db } from "./db.js";
-import type { RoutesRepo } from "./routes.js";
+import type { RecordsRepo } from "./records.js";
+import type { StoreHub } from "./events.js";
 import {
   NotFoundError,
   newJobId,
@@ -14,7 +15,7 @@ import {
   type Strategy,
 } from "../domain/index.js";
 import type { Sealer } from "../security/index.js";
-import { secretAad, type DeviceListener } from "./devices.js";
+import { secretAad } from "./devices.js";
 import { toPage, decodePageToken, type Page } from "./paging.js";
 
 interface JobRow {
@@ -102,10 +103,9 @@ export function createJobsRepo(opts: {
   sealer: Sealer;
   self: string;
   where: DescribeInstance;
-  devices: DeviceListener;
-  routes: RoutesRepo;
-  /** Told of each device a job marks leaving (R7: it is notified and forced offline). */
-  leaving?: (productKey: string, deviceName: string) => void;
+  /** Told of device changes after each commit, and of each device a job marks leaving (R7). */
+  hub: StoreHub;
+  records: RecordsRepo;
   now?: () => number;
 }) {
   const { db, sealer, self, where } = opts;
@@ -210,7 +210,7 @@ export function createJobsRepo(opts: {
             // applies it), and the job's part for it is done.
             const g = d.generation + 1;
             bumpGeneration.run(g, job.productKey, dn);
-            opts.routes.commit({ kind: "device", route: { productKey: job.productKey, deviceName: dn, holder: self, generation: g, nearest: true, committedBy: self, committedAt: now() } }, true);
+            opts.records.commit({ kind: "device", route: { productKey: job.productKey, deviceName: dn, holder: self, generation: g, nearest: true, committedBy: self, committedAt: now() } }, true);
             setJobDeviceGeneration.run(g, jobId, dn);
             succeedJobDevice.run(jobId, dn);
             marked.push(dn);
@@ -223,8 +223,8 @@ export function createJobsRepo(opts: {
         recount.run({ id: jobId, t: now() });
         setStatus.run("running", "", now(), jobId);
       })();
-      for (const dn of marked) opts.devices.changed(job.productKey, dn, self, selectDisabled.get(job.productKey, dn)?.disabled === 1);
-      for (const dn of left) opts.leaving?.(job.productKey, dn);
+      for (const dn of marked) opts.hub.emit("device.changed", { productKey: job.productKey, deviceName: dn, holder: self, disabled: selectDisabled.get(job.productKey, dn)?.disabled === 1 });
+      for (const dn of left) opts.hub.emit("device.leaving", { productKey: job.productKey, deviceName: dn });
       return this.require(jobId);
     },
     /**
@@ -244,7 +244,7 @@ export function createJobsRepo(opts: {
           if (j !== undefined && j.strategy === "placement" && j.targetInstance === target) return { job: j, created: false };
           return { refused: `device ${productKey}/${deviceName} is being distributed by job ${d.leaving_job ?? "?"}` };
         }
-        if (opts.routes.device(productKey, deviceName)?.nearest !== true) return { refused: `device ${productKey}/${deviceName} is not placed by the nearest strategy` };
+        if (opts.records.device(productKey, deviceName)?.nearest !== true) return { refused: `device ${productKey}/${deviceName} is not placed by the nearest strategy` };
         const job = this.create({ jobType: "device", accountId, productKey, strategy: "placement", targetRegion, targetInstance: target, deviceNames: [deviceName] });
         return { job: this.prepare(job.jobId), created: true };
       })();
@@ -282,7 +282,7 @@ export function createJobsRepo(opts: {
           if (o.accepted) {
             if (moveAway.run(job.targetInstance, o.generation, job.productKey, o.deviceName, job.jobId).changes === 1) {
               const t = now();
-              opts.routes.commit(
+              opts.records.commit(
                 {
                   kind: "device",
                   route: { productKey: job.productKey, deviceName: o.deviceName, holder: job.targetInstance, generation: o.generation, nearest: job.strategy !== "specified", committedBy: job.targetInstance, committedAt: t },
@@ -304,8 +304,8 @@ export function createJobsRepo(opts: {
         if (job.unreachableSince !== 0) setUnreachable.run(0, "", now(), job.jobId);
       })();
       // The route may already be newer than this job (the device moved on): answer the newest holder.
-      for (const dn of accepted) opts.devices.changed(job.productKey, dn, opts.routes.device(job.productKey, dn)?.holder ?? job.targetInstance, false);
-      for (const dn of refused) opts.devices.changed(job.productKey, dn, self, selectDisabled.get(job.productKey, dn)?.disabled === 1);
+      for (const dn of accepted) opts.hub.emit("device.changed", { productKey: job.productKey, deviceName: dn, holder: opts.records.device(job.productKey, dn)?.holder ?? job.targetInstance, disabled: false });
+      for (const dn of refused) opts.hub.emit("device.changed", { productKey: job.productKey, deviceName: dn, holder: self, disabled: selectDisabled.get(job.productKey, dn)?.disabled === 1 });
       return this.require(job.jobId);
     },
     /** The whole remaining batch was refused by the target (it applied nothing). */

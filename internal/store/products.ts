@@ -16,6 +16,8 @@ import {
   type TopicOperation,
 } from "../domain/index.js";
 import { toPage, decodePageToken, encodePageToken, type Page } from "./paging.js";
+import type { RecordsRepo } from "./records.js";
+import type { StoreHub } from "./events.js";
 
 interface ProductRow {
   product_key: string;
@@ -79,21 +81,25 @@ export interface NewProduct {
 
 export type ProductsRepo = ReturnType<typeof createProductsRepo>;
 
-/** Products, their topic classes, thing model and script. Every change bumps the product version. */
-export interface ProductListener {
-  /** Called after a commit that created a product or received or changed a copy. */
-  created(p: Product): void;
-  /** Called after a commit that deleted a product. */
-  deleted(productKey: string): void;
+export interface ProductsRepoOptions {
+  db: Db;
+  hub: StoreHub;
+  /** Where an owned product's route (and pool entry) is committed, in the change's transaction. */
+  records: RecordsRepo;
+  /** This instance's id and region (written into the product's route). */
+  self: string;
+  regionId: string;
+  now?: () => number;
 }
 
 /**
- * Called inside the transaction of every change to a product owned here
- * (create, update, delete), to commit and publish its route (replication plane).
+ * Products, their topic classes, thing model and script. Every change to a
+ * product owned here bumps its version and commits its route (replication
+ * plane) in the same transaction; a pooled product's pool entry follows it.
  */
-export type ProductRouteSink = (p: Product, deleted: boolean) => void;
-
-export function createProductsRepo(db: Db, listener: ProductListener, now: () => number = Date.now, routeSink?: ProductRouteSink) {
+export function createProductsRepo(opts: ProductsRepoOptions) {
+  const { db, hub, records, self } = opts;
+  const now = opts.now ?? Date.now;
   const insert = db.prepare(
     `INSERT INTO products(${PRODUCT_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'device-secret', 'developing', ?, ?, '', 1, '[]', ?, ?)`,
   );
@@ -137,10 +143,38 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
   const deleteTopic = db.prepare("DELETE FROM topic_classes WHERE topic_id = ?");
   const setCandidates = db.prepare("UPDATE products SET nearest_candidates = ? WHERE product_key = ?");
 
+  /** Commits the product's route; a product in the public pool (R17) shows its home's current version everywhere. */
+  const commitRoute = (p: Product, deleted: boolean): void => {
+    const pooled = deleted ? undefined : records.pool(p.productKey);
+    if (pooled !== undefined && p.version > pooled.version) {
+      records.commit({ kind: "pool", route: repo.poolEntry(p, pooled.accountName, pooled.pooledAt) }, true);
+    }
+    const t = now();
+    records.commit(
+      {
+        kind: "product",
+        route: {
+          productKey: p.productKey,
+          home: p.ownerInstanceId,
+          version: p.version,
+          deleted,
+          candidates: p.candidates,
+          accountId: p.accountId,
+          productName: p.productName,
+          nodeType: p.nodeType,
+          status: p.status,
+          regionId: opts.regionId,
+          committedBy: self,
+          committedAt: t,
+        },
+      },
+      true,
+    );
+  };
   /** Every change to an owned product bumps its version and commits its route. */
   const touch = (productKey: string): void => {
     bump.run(now(), productKey);
-    if (routeSink !== undefined) routeSink(toProduct(select.get(productKey)!), false);
+    commitRoute(toProduct(select.get(productKey)!), false);
   };
   const uniqueName = (e: unknown, name: string): never => {
     if (isUniqueViolation(e)) {
@@ -149,7 +183,7 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
     throw e;
   };
 
-  return {
+  const repo = {
     create(p: NewProduct): Product {
       const t = now();
       for (let attempt = 0; ; attempt++) {
@@ -158,10 +192,10 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
           const created = db.transaction(() => {
             insert.run(productKey, p.accountId, p.productName, p.nodeType, p.dataFormat, p.description, p.ownerInstanceId, t, t);
             const row = toProduct(select.get(productKey)!);
-            routeSink?.(row, false);
+            commitRoute(row, false);
             return row;
           })();
-          listener.created(created);
+          hub.emit("product.changed", created);
           return created;
         } catch (e) {
           // A ProductKey collision (62^11 space) is retried; a name clash is the caller's.
@@ -185,7 +219,7 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
         touch(productKey);
         return true;
       })();
-      if (changed) listener.created(this.get(productKey)!);
+      if (changed) hub.emit("product.changed", this.get(productKey)!);
       return changed;
     },
     get(productKey: string): Product | undefined {
@@ -290,9 +324,9 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
         }
         const p = select.get(productKey);
         del.run(productKey);
-        if (p !== undefined && routeSink !== undefined) routeSink({ ...toProduct(p), version: p.version + 1 }, true);
+        if (p !== undefined) commitRoute({ ...toProduct(p), version: p.version + 1 }, true);
       })();
-      listener.deleted(productKey);
+      hub.emit("product.deleted", { productKey });
     },
     thingModel(productKey: string): string {
       return selectModel.get(productKey)?.thing_model ?? EMPTY_THING_MODEL;
@@ -329,7 +363,8 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
       return listTopics.all(productKey).map(toTopic);
     },
     /** The public pool's view of a product here (R17): info, topic classes, thing model; no device, no secret. */
-    poolEntry(p: Product, accountName: string, pooledAt: number, self: string): PoolRoute {
+    /** The pool entry (R17) of a product owned here, as it is now. */
+    poolEntry(p: Product, accountName: string, pooledAt: number): PoolRoute {
       return {
         productKey: p.productKey,
         accountId: p.accountId,
@@ -383,4 +418,5 @@ export function createProductsRepo(db: Db, listener: ProductListener, now: () =>
       })();
     },
   };
+  return repo;
 }

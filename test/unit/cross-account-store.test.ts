@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
 import {
   AUTH_CODE_TTL_MS,
   authCodeMatches,
@@ -11,41 +10,25 @@ import {
   type KnownInstanceKind,
 } from "../../internal/domain/index.js";
 import Database from "better-sqlite3";
-import { createSealer } from "../../internal/security/index.js";
 import { MIGRATIONS } from "../../internal/store/migrations.js";
-import {
-  createAccountsRepo,
-  createAuthCodesRepo,
-  createGrantsRepo,
-  createProductsRepo,
-  createRoutesRepo,
-  openStore,
-  type AuthCodesRepo,
-  type Db,
-} from "../../internal/store/index.js";
+import type { AuthCodesRepo } from "../../internal/store/index.js";
+import { openTestStore, type TestStore } from "../support/store.js";
 
 describe("cross-account store: authorization codes (R4) and grants (R16)", () => {
-  let dir: string;
-  let db: Db;
+  let store: TestStore;
   let t: number;
   let codes: AuthCodesRepo;
   let alice: string;
   let bob: string;
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), "iotfed-xacct-"));
-    db = openStore(dir).db;
     t = Date.UTC(2026, 10, 26, 12, 0, 0);
-    const routes = createRoutesRepo(db, () => t);
-    const accounts = createAccountsRepo(db, { self: "iot-sh", routes, now: () => t });
-    alice = accounts.create("alice").accountId;
-    bob = accounts.create("bob").accountId;
     // The clock is injected: "five minutes later" is a number, not a sleep.
-    codes = createAuthCodesRepo({ db, sealer: createSealer(randomBytes(32)), now: () => t, maxPerHour: 10 });
+    store = openTestStore({ self: "iot-sh", now: () => t, codeClock: () => t });
+    alice = store.accounts.create("alice").accountId;
+    bob = store.accounts.create("bob").accountId;
+    codes = store.authCodes;
   });
-  afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => store.close());
 
   const issue = () => codes.issue({ requesterAccount: alice, requesterName: "alice", requesterPeer: "iot-eu", targetAccount: bob });
   const redeem = (code: string, jobId = "job_1", callerPeer = "iot-eu") =>
@@ -125,7 +108,7 @@ describe("cross-account store: authorization codes (R4) and grants (R16)", () =>
     assert.equal(mine[0]!.code, code);
     assert.deepEqual(codes.list(alice, 10, "").items, []);
     // sealed at rest: the digits are not in the row
-    const raw = db.prepare("SELECT * FROM auth_codes").all() as Record<string, unknown>[];
+    const raw = store.db.prepare("SELECT * FROM auth_codes").all() as Record<string, unknown>[];
     assert.ok(!JSON.stringify(raw).includes(`"${code}"`));
   });
 
@@ -149,9 +132,8 @@ describe("cross-account store: authorization codes (R4) and grants (R16)", () =>
   });
 
   it("R16: a product grant is revoked only after its device grants", () => {
-    const products = createProductsRepo(db, { created: () => {}, deleted: () => {} });
+    const { products, grants } = store;
     const p = products.create({ accountId: alice, productName: "meter", nodeType: "device", dataFormat: "alink-json", description: "", ownerInstanceId: "iot-sh" });
-    const grants = createGrantsRepo(db, () => t);
     const g1 = grants.grantDevice(p.productKey, "m-1", alice, bob);
     const g2 = grants.grantDevice(p.productKey, "m-2", alice, bob);
     assert.equal(g1.product.grantId, g2.product.grantId, "one product grant per grantee");
@@ -177,10 +159,9 @@ describe("schema 5 over a store of schema 4", () => {
       raw.exec("INSERT INTO accounts(account_id, account_name, created_at) VALUES ('1234', 'old', 1)");
       raw.exec("INSERT INTO route_outbox(kind, k1, k2, created_at) VALUES ('device', 'a1B2c3D4e5F', 'dev-1', 5)");
       raw.close();
-      const { db, fromVersion } = openStore(dir);
+      const store = openTestStore({ dir, self: "iot-x" });
+      const { db, fromVersion, accounts, outbox } = store;
       assert.equal(fromVersion, 4);
-      const routes = createRoutesRepo(db);
-      const accounts = createAccountsRepo(db, { self: "iot-x", routes });
       assert.equal(accounts.adoptLocal(), 1);
       assert.equal(accounts.adoptLocal(), 0, "adopted once");
       // the queued row survived the outbox table's rebuild, ahead of the account's record
@@ -188,10 +169,10 @@ describe("schema 5 over a store of schema 4", () => {
         { kind: "device", k1: "a1B2c3D4e5F" },
         { kind: "account", k1: "1234" },
       ]);
-      const account = routes.outbox(10).find((i) => i.change.kind === "account");
+      const account = outbox.pending(10).find((i) => i.change.kind === "account");
       assert.equal(account?.change.kind === "account" && account.change.route.home, "iot-x");
       assert.deepEqual(db.pragma("integrity_check"), [{ integrity_check: "ok" }]);
-      db.close();
+      store.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

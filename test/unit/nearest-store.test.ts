@@ -1,42 +1,28 @@
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { tmpdir } from "node:os";
-import { openStore, createAccountsRepo, createDevicesRepo, createJobsRepo, createProductsRepo, createRoutesRepo, type Db } from "../../internal/store/index.js";
-import { createSealer } from "../../internal/security/index.js";
+import { openTestStore, type TestStore } from "../support/store.js";
 
 /** The nearest strategy's store side (R3): marking devices, the candidate set, and placement jobs. */
 describe("store: nearest strategy (R3)", () => {
-  let dir: string;
-  let db: Db;
+  let store: TestStore | undefined;
   let t = 1_700_000_000_000;
   const setup = () => {
-    db = openStore(dir).db;
-    const sealer = createSealer(randomBytes(32));
+    store = openTestStore({ self: "iot-sh", now: () => t });
+    const { records, outbox, products, devices, jobs } = store;
     const changed: string[] = [];
-    const listener = { changed: (_pk: string, dn: string, holder: string) => changed.push(`${dn}@${holder}`), deleted: () => {} };
-    const routes = createRoutesRepo(db, () => t);
-    const sinkRoutes: unknown[] = [];
-    const products = createProductsRepo(db, { created: () => {}, deleted: () => {} }, () => t, (p, deleted) => sinkRoutes.push({ candidates: p.candidates, version: p.version, deleted }));
-    const devices = createDevicesRepo({ db, sealer, self: "iot-sh", where: (id) => id, listener });
-    const jobs = createJobsRepo({ db, sealer, self: "iot-sh", where: (id) => id, devices: listener, routes, now: () => t });
-    const a = createAccountsRepo(db, { self: "iot-sh", routes }).create("acme");
+    store.hub.on("device.changed", (d) => changed.push(`${d.deviceName}@${d.holder}`));
+    const a = store.accounts.create("acme");
     const p = products.create({ accountId: a.accountId, productName: "meter", nodeType: "device", dataFormat: "alink-json", description: "", ownerInstanceId: "iot-sh" });
     for (const dn of ["m-1", "m-2", "m-3"]) devices.register(p.productKey, { deviceName: dn, nickname: "" });
-    return { routes, products, devices, jobs, pk: p.productKey, accountId: a.accountId, changed, sinkRoutes };
+    return { records, outbox, products, devices, jobs, pk: p.productKey, accountId: a.accountId, changed };
   };
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), "iotfed-nearest-"));
-  });
   afterEach(() => {
-    if (db?.open) db.close();
-    rmSync(dir, { recursive: true, force: true });
+    store?.close();
+    store = undefined;
   });
 
   it("R3: a nearest job marks each listed device nearest-placed at a new generation, held here, and queues its route", () => {
-    const { routes, jobs, devices, pk, accountId, changed } = setup();
-    const outboxBefore = routes.outboxDepth().rows;
+    const { records: routes, outbox, jobs, devices, pk, accountId, changed } = setup();
+    const outboxBefore = outbox.depth().rows;
     const j = jobs.create({ jobType: "device", accountId, productKey: pk, strategy: "nearest", candidates: ["iot-sh", "iot-eu", "iot-us"], targetRegion: "", targetInstance: "", deviceNames: ["m-1", "m-2", "nope"] });
     assert.deepEqual(j.candidates, ["iot-sh", "iot-eu", "iot-us"]);
     const after = jobs.prepare(j.jobId);
@@ -52,18 +38,19 @@ describe("store: nearest strategy (R3)", () => {
       assert.equal(d.generation, 1);
     }
     assert.equal(routes.device(pk, "m-3"), undefined, "a device not listed is untouched");
-    assert.equal(routes.outboxDepth().rows - outboxBefore, 2, "both routes wait for publication");
+    assert.equal(outbox.depth().rows - outboxBefore, 2, "both routes wait for publication");
     assert.deepEqual(changed.slice(-2), ["m-1@iot-sh", "m-2@iot-sh"]);
     assert.deepEqual([...routes.nearestDevices()].map((r) => r.deviceName), ["m-1", "m-2"]);
   });
 
   it("R3: the product's candidate set bumps its version and goes into its route, once", () => {
-    const { products, pk, sinkRoutes } = setup();
+    const { products, records, pk } = setup();
     const v = products.get(pk)!.version;
     assert.equal(products.setCandidates(pk, ["iot-sh", "iot-eu"]), true);
     assert.equal(products.get(pk)!.version, v + 1);
     assert.deepEqual(products.get(pk)!.candidates, ["iot-sh", "iot-eu"]);
-    assert.deepEqual(sinkRoutes.at(-1), { candidates: ["iot-sh", "iot-eu"], version: v + 1, deleted: false });
+    const route = records.product(pk)!;
+    assert.deepEqual({ candidates: route.candidates, version: route.version, deleted: route.deleted }, { candidates: ["iot-sh", "iot-eu"], version: v + 1, deleted: false });
     assert.equal(products.setCandidates(pk, ["iot-sh", "iot-eu"]), false, "the same set again changes nothing");
     assert.equal(products.get(pk)!.version, v + 1);
   });

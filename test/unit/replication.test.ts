@@ -1,10 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { tmpdir } from "node:os";
-import { randomBytes } from "node:crypto";
-import { openStore, createRoutesRepo, createDevicesRepo, type Db } from "../../internal/store/index.js";
-import { createSealer } from "../../internal/security/index.js";
+import { openTestStore, type TestStore } from "../support/store.js";
 import { decodeRecord, decodeToken, encodeRecord, encodeToken, keyOf, RecordError } from "../../internal/replication/index.js";
 import type { DeviceRoute, RouteChange } from "../../internal/domain/index.js";
 
@@ -59,19 +54,16 @@ describe("replication keys and records", () => {
 });
 
 describe("routes store (generations order everything)", () => {
-  let dir: string;
-  let db: Db;
+  let store: TestStore;
+  let db: TestStore["db"];
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), "iotfed-routes-"));
-    db = openStore(dir).db;
+    store = openTestStore({ self: "i1" });
+    db = store.db;
   });
-  afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => store.close());
 
   it("applies a record only when its generation is higher: duplicates and reordering change nothing", () => {
-    const routes = createRoutesRepo(db);
+    const routes = store.records;
     const g2 = dev({ holder: "iot-c-1", generation: 2 });
     assert.deepEqual(routes.apply([{ revision: 5, change: g2 }], 5), [g2]);
     assert.deepEqual(routes.apply([{ revision: 6, change: dev({ generation: 1 }) }, { revision: 7, change: g2 }, { revision: 8, change: dev({ holder: "iot-a-1", generation: 2 }) }], 8), []);
@@ -83,7 +75,7 @@ describe("routes store (generations order everything)", () => {
   });
 
   it("an account record whose name another account holds here is reported, not applied; the rest of the batch is", () => {
-    const routes = createRoutesRepo(db);
+    const routes = store.records;
     const acct = (id: string, name: string, version = 1): RouteChange => ({ kind: "account", route: { accountId: id, accountName: name, home: "iot-b-1", version, createdAt: 1, committedAt: 1 } });
     routes.commit(acct("1111", "alice"), true);
     const conflicts: RouteChange[] = [];
@@ -99,33 +91,33 @@ describe("routes store (generations order everything)", () => {
   });
 
   it("an own commit queues an outbox row in the caller's transaction; a rolled-back change queues nothing", () => {
-    const routes = createRoutesRepo(db);
+    const routes = store.records;
     assert.throws(() =>
       db.transaction(() => {
         routes.commit(dev(), true);
         throw new Error("rollback");
       })(),
     );
-    assert.equal(routes.outboxDepth().rows, 0);
+    assert.equal(store.outbox.depth().rows, 0);
     assert.equal(routes.device("a1B2c3D4e5F", "dev.1@site:2_x"), undefined);
     routes.commit(dev({ generation: 1 }), true);
     routes.commit(dev({ generation: 2, holder: "iot-c-1" }), true);
     assert.equal(routes.commit(dev({ generation: 1 }), true), false, "an older commit is not newer");
-    const items = routes.outbox(10);
+    const items = store.outbox.pending(10);
     assert.equal(items.length, 2);
     // The outbox sends the route's current record, so both rows carry generation 2.
     assert.deepEqual(items.map((i) => (i.change.kind === "device" ? i.change.route.generation : 0)), [2, 2]);
-    routes.ackOutbox(items.map((i) => i.seq));
-    assert.equal(routes.outboxDepth().rows, 0);
+    store.outbox.ack(items.map((i) => i.seq));
+    assert.equal(store.outbox.depth().rows, 0);
   });
 
   it("R10/R6: a device registered under a name that was distributed before starts at its route's generation, so its next move outranks the old route", () => {
-    const routes = createRoutesRepo(db);
+    const routes = store.records;
     routes.apply([{ revision: 1, change: dev({ deviceName: "reused-1", holder: "i1", generation: 4 }) }], 1);
     db.exec(`INSERT INTO accounts(account_id, account_name, created_at) VALUES ('acct', 'acme', 0);
       INSERT INTO products(product_key, account_id, product_name, node_type, data_format, auth_type, status, owner_instance_id, version, created_at, updated_at)
       VALUES ('a1B2c3D4e5F', 'acct', 'p', 'device', 'alink-json', 'device-secret', 'developing', 'i1', 1, 0, 0)`);
-    const devices = createDevicesRepo({ db, sealer: createSealer(randomBytes(32)), self: "i1", where: (id) => id, listener: { changed() {}, deleted() {} } });
+    const { devices } = store;
     assert.equal(devices.register("a1B2c3D4e5F", { deviceName: "reused-1", nickname: "" }).device.generation, 4);
     assert.equal(devices.register("a1B2c3D4e5F", { deviceName: "fresh-1", nickname: "" }).device.generation, 0);
   });

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import Database from "better-sqlite3";
-import { openStore, SchemaError, SCHEMA_VERSION, STORE_FILE, createAccountsRepo, createRoutesRepo, createProductsRepo, createDevicesRepo, type Db } from "../../internal/store/index.js";
-import { createSealer } from "../../internal/security/index.js";
+import { openStore, SchemaError, SCHEMA_VERSION, STORE_FILE, type Db } from "../../internal/store/index.js";
+import { openTestStore } from "../support/store.js";
 import { AlreadyExistsError, PreconditionError, checkDeviceName } from "../../internal/domain/index.js";
 
 describe("store", () => {
@@ -13,19 +12,13 @@ describe("store", () => {
   let db: Db;
   const events: string[] = [];
   const open = () => {
-    db = openStore(dir).db;
-    const sealer = createSealer(randomBytes(32));
-    return {
-      accounts: createAccountsRepo(db, { self: "i1", routes: createRoutesRepo(db) }),
-      products: createProductsRepo(db, { created: (p) => events.push(`p+${p.productKey}`), deleted: (pk) => events.push(`p-${pk}`) }),
-      devices: createDevicesRepo({
-        db,
-        sealer,
-        self: "i1",
-        where: (id) => id,
-        listener: { changed: (_pk, dn, _holder, dis) => events.push(`d+${dn}${dis ? "!" : ""}`), deleted: (_pk, dn) => events.push(`d-${dn}`) },
-      }),
-    };
+    const s = openTestStore({ dir, self: "i1" });
+    db = s.db;
+    s.hub.on("product.changed", (p) => events.push(`p+${p.productKey}`));
+    s.hub.on("product.deleted", (p) => events.push(`p-${p.productKey}`));
+    s.hub.on("device.changed", (d) => events.push(`d+${d.deviceName}${d.disabled ? "!" : ""}`));
+    s.hub.on("device.deleted", (d) => events.push(`d-${d.deviceName}`));
+    return s;
   };
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), "iotfed-store-"));

@@ -1,0 +1,49 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { AdminService } from "../gen/iotfed/v1/admin_pb.js";
+import type { IssueAuthCodeRequestSchema, IssueAuthCodeResponse, RedeemAuthCodeRequestSchema, RedeemAuthCodeResponse } from "../gen/iotfed/v1/peer_pb.js";
+import type { UnaryService } from "../rpc/index.js";
+import type { InstanceKind, Principal } from "../domain/index.js";
+import type { BackupResult, Repositories } from "../store/index.js";
+import type { InstanceDirectory } from "../routing/index.js";
+import type { Access } from "./access.js";
+import type { Audited } from "./audited.js";
+
+/** The peer calls the admin API makes for cross-account distribution (R4). */
+export interface AuthCodePeer {
+  issueAuthCode(req: MessageInitShape<typeof IssueAuthCodeRequestSchema>): Promise<IssueAuthCodeResponse>;
+  redeemAuthCode(req: MessageInitShape<typeof RedeemAuthCodeRequestSchema>): Promise<RedeemAuthCodeResponse>;
+}
+
+export interface AdminContext {
+  principal: Principal;
+  /** The client's address (for the audit log). */
+  address: string;
+}
+
+export interface AdminDeps {
+  repos: Pick<Repositories, "accounts" | "products" | "devices" | "jobs" | "authCodes" | "grants" | "audit" | "records">;
+  /** This instance, its peers (distribution targets) and the replicated directory. */
+  directory: InstanceDirectory;
+  /** R1: devices per job, CSV and batch registration. */
+  maxDevicesPerBatch: number;
+  /** Tells the job worker there is work: a job was created or retried, a product changed. */
+  kickWorker: () => void;
+  /** Writes a consistent copy of the store into the backup directory under `name`. */
+  backup: (name: string) => Promise<BackupResult>;
+  /** The peer plane's client of a configured peer (undefined without peers). */
+  peerClient: (instanceId: string) => AuthCodePeer | undefined;
+  /** Instance kinds where grants are allowed (R18). */
+  grantInstanceKinds: readonly InstanceKind[];
+}
+
+/** Every AdminService method, as this daemon implements it. */
+export type AdminHandlers = UnaryService<(typeof AdminService)["method"], AdminContext>;
+/** The handlers of one resource. */
+export type Handlers<K extends keyof AdminHandlers> = Pick<AdminHandlers, K>;
+
+/** What each resource's handlers are built from. */
+export interface HandlerKit {
+  deps: AdminDeps;
+  access: Access;
+  audited: Audited;
+}

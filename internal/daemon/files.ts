@@ -1,0 +1,31 @@
+import { readFileSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { ConfigurationError } from "../domain/index.js";
+
+/** A TLS certificate chain and key named by configuration `key`. */
+export function readTls(files: { certFile: string; keyFile: string }, key: string): { cert: Buffer; key: Buffer } {
+  try {
+    return { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
+  } catch (e) {
+    throw new ConfigurationError(key, `cannot read TLS files: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+  }
+}
+
+/** A one-line secret file named by configuration `key` (trimmed). */
+export function readSecretFile(file: string, key: string): string {
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch (e) {
+    throw new ConfigurationError(key, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+  }
+}
+
+/** The expiry (ms since the epoch) of the first certificate in a PEM file. */
+export function certificateNotAfter(file: string): number | undefined {
+  try {
+    const t = Date.parse(new X509Certificate(readFileSync(file)).validTo);
+    return Number.isFinite(t) ? t : undefined;
+  } catch {
+    return undefined;
+  }
+}

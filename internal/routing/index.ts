@@ -1,0 +1,2 @@
+export { createInstanceDirectory, type InstanceDirectory, type ConfiguredInstance, type KnownInstance } from "./instance-directory.js";
+export { createRouteSync, type RouteSync, type RouteSyncOptions } from "./route-sync.js";

@@ -1,0 +1,92 @@
+import type { Endpoint, InstanceKind, InstanceRoute } from "../domain/index.js";
+import type { RecordsRepo } from "../store/index.js";
+
+/** An instance as configuration names it (this daemon, or a configured peer). */
+export interface ConfiguredInstance {
+  id: string;
+  region: string;
+  kind: InstanceKind;
+  /** Where its devices connect. */
+  mqtt: Endpoint;
+}
+
+/** An instance the directory knows, from configuration or from its replicated record. */
+export interface KnownInstance {
+  id: string;
+  region: string;
+  /** Known for this daemon and configured peers; replicated records do not carry it. */
+  kind: InstanceKind | undefined;
+  mqtt: Endpoint;
+  /** A configured peer (the peer plane can call it). */
+  peer: boolean;
+}
+
+export type InstanceDirectory = ReturnType<typeof createInstanceDirectory>;
+
+/**
+ * The one answer to "which instance is that": this daemon, the configured
+ * peers, and the instance records of the replication plane. An instance's
+ * own record wins over a peer entry written by hand for the endpoint and
+ * region; configuration alone says which instances are peers and their kind.
+ */
+export function createInstanceDirectory(opts: { self: ConfiguredInstance; peers: readonly ConfiguredInstance[]; records: RecordsRepo; now?: () => number }) {
+  const { self, records } = opts;
+  const now = opts.now ?? Date.now;
+  const byId = new Map<string, KnownInstance>();
+  const configured = new Map(opts.peers.map((p) => [p.id, p]));
+  const put = (i: KnownInstance): void => void byId.set(i.id, i);
+  for (const p of opts.peers) put({ ...p, peer: true });
+  for (const r of records.instances()) if (r.instanceId !== self.id) learnRecord(r);
+  put({ ...self, peer: false });
+
+  function learnRecord(r: InstanceRoute): void {
+    const had = byId.get(r.instanceId);
+    put({ id: r.instanceId, region: r.regionId, kind: had?.kind, mqtt: { host: r.mqttHost, port: r.mqttPort }, peer: had?.peer ?? false });
+  }
+
+  return {
+    self,
+    /** The instance with this id, if known. */
+    get(id: string): KnownInstance | undefined {
+      return byId.get(id);
+    },
+    /** The region of an instance; "" when the instance is unknown. */
+    regionOf(id: string): string {
+      return byId.get(id)?.region ?? "";
+    },
+    /** Names an instance for people: `region/instance`, or the bare id when unknown. */
+    where(id: string): string {
+      const i = byId.get(id);
+      return i === undefined ? id : `${i.region}/${i.id}`;
+    },
+    /** This daemon and its configured peers: the instances a job may name. */
+    members(): ConfiguredInstance[] {
+      return [self, ...configured.values()];
+    },
+    /** A configured peer (a distribution target, a party of the peer plane), as configured. */
+    peer(id: string): ConfiguredInstance | undefined {
+      return configured.get(id);
+    },
+    peers(): ConfiguredInstance[] {
+      return [...configured.values()];
+    },
+    /** Every known instance. */
+    all(): KnownInstance[] {
+      return [...byId.values()];
+    },
+    /** Takes another instance's record from the stream (this daemon's own entry is its configuration). */
+    learn(r: InstanceRoute): void {
+      if (r.instanceId !== self.id) learnRecord(r);
+    },
+    /** Commits this daemon's own record when it changed (endpoint, region); true when it did. */
+    announceSelf(): boolean {
+      const announced = records.instances().find((i) => i.instanceId === self.id);
+      if (announced !== undefined && announced.mqttHost === self.mqtt.host && announced.mqttPort === self.mqtt.port && announced.regionId === self.region) return false;
+      const t = now();
+      return records.commitOne({
+        kind: "instance",
+        route: { instanceId: self.id, regionId: self.region, mqttHost: self.mqtt.host, mqttPort: self.mqtt.port, version: Math.max(t, (announced?.version ?? 0) + 1), committedAt: t },
+      });
+    },
+  };
+}

@@ -1,0 +1,262 @@
+import type { Db } from "./db.js";
+import type { AccountRoute, DeviceRoute, InstanceRoute, PoolRoute, ProductRoute, RouteChange } from "../domain/index.js";
+
+/** The kinds of replicated record (ARCHITECTURE.md "Three planes": the replication plane). */
+export type RecordKindName = RouteChange["kind"];
+/** The record of one kind. */
+export type RecordOf<K extends RecordKindName> = Extract<RouteChange, { kind: K }>["route"];
+
+/**
+ * How one kind of replicated record is kept in SQLite, described once:
+ * its key in the outbox, how a newer record is upserted (a record is kept
+ * only when its generation or version is higher than the stored one), how a
+ * row reads back, and which rows this instance is the authority for. The
+ * bucket key and the wire form live beside it in internal/replication/codec.ts.
+ */
+export interface RecordKind<K extends RecordKindName> {
+  readonly kind: K;
+  /** The outbox key (k1, k2) of a record. */
+  key(r: RecordOf<K>): [string, string];
+  /** Stores the record when it is newer; true when it was. `revision` is its stream revision (0 for own commits). */
+  upsert(r: RecordOf<K>, revision: number): boolean;
+  /** The stored record under the outbox key. */
+  get(k1: string, k2: string): RecordOf<K> | undefined;
+  /** SELECT of `k1, k2` of every record the instance bound to `@self` publishes. */
+  readonly ownedKeysSql: string;
+}
+
+interface DeviceRouteRow {
+  product_key: string;
+  device_name: string;
+  holder: string;
+  generation: number;
+  nearest: number;
+  committed_by: string;
+  committed_at: number;
+}
+interface ProductRouteRow {
+  product_key: string;
+  home: string;
+  version: number;
+  deleted: number;
+  candidates: string;
+  account_id: string;
+  product_name: string;
+  node_type: ProductRoute["nodeType"];
+  status: ProductRoute["status"];
+  region_id: string;
+  committed_by: string;
+  committed_at: number;
+}
+interface InstanceRouteRow {
+  instance_id: string;
+  region_id: string;
+  mqtt_host: string;
+  mqtt_port: number;
+  version: number;
+  committed_at: number;
+}
+interface AccountRouteRow {
+  account_id: string;
+  account_name: string;
+  home_instance: string;
+  version: number;
+  created_at: number;
+}
+interface PoolRouteRow {
+  product_key: string;
+  account_id: string;
+  account_name: string;
+  product_name: string;
+  node_type: PoolRoute["nodeType"];
+  data_format: PoolRoute["dataFormat"];
+  description: string;
+  home: string;
+  version: number;
+  topics: string;
+  thing_model: string;
+  pooled_at: number;
+  committed_by: string;
+  committed_at: number;
+}
+
+function deviceKind(db: Db): RecordKind<"device"> {
+  const upsert = db.prepare(
+    `INSERT INTO device_routes(product_key, device_name, holder, generation, nearest, committed_by, committed_at, revision)
+     VALUES (@productKey, @deviceName, @holder, @generation, @nearest, @committedBy, @committedAt, @revision)
+     ON CONFLICT DO UPDATE SET holder = excluded.holder, generation = excluded.generation, nearest = excluded.nearest, committed_by = excluded.committed_by,
+       committed_at = excluded.committed_at, revision = excluded.revision
+     WHERE excluded.generation > device_routes.generation`,
+  );
+  const select = db.prepare<[string, string], DeviceRouteRow>(
+    "SELECT product_key, device_name, holder, generation, nearest, committed_by, committed_at FROM device_routes WHERE product_key = ? AND device_name = ?",
+  );
+  return {
+    kind: "device",
+    key: (r) => [r.productKey, r.deviceName],
+    upsert: (r, revision) => upsert.run({ ...r, nearest: r.nearest ? 1 : 0, revision }).changes === 1,
+    get(k1, k2) {
+      const r = select.get(k1, k2);
+      return r === undefined ? undefined : toDeviceRoute(r);
+    },
+    ownedKeysSql: "SELECT product_key AS k1, device_name AS k2 FROM device_routes WHERE holder = @self",
+  };
+}
+
+export const toDeviceRoute = (r: DeviceRouteRow): DeviceRoute => ({
+  productKey: r.product_key,
+  deviceName: r.device_name,
+  holder: r.holder,
+  generation: r.generation,
+  nearest: r.nearest === 1,
+  committedBy: r.committed_by,
+  committedAt: r.committed_at,
+});
+export const toProductRoute = (r: ProductRouteRow): ProductRoute => ({
+  productKey: r.product_key,
+  home: r.home,
+  version: r.version,
+  deleted: r.deleted === 1,
+  candidates: JSON.parse(r.candidates) as string[],
+  accountId: r.account_id,
+  productName: r.product_name,
+  nodeType: r.node_type,
+  status: r.status,
+  regionId: r.region_id,
+  committedBy: r.committed_by,
+  committedAt: r.committed_at,
+});
+export const toInstanceRoute = (r: InstanceRouteRow): InstanceRoute => ({
+  instanceId: r.instance_id,
+  regionId: r.region_id,
+  mqttHost: r.mqtt_host,
+  mqttPort: r.mqtt_port,
+  version: r.version,
+  committedAt: r.committed_at,
+});
+const toAccountRoute = (r: AccountRouteRow): AccountRoute => ({
+  accountId: r.account_id,
+  accountName: r.account_name,
+  home: r.home_instance,
+  version: r.version,
+  createdAt: r.created_at,
+  committedAt: r.created_at,
+});
+export const toPoolRoute = (r: PoolRouteRow): PoolRoute => ({
+  productKey: r.product_key,
+  accountId: r.account_id,
+  accountName: r.account_name,
+  productName: r.product_name,
+  nodeType: r.node_type,
+  dataFormat: r.data_format,
+  description: r.description,
+  home: r.home,
+  version: r.version,
+  topics: JSON.parse(r.topics) as PoolRoute["topics"],
+  thingModel: r.thing_model,
+  pooledAt: r.pooled_at,
+  committedBy: r.committed_by,
+  committedAt: r.committed_at,
+});
+export type { DeviceRouteRow, ProductRouteRow, InstanceRouteRow, PoolRouteRow };
+
+function productKind(db: Db): RecordKind<"product"> {
+  const upsert = db.prepare(
+    `INSERT INTO product_routes(product_key, home, version, deleted, candidates, account_id, product_name, node_type, status, region_id, committed_by, committed_at, revision)
+     VALUES (@productKey, @home, @version, @deleted, @candidates, @accountId, @productName, @nodeType, @status, @regionId, @committedBy, @committedAt, @revision)
+     ON CONFLICT DO UPDATE SET home = excluded.home, version = excluded.version, deleted = excluded.deleted, candidates = excluded.candidates,
+       account_id = excluded.account_id, product_name = excluded.product_name, node_type = excluded.node_type, status = excluded.status,
+       region_id = excluded.region_id, committed_by = excluded.committed_by, committed_at = excluded.committed_at, revision = excluded.revision
+     WHERE excluded.version > product_routes.version`,
+  );
+  const select = db.prepare<[string], ProductRouteRow>("SELECT * FROM product_routes WHERE product_key = ?");
+  return {
+    kind: "product",
+    key: (r) => [r.productKey, ""],
+    upsert: (r, revision) => upsert.run({ ...r, deleted: r.deleted ? 1 : 0, candidates: JSON.stringify(r.candidates), revision }).changes === 1,
+    get(k1) {
+      const r = select.get(k1);
+      return r === undefined ? undefined : toProductRoute(r);
+    },
+    ownedKeysSql: "SELECT product_key AS k1, '' AS k2 FROM product_routes WHERE home = @self",
+  };
+}
+
+function instanceKind(db: Db): RecordKind<"instance"> {
+  const upsert = db.prepare(
+    `INSERT INTO instance_routes(instance_id, region_id, mqtt_host, mqtt_port, version, committed_at, revision)
+     VALUES (@instanceId, @regionId, @mqttHost, @mqttPort, @version, @committedAt, @revision)
+     ON CONFLICT DO UPDATE SET region_id = excluded.region_id, mqtt_host = excluded.mqtt_host, mqtt_port = excluded.mqtt_port,
+       version = excluded.version, committed_at = excluded.committed_at, revision = excluded.revision
+     WHERE excluded.version > instance_routes.version`,
+  );
+  const select = db.prepare<[string], InstanceRouteRow>("SELECT * FROM instance_routes WHERE instance_id = ?");
+  return {
+    kind: "instance",
+    key: (r) => [r.instanceId, ""],
+    upsert: (r, revision) => upsert.run({ ...r, revision }).changes === 1,
+    get(k1) {
+      const r = select.get(k1);
+      return r === undefined ? undefined : toInstanceRoute(r);
+    },
+    ownedKeysSql: "SELECT instance_id AS k1, '' AS k2 FROM instance_routes WHERE instance_id = @self",
+  };
+}
+
+/**
+ * The account directory is the accounts table itself: a record inserts or
+ * renames an account; tokens stay local to each daemon. This is the only
+ * place that writes an account row (accounts.ts reads them and writes tokens).
+ */
+function accountKind(db: Db): RecordKind<"account"> {
+  const upsert = db.prepare(
+    `INSERT INTO accounts(account_id, account_name, created_at, home_instance, version, revision)
+     VALUES (@accountId, @accountName, @createdAt, @home, @version, @revision)
+     ON CONFLICT(account_id) DO UPDATE SET account_name = excluded.account_name, home_instance = excluded.home_instance,
+       version = excluded.version, revision = excluded.revision
+     WHERE excluded.version > accounts.version`,
+  );
+  const select = db.prepare<[string], AccountRouteRow>(
+    "SELECT account_id, account_name, home_instance, version, created_at FROM accounts WHERE account_id = ? AND version > 0",
+  );
+  return {
+    kind: "account",
+    key: (r) => [r.accountId, ""],
+    upsert: (r, revision) => upsert.run({ ...r, revision }).changes === 1,
+    get(k1) {
+      const r = select.get(k1);
+      return r === undefined ? undefined : toAccountRoute(r);
+    },
+    ownedKeysSql: "SELECT account_id AS k1, '' AS k2 FROM accounts WHERE home_instance = @self AND version > 0",
+  };
+}
+
+function poolKind(db: Db): RecordKind<"pool"> {
+  const upsert = db.prepare(
+    `INSERT INTO pool_products(product_key, account_id, account_name, product_name, node_type, data_format, description, home, version, topics, thing_model, pooled_at, committed_by, committed_at, revision)
+     VALUES (@productKey, @accountId, @accountName, @productName, @nodeType, @dataFormat, @description, @home, @version, @topicsJson, @thingModel, @pooledAt, @committedBy, @committedAt, @revision)
+     ON CONFLICT DO UPDATE SET account_id = excluded.account_id, account_name = excluded.account_name, product_name = excluded.product_name,
+       node_type = excluded.node_type, data_format = excluded.data_format, description = excluded.description, home = excluded.home,
+       version = excluded.version, topics = excluded.topics, thing_model = excluded.thing_model, committed_by = excluded.committed_by,
+       committed_at = excluded.committed_at, revision = excluded.revision
+     WHERE excluded.version > pool_products.version`,
+  );
+  const select = db.prepare<[string], PoolRouteRow>("SELECT * FROM pool_products WHERE product_key = ?");
+  return {
+    kind: "pool",
+    key: (r) => [r.productKey, ""],
+    upsert: (r, revision) => upsert.run({ ...r, topicsJson: JSON.stringify(r.topics), revision }).changes === 1,
+    get(k1) {
+      const r = select.get(k1);
+      return r === undefined ? undefined : toPoolRoute(r);
+    },
+    ownedKeysSql: "SELECT product_key AS k1, '' AS k2 FROM pool_products WHERE home = @self",
+  };
+}
+
+export type RecordKinds = { [K in RecordKindName]: RecordKind<K> };
+
+/** Every kind of replicated record. A new kind is one entry here (and its table, type and wire form). */
+export function recordKinds(db: Db): RecordKinds {
+  return { device: deviceKind(db), product: productKind(db), instance: instanceKind(db), account: accountKind(db), pool: poolKind(db) };
+}
