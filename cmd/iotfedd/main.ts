@@ -8,12 +8,11 @@
  * instance in region cn-shanghai, data in ./data, listeners on loopback.
  *
  * Exit codes: 0 stopped cleanly on SIGTERM/SIGINT; 1 failed while running or
- * starting; 2 bad usage or configuration.
+ * starting; 2 bad usage or configuration (the message names the key).
  */
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "../../internal/config/index.js";
-import { KeyMaterialError } from "../../internal/security/index.js";
-import { SchemaError } from "../../internal/store/index.js";
+import { loadConfig } from "../../internal/config/index.js";
+import { ConfigurationError } from "../../internal/domain/index.js";
 import { createLogger } from "../../internal/log/index.js";
 import { startDaemon, VERSION } from "../../internal/daemon/index.js";
 
@@ -45,7 +44,7 @@ async function main(): Promise<number> {
   try {
     loaded = loadConfig(args.values.config);
   } catch (e) {
-    if (e instanceof ConfigError) {
+    if (e instanceof ConfigurationError) {
       process.stderr.write(`iotfedd: configuration error: ${e.message}\n`);
       return 2;
     }
@@ -56,7 +55,8 @@ async function main(): Promise<number> {
   try {
     daemon = await startDaemon({ loaded, logger });
   } catch (e) {
-    const configish = e instanceof KeyMaterialError || e instanceof SchemaError;
+    // Every configuration problem (a key, a file it names, a listen address, the store's schema) is a ConfigurationError.
+    const configish = e instanceof ConfigurationError;
     logger.fatal({ err: e }, "start-up failed");
     process.stderr.write(`iotfedd: ${configish ? "configuration error" : "start-up failed"}: ${(e as Error).message}\n`);
     return configish ? 2 : 1;

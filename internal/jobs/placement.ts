@@ -1,9 +1,9 @@
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 
-import type { DeviceRoute, Job } from "../domain/index.js";
+import { isRetryable, type DeviceRoute, type Job, type RemoteError } from "../domain/index.js";
 import type { JobsRepo, ProductsRepo, RecordsRepo, StoreHub } from "../store/index.js";
 import type { PeerClient, PlaceResult } from "../peer/index.js";
-import { statusName } from "../rpc/index.js";
+import { fromPeerError, statusName } from "../rpc/index.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
 
@@ -163,7 +163,7 @@ export function createPlacement(opts: PlacementOptions) {
       const code = (e as grpc.ServiceError).code;
       if (typeof code !== "number") throw e;
       metrics.peerCallErrors.inc({ peer: holder, code: statusName(code) });
-      result = code === grpc.status.UNAVAILABLE ? "unreachable" : "error";
+      result = isRetryable((fromPeerError(holder, e) as RemoteError).code) ? "unreachable" : "error";
       return holder;
     } finally {
       metrics.placements.inc({ from_region: regionLabel(holder), to_region: regionLabel(target), result });

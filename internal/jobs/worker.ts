@@ -1,9 +1,9 @@
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 
 import type { JobsRepo, ProductsRepo, StoreHub } from "../store/index.js";
-import type { DeviceCertificate, Job } from "../domain/index.js";
+import { isRetryable, type DeviceCertificate, type ErrorCode, type Job, type RemoteError } from "../domain/index.js";
 import { bundleToWire, certToWire, type PeerClient } from "../peer/index.js";
-import { statusName } from "../rpc/index.js";
+import { fromPeerError, statusName } from "../rpc/index.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
 
@@ -28,18 +28,6 @@ export interface JobWorkerOptions {
   logger: Logger;
 }
 
-/** Peer errors after which the outcome is unknown: the same request is sent again later. */
-const RETRYABLE = new Set([
-  grpc.status.UNAVAILABLE,
-  grpc.status.DEADLINE_EXCEEDED,
-  grpc.status.INTERNAL,
-  grpc.status.UNKNOWN,
-  grpc.status.RESOURCE_EXHAUSTED,
-  grpc.status.CANCELLED,
-  grpc.status.ABORTED,
-]);
-
-const codeName = statusName;
 
 /**
  * The outbox worker at the source (ARCHITECTURE.md "The handoff", steps 2
@@ -69,7 +57,7 @@ export function createJobWorker(opts: JobWorkerOptions) {
       sleepers.add(wake);
     });
 
-  type Delivery = { ok: true; res: Awaited<ReturnType<PeerClient["handoff"]>> } | { ok: false; job: Job; code?: grpc.status; message?: string };
+  type Delivery = { ok: true; res: Awaited<ReturnType<PeerClient["handoff"]>> } | { ok: false; job: Job; code?: ErrorCode; message?: string };
 
   /**
    * One Handoff call to `target`, retried with backoff while the target is
@@ -102,14 +90,15 @@ export function createJobWorker(opts: JobWorkerOptions) {
       } catch (e) {
         const code = (e as grpc.ServiceError).code;
         if (typeof code !== "number") throw e;
-        metrics.peerCallErrors.inc({ peer: target, code: codeName(code) });
-        const message = (e as grpc.ServiceError).details || codeName(code);
-        if (!RETRYABLE.has(code)) {
-          logger.warn({ job: job.jobId, target, code: codeName(code) }, "target refused handoff");
-          return { ok: false, job, code, message };
+        metrics.peerCallErrors.inc({ peer: target, code: statusName(code) });
+        // The outcome of a retryable failure is unknown: the same request is sent again later.
+        const err = fromPeerError(target, e) as RemoteError;
+        if (!isRetryable(err.code)) {
+          logger.warn({ job: job.jobId, target, code: err.code }, "target refused handoff");
+          return { ok: false, job, code: err.code, message: err.message };
         }
         const since = job.unreachableSince || Date.now();
-        const why = `target ${target} unreachable since ${new Date(since).toISOString()}: ${codeName(code)}`;
+        const why = `target ${target} unreachable since ${new Date(since).toISOString()}: ${statusName(code)}`;
         if (Date.now() - since > opts.retryWindowMs) {
           job = jobs.fail(job.jobId, `${why}; past the ${opts.retryWindowMs} ms retry window: retry the job`);
           logger.warn({ job: job.jobId, target }, "job failed: target unreachable past the retry window");
@@ -136,9 +125,9 @@ export function createJobWorker(opts: JobWorkerOptions) {
         job = d.job;
         if (d.code === undefined) return jobs.require(job.jobId);
         // The target refused the whole call and applied nothing.
-        if (job.jobType === "product") return jobs.fail(job.jobId, `${codeName(d.code)}: ${d.message ?? ""}`);
+        if (job.jobType === "product") return jobs.fail(job.jobId, `${d.code}: ${d.message ?? ""}`);
         const all = jobs.pendingBatch(job.jobId, job.productKey, Number.MAX_SAFE_INTEGER).map((x) => x.deviceName);
-        job = jobs.refuseRest(job, codeName(d.code), d.message ?? "", all);
+        job = jobs.refuseRest(job, d.code, d.message ?? "", all);
         productSent = true;
         changed(job);
         continue;
@@ -166,7 +155,7 @@ export function createJobWorker(opts: JobWorkerOptions) {
       const d = await deliver(job, target, []);
       if (!d.ok) {
         if (d.code === undefined) return jobs.require(job.jobId);
-        return jobs.fail(job.jobId, `product to ${target}: ${codeName(d.code)}: ${d.message ?? ""}`);
+        return jobs.fail(job.jobId, `product to ${target}: ${d.code}: ${d.message ?? ""}`);
       }
       job = jobs.require(job.jobId);
     }
@@ -202,7 +191,7 @@ export function createJobWorker(opts: JobWorkerOptions) {
       } catch (e) {
         const code = (e as grpc.ServiceError).code;
         if (typeof code !== "number") throw e;
-        metrics.peerCallErrors.inc({ peer: c.instanceId, code: codeName(code) });
+        metrics.peerCallErrors.inc({ peer: c.instanceId, code: statusName(code) });
       }
     }
   }
