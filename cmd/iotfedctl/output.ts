@@ -1,5 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { IotfedError } from "../../internal/domain/index.js";
+import { GRPC_STATUS_OF } from "../../internal/rpc/index.js";
 
 /**
  * iotfedctl exit codes (documented in README and `--help`):
@@ -9,18 +11,22 @@ import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf"
  */
 export const EXIT = { ok: 0, refused: 1, usage: 2, auth: 3, notFound: 4, unreachable: 5, partial: 6 } as const;
 
-export class UsageError extends Error {
+/** The command line itself is wrong (exit 2). */
+export class UsageError extends IotfedError {
   override readonly name = "UsageError";
+  readonly code = "INVALID_ARGUMENT";
 }
 
-export class PartialFailure extends Error {
+/** A batch finished with some items failed (exit 6); each item's result was printed. */
+export class PartialFailure extends IotfedError {
   override readonly name = "PartialFailure";
+  readonly code = "FAILED_PRECONDITION";
 }
 
 export function exitCodeOf(e: unknown): number {
   if (e instanceof UsageError) return EXIT.usage;
   if (e instanceof PartialFailure) return EXIT.partial;
-  const code = (e as grpc.ServiceError)?.code;
+  const code = e instanceof IotfedError ? GRPC_STATUS_OF[e.code] : (e as grpc.ServiceError)?.code;
   switch (code) {
     case grpc.status.UNAUTHENTICATED:
     case grpc.status.PERMISSION_DENIED:
@@ -36,6 +42,8 @@ export function exitCodeOf(e: unknown): number {
 }
 
 export function errorText(e: unknown): string {
+  if (e instanceof UsageError || e instanceof PartialFailure) return e.message;
+  if (e instanceof IotfedError) return `${e.code}: ${e.message}`;
   const se = e as grpc.ServiceError;
   if (typeof se?.code === "number" && se.details !== undefined) {
     const name = grpc.status[se.code] ?? String(se.code);
