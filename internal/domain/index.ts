@@ -8,7 +8,7 @@ export * from "./tsl.js";
 export * from "./access.js";
 export * from "./bootstrap-reply.js";
 export * from "./ownership.js";
-export * from "./routes.js";
+export * from "./records.js";
 export * from "./strategy.js";
 export * from "./mqtt-auth.js";
 export * from "./cross-account.js";

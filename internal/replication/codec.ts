@@ -1,11 +1,34 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { IotfedError, ACCOUNT_ID_RE, ACCOUNT_NAME_RE, DEVICE_NAME_RE, PRODUCT_KEY_RE, type DataFormat, type NodeType, type ProductStatus, type RouteChange, type TopicOperation } from "../domain/index.js";
 import { RouteRecordSchema } from "../gen/iotfed/v1/replication_pb.js";
-import { keyOf } from "./keys.js";
+
+/*
+ * The wire form of each kind of replicated record, in one file: its bucket
+ * key (keyOf), its message (encodeRecord) and how a message read back is
+ * checked (decodeRecord). How each kind is stored is in
+ * internal/store/record-kinds.ts.
+ */
+import { encodeToken } from "./keys.js";
 
 const INSTANCE_RE = /^[A-Za-z0-9-]{2,64}$/;
 const REGION_RE = /^[a-z0-9-]{2,32}$/;
 const HOST_RE = /^[A-Za-z0-9.:-]{1,100}$/;
+
+/** The bucket key of a route. */
+export function keyOf(c: RouteChange): string {
+  switch (c.kind) {
+    case "device":
+      return `dev.${encodeToken(c.route.productKey)}.${encodeToken(c.route.deviceName)}`;
+    case "product":
+      return `prod.${encodeToken(c.route.productKey)}`;
+    case "instance":
+      return `inst.${encodeToken(c.route.instanceId)}`;
+    case "account":
+      return `acct.${encodeToken(c.route.accountId)}`;
+    case "pool":
+      return `pool.${encodeToken(c.route.productKey)}`;
+  }
+}
 
 /** A record from the stream that cannot be applied; it is counted and skipped, never applied. */
 export class RecordError extends IotfedError {

@@ -1,3 +1,3 @@
 export { createReplicator, type Replicator, type ReplicatorOptions } from "./replicator.js";
-export { encodeToken, decodeToken, keyOf, orderOf } from "./keys.js";
-export { encodeRecord, decodeRecord, RecordError } from "./codec.js";
+export { encodeToken, decodeToken } from "./keys.js";
+export { keyOf, encodeRecord, decodeRecord, RecordError } from "./codec.js";

@@ -1,5 +1,3 @@
-import type { RouteChange } from "../domain/index.js";
-
 /**
  * Keys of the routes bucket. NATS subject tokens cannot hold `.`, `*`, `>`
  * or spaces, and KV keys allow only `[-/_=.A-Za-z0-9]`, while DeviceNames
@@ -28,25 +26,4 @@ export function decodeToken(t: string): string {
     } else bytes.push(t.charCodeAt(i));
   }
   return Buffer.from(bytes).toString("utf8");
-}
-
-/** The bucket key of a route. */
-export function keyOf(c: RouteChange): string {
-  switch (c.kind) {
-    case "device":
-      return `dev.${encodeToken(c.route.productKey)}.${encodeToken(c.route.deviceName)}`;
-    case "product":
-      return `prod.${encodeToken(c.route.productKey)}`;
-    case "instance":
-      return `inst.${encodeToken(c.route.instanceId)}`;
-    case "account":
-      return `acct.${encodeToken(c.route.accountId)}`;
-    case "pool":
-      return `pool.${encodeToken(c.route.productKey)}`;
-  }
-}
-
-/** The order of a route's records: a device's generation, otherwise the record's version. */
-export function orderOf(c: RouteChange): number {
-  return c.kind === "device" ? c.route.generation : c.route.version;
 }

@@ -6,9 +6,9 @@ import type { RouteChange } from "../domain/index.js";
 import type { Outbox, RecordsRepo, ReplicatedRecord, StoreHub } from "../store/index.js";
 import type { Metrics, ReplicationSnapshot } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
-import { decodeRecord, encodeRecord, RecordError } from "./codec.js";
-import { keyOf, orderOf } from "./keys.js";
-import { isStreamNotFound, isWrongLastSequence } from "./nats-errors.js";
+import { decodeRecord, RecordError } from "./codec.js";
+import { isStreamNotFound } from "./nats-errors.js";
+import { createRecordPublisher } from "./publisher.js";
 
 export interface ReplicatorOptions {
   servers: string[];
@@ -160,60 +160,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
     });
   }
 
-  /**
-   * Revisions this publisher last wrote, by key (bounded): the next write of
-   * the same key can be a single compare-and-set instead of a read and a write.
-   */
-  const written = new Map<string, number>();
-  const WRITTEN_MAX = 100_000;
-
-  /**
-   * Publishes one route over an older one; "superseded" when the bucket
-   * already holds one as new or newer. Optimistic first: a first generation
-   * is created (the key should not exist yet), a key written before is
-   * updated at the revision we wrote; only when that loses does it read the
-   * key and compare generations.
-   */
-  async function publishOne(kv: KV, c: RouteChange): Promise<"published" | "superseded"> {
-    const key = keyOf(c);
-    const bytes = encodeRecord(c, opts.self);
-    const remember = (rev: number): void => {
-      if (written.size >= WRITTEN_MAX) written.clear();
-      written.set(key, rev);
-    };
-    const known = written.get(key);
-    try {
-      if (known !== undefined) return remember(await kv.update(key, bytes, known)), "published";
-      if (orderOf(c) === 1) return remember(await kv.create(key, bytes)), "published";
-    } catch (e) {
-      if (!isWrongLastSequence(e)) throw e;
-    }
-    for (let attempt = 0; ; attempt++) {
-      const cur = await kv.get(key);
-      try {
-        if (cur === null) remember(await kv.create(key, bytes));
-        else {
-          if (cur.operation === "PUT") {
-            let existing: RouteChange | undefined;
-            try {
-              existing = decodeRecord(key, cur.value);
-            } catch {
-              existing = undefined; // a bad record is overwritten by a good one
-            }
-            if (existing !== undefined && orderOf(existing) >= orderOf(c)) {
-              remember(cur.revision);
-              return "superseded";
-            }
-          }
-          remember(await kv.update(key, bytes, cur.revision));
-        }
-        return "published";
-      } catch (e) {
-        if (isWrongLastSequence(e) && attempt < 10) continue;
-        throw e;
-      }
-    }
-  }
+  const publishOne = createRecordPublisher(opts.self);
 
   async function publishLoop(kv: KV): Promise<void> {
     let backoff = 100;

@@ -1,6 +1,7 @@
 import type { Db } from "./db.js";
 import type { RecordsRepo } from "./records.js";
-import { NotFoundError, PreconditionError, newAccountId, newTokenId, newTokenSecret, type Account } from "../domain/index.js";
+import type { RecordKind } from "./record-kinds.js";
+import { NotFoundError, PreconditionError, newAccountId, newTokenId, newTokenSecret, type Account, type AccountRoute } from "../domain/index.js";
 import { hashToken } from "../security/index.js";
 import { toPage, decodePageToken, type Page } from "./paging.js";
 
@@ -33,6 +34,50 @@ const toToken = (r: TokenRow): TokenRecord => ({
   createdAt: r.created_at,
   revokedAt: r.revoked_at,
 });
+
+interface AccountRouteRow {
+  account_id: string;
+  account_name: string;
+  home_instance: string;
+  version: number;
+  created_at: number;
+}
+const toAccountRoute = (r: AccountRouteRow): AccountRoute => ({
+  accountId: r.account_id,
+  accountName: r.account_name,
+  home: r.home_instance,
+  version: r.version,
+  createdAt: r.created_at,
+  committedAt: r.created_at,
+});
+/**
+ * The account directory is the accounts table itself: a record inserts or
+ * renames an account; tokens stay local to each daemon. With the owner
+ * placeholder below, this file holds all the SQL on the accounts table.
+ */
+export function accountRecordKind(db: Db): RecordKind<"account"> {
+  const upsert = db.prepare(
+    `INSERT INTO accounts(account_id, account_name, created_at, home_instance, version, revision)
+     VALUES (@accountId, @accountName, @createdAt, @home, @version, @revision)
+     ON CONFLICT(account_id) DO UPDATE SET account_name = excluded.account_name, home_instance = excluded.home_instance,
+       version = excluded.version, revision = excluded.revision
+     WHERE excluded.version > accounts.version`,
+  );
+  const select = db.prepare<[string], AccountRouteRow>(
+    "SELECT account_id, account_name, home_instance, version, created_at FROM accounts WHERE account_id = ? AND version > 0",
+  );
+  return {
+    kind: "account",
+    key: (r) => [r.accountId, ""],
+    upsert: (r, revision) => upsert.run({ ...r, revision }).changes === 1,
+    get(k1) {
+      const r = select.get(k1);
+      return r === undefined ? undefined : toAccountRoute(r);
+    },
+    ownedKeysSql: "SELECT account_id AS k1, '' AS k2 FROM accounts WHERE home_instance = @self AND version > 0",
+  };
+}
+
 
 export type AccountsRepo = ReturnType<typeof createAccountsRepo>;
 

@@ -20,6 +20,8 @@ import {
 import type { Sealer } from "../security/index.js";
 import type { StoreHub } from "./events.js";
 import { toPage, decodePageToken, type Page } from "./paging.js";
+import { createDevicePlacement, secretAad } from "./device-placement.js";
+
 
 interface DeviceRow {
   product_key: string;
@@ -75,8 +77,6 @@ export interface DeviceFilter {
 
 export type DevicesRepo = ReturnType<typeof createDevicesRepo>;
 
-/** AAD binding a sealed secret to its device row. */
-export const secretAad = (productKey: string, deviceName: string): string => `${productKey}/${deviceName}`;
 
 export interface DevicesRepoOptions {
   db: Db;
@@ -128,10 +128,6 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
   const setNotifySent = db.prepare("UPDATE devices SET notify_sent_at = ? WHERE product_key = ? AND device_name = ?");
   const setNotifyReplied = db.prepare("UPDATE devices SET notify_replied_at = ? WHERE product_key = ? AND device_name = ? AND notify_sent_at > 0");
   const selectNotify = db.prepare<[string, string], { notify_sent_at: number; notify_replied_at: number }>("SELECT notify_sent_at, notify_replied_at FROM devices WHERE product_key = ? AND device_name = ?");
-  const selectPlacement = db.prepare<[string, string], { placement: string; generation: number }>("SELECT placement, generation FROM devices WHERE product_key = ? AND device_name = ?");
-  const markAwayByRoute = db.prepare("UPDATE devices SET placement = 'away', holder = ?, generation = ?, leaving_job = NULL WHERE product_key = ? AND device_name = ? AND placement = 'here'");
-  const markHereByRoute = db.prepare("UPDATE devices SET placement = 'here', holder = ?, generation = ? WHERE product_key = ? AND device_name = ? AND placement = 'away'");
-  const clearTagsOf = db.prepare("DELETE FROM device_tags WHERE product_key = ? AND device_name = ?");
   const selectShadow = db.prepare<[string, string], { shadow: string | null; shadow_version: number }>(
     "SELECT shadow, shadow_version FROM devices WHERE product_key = ? AND device_name = ?",
   );
@@ -180,6 +176,8 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
   };
 
   return {
+    // Where the device is: the handoff's transitions (device-placement.ts).
+    ...createDevicePlacement(db, sealer, self),
     register(productKey: string, d: NewDevice): { device: Device; secret: string } {
       const out = db.transaction(() => insertOne(productKey, d, now(), "device_name"))();
       hub.emit("device.changed", { productKey, deviceName: d.deviceName, holder: self, disabled: false });
@@ -295,33 +293,6 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
     listAway(productKey: string, size: number, pageToken: string, holder: string): Page<Device> {
       const after = decodePageToken(pageToken) ?? "";
       return toPage(listAway.all(productKey, after, holder, holder, size + 1).map(toDevice), size, (d) => d.deviceName);
-    },
-    /**
-     * A replicated route newer than this store's row: the device moved while
-     * this store did not see it — it was restored from a backup taken
-     * before. A row held here whose route now names another holder becomes
-     * away (its name stays reserved, R10; tags cleared, R8); an away row
-     * whose route names this instance again is held here (the certificate
-     * is the one it already has). A leaving row is its job's to settle.
-     * Returns what was done: "away", "here", "missing" (the route says this
-     * instance holds a device it has no certificate of), or undefined.
-     */
-    reconcileRoute(productKey: string, deviceName: string, holder: string, generation: number): "away" | "here" | "missing" | undefined {
-      return db.transaction((): "away" | "here" | "missing" | undefined => {
-        const row = selectPlacement.get(productKey, deviceName);
-        if (row === undefined) return holder === self ? "missing" : undefined;
-        if (row.generation >= generation) return undefined;
-        if (holder !== self && row.placement === "here") {
-          markAwayByRoute.run(holder, generation, productKey, deviceName);
-          clearTagsOf.run(productKey, deviceName);
-          return "away";
-        }
-        if (holder === self && row.placement === "away") {
-          markHereByRoute.run(self, generation, productKey, deviceName);
-          return "here";
-        }
-        return undefined;
-      })();
     },
     /**
      * A device signed in over MQTT here: it is online; its first connection

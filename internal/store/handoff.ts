@@ -1,17 +1,16 @@
 import type { Db } from "./db.js";
 import type { RecordsRepo } from "./records.js";
 import type { AccountsRepo } from "./accounts.js";
+import type { ProductsRepo } from "./products.js";
+import type { DevicesRepo } from "./devices.js";
 import type { StoreHub } from "./events.js";
 import {
   PreconditionError,
   type DescribeInstance,
   type DeviceCertificate,
   type HandoffOutcome,
-  type Product,
   type ProductBundle,
 } from "../domain/index.js";
-import type { Sealer } from "../security/index.js";
-import { secretAad } from "./devices.js";
 
 export interface HandoffInput {
   jobId: string;
@@ -40,46 +39,24 @@ export type HandoffApplier = ReturnType<typeof createHandoffApplier>;
  */
 export function createHandoffApplier(opts: {
   db: Db;
-  sealer: Sealer;
   self: string;
   where: DescribeInstance;
   hub: StoreHub;
-  getProduct: (pk: string) => Product | undefined;
+  /** The product copies (the only writer of the products table with products.ts). */
+  products: Pick<ProductsRepo, "get" | "applyCopy">;
   records: RecordsRepo;
   accounts: AccountsRepo;
+  /** The devices' placement (the only writer of the devices table). */
+  devices: DevicesRepo;
   now?: () => number;
 }) {
-  const { db, sealer, self, where } = opts;
+  const { db, self, where } = opts;
   const now = opts.now ?? Date.now;
-  const insertProduct = db.prepare(
-    `INSERT INTO products(product_key, account_id, product_name, node_type, data_format, auth_type, status, description, owner_instance_id, received_from, version, nearest_candidates, thing_model, script_type, script_content, created_at, updated_at)
-     VALUES (@productKey, @accountId, @productName, @nodeType, @dataFormat, @authType, @status, @description, @ownerInstanceId, @receivedFrom, @version, @candidatesJson, @thingModel, @scriptType, @scriptContent, @t, @t)`,
-  );
-  const updateProduct = db.prepare(
-    `UPDATE products SET product_name = @productName, node_type = @nodeType, data_format = @dataFormat, auth_type = @authType, status = @status,
-       description = @description, version = @version, nearest_candidates = @candidatesJson, thing_model = @thingModel, script_type = @scriptType, script_content = @scriptContent, updated_at = @t
-     WHERE product_key = @productKey`,
-  );
-  const deleteTopics = db.prepare("DELETE FROM topic_classes WHERE product_key = ?");
-  const insertTopic = db.prepare("INSERT INTO topic_classes(product_key, short_name, operation, description) VALUES (?, ?, ?, ?)");
   const selectApplied = db.prepare<[string, string, string, number], { accepted: number; error_code: string; error_message: string }>(
     "SELECT accepted, error_code, error_message FROM handoffs_applied WHERE job_id = ? AND product_key = ? AND device_name = ? AND generation = ?",
   );
   const insertApplied = db.prepare(
     "INSERT INTO handoffs_applied(job_id, product_key, device_name, generation, source_instance, accepted, error_code, error_message, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-  );
-  const selectDevice = db.prepare<[string, string], { placement: string; generation: number; holder: string; state: string }>(
-    "SELECT placement, generation, holder, state FROM devices WHERE product_key = ? AND device_name = ?",
-  );
-  const insertDevice = db.prepare(
-    `INSERT INTO devices(product_key, device_name, iot_id, secret_sealed, nickname, state, created_at, placement, holder, generation, home_instance, received_from)
-     VALUES (?, ?, ?, ?, ?, 'inactive', ?, 'here', ?, ?, ?, ?)`,
-  );
-  // A device coming back finds its runtime data (R8); it cannot be online here yet.
-  const reactivate = db.prepare(
-    `UPDATE devices SET placement = 'here', holder = ?, generation = ?, received_from = ?, secret_sealed = ?, leaving_job = NULL,
-       state = CASE state WHEN 'online' THEN 'offline' ELSE state END
-     WHERE product_key = ? AND device_name = ?`,
   );
 
   /** Applies the product bundle; returns true when this copy changed. */
@@ -88,36 +65,7 @@ export function createHandoffApplier(opts: {
     else if (opts.accounts.get(receiving) === undefined) {
       throw new PreconditionError(`account ${receiving} is not in the account directory of ${where(self)}`, { field: "target_account_id" });
     }
-    const local = opts.getProduct(b.productKey);
-    const row = {
-      ...b,
-      // R9: the receiving account owns the read-only copy (cross-account: not the sender's account).
-      accountId: receiving,
-      receivedFrom: source,
-      candidatesJson: JSON.stringify(b.candidates),
-      thingModel: b.thingModel,
-      scriptType: b.script?.scriptType ?? null,
-      scriptContent: b.script?.content ?? null,
-      t,
-    };
-    if (local === undefined) {
-      insertProduct.run(row);
-    } else {
-      if (local.ownerInstanceId !== b.ownerInstanceId) {
-        throw new PreconditionError(
-          `product ${b.productKey} here is owned by ${where(local.ownerInstanceId)}, not ${where(b.ownerInstanceId)}`,
-          { field: "product.product_key" },
-        );
-      }
-      if (local.accountId !== receiving) {
-        throw new PreconditionError(`product ${b.productKey} here belongs to account ${local.accountId}, not ${receiving}`, { field: "target_account_id" });
-      }
-      if (local.ownerInstanceId === self || b.version <= local.version) return false;
-      updateProduct.run(row);
-      deleteTopics.run(b.productKey);
-    }
-    for (const tc of b.topics) insertTopic.run(b.productKey, tc.shortName, tc.operation, tc.description);
-    return true;
+    return opts.products.applyCopy(b, source, t, receiving);
   };
 
   const applyDevice = (input: HandoffInput, d: DeviceCertificate, t: number): HandoffOutcome => {
@@ -128,17 +76,16 @@ export function createHandoffApplier(opts: {
     }
     let outcome: HandoffOutcome;
     const refuse = (code: string, message: string): HandoffOutcome => ({ deviceName: d.deviceName, generation: d.generation, accepted: false, errorCode: code, errorMessage: message });
-    const row = selectDevice.get(pk, d.deviceName);
-    const sealed = sealer.seal(d.deviceSecret, secretAad(pk, d.deviceName));
+    const row = opts.devices.placementOf(pk, d.deviceName);
     if (row === undefined) {
-      insertDevice.run(pk, d.deviceName, d.iotId, sealed, d.nickname, d.createdAt, self, d.generation, d.homeInstance, input.sourceInstance);
+      opts.devices.receive(pk, d, input.sourceInstance);
       outcome = { deviceName: d.deviceName, generation: d.generation, accepted: true, errorCode: "", errorMessage: "" };
     } else if (row.placement !== "away") {
       outcome = refuse("FAILED_PRECONDITION", `device ${pk}/${d.deviceName} is already held by ${where(self)} (generation ${row.generation})`);
     } else if (row.generation >= d.generation) {
       outcome = refuse("FAILED_PRECONDITION", `device ${pk}/${d.deviceName} is at generation ${row.generation} here; generation ${d.generation} is stale`);
     } else {
-      reactivate.run(self, d.generation, input.sourceInstance, sealed, pk, d.deviceName);
+      opts.devices.receive(pk, d, input.sourceInstance);
       outcome = { deviceName: d.deviceName, generation: d.generation, accepted: true, errorCode: "", errorMessage: "" };
     }
     insertApplied.run(input.jobId, pk, d.deviceName, d.generation, input.sourceInstance, outcome.accepted ? 1 : 0, outcome.errorCode, outcome.errorMessage, t);
@@ -160,17 +107,17 @@ export function createHandoffApplier(opts: {
         const productChanged = applyProduct(input.product, input.sourceInstance, t, input.targetAccount || input.product.accountId);
         return { outcomes: input.devices.map((d) => applyDevice(input, d, t)), productChanged };
       })();
-      const product = opts.getProduct(input.product.productKey)!;
+      const product = opts.products.get(input.product.productKey)!;
       if (productChanged) opts.hub.emit("product.changed", product);
       for (const o of outcomes) if (o.accepted) opts.hub.emit("device.changed", { productKey: product.productKey, deviceName: o.deviceName, holder: self, disabled: false });
       return { outcomes, productVersion: product.version };
     },
     /** Brings a read-only copy to the owner's newer version; false when not newer. */
     sync(product: ProductBundle, source: string): { applied: boolean; version: number } {
-      const local = opts.getProduct(product.productKey);
+      const local = opts.products.get(product.productKey);
       if (local === undefined) throw new PreconditionError(`product ${product.productKey} has no copy here`, { field: "product.product_key" });
       const applied = db.transaction(() => applyProduct(product, local.receivedFrom || source, now(), local.accountId))();
-      const after = opts.getProduct(product.productKey)!;
+      const after = opts.products.get(product.productKey)!;
       if (applied) opts.hub.emit("product.changed", after);
       return { applied, version: after.version };
     },

@@ -14,8 +14,7 @@ import {
   type JobType,
   type Strategy,
 } from "../domain/index.js";
-import type { Sealer } from "../security/index.js";
-import { secretAad } from "./devices.js";
+import type { DevicesRepo } from "./devices.js";
 import { toPage, decodePageToken, type Page } from "./paging.js";
 
 interface JobRow {
@@ -100,15 +99,16 @@ export type JobsRepo = ReturnType<typeof createJobsRepo>;
  */
 export function createJobsRepo(opts: {
   db: Db;
-  sealer: Sealer;
   self: string;
   where: DescribeInstance;
+  /** The devices' placement (the only writer of the devices table). */
+  devices: DevicesRepo;
   /** Told of device changes after each commit, and of each device a job marks leaving (R7). */
   hub: StoreHub;
   records: RecordsRepo;
   now?: () => number;
 }) {
-  const { db, sealer, self, where } = opts;
+  const { db, devices, self, where } = opts;
   const now = opts.now ?? Date.now;
   const insertJob = db.prepare(
     `INSERT INTO jobs(job_id, job_type, account_id, product_key, strategy, candidates, target_region, target_instance, target_account, status, total, created_at, updated_at)
@@ -127,32 +127,16 @@ export function createJobsRepo(opts: {
      WHERE job_id = @id`,
   );
   const pendingNames = db.prepare<[string], { device_name: string }>("SELECT device_name FROM job_devices WHERE job_id = ? AND result = 'pending' AND generation = 0");
-  const selectDeviceForJob = db.prepare<[string, string], { placement: string; generation: number; leaving_job: string | null; holder: string }>(
-    "SELECT placement, generation, leaving_job, holder FROM devices WHERE product_key = ? AND device_name = ?",
-  );
-  const markLeaving = db.prepare(
-    "UPDATE devices SET placement = 'leaving', leaving_job = ? WHERE product_key = ? AND device_name = ? AND placement = 'here'",
-  );
-  const bumpGeneration = db.prepare("UPDATE devices SET generation = ? WHERE product_key = ? AND device_name = ? AND placement = 'here'");
   const failedPlacements = db.prepare<[number], { job_id: string }>(
     "SELECT job_id FROM jobs WHERE strategy = 'placement' AND status = 'failed' AND updated_at <= ? ORDER BY updated_at LIMIT 100",
   );
   const setJobDeviceGeneration = db.prepare("UPDATE job_devices SET generation = ? WHERE job_id = ? AND device_name = ?");
   const failJobDevice = db.prepare("UPDATE job_devices SET result = 'failed', error_code = ?, error_message = ? WHERE job_id = ? AND device_name = ? AND result = 'pending'");
   const succeedJobDevice = db.prepare("UPDATE job_devices SET result = 'succeeded', error_code = '', error_message = '' WHERE job_id = ? AND device_name = ? AND result = 'pending'");
-  const pendingBatch = db.prepare<[string, number], { device_name: string; generation: number; iot_id: string; nickname: string; created_at: number; home_instance: string; secret_sealed: Buffer }>(
-    `SELECT jd.device_name, jd.generation, d.iot_id, d.nickname, d.created_at, d.home_instance, d.secret_sealed
-     FROM job_devices jd JOIN devices d ON d.product_key = (SELECT product_key FROM jobs WHERE job_id = jd.job_id) AND d.device_name = jd.device_name
-     WHERE jd.job_id = ? AND jd.result = 'pending' ORDER BY jd.device_name LIMIT ?`,
+  const pendingBatch = db.prepare<[string, number], { device_name: string; generation: number }>(
+    "SELECT device_name, generation FROM job_devices WHERE job_id = ? AND result = 'pending' ORDER BY device_name LIMIT ?",
   );
   const countPending = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM job_devices WHERE job_id = ? AND result = 'pending'");
-  const moveAway = db.prepare(
-    "UPDATE devices SET placement = 'away', holder = ?, generation = ?, leaving_job = NULL WHERE product_key = ? AND device_name = ? AND leaving_job = ?",
-  );
-  const stayHere = db.prepare("UPDATE devices SET placement = 'here', leaving_job = NULL WHERE product_key = ? AND device_name = ? AND leaving_job = ?");
-  // R8: tags (and groups, topology) are cleared when a device leaves.
-  const clearTags = db.prepare("DELETE FROM device_tags WHERE product_key = ? AND device_name = ?");
-  const selectDisabled = db.prepare<[string, string], { disabled: number }>("SELECT disabled FROM devices WHERE product_key = ? AND device_name = ?");
   const detail = db.prepare<[string, string, string, string, number], { device_name: string; result: JobDeviceResult; generation: number; error_code: string; error_message: string }>(
     "SELECT * FROM job_devices WHERE job_id = ? AND device_name > ? AND (? = '' OR result = ?) ORDER BY device_name LIMIT ?",
   );
@@ -197,25 +181,25 @@ export function createJobsRepo(opts: {
       const left: string[] = [];
       db.transaction(() => {
         for (const { device_name: dn } of pendingNames.all(jobId)) {
-          const d = selectDeviceForJob.get(job.productKey, dn);
+          const d = devices.placementOf(job.productKey, dn);
           if (d === undefined) {
             failJobDevice.run("NOT_FOUND", `device ${job.productKey}/${dn} does not exist`, jobId, dn);
           } else if (d.placement === "away") {
             failJobDevice.run("FAILED_PRECONDITION", `device ${job.productKey}/${dn} is held by ${where(d.holder)}, not here`, jobId, dn);
-          } else if (d.placement === "leaving" && d.leaving_job !== jobId) {
-            failJobDevice.run("FAILED_PRECONDITION", `device ${job.productKey}/${dn} is being distributed by job ${d.leaving_job ?? "?"}`, jobId, dn);
+          } else if (d.placement === "leaving" && d.leavingJob !== jobId) {
+            failJobDevice.run("FAILED_PRECONDITION", `device ${job.productKey}/${dn} is being distributed by job ${d.leavingJob ?? "?"}`, jobId, dn);
           } else if (job.strategy === "nearest") {
             // R3: the device stays here until it bootstraps; its route now
             // says it is nearest-placed (a new generation, so every daemon
             // applies it), and the job's part for it is done.
             const g = d.generation + 1;
-            bumpGeneration.run(g, job.productKey, dn);
+            devices.setGeneration(job.productKey, dn, g);
             opts.records.commit({ kind: "device", route: { productKey: job.productKey, deviceName: dn, holder: self, generation: g, nearest: true, committedBy: self, committedAt: now() } }, true);
             setJobDeviceGeneration.run(g, jobId, dn);
             succeedJobDevice.run(jobId, dn);
             marked.push(dn);
           } else {
-            markLeaving.run(jobId, job.productKey, dn);
+            devices.markLeaving(job.productKey, dn, jobId);
             setJobDeviceGeneration.run(d.generation + 1, jobId, dn);
             left.push(dn);
           }
@@ -223,7 +207,7 @@ export function createJobsRepo(opts: {
         recount.run({ id: jobId, t: now() });
         setStatus.run("running", "", now(), jobId);
       })();
-      for (const dn of marked) opts.hub.emit("device.changed", { productKey: job.productKey, deviceName: dn, holder: self, disabled: selectDisabled.get(job.productKey, dn)?.disabled === 1 });
+      for (const dn of marked) opts.hub.emit("device.changed", { productKey: job.productKey, deviceName: dn, holder: self, disabled: devices.placementOf(job.productKey, dn)?.disabled === true });
       for (const dn of left) opts.hub.emit("device.leaving", { productKey: job.productKey, deviceName: dn });
       return this.require(jobId);
     },
@@ -236,13 +220,13 @@ export function createJobsRepo(opts: {
      */
     placement(productKey: string, deviceName: string, accountId: string, targetRegion: string, target: string): { job: Job; created: boolean } | { refused: string } {
       return db.transaction((): { job: Job; created: boolean } | { refused: string } => {
-        const d = selectDeviceForJob.get(productKey, deviceName);
+        const d = devices.placementOf(productKey, deviceName);
         if (d === undefined) return { refused: `device ${productKey}/${deviceName} does not exist here` };
         if (d.placement === "away") return { refused: `device ${productKey}/${deviceName} is held by ${where(d.holder)}, not here` };
         if (d.placement === "leaving") {
-          const j = d.leaving_job === null ? undefined : this.get(d.leaving_job);
+          const j = d.leavingJob === null ? undefined : this.get(d.leavingJob);
           if (j !== undefined && j.strategy === "placement" && j.targetInstance === target) return { job: j, created: false };
-          return { refused: `device ${productKey}/${deviceName} is being distributed by job ${d.leaving_job ?? "?"}` };
+          return { refused: `device ${productKey}/${deviceName} is being distributed by job ${d.leavingJob ?? "?"}` };
         }
         if (opts.records.device(productKey, deviceName)?.nearest !== true) return { refused: `device ${productKey}/${deviceName} is not placed by the nearest strategy` };
         const job = this.create({ jobType: "device", accountId, productKey, strategy: "placement", targetRegion, targetInstance: target, deviceNames: [deviceName] });
@@ -255,15 +239,12 @@ export function createJobsRepo(opts: {
     },
     /** The next pending devices with their certificates (secrets opened for the peer call only). */
     pendingBatch(jobId: string, productKey: string, limit: number): DeviceCertificate[] {
-      return pendingBatch.all(jobId, limit).map((r) => ({
-        deviceName: r.device_name,
-        deviceSecret: sealer.open(r.secret_sealed, secretAad(productKey, r.device_name)),
-        iotId: r.iot_id,
-        generation: r.generation,
-        homeInstance: r.home_instance || self,
-        nickname: r.nickname,
-        createdAt: r.created_at,
-      }));
+      const out: DeviceCertificate[] = [];
+      for (const r of pendingBatch.all(jobId, limit)) {
+        const cert = devices.certificate(productKey, r.device_name, r.generation);
+        if (cert !== undefined) out.push(cert);
+      }
+      return out;
     },
     pendingCount(jobId: string): number {
       return countPending.get(jobId)!.n;
@@ -280,7 +261,7 @@ export function createJobsRepo(opts: {
       db.transaction(() => {
         for (const o of outcomes) {
           if (o.accepted) {
-            if (moveAway.run(job.targetInstance, o.generation, job.productKey, o.deviceName, job.jobId).changes === 1) {
+            if (devices.moveAway(job.productKey, o.deviceName, job.jobId, job.targetInstance, o.generation)) {
               const t = now();
               opts.records.commit(
                 {
@@ -289,12 +270,11 @@ export function createJobsRepo(opts: {
                 },
                 false,
               );
-              clearTags.run(job.productKey, o.deviceName);
               succeedJobDevice.run(job.jobId, o.deviceName);
               accepted.push(o.deviceName);
             }
           } else {
-            stayHere.run(job.productKey, o.deviceName, job.jobId);
+            devices.stayHere(job.productKey, o.deviceName, job.jobId);
             failJobDevice.run(o.errorCode || "FAILED_PRECONDITION", o.errorMessage, job.jobId, o.deviceName);
             refused.push(o.deviceName);
           }
@@ -305,7 +285,7 @@ export function createJobsRepo(opts: {
       })();
       // The route may already be newer than this job (the device moved on): answer the newest holder.
       for (const dn of accepted) opts.hub.emit("device.changed", { productKey: job.productKey, deviceName: dn, holder: opts.records.device(job.productKey, dn)?.holder ?? job.targetInstance, disabled: false });
-      for (const dn of refused) opts.hub.emit("device.changed", { productKey: job.productKey, deviceName: dn, holder: self, disabled: selectDisabled.get(job.productKey, dn)?.disabled === 1 });
+      for (const dn of refused) opts.hub.emit("device.changed", { productKey: job.productKey, deviceName: dn, holder: self, disabled: devices.placementOf(job.productKey, dn)?.disabled === true });
       return this.require(job.jobId);
     },
     /** The whole remaining batch was refused by the target (it applied nothing). */

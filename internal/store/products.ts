@@ -8,6 +8,7 @@ import {
   newProductKey,
   type DataFormat,
   type NodeType,
+  type DescribeInstance,
   type PoolRoute,
   type Product,
   type ProductBundle,
@@ -15,9 +16,11 @@ import {
   type TopicClass,
   type TopicOperation,
 } from "../domain/index.js";
-import { toPage, decodePageToken, encodePageToken, type Page } from "./paging.js";
+import { toPage, decodePageToken, type Page } from "./paging.js";
 import type { RecordsRepo } from "./records.js";
 import type { StoreHub } from "./events.js";
+import type { DevicesRepo } from "./devices.js";
+import { createProductCopies } from "./product-copies.js";
 
 interface ProductRow {
   product_key: string;
@@ -86,8 +89,11 @@ export interface ProductsRepoOptions {
   hub: StoreHub;
   /** Where an owned product's route (and pool entry) is committed, in the change's transaction. */
   records: RecordsRepo;
+  /** Counts a product's devices (a product with devices is not deleted). */
+  devices: Pick<DevicesRepo, "countOfProduct">;
   /** This instance's id and region (written into the product's route). */
   self: string;
+  where: DescribeInstance;
   regionId: string;
   now?: () => number;
 }
@@ -113,20 +119,7 @@ export function createProductsRepo(opts: ProductsRepoOptions) {
   const setDescription = db.prepare("UPDATE products SET description = ? WHERE product_key = ?");
   const setStatus = db.prepare("UPDATE products SET status = ? WHERE product_key = ?");
   const del = db.prepare("DELETE FROM products WHERE product_key = ?");
-  const countDevices = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM devices WHERE product_key = ?");
-  const upsertCopy = db.prepare(
-    "INSERT INTO product_copies(product_key, instance_id, synced_version) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET synced_version = max(synced_version, excluded.synced_version)",
-  );
-  const staleCopies = db.prepare<[], { product_key: string; instance_id: string; synced_version: number; version: number }>(
-    "SELECT c.product_key, c.instance_id, c.synced_version, p.version FROM product_copies c JOIN products p USING (product_key) WHERE c.synced_version < p.version ORDER BY c.product_key, c.instance_id LIMIT 100",
-  );
-  const countStaleCopies = db.prepare<[], { n: number }>(
-    "SELECT count(*) AS n FROM product_copies c JOIN products p USING (product_key) WHERE c.synced_version < p.version",
-  );
   const selectAccountName = db.prepare<[string], { account_name: string }>("SELECT account_name FROM accounts WHERE account_id = ?");
-  const allCopies = db.prepare<[string, number], { product_key: string; instance_id: string; synced_version: number }>(
-    "SELECT product_key, instance_id, synced_version FROM product_copies WHERE product_key > ? ORDER BY product_key, instance_id LIMIT ?",
-  );
   const selectCopies = db.prepare<[string], { instance_id: string; synced_version: number }>(
     "SELECT instance_id, synced_version FROM product_copies WHERE product_key = ? ORDER BY instance_id",
   );
@@ -183,7 +176,13 @@ export function createProductsRepo(opts: ProductsRepoOptions) {
     throw e;
   };
 
+  const getProduct = (productKey: string): Product | undefined => {
+    const r = select.get(productKey);
+    return r === undefined ? undefined : toProduct(r);
+  };
   const repo = {
+    // The copies of a product: those sent from here, and a copy received here (product-copies.ts).
+    ...createProductCopies({ db, self, where: opts.where, get: (pk) => getProduct(pk) }),
     create(p: NewProduct): Product {
       const t = now();
       for (let attempt = 0; ; attempt++) {
@@ -239,7 +238,7 @@ export function createProductsRepo(opts: ProductsRepoOptions) {
       return listAll.all().map(toProduct);
     },
     deviceCount(productKey: string): number {
-      return countDevices.get(productKey)!.n;
+      return opts.devices.countOfProduct(productKey);
     },
     update(productKey: string, change: { productName?: string; description?: string }): Product {
       return db.transaction(() => {
@@ -284,39 +283,13 @@ export function createProductsRepo(opts: ProductsRepoOptions) {
       };
     },
     /** Records that `instanceId` holds a copy at `version` (never lowers it). */
-    /**
-     * Records the version a receiver holds. The owner is never a copy: a
-     * device distributed back to the product's home takes no copy there, and
-     * the owner's version is not this instance's to push.
-     */
-    recordCopy(productKey: string, instanceId: string, version: number): void {
-      if (this.get(productKey)?.ownerInstanceId === instanceId) return;
-      upsertCopy.run(productKey, instanceId, version);
-    },
-    /** Copies behind their product's version: the product-sync outbox. */
-    staleCopies(): { productKey: string; instanceId: string; syncedVersion: number; version: number }[] {
-      return staleCopies.all().map((r) => ({ productKey: r.product_key, instanceId: r.instance_id, syncedVersion: r.synced_version, version: r.version }));
-    },
-    staleCopyCount(): number {
-      return countStaleCopies.get()!.n;
-    },
-    /** Copies by product, paged by product key (a product's copies stay on one page). */
-    listCopies(size: number, pageToken: string): Page<{ productKey: string; instanceId: string; syncedVersion: number }> {
-      const after = decodePageToken(pageToken) ?? "";
-      const rows = allCopies.all(after, size * 50 + 1).map((r) => ({ productKey: r.product_key, instanceId: r.instance_id, syncedVersion: r.synced_version }));
-      const keys = [...new Set(rows.map((r) => r.productKey))];
-      if (keys.length <= size && rows.length <= size * 50) return { items: rows, nextPageToken: "" };
-      const keep = new Set(keys.slice(0, Math.min(size, keys.length - 1)));
-      const items = rows.filter((r) => keep.has(r.productKey));
-      return { items, nextPageToken: encodePageToken([...keep].pop()!) };
-    },
     copies(productKey: string): { instanceId: string; syncedVersion: number }[] {
       return selectCopies.all(productKey).map((r) => ({ instanceId: r.instance_id, syncedVersion: r.synced_version }));
     },
     /** Deletes a product without devices or copies elsewhere (its topic classes go with it). */
     delete(productKey: string): void {
       db.transaction(() => {
-        const n = countDevices.get(productKey)!.n;
+        const n = opts.devices.countOfProduct(productKey);
         if (n > 0) throw new PreconditionError(`product ${productKey} still has ${n} devices: delete them first`, { field: "product_key" });
         const copies = selectCopies.all(productKey);
         if (copies.length > 0) {

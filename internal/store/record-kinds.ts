@@ -1,5 +1,6 @@
 import type { Db } from "./db.js";
-import type { AccountRoute, DeviceRoute, InstanceRoute, PoolRoute, ProductRoute, RouteChange } from "../domain/index.js";
+import { accountRecordKind } from "./accounts.js";
+import type { DeviceRoute, InstanceRoute, PoolRoute, ProductRoute, RouteChange } from "../domain/index.js";
 
 /** The kinds of replicated record (ARCHITECTURE.md "Three planes": the replication plane). */
 export type RecordKindName = RouteChange["kind"];
@@ -55,13 +56,6 @@ interface InstanceRouteRow {
   mqtt_port: number;
   version: number;
   committed_at: number;
-}
-interface AccountRouteRow {
-  account_id: string;
-  account_name: string;
-  home_instance: string;
-  version: number;
-  created_at: number;
 }
 interface PoolRouteRow {
   product_key: string;
@@ -134,14 +128,6 @@ export const toInstanceRoute = (r: InstanceRouteRow): InstanceRoute => ({
   version: r.version,
   committedAt: r.committed_at,
 });
-const toAccountRoute = (r: AccountRouteRow): AccountRoute => ({
-  accountId: r.account_id,
-  accountName: r.account_name,
-  home: r.home_instance,
-  version: r.version,
-  createdAt: r.created_at,
-  committedAt: r.created_at,
-});
 export const toPoolRoute = (r: PoolRouteRow): PoolRoute => ({
   productKey: r.product_key,
   accountId: r.account_id,
@@ -203,34 +189,6 @@ function instanceKind(db: Db): RecordKind<"instance"> {
   };
 }
 
-/**
- * The account directory is the accounts table itself: a record inserts or
- * renames an account; tokens stay local to each daemon. This is the only
- * place that writes an account row (accounts.ts reads them and writes tokens).
- */
-function accountKind(db: Db): RecordKind<"account"> {
-  const upsert = db.prepare(
-    `INSERT INTO accounts(account_id, account_name, created_at, home_instance, version, revision)
-     VALUES (@accountId, @accountName, @createdAt, @home, @version, @revision)
-     ON CONFLICT(account_id) DO UPDATE SET account_name = excluded.account_name, home_instance = excluded.home_instance,
-       version = excluded.version, revision = excluded.revision
-     WHERE excluded.version > accounts.version`,
-  );
-  const select = db.prepare<[string], AccountRouteRow>(
-    "SELECT account_id, account_name, home_instance, version, created_at FROM accounts WHERE account_id = ? AND version > 0",
-  );
-  return {
-    kind: "account",
-    key: (r) => [r.accountId, ""],
-    upsert: (r, revision) => upsert.run({ ...r, revision }).changes === 1,
-    get(k1) {
-      const r = select.get(k1);
-      return r === undefined ? undefined : toAccountRoute(r);
-    },
-    ownedKeysSql: "SELECT account_id AS k1, '' AS k2 FROM accounts WHERE home_instance = @self AND version > 0",
-  };
-}
-
 function poolKind(db: Db): RecordKind<"pool"> {
   const upsert = db.prepare(
     `INSERT INTO pool_products(product_key, account_id, account_name, product_name, node_type, data_format, description, home, version, topics, thing_model, pooled_at, committed_by, committed_at, revision)
@@ -258,5 +216,5 @@ export type RecordKinds = { [K in RecordKindName]: RecordKind<K> };
 
 /** Every kind of replicated record. A new kind is one entry here (and its table, type and wire form). */
 export function recordKinds(db: Db): RecordKinds {
-  return { device: deviceKind(db), product: productKind(db), instance: instanceKind(db), account: accountKind(db), pool: poolKind(db) };
+  return { device: deviceKind(db), product: productKind(db), instance: instanceKind(db), account: accountRecordKind(db), pool: poolKind(db) };
 }

@@ -55,10 +55,10 @@ export function createRepositories(o: RepositoriesOptions) {
   const { db, sealer, hub, self, where, records } = o;
   const now = o.now ?? Date.now;
   const accounts = createAccountsRepo(db, { self, records, now });
-  const products = createProductsRepo({ db, hub, records, self, regionId: o.regionId, now });
   const devices = createDevicesRepo({ db, sealer, hub, self, where, now });
-  const jobs = createJobsRepo({ db, sealer, self, where, hub, records, now });
-  const handoff = createHandoffApplier({ db, sealer, self, where, hub, records, accounts, getProduct: (pk) => products.get(pk), now });
+  const products = createProductsRepo({ db, hub, records, devices, self, where, regionId: o.regionId, now });
+  const jobs = createJobsRepo({ db, self, where, hub, records, devices, now });
+  const handoff = createHandoffApplier({ db, self, where, hub, records, accounts, devices, products, now });
   const authCodes = createAuthCodesRepo({ db, sealer, now: o.codeClock ?? now, ...(o.codesPerHour === undefined ? {} : { maxPerHour: o.codesPerHour }) });
   const grants = createGrantsRepo(db, now);
   const audit = createAuditRepo(db, hub, now);

@@ -1,10 +1,12 @@
 import type { DataFormat, NodeType, ProductStatus, TopicOperation } from "./entities.js";
 
 /**
- * Route records of the replication plane (ARCHITECTURE.md "Ownership"):
- * every daemon applies a record only when its generation (devices) or
- * version (products, instances) is higher than the one it has. None of
- * them carries a secret.
+ * The replicated records of the replication plane (ARCHITECTURE.md
+ * "Ownership"): routes (where a device is, a product's home), the instance
+ * and account directories, the public pool. Every daemon applies a record
+ * only when its generation (devices) or version (the others) is higher than
+ * the one it has. None of them carries a secret. How each kind is stored:
+ * internal/store/record-kinds.ts; its wire form: internal/replication/codec.ts.
  */
 
 /** A distributed device's current holder. */
@@ -89,3 +91,8 @@ export type RouteChange =
   | { kind: "instance"; route: InstanceRoute }
   | { kind: "account"; route: AccountRoute }
   | { kind: "pool"; route: PoolRoute };
+
+/** The order of a record: a device's generation, otherwise the record's version. A record is applied only over a lower one. */
+export function recordOrder(c: RouteChange): number {
+  return c.kind === "device" ? c.route.generation : c.route.version;
+}

@@ -1,0 +1,139 @@
+import type { Db } from "./db.js";
+import type { Sealer } from "../security/index.js";
+import type { DeviceCertificate, Placement } from "../domain/index.js";
+
+/** AAD binding a sealed secret to its device row. */
+export const secretAad = (productKey: string, deviceName: string): string => `${productKey}/${deviceName}`;
+
+/** What a job or a handoff needs to know of a device row. */
+export interface PlacementRow {
+  placement: Placement;
+  generation: number;
+  /** The job the device is leaving in, when it is leaving. */
+  leavingJob: string | null;
+  holder: string;
+  disabled: boolean;
+}
+
+/**
+ * Where a device is (ARCHITECTURE.md "Ownership: one holder per device"):
+ * the transitions of a device row's placement and generation that the
+ * handoff makes, at the source (here → leaving → away, or back to here)
+ * and at the target (received, or back again). Every call runs inside the
+ * caller's transaction (jobs.ts, handoff.ts); together with devices.ts
+ * this is the only code that writes the devices table.
+ */
+export function createDevicePlacement(db: Db, sealer: Sealer, self: string) {
+  const select = db.prepare<[string, string], { placement: Placement; generation: number; leaving_job: string | null; holder: string; disabled: number }>(
+    "SELECT placement, generation, leaving_job, holder, disabled FROM devices WHERE product_key = ? AND device_name = ?",
+  );
+  const markLeaving = db.prepare("UPDATE devices SET placement = 'leaving', leaving_job = ? WHERE product_key = ? AND device_name = ? AND placement = 'here'");
+  const setGeneration = db.prepare("UPDATE devices SET generation = ? WHERE product_key = ? AND device_name = ? AND placement = 'here'");
+  const moveAway = db.prepare("UPDATE devices SET placement = 'away', holder = ?, generation = ?, leaving_job = NULL WHERE product_key = ? AND device_name = ? AND leaving_job = ?");
+  const stayHere = db.prepare("UPDATE devices SET placement = 'here', leaving_job = NULL WHERE product_key = ? AND device_name = ? AND leaving_job = ?");
+  const markAwayByRoute = db.prepare("UPDATE devices SET placement = 'away', holder = ?, generation = ?, leaving_job = NULL WHERE product_key = ? AND device_name = ? AND placement = 'here'");
+  const markHereByRoute = db.prepare("UPDATE devices SET placement = 'here', holder = ?, generation = ? WHERE product_key = ? AND device_name = ? AND placement = 'away'");
+  // R8: tags (and groups, topology) are cleared when a device leaves.
+  const clearTags = db.prepare("DELETE FROM device_tags WHERE product_key = ? AND device_name = ?");
+  const insertReceived = db.prepare(
+    `INSERT INTO devices(product_key, device_name, iot_id, secret_sealed, nickname, state, created_at, placement, holder, generation, home_instance, received_from)
+     VALUES (?, ?, ?, ?, ?, 'inactive', ?, 'here', ?, ?, ?, ?)`,
+  );
+  // A device coming back finds its runtime data (R8); it cannot be online here yet.
+  const reactivate = db.prepare(
+    `UPDATE devices SET placement = 'here', holder = ?, generation = ?, received_from = ?, secret_sealed = ?, leaving_job = NULL,
+       state = CASE state WHEN 'online' THEN 'offline' ELSE state END
+     WHERE product_key = ? AND device_name = ?`,
+  );
+  const selectCertificate = db.prepare<[string, string], { iot_id: string; nickname: string; created_at: number; home_instance: string; secret_sealed: Buffer }>(
+    "SELECT iot_id, nickname, created_at, home_instance, secret_sealed FROM devices WHERE product_key = ? AND device_name = ?",
+  );
+  const countOfProduct = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM devices WHERE product_key = ?");
+
+  return {
+    placementOf(productKey: string, deviceName: string): PlacementRow | undefined {
+      const r = select.get(productKey, deviceName);
+      return r === undefined ? undefined : { placement: r.placement, generation: r.generation, leavingJob: r.leaving_job, holder: r.holder, disabled: r.disabled !== 0 };
+    },
+    /** Source, step 1: a device held here leaves in `jobId` (R7: refused by device authentication from now on). */
+    markLeaving(productKey: string, deviceName: string, jobId: string): void {
+      markLeaving.run(jobId, productKey, deviceName);
+    },
+    /** R3: a nearest-placed device stays here at a new generation (its route outranks the old one). */
+    setGeneration(productKey: string, deviceName: string, generation: number): void {
+      setGeneration.run(generation, productKey, deviceName);
+    },
+    /**
+     * Source, step 4, accepted: the device leaving in `jobId` is away at
+     * `holder` (its name stays reserved, R10; runtime data stays, tags are
+     * cleared, R8). False when it was not leaving in that job.
+     */
+    moveAway(productKey: string, deviceName: string, jobId: string, holder: string, generation: number): boolean {
+      if (moveAway.run(holder, generation, productKey, deviceName, jobId).changes !== 1) return false;
+      clearTags.run(productKey, deviceName);
+      return true;
+    },
+    /** Source, step 4, refused: the device leaving in `jobId` is held here again at its old generation. */
+    stayHere(productKey: string, deviceName: string, jobId: string): void {
+      stayHere.run(productKey, deviceName, jobId);
+    },
+    /**
+     * Target, step 3: a certificate at a new generation becomes a device
+     * held here, `inactive` until it connects (R8); a device that was here
+     * before comes back to its kept runtime data. Call after checking
+     * placementOf (not held here, older generation).
+     */
+    receive(productKey: string, cert: DeviceCertificate, source: string): void {
+      const sealed = sealer.seal(cert.deviceSecret, secretAad(productKey, cert.deviceName));
+      if (select.get(productKey, cert.deviceName) === undefined) {
+        insertReceived.run(productKey, cert.deviceName, cert.iotId, sealed, cert.nickname, cert.createdAt, self, cert.generation, cert.homeInstance, source);
+      } else {
+        reactivate.run(self, cert.generation, source, sealed, productKey, cert.deviceName);
+      }
+    },
+    /** What moves with a device (R8): its certificate at `generation`, the secret opened for the peer call only. */
+    certificate(productKey: string, deviceName: string, generation: number): DeviceCertificate | undefined {
+      const r = selectCertificate.get(productKey, deviceName);
+      if (r === undefined) return undefined;
+      return {
+        deviceName,
+        deviceSecret: sealer.open(r.secret_sealed, secretAad(productKey, deviceName)),
+        iotId: r.iot_id,
+        generation,
+        homeInstance: r.home_instance || self,
+        nickname: r.nickname,
+        createdAt: r.created_at,
+      };
+    },
+    countOfProduct(productKey: string): number {
+      return countOfProduct.get(productKey)!.n;
+    },
+    /**
+     * A replicated route newer than this store's row: the device moved while
+     * this store did not see it — it was restored from a backup taken
+     * before. A row held here whose route now names another holder becomes
+     * away (its name stays reserved, R10; tags cleared, R8); an away row
+     * whose route names this instance again is held here (the certificate
+     * is the one it already has). A leaving row is its job's to settle.
+     * Returns what was done: "away", "here", "missing" (the route says this
+     * instance holds a device it has no certificate of), or undefined.
+     */
+    reconcileRoute(productKey: string, deviceName: string, holder: string, generation: number): "away" | "here" | "missing" | undefined {
+      return db.transaction((): "away" | "here" | "missing" | undefined => {
+        const row = select.get(productKey, deviceName);
+        if (row === undefined) return holder === self ? "missing" : undefined;
+        if (row.generation >= generation) return undefined;
+        if (holder !== self && row.placement === "here") {
+          markAwayByRoute.run(holder, generation, productKey, deviceName);
+          clearTags.run(productKey, deviceName);
+          return "away";
+        }
+        if (holder === self && row.placement === "away") {
+          markHereByRoute.run(self, generation, productKey, deviceName);
+          return "here";
+        }
+        return undefined;
+      })();
+    },
+  };
+}
