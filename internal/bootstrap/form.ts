@@ -1,4 +1,5 @@
 import { IotfedError } from "../domain/index.js";
+
 /**
  * Hand-written parser for the bootstrap form body
  * (`application/x-www-form-urlencoded`). It reads the bytes once, decodes

@@ -1,2 +1,2 @@
 export { startDaemon, VERSION, type Daemon, type DaemonOptions, type Addresses } from "./daemon.js";
-export { splitHostPort, joinHostPort } from "./listen.js";
+export { splitHostPort } from "./listen.js";

@@ -1,6 +1,6 @@
-export { normalizeIp, parseCidr, CidrSet, type Cidr, type IpFamily } from "./ip.js";
-export { greatCircleKm, nearest, nearestPrepared, prepare, preparedKm, TIE_KM, EARTH_RADIUS_KM, type Candidate, type LatLon, type Prepared, type PreparedCandidate } from "./distance.js";
+export { normalizeIp, parseCidr, type Cidr, type IpFamily } from "./ip.js";
+export { greatCircleKm, nearest, nearestPrepared, prepare, TIE_KM, type Candidate, type LatLon, type Prepared, type PreparedCandidate } from "./distance.js";
 export { KNOWN_REGIONS } from "./regions.js";
 export { createLocator, type Locator, type Location, type LocationSource, type GeoOverride, type LocatorOptions } from "./locator.js";
-export { createClientIpResolver, parseForwarded, parseXForwardedFor, type ClientIpResolver } from "./client-ip.js";
+export { createClientIpResolver, parseForwarded, type ClientIpResolver } from "./client-ip.js";
 export { packagedCityDatabases } from "./packaged.js";

@@ -1,4 +1,5 @@
 import { IotfedError } from "../domain/index.js";
+
 /**
  * CSV for distribution jobs: the device list template an operator fills in,
  * its parser (R1: at most the configured number of records), and the

@@ -1,1 +1,1 @@
-export { createLogger, REDACT_PATHS, type Logger } from "./logger.js";
+export { createLogger, type Logger } from "./logger.js";

@@ -6,4 +6,4 @@ export {
   type UnaryService,
   type UnaryClient,
 } from "./adapter.js";
-export { toServiceError, fromPeerError, GRPC_STATUS_OF, statusName, createCallRunner, type CallRunnerOptions } from "./status.js";
+export { fromPeerError, GRPC_STATUS_OF, statusName, createCallRunner, type CallRunnerOptions } from "./status.js";
