@@ -7,6 +7,7 @@ import { createUnaryClient } from "../../internal/rpc/index.js";
 import { peerClientCredentials } from "../../internal/peer/index.js";
 import { bootstrap, makeCerts, startFederation, tempDir, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
 import { assertOneHolderEach as oneHolderEach, waitJob } from "../support/jobs.js";
+import { peerClientAs, wireBundle } from "../support/peer.js";
 
 const NAMES = Array.from({ length: 1000 }, (_, i) => `dev-${String(i).padStart(4, "0")}`);
 const assertOneHolderEach = (src: AdminClient, dst: AdminClient, productKey: string, dstId: string) => oneHolderEach(src, dst, productKey, dstId, NAMES);
@@ -106,7 +107,7 @@ describe("handoff faults and the peer plane's security", function () {
       assert.equal((await a.queryDeviceDetail({ productKey: pk, deviceName: n })).device!.placement, DevicePlacement.LEAVING);
       assert.equal((await bootstrap(A.daemon.addresses!.bootstrap, `productKey=${pk}&deviceName=${n}`)).json.data.resources.mqtt.host, A.mqtt.host);
     }
-    const m = await (await fetch(`http://${A.daemon.addresses!.metrics}/metrics`)).text();
+    const m = await A.daemon.metrics();
     assert.match(m, new RegExp(`iotfed_peer_call_errors_total\\{peer="${B.id}",code="UNAVAILABLE"\\} [1-9]`));
     assert.match(m, /iotfed_jobs\{status="failed"\} 1/);
     assert.match(m, /iotfed_outbox_depth\{kind="job_devices"\} 3/);
@@ -121,24 +122,8 @@ describe("handoff faults and the peer plane's security", function () {
   });
 
   it("a repeated handoff returns the stored outcome and changes nothing; another job for a device already held is refused", async () => {
-    const certs = { ca: readFileSync(`${fed.certDir}/ca.crt`), cert: readFileSync(`${fed.certDir}/${A.id}.crt`), key: readFileSync(`${fed.certDir}/${A.id}.key`) };
-    const peer = createUnaryClient(PeerService, B.peerAddress, grpc.credentials.createSsl(certs.ca, certs.key, certs.cert), {
-      defaultDeadlineMs: 5000,
-      "grpc.ssl_target_name_override": B.id,
-    });
-    const product = {
-      productKey: "dupTest0001",
-      accountId: "9990000000000001",
-      accountName: "dup-account",
-      productName: "Dup",
-      nodeType: "device",
-      dataFormat: "alink-json",
-      authType: "device-secret",
-      status: "developing",
-      ownerInstanceId: A.id,
-      version: 1n,
-      thingModel: '{"properties":[],"events":[],"services":[]}',
-    };
+    const peer = peerClientAs(fed.certDir, A, B, 5000);
+    const product = wireBundle({ productKey: "dupTest0001", accountId: "9990000000000001", accountName: "dup-account", productName: "Dup", ownerInstanceId: A.id });
     const device = { deviceName: "dup-0001", deviceSecret: "s".repeat(32), iotId: "iot-dup-0001", generation: 1n, homeInstanceId: A.id, createTimeMs: 1n };
     const first = await peer.handoff({ jobId: "job_dup", product, devices: [device], targetAccountId: product.accountId });
     const again = await peer.handoff({ jobId: "job_dup", product, devices: [device], targetAccountId: product.accountId });
@@ -160,25 +145,8 @@ describe("handoff faults and the peer plane's security", function () {
     const job = await a.createProductDistributeJob({ productKey: pk, targetInstanceId: B.id });
     await waitJob(() => a, job.job!.jobId);
     // B (a configured peer with a valid certificate) tries to push a "newer" version to the owner.
-    const asB = createUnaryClient(
-      PeerService,
-      A.peerAddress,
-      grpc.credentials.createSsl(readFileSync(`${fed.certDir}/ca.crt`), readFileSync(`${fed.certDir}/${B.id}.key`), readFileSync(`${fed.certDir}/${B.id}.crt`)),
-      { defaultDeadlineMs: 5000, "grpc.ssl_target_name_override": A.id },
-    );
-    const forged = {
-      productKey: pk,
-      accountId: acct.account.accountId,
-      accountName: "owner-test",
-      productName: "Hijacked",
-      nodeType: "device",
-      dataFormat: "alink-json",
-      authType: "device-secret",
-      status: "published",
-      ownerInstanceId: A.id,
-      version: 999n,
-      thingModel: '{"properties":[],"events":[],"services":[]}',
-    };
+    const asB = peerClientAs(fed.certDir, B, A, 5000);
+    const forged = wireBundle({ productKey: pk, accountId: acct.account.accountId, accountName: "owner-test", productName: "Hijacked", status: "published", ownerInstanceId: A.id, version: 999n });
     await assert.rejects(asB.syncProduct({ product: forged }), /PERMISSION_DENIED: .* neither owns product .* nor sent it here/);
     // Devices may come home with their product's bundle; the owner's product itself never changes by it.
     const before = (await a.queryProduct({ productKey: pk })).product!;

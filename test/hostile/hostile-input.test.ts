@@ -78,7 +78,7 @@ describe("hostile input: the bootstrap edge and the admin API", function () {
   let d: TestDaemon;
   let pk: string;
   const rss = async (): Promise<number> => {
-    const text = await (await fetch(`http://${d.addresses!.metrics}/metrics`)).text();
+    const text = await d.metrics();
     return Number(/^process_resident_memory_bytes (\d+)/m.exec(text)![1]);
   };
 
@@ -203,7 +203,7 @@ describe("hostile input: the bootstrap edge and the admin API", function () {
       const open = socks.filter((s) => !s.destroyed && s.readyState === "open").length;
       for (const s of socks) s.destroy();
       assert.equal(open, 20);
-      const text = await (await fetch(`http://${e.addresses!.metrics}/metrics`)).text();
+      const text = await e.metrics();
       assert.match(text, /iotfed_bootstrap_shed_total\{reason="rate"\} [1-9]/);
       assert.match(text, /iotfed_bootstrap_shed_total\{reason="connections_per_ip"\} 10\b/);
     } finally {

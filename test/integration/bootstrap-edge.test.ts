@@ -141,7 +141,7 @@ describe("single instance: the bootstrap edge", function () {
   });
 
   it("counts replies by code in /metrics and stays healthy and ready", async () => {
-    const m = await (await fetch(`http://${d.addresses!.metrics}/metrics`)).text();
+    const m = await d.metrics();
     assert.match(m, /iotfed_bootstrap_requests_total\{code="200"\} \d+/);
     assert.match(m, /iotfed_bootstrap_requests_total\{code="404"\} \d+/);
     assert.match(m, /iotfed_bootstrap_requests_total\{code="413"\} \d+/);

@@ -5,7 +5,7 @@ import { DevicePlacement, JobStatus, ProductStatus, TopicOperation } from "../..
 import { writeFileSync, rmSync } from "node:fs";
 import { bootstrap, startFederation, tempDir, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
 import { NatsServer } from "../support/nats.js";
-import { createPeerClients, loadPeerTls } from "../../internal/peer/index.js";
+import { peerClientAs, wireBundle } from "../support/peer.js";
 import { join } from "node:path";
 import { waitJob } from "../support/jobs.js";
 import { rejects } from "../support/grpc.js";
@@ -322,21 +322,9 @@ describe("cross-account distribution, grants, the public pool and the audit log"
   it("R4: the target refuses a handoff to another account whose job redeemed no code there", async () => {
     // A's own peer identity (its certificate), calling B directly as a
     // daemon that skipped the code would: B checks the job's redemption.
-    const tls = loadPeerTls({ caFile: join(fed.certDir, "ca.crt"), certFile: join(fed.certDir, `${A.id}.crt`), keyFile: join(fed.certDir, `${A.id}.key`) });
-    const peer = createPeerClients([{ id: B.id, address: B.peerAddress }], tls, 10000).get(B.id)!;
+    const peer = peerClientAs(fed.certDir, A, B);
     try {
-      const product = {
-        productKey: gpk,
-        accountId: ids.alice,
-        accountName: "alice",
-        productName: "Granted",
-        nodeType: "device",
-        dataFormat: "alink-json",
-        authType: "device-secret",
-        status: "developing",
-        ownerInstanceId: A.id,
-        version: 1n,
-      };
+      const product = wireBundle({ productKey: gpk, accountId: ids.alice, accountName: "alice", productName: "Granted", ownerInstanceId: A.id });
       await rejects(
         peer.handoff({ jobId: "job_forgedNoCode0001", sourceRegionId: A.region, product, devices: [], targetAccountId: ids.bob, strategy: "specified" }),
         grpc.status.PERMISSION_DENIED,

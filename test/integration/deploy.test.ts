@@ -3,18 +3,9 @@ import { spawnSync } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createServer } from "node:net";
-import { bootstrap, runCtl, tempDir } from "../support/daemon.js";
+import { bootstrap, cleanEnv, portFree, runCtl, tempDir } from "../support/daemon.js";
 
 const SCRIPT = fileURLToPath(new URL("../../../deploy/local-federation.sh", import.meta.url));
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once("error", () => resolve(false));
-    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
-  });
-}
 
 /**
  * A base port whose 30 neighbours are free now, below Linux's ephemeral
@@ -37,14 +28,13 @@ describe("deploy/local-federation.sh", function () {
     const dir = tempDir("iotfed-localfed-");
     const base = await freeBase();
     try {
-      const start = spawnSync("bash", [SCRIPT, "start", dir, String(base)], { encoding: "utf8", timeout: 60000 });
+      const start = spawnSync("bash", [SCRIPT, "start", dir, String(base)], { encoding: "utf8", timeout: 60000, env: cleanEnv() });
       assert.equal(start.status, 0, start.stderr + start.stdout);
       assert.match(start.stdout, /eu-central-1: iot-eu-central-1-1 admin/);
       // iotfedctl reads server and token file from its own config file.
       const ctlCfg = join(dir, "ctl.yaml");
       writeFileSync(ctlCfg, `server: 127.0.0.1:${base}\ntokenFile: ${join(dir, "operator.token")}\n`);
-      const env = { ...process.env };
-      for (const k of ["IOTFED_TOKEN", "IOTFED_TOKEN_FILE", "IOTFED_SERVER", "IOTFED_ACCOUNT"]) delete env[k];
+      const env = cleanEnv();
       const ctl = async (args: string[]) => {
         const r = await runCtl(["--config", ctlCfg, "--json", ...args], env);
         assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);

@@ -3,36 +3,10 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { JobStatus, DevicePlacement, TopicOperation, ScriptType, DeviceStatus } from "../../internal/gen/iotfed/v1/admin_pb.js";
 import { bootstrap, startFederation, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
+import { allDevices, waitJob } from "../support/jobs.js";
 
 type Fed = Awaited<ReturnType<typeof startFederation>>;
 
-async function waitJob(c: AdminClient, jobId: string, timeoutMs = 60000) {
-  return waitFor(
-    `job ${jobId} to finish`,
-    async () => {
-      const j = (await c.queryDeviceDistributeJob({ jobId })).job!;
-      return j.status === JobStatus.COMPLETED || j.status === JobStatus.FAILED ? j : undefined;
-    },
-    timeoutMs,
-    50,
-  );
-}
-
-async function allDevices(c: AdminClient, productKey: string) {
-  const out = [];
-  let pageToken = "";
-  do {
-    const r = await c.queryDevice({ productKey, pageSize: 1000, pageToken });
-    out.push(...r.devices);
-    pageToken = r.nextPageToken;
-  } while (pageToken !== "");
-  return out;
-}
-
-/**
- * Three real daemons in three regions, mutual TLS between them: distribution
- * of products and devices and the ownership rules R1, R2, R6, R8–R11, R13.
- */
 describe("distribution between three regions (specified region, same account)", function () {
   this.timeout(180000);
   let fed: Fed;
@@ -281,12 +255,12 @@ describe("distribution between three regions (specified region, same account)", 
   });
 
   it("metrics count jobs, handoffs by direction, and the outbox", async () => {
-    const m = await (await fetch(`http://${A.daemon.addresses!.metrics}/metrics`)).text();
+    const m = await A.daemon.metrics();
     assert.match(m, /iotfed_jobs\{status="completed"\} [1-9]/);
     assert.match(m, /iotfed_handoff_devices_total\{direction="out",result="accepted"\} 10\d\d/);
     assert.match(m, /iotfed_handoff_duration_seconds_count\{direction="out"\} [1-9]/);
     assert.match(m, /iotfed_outbox_depth\{kind="job_devices"\} 0/);
-    const mb = await (await fetch(`http://${B.daemon.addresses!.metrics}/metrics`)).text();
+    const mb = await B.daemon.metrics();
     assert.match(mb, /iotfed_handoff_devices_total\{direction="in",result="accepted"\} 10\d\d/);
     assert.match(mb, /iotfed_peer_requests_total\{method="Handoff",code="OK"\} [1-9]/);
   });

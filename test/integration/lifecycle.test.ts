@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createServer } from "node:net";
 import * as grpc from "@grpc/grpc-js";
-import { IOTFEDD, TestDaemon, bootstrap, runCtl, seedAccount, tempDir, waitFor } from "../support/daemon.js";
+import { IOTFEDD, TestDaemon, bootstrap, cleanEnv, portFree, runCtl, seedAccount, tempDir, waitFor } from "../support/daemon.js";
+import { createServer } from "node:net";
 
 function runDaemonOnce(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
@@ -16,14 +16,6 @@ function runDaemonOnce(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Pr
       clearTimeout(timer);
       resolve({ code, stderr });
     });
-  });
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once("error", () => resolve(false));
-    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
   });
 }
 
@@ -118,20 +110,49 @@ describe("single instance: restart, crash and start-up", function () {
     try {
       const cfg = join(dir, "bad.yaml");
       writeFileSync(cfg, `dataDir: ${join(dir, "data")}\ninstance:\n  kind: private\n`);
-      const r = await runDaemonOnce(["--config", cfg], process.env);
+      const r = await runDaemonOnce(["--config", cfg], cleanEnv());
       assert.equal(r.code, 2);
       assert.match(r.stderr, /configuration error: instance\.kind/);
       writeFileSync(cfg, `dataDir: ${join(dir, "data")}\nlisten:\n  admin: 127.0.0.1:0\n  bootstrap: 127.0.0.1:0\n  metrics: 127.0.0.1:0\n`);
-      const env = { ...process.env };
-      delete env.IOTFED_SEAL_KEY;
-      delete env.IOTFED_OPERATOR_TOKEN;
-      const noKey = await runDaemonOnce(["--config", cfg], env);
+      const noKey = await runDaemonOnce(["--config", cfg], cleanEnv());
       assert.equal(noKey.code, 2);
       assert.match(noKey.stderr, /security\.sealKeyFile: is required outside the embedded default \(or set IOTFED_SEAL_KEY\)/);
       assert.equal(existsSync(join(dir, "data", "iotfed.db")), false);
-      const usage = await runDaemonOnce(["--bogus"], process.env);
+      const usage = await runDaemonOnce(["--bogus"], cleanEnv());
       assert.equal(usage.code, 2);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("every configuration problem exits 2 naming its key: a peer certificate that cannot be read, a listen address in use", async () => {
+    const dir = tempDir();
+    const taken = createServer();
+    try {
+      const d = new TestDaemon();
+      const cfg = join(dir, "peer.yaml");
+      writeFileSync(
+        cfg,
+        [
+          `dataDir: ${join(dir, "data")}`,
+          "listen: { admin: 127.0.0.1:0, bootstrap: 127.0.0.1:0, metrics: 127.0.0.1:0 }",
+          `peer: { listen: 127.0.0.1:0, tls: { caFile: ${join(dir, "ca.crt")}, certFile: ${join(dir, "missing.crt")}, keyFile: ${join(dir, "missing.key")} } }`,
+          "peers: [{ id: iot-other-1, region: eu-central-1, kind: public, address: 127.0.0.1:1, mqtt: {} }]",
+        ].join("\n"),
+      );
+      writeFileSync(join(dir, "ca.crt"), "");
+      const noCert = await runDaemonOnce(["--config", cfg], d.env);
+      assert.equal(noCert.code, 2, noCert.stderr);
+      assert.match(noCert.stderr, /configuration error: peer\.tls\.certFile: cannot read .*missing\.crt: ENOENT/);
+      await new Promise<void>((ok) => taken.listen(0, "127.0.0.1", ok));
+      const port = (taken.address() as { port: number }).port;
+      writeFileSync(cfg, `dataDir: ${join(dir, "data")}\nlisten: { admin: 127.0.0.1:0, bootstrap: 127.0.0.1:${port}, metrics: 127.0.0.1:0 }\n`);
+      const inUse = await runDaemonOnce(["--config", cfg], d.env);
+      assert.equal(inUse.code, 2, inUse.stderr);
+      assert.match(inUse.stderr, new RegExp(`configuration error: listen\\.bootstrap: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+      await d.dispose();
+    } finally {
+      taken.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -158,8 +179,7 @@ describe("single instance: restart, crash and start-up", function () {
       if (!(await portFree(port))) this.skip(); // a daemon of the developer's own is running there
     }
     const cwd = tempDir("iotfed-embedded-");
-    const env = { ...process.env };
-    for (const k of ["IOTFED_CONFIG", "IOTFED_SEAL_KEY", "IOTFED_OPERATOR_TOKEN", "IOTFED_TOKEN", "IOTFED_TOKEN_FILE", "IOTFED_SERVER", "IOTFED_ACCOUNT"]) delete env[k];
+    const env = cleanEnv();
     const p = spawn(process.execPath, [IOTFEDD], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     p.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));

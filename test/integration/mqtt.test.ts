@@ -117,7 +117,7 @@ describe("devices over MQTT: sign-in, activation, bootstrap notify (R7, R8)", fu
     assert.deepEqual(granted, [0, 128, 128, 0, 128], "its own sub topic class and /sys; not another device's, not a pub-only class");
     await c.endAsync();
     await waitFor("offline", async () => ((await a.queryDeviceDetail({ productKey: pk, deviceName: "meter-0001" })).device!.status === DeviceStatus.OFFLINE ? true : undefined));
-    const m = await (await fetch(`http://${A.daemon.addresses!.metrics}/metrics`)).text();
+    const m = await A.daemon.metrics();
     assert.match(m, /iotfed_mqtt_connects_total\{result="accepted"\} [4-9]/);
   });
 
@@ -128,7 +128,7 @@ describe("devices over MQTT: sign-in, activation, bootstrap notify (R7, R8)", fu
     assert.equal(await refusalCode(connect(ports[0]!, signIn(pk, "meter-0002", secret))), 4, "meter-0001's secret does not sign meter-0002");
     assert.equal(await refusalCode(connect(ports[1]!, good)), 5, "B does not hold the device");
     assert.equal(await refusalCode(connect(ports[2]!, good)), 5, "nor does C");
-    const m = await (await fetch(`http://${A.daemon.addresses!.metrics}/metrics`)).text();
+    const m = await A.daemon.metrics();
     assert.match(m, /iotfed_mqtt_connects_total\{result="bad_signature"\} 2/);
   });
 
@@ -156,7 +156,7 @@ describe("devices over MQTT: sign-in, activation, bootstrap notify (R7, R8)", fu
     assert.equal(atA.placement, DevicePlacement.AWAY);
     assert.equal(atA.status, DeviceStatus.OFFLINE);
     assert.match((await a.getDeviceShadow({ productKey: pk, deviceName: "meter-0001" })).shadowJson, /"kwh":42/);
-    const m = await (await fetch(`http://${A.daemon.addresses!.metrics}/metrics`)).text();
+    const m = await A.daemon.metrics();
     assert.match(m, /iotfed_bootstrap_notifies_total\{result="sent"\} 1/);
     assert.match(m, /iotfed_bootstrap_notifies_total\{result="replied"\} 1/);
     // the source no longer takes it
@@ -287,7 +287,7 @@ describe("devices over MQTT through an external broker: HTTP authn/authz, webhoo
     assert.ok(calls.some((c) => c.method === "DELETE" && c.url === `/api/v5/clients/${encodeURIComponent("t1|securemode=3,signmethod=hmacsha256|")}`));
     await hook("/mqtt/webhook", { event: "message.publish", username: `ext-0001&${pk}`, topic: `/sys/${pk}/ext-0001/thing/bootstrap/notify_reply`, payload: '{"code":200}' });
     assert.equal((await waitJob(() => a, job.job!.jobId)).status, JobStatus.COMPLETED);
-    const m = await (await fetch(`http://${A.daemon.addresses!.metrics}/metrics`)).text();
+    const m = await A.daemon.metrics();
     assert.match(m, /iotfed_bootstrap_notifies_total\{result="sent"\} 1/);
     assert.match(m, /iotfed_bootstrap_notifies_total\{result="replied"\} 1/);
     // gone from here: the broker's next authn and authz for it say deny

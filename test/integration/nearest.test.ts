@@ -39,7 +39,7 @@ function bootstrapFrom(addr: string, pk: string, dn: string, from: string, heade
   });
 }
 
-const metricText = async (m: FederationMember): Promise<string> => (await fetch(`http://${m.daemon.addresses!.metrics}/metrics`)).text();
+const metricText = async (m: FederationMember): Promise<string> => m.daemon.metrics();
 const metricValue = (text: string, sample: string): number => {
   const line = text.split("\n").find((l) => l.startsWith(`${sample} `));
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));

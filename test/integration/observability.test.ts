@@ -35,7 +35,7 @@ describe("observability: alert rules and dashboard use exported metrics", functi
     nats = await NatsServer.start();
     fed = await startFederation(2, { config: { replication: { servers: [nats.url] } } });
     A = fed.members[0]!;
-    text = await (await fetch(`http://${A.daemon.addresses!.metrics}/metrics`)).text();
+    text = await A.daemon.metrics();
     for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) types.set(m[1]!, m[2]!);
   });
   after(async () => {

@@ -16,7 +16,7 @@ const hostOf = async (d: TestDaemon, pk: string, dn: string): Promise<string | u
 };
 /** A sample's value; `name` is the metric name, or name{labels} exactly as exported. */
 const metric = async (d: TestDaemon, name: string): Promise<number> => {
-  const text = await (await fetch(`http://${d.addresses!.metrics}/metrics`)).text();
+  const text = await d.metrics();
   const line = text.split("\n").find((l) => l.startsWith(`${name} `) || (!name.includes("{") && l.startsWith(`${name}{`)));
   return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(" ") + 1));
 };

@@ -66,7 +66,7 @@ describe("replication across a NATS supercluster (bucket in one cluster, mirrors
     const host = async (dn: string) => (await bootstrap(C.daemon.addresses!.bootstrap, `productKey=${pk}&deviceName=${dn}`)).json?.data?.resources?.mqtt?.host;
     await waitFor("C to answer B", async () => ((await host("pump-0001")) === B.mqtt.host ? true : undefined), 10000, 50).catch((e) => { for (const m of fed.members) console.log(m.id, m.daemon.logs.filter((l) => /replication|warn/.test(l)).join("\n")); throw e; });
     assert.equal(await host("pump-0002"), A.mqtt.host);
-    const m = await (await fetch(`http://${C.daemon.addresses!.metrics}/metrics`)).text();
+    const m = await C.daemon.metrics();
     assert.match(m, /^iotfed_replication_connected 1$/m);
   });
 });

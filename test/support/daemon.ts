@@ -1,5 +1,5 @@
 import { spawn, spawnSync, execFile, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +27,27 @@ export interface CtlResult {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * This process's environment without the developer's IOTFED_* variables
+ * (a token, an account, a config file): test daemons and CLIs get only
+ * what the test gives them.
+ */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("IOTFED_")) env[k] = v;
+  return { ...env, ...extra };
+}
+
+/** The path of a program the tests need, or one error saying how to get it (instead of `spawn ENOENT`). */
+export function requireProgram(name: string, candidates: readonly string[], install: string): string {
+  for (const c of candidates) {
+    if (c.includes("/")) {
+      if (existsSync(c)) return c;
+    } else if (spawnSync("sh", ["-c", `command -v ${c}`], { encoding: "utf8" }).status === 0) return c;
+  }
+  throw new Error(`${name} is needed by this test and was not found (looked for ${candidates.join(", ")}): ${install}`);
 }
 
 export function tempDir(prefix = "iotfed-test-"): string {
@@ -85,7 +106,7 @@ export class TestDaemon {
   }
 
   get env(): NodeJS.ProcessEnv {
-    return { ...process.env, IOTFED_SEAL_KEY: this.sealKey, IOTFED_OPERATOR_TOKEN: this.operatorToken, ...this.spec.env };
+    return cleanEnv({ IOTFED_SEAL_KEY: this.sealKey, IOTFED_OPERATOR_TOKEN: this.operatorToken, ...this.spec.env });
   }
 
   async start(timeoutMs = 20000): Promise<Addresses> {
@@ -143,6 +164,11 @@ export class TestDaemon {
     rmSync(this.configPath, { force: true });
   }
 
+  /** The daemon's /metrics text. */
+  async metrics(): Promise<string> {
+    return (await fetch(`http://${this.addresses!.metrics}/metrics`)).text();
+  }
+
   /** A direct admin gRPC client (fast, for polling); the operator token, acting for `asAccount` when given. */
   admin(asAccount?: string): AdminClient {
     const token = this.operatorToken;
@@ -171,8 +197,7 @@ export class TestDaemon {
 
   /** Runs iotfedctl against this daemon with the operator token unless `token` says otherwise. */
   ctl(args: string[], opts: { token?: string; asAccount?: string; stdin?: string } = {}): Promise<CtlResult> {
-    const env: NodeJS.ProcessEnv = { ...process.env, IOTFED_TOKEN: opts.token ?? this.operatorToken };
-    delete env.IOTFED_ACCOUNT;
+    const env = cleanEnv({ IOTFED_TOKEN: opts.token ?? this.operatorToken });
     if (opts.asAccount !== undefined) env.IOTFED_ACCOUNT = opts.asAccount;
     return runCtl(["--server", this.addresses!.admin, ...args], env, opts.stdin);
   }
@@ -234,9 +259,20 @@ export async function seedAccount(d: TestDaemon, name: string) {
 /** Makes a CA and certificates (CN = name) with deploy/gen-certs.sh, as an operator would. */
 export function makeCerts(dir: string, names: string[]): { ca: string; cert: (n: string) => string; key: (n: string) => string } {
   const script = join(here, "../../../deploy/gen-certs.sh");
+  requireProgram("openssl", ["openssl"], "install it (apt-get install -y openssl)");
   const r = spawnSync("bash", [script, dir, ...names], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`gen-certs.sh failed: ${r.stderr}`);
   return { ca: join(dir, "ca.crt"), cert: (n) => join(dir, `${n}.crt`), key: (n) => join(dir, `${n}.key`) };
+}
+
+/** True when nothing listens on the loopback port now. */
+export async function portFree(port: number): Promise<boolean> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
 }
 
 /** A port that was free a moment ago (for configs that must name each other's addresses). */

@@ -2,14 +2,22 @@ import assert from "node:assert/strict";
 import { JobStatus, DevicePlacement } from "../../internal/gen/iotfed/v1/admin_pb.js";
 import { waitFor, type AdminClient } from "./daemon.js";
 
-export async function listAll(c: AdminClient, productKey: string) {
-  const out = new Map<string, { placement: DevicePlacement; generation: bigint; holder: string }>();
+/** Every device of a product at one daemon, all pages. */
+export async function allDevices(c: AdminClient, productKey: string) {
+  const out = [];
   let pageToken = "";
   do {
     const r = await c.queryDevice({ productKey, pageSize: 1000, pageToken });
-    for (const d of r.devices) out.set(d.deviceName, { placement: d.placement, generation: d.generation, holder: d.instanceId });
+    out.push(...r.devices);
     pageToken = r.nextPageToken;
   } while (pageToken !== "");
+  return out;
+}
+
+/** Every device of a product at one daemon by name: where it is and at which generation. */
+export async function listAll(c: AdminClient, productKey: string) {
+  const out = new Map<string, { placement: DevicePlacement; generation: bigint; holder: string }>();
+  for (const d of await allDevices(c, productKey)) out.set(d.deviceName, { placement: d.placement, generation: d.generation, holder: d.instanceId });
   return out;
 }
 
@@ -34,11 +42,13 @@ export async function assertOneHolderEach(src: AdminClient, dst: AdminClient, pr
   }
 }
 
-export async function waitJob(c: () => AdminClient, jobId: string, timeoutMs = 90000) {
+/** Polls a job until it is completed or failed; `c` may be a function when the daemon restarts meanwhile. */
+export async function waitJob(c: AdminClient | (() => AdminClient), jobId: string, timeoutMs = 90000) {
+  const client = typeof c === "function" ? c : () => c;
   return waitFor(
     `job ${jobId} to finish`,
     async () => {
-      const j = (await c().queryDeviceDistributeJob({ jobId }).catch(() => undefined))?.job;
+      const j = (await client().queryDeviceDistributeJob({ jobId }).catch(() => undefined))?.job;
       return j !== undefined && (j.status === JobStatus.COMPLETED || j.status === JobStatus.FAILED) ? j : undefined;
     },
     timeoutMs,

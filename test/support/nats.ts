@@ -4,9 +4,11 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { freePort, killAndWait, tempDir, waitFor } from "./daemon.js";
+import { freePort, killAndWait, requireProgram, tempDir, waitFor } from "./daemon.js";
 
-export const NATS_SERVER = process.env.NATS_SERVER ?? "/usr/sbin/nats-server";
+/** The nats-server binary: NATS_SERVER, else Debian's, else the PATH's. */
+export const natsServerBinary = (): string =>
+  requireProgram("nats-server", [process.env.NATS_SERVER ?? "/usr/sbin/nats-server", "nats-server"], "install it (apt-get install -y nats-server) or set NATS_SERVER");
 
 const accepts = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
@@ -41,7 +43,7 @@ export class NatsServer {
 
   async start(): Promise<void> {
     const args = this.configFile !== undefined ? ["-c", this.configFile] : ["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.storeDir, "--server_name", `test-${this.port}`];
-    const proc = spawn(NATS_SERVER, args, {
+    const proc = spawn(natsServerBinary(), args, {
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.proc = proc;

@@ -1,0 +1,30 @@
+import { join } from "node:path";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ProductBundleSchema } from "../../internal/gen/iotfed/v1/peer_pb.js";
+import { createPeerClients, loadPeerTls, type PeerClient } from "../../internal/peer/index.js";
+import type { FederationMember } from "./daemon.js";
+
+/**
+ * A peer-plane client that presents `as`'s own certificate (made by
+ * startFederation in `certDir`) and calls `to`: what that daemon, or one
+ * that stole its key, can send.
+ */
+export function peerClientAs(certDir: string, as: Pick<FederationMember, "id">, to: Pick<FederationMember, "id" | "peerAddress">, callTimeoutMs = 10000): PeerClient {
+  const tls = loadPeerTls({ caFile: join(certDir, "ca.crt"), certFile: join(certDir, `${as.id}.crt`), keyFile: join(certDir, `${as.id}.key`) });
+  return createPeerClients([{ id: to.id, address: to.peerAddress }], tls, callTimeoutMs).get(to.id)!;
+}
+
+/** A product bundle as the peer plane carries it, with every field a test does not care about filled in. */
+export function wireBundle<F extends Omit<MessageInitShape<typeof ProductBundleSchema>, "$typeName"> & { productKey: string; accountId: string; ownerInstanceId: string }>(fields: F) {
+  return {
+    accountName: "test-account",
+    productName: "Test product",
+    nodeType: "device",
+    dataFormat: "alink-json",
+    authType: "device-secret",
+    status: "developing",
+    version: 1n,
+    thingModel: '{"properties":[],"events":[],"services":[]}',
+    ...fields,
+  };
+}
