@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * iotfedctl — the operator CLI for iotfedd's admin API. `iotfedctl --help`
- * lists the commands; exit codes are in output.ts and README.md.
+ * lists the commands; exit codes are in output.ts and docs/guides/admin-api.md.
  */
 import { CommanderError } from "commander";
 import { buildProgram } from "./commands.js";

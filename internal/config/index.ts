@@ -1,2 +1,3 @@
-export { configSchema, type Config } from "./schema.js";
+export type { Config } from "./schema.js";
 export { loadConfig, defaultConfig, validateConfig, ConfigError, type LoadedConfig } from "./load.js";
+export { configReference, type ConfigKey } from "./reference.js";

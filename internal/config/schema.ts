@@ -4,7 +4,7 @@ import { z } from "zod";
  * The configuration file (YAML). Every key has a default; `defaultConfig()`
  * is the embedded single-instance platform that `iotfedd` runs with no file.
  * Unknown keys are refused so that a typo cannot silently fall back to a
- * default. See README.md "Configuration reference".
+ * default. Reference: docs/operating/configuration.md (checked against this schema by a test).
  */
 const hostPort = z
   .string()
