@@ -1,17 +1,25 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { AdminService } from "../gen/iotfed/v1/admin_pb.js";
-import type { IssueAuthCodeRequestSchema, IssueAuthCodeResponse, RedeemAuthCodeRequestSchema, RedeemAuthCodeResponse } from "../gen/iotfed/v1/peer_pb.js";
+import type {
+  ForwardJobCallRequestSchema,
+  ForwardJobCallResponse,
+  IssueAuthCodeRequestSchema,
+  IssueAuthCodeResponse,
+  RedeemAuthCodeRequestSchema,
+  RedeemAuthCodeResponse,
+} from "../gen/iotfed/v1/peer_pb.js";
 import type { UnaryService } from "../rpc/index.js";
-import type { InstanceKind, Principal } from "../domain/index.js";
+import type { InstanceKind, Job, Principal } from "../domain/index.js";
 import type { BackupResult, Repositories } from "../store/index.js";
 import type { InstanceDirectory } from "../routing/index.js";
 import type { Access } from "./access.js";
 import type { Audited } from "./audited.js";
 
-/** The peer calls the admin API makes for cross-account distribution (R4). */
-export interface AuthCodePeer {
+/** The peer calls the admin API makes: codes for cross-account distribution (R4), and job calls it forwards. */
+export interface PeerCalls {
   issueAuthCode(req: MessageInitShape<typeof IssueAuthCodeRequestSchema>): Promise<IssueAuthCodeResponse>;
   redeemAuthCode(req: MessageInitShape<typeof RedeemAuthCodeRequestSchema>): Promise<RedeemAuthCodeResponse>;
+  forwardJobCall(req: MessageInitShape<typeof ForwardJobCallRequestSchema>, opts?: { deadlineMs?: number }): Promise<ForwardJobCallResponse>;
 }
 
 export interface AdminContext {
@@ -28,10 +36,12 @@ export interface AdminDeps {
   maxDevicesPerBatch: number;
   /** Tells the job worker there is work: a job was created or retried, a product changed. */
   kickWorker: () => void;
+  /** Aborts a job (R13) through the job worker: fenced at the target, or forced; waits up to `waitMs` for the target. */
+  abortJob: (jobId: string, force: boolean, waitMs: number) => Promise<{ job: Job; moved: number; returned: number }>;
   /** Writes a consistent copy of the store into the backup directory under `name`. */
   backup: (name: string) => Promise<BackupResult>;
   /** The peer plane's client of a configured peer (undefined without peers). */
-  peerClient: (instanceId: string) => AuthCodePeer | undefined;
+  peerClient: (instanceId: string) => PeerCalls | undefined;
   /** Instance kinds where grants are allowed (R18). */
   grantInstanceKinds: readonly InstanceKind[];
 }

@@ -130,6 +130,7 @@ const JOB_STATUSES: Record<domain.JobStatus, JobStatus> = {
   running: JobStatus.RUNNING,
   completed: JobStatus.COMPLETED,
   failed: JobStatus.FAILED,
+  aborted: JobStatus.ABORTED,
 };
 export const jobStatusFromWire = (v: JobStatus): domain.JobStatus | undefined => {
   if (v === JobStatus.UNSPECIFIED) return undefined;

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, actingAccount, checkAuthCode, newJobId, pageSize, resolveCrossAccountTarget, type KnownInstanceKind, type Product } from "../domain/index.js";
 import { fromPeerError } from "../rpc/index.js";
-import type { AdminContext, AuthCodePeer, HandlerKit, Handlers } from "./context.js";
+import type { AdminContext, PeerCalls, HandlerKit, Handlers } from "./context.js";
 import * as wire from "./convert.js";
 
 export type CrossAccount = ReturnType<typeof createCrossAccount>;
@@ -15,7 +15,7 @@ export function createCrossAccount({ deps, access, audited }: HandlerKit) {
   const { directory } = deps;
   const self: KnownInstanceKind = directory.self;
   const peerKinds = (): KnownInstanceKind[] => directory.peers();
-  const peerOf = (target: string): AuthCodePeer => {
+  const peerOf = (target: string): PeerCalls => {
     const c = deps.peerClient(target);
     if (c === undefined) throw new InvalidArgumentError("target_instance_id", `${target} is not a configured peer of ${self.id}`);
     return c;

@@ -1,12 +1,14 @@
 import {
   InvalidArgumentError,
   actingAccount,
+  assertAbortable,
   assertNearestAtHome,
   assertNoGrants,
   assertNotProductOnlyNearest,
   assertRetryable,
   assertSameAccountNearest,
   checkBatchSize,
+  checkAccountId,
   checkCandidates,
   checkDeviceName,
   checkProductKey,
@@ -16,9 +18,16 @@ import {
   type JobDeviceResult,
 } from "../domain/index.js";
 import type { ConfiguredInstance } from "../routing/index.js";
-import type { HandlerKit, Handlers } from "./context.js";
+import type { AdminContext, HandlerKit, Handlers } from "./context.js";
+import { forwardJobCall, type ForwardedJobMethod } from "./forward.js";
+import { fromPeerError } from "../rpc/index.js";
 import type { CrossAccount } from "./cross-account.js";
 import * as wire from "./convert.js";
+
+/** The longest an abort call waits for an unreachable target (then the abort goes on in the background). */
+const MAX_ABORT_WAIT_MS = 600_000;
+/** How long a peer asked for its jobs may take before it is named unreachable. */
+const FAN_OUT_DEADLINE_MS = 5_000;
 
 type JobMethods =
   | "createProductDistributeJob"
@@ -27,6 +36,8 @@ type JobMethods =
   | "listDeviceDistributeJob"
   | "queryDeviceDistributeDetail"
   | "retryDeviceDistributeJob"
+  | "abortDeviceDistributeJob"
+  | "deleteDeviceDistributeJob"
   | "listDistributedDevice"
   | "listDistributedProduct"
   | "queryDeviceProvisioning";
@@ -59,12 +70,38 @@ export function jobHandlers({ deps, access, audited }: HandlerKit, crossAccount:
     }
     return peer;
   };
+  /** The job calls for a job (or a source) at another instance go there, for the same account. */
+  const elsewhere = (sourceInstanceId: string): boolean => sourceInstanceId !== "" && sourceInstanceId !== self.id;
+  const forward = async <M extends ForwardedJobMethod>(instance: string, method: M, ctx: AdminContext, req: Parameters<typeof forwardJobCall<M>>[3], deadlineMs?: number) => {
+    const peer = directory.peer(instance) === undefined ? undefined : deps.peerClient(instance);
+    if (peer === undefined) throw new InvalidArgumentError("source_instance_id", `${instance} is not a configured peer of ${self.id}`);
+    try {
+      return await forwardJobCall(peer, method, actingAccount(ctx.principal), req, ctx.address, deadlineMs);
+    } catch (e) {
+      throw fromPeerError(`source ${directory.where(instance)}`, e);
+    }
+  };
+  /** A job of the caller run here, or — when it is not here and no source was named — at the peer that runs it. */
+  const findJob = async <M extends "queryDeviceDistributeJob" | "queryDeviceDistributeDetail">(method: M, ctx: AdminContext, req: { jobId: string; sourceInstanceId: string } & Parameters<typeof forwardJobCall<M>>[3]) => {
+    if (elsewhere(req.sourceInstanceId)) return forward(req.sourceInstanceId, method, ctx, req);
+    const local = deps.repos.jobs.get(req.jobId);
+    if (local !== undefined || req.sourceInstanceId === self.id) return undefined;
+    for (const p of directory.peers()) {
+      try {
+        return await forward(p.id, method, ctx, { ...req, sourceInstanceId: p.id }, FAN_OUT_DEADLINE_MS);
+      } catch {
+        // not there (or not reachable): ask the next one
+      }
+    }
+    return undefined;
+  };
   const noCodeWithoutAccount = (authCode: string): void => {
     if (authCode !== "") throw new InvalidArgumentError("auth_code", "is for cross-account distribution only (R4): set target_account_id to another account");
   };
 
   return {
     async createProductDistributeJob(req, ctx) {
+      if (elsewhere(req.sourceInstanceId)) return forward(req.sourceInstanceId, "createProductDistributeJob", ctx, req);
       const p = access.ownedProduct(ctx, req.productKey);
       if (parseStrategy(req.strategy) === "nearest") assertNotProductOnlyNearest(0);
       assertNoGrants(grants.ofProduct(p.productKey), p.productKey);
@@ -79,6 +116,7 @@ export function jobHandlers({ deps, access, audited }: HandlerKit, crossAccount:
       return started(jobs.create({ jobType: "product", accountId: p.accountId, productKey: p.productKey, targetRegion: peer.region, targetInstance: peer.id, deviceNames: [] }));
     },
     async createDeviceDistributeJob(req, ctx) {
+      if (elsewhere(req.sourceInstanceId)) return forward(req.sourceInstanceId, "createDeviceDistributeJob", ctx, req);
       const p = access.ownedProduct(ctx, req.productKey);
       const strategy = parseStrategy(req.strategy);
       const cross = crossAccount.requested(req.targetAccountId, p.accountId);
@@ -135,36 +173,80 @@ export function jobHandlers({ deps, access, audited }: HandlerKit, crossAccount:
       }
       return started(job);
     },
-    queryDeviceDistributeJob(req, ctx) {
+    async queryDeviceDistributeJob(req, ctx) {
+      const remote = await findJob("queryDeviceDistributeJob", ctx, req);
+      if (remote !== undefined) return remote;
       return { job: jobToWire(access.ownedJob(ctx, req.jobId)) };
     },
-    listDeviceDistributeJob(req, ctx) {
+    async listDeviceDistributeJob(req, ctx) {
       const status = wire.jobStatusFromWire(req.status);
-      const page = jobs.list(
-        {
-          accountId: actingAccount(ctx.principal),
-          ...(status === undefined ? {} : { status }),
-          ...(req.productKey === "" ? {} : { productKey: checkProductKey(req.productKey) }),
-          ...(req.targetInstanceId === "" ? {} : { targetInstance: req.targetInstanceId }),
-        },
-        pageSize(req.pageSize),
-        req.pageToken,
+      const local = (): { jobs: ReturnType<typeof jobToWire>[]; nextPageToken: string } => {
+        const page = jobs.list(
+          {
+            accountId: actingAccount(ctx.principal),
+            ...(status === undefined ? {} : { status }),
+            ...(req.productKey === "" ? {} : { productKey: checkProductKey(req.productKey) }),
+            ...(req.targetInstanceId === "" ? {} : { targetInstance: req.targetInstanceId }),
+            ...(req.targetAccountId === "" ? {} : { targetAccount: checkAccountId(req.targetAccountId, "target_account_id") }),
+          },
+          pageSize(req.pageSize),
+          req.pageToken,
+        );
+        return { jobs: page.items.map(jobToWire), nextPageToken: page.nextPageToken };
+      };
+      if (!req.allInstances) {
+        if (elsewhere(req.sourceInstanceId)) return forward(req.sourceInstanceId, "listDeviceDistributeJob", ctx, req);
+        if (req.sourceRegionId !== "" && req.sourceRegionId !== self.region) return { jobs: [], nextPageToken: "" };
+        return local();
+      }
+      // Every instance at once (bounded by a deadline each): one view of the federation's jobs.
+      if (req.pageToken !== "") throw new InvalidArgumentError("page_token", "is not used with all_instances: each instance answers with its newest page_size jobs");
+      const wanted = directory
+        .members()
+        .filter((m) => (req.sourceInstanceId === "" || m.id === req.sourceInstanceId) && (req.sourceRegionId === "" || m.region === req.sourceRegionId));
+      const unreachable: string[] = [];
+      const answers = await Promise.all(
+        wanted.map(async (m) => {
+          if (m.id === self.id) return local().jobs;
+          try {
+            return (await forward(m.id, "listDeviceDistributeJob", ctx, { ...req, allInstances: false, sourceInstanceId: m.id, sourceRegionId: "" }, FAN_OUT_DEADLINE_MS)).jobs;
+          } catch {
+            unreachable.push(m.id);
+            return [];
+          }
+        }),
       );
-      return { jobs: page.items.map(jobToWire), nextPageToken: page.nextPageToken };
+      const merged = answers.flat().sort((x, y) => Number((y.createTimeMs ?? 0n) - (x.createTimeMs ?? 0n)));
+      return { jobs: merged, nextPageToken: "", unreachableInstances: unreachable.sort() };
     },
-    queryDeviceDistributeDetail(req, ctx) {
+    async queryDeviceDistributeDetail(req, ctx) {
+      const remote = await findJob("queryDeviceDistributeDetail", ctx, req);
+      if (remote !== undefined) return remote;
       const j = access.ownedJob(ctx, req.jobId);
-      if (!["", "pending", "succeeded", "failed"].includes(req.result)) throw new InvalidArgumentError("result", "must be pending, succeeded or failed");
+      if (!["", "pending", "succeeded", "failed", "aborted"].includes(req.result)) throw new InvalidArgumentError("result", "must be pending, succeeded, failed or aborted");
       const page = jobs.detail(j.jobId, pageSize(req.pageSize), req.pageToken, req.result as JobDeviceResult | "");
       return {
         results: page.items.map((r) => ({ ...r, generation: BigInt(r.generation) })),
         nextPageToken: page.nextPageToken,
       };
     },
-    retryDeviceDistributeJob(req, ctx) {
+    async retryDeviceDistributeJob(req, ctx) {
+      if (elsewhere(req.sourceInstanceId)) return forward(req.sourceInstanceId, "retryDeviceDistributeJob", ctx, req);
       const j = access.ownedJob(ctx, req.jobId);
       assertRetryable(j.jobId, j.status);
       return started(jobs.retry(j.jobId));
+    },
+    async abortDeviceDistributeJob(req, ctx) {
+      if (elsewhere(req.sourceInstanceId)) return forward(req.sourceInstanceId, "abortDeviceDistributeJob", ctx, req, req.waitMs + 30_000);
+      const j = access.ownedJob(ctx, req.jobId);
+      assertAbortable(j.jobId, j.status);
+      if (req.waitMs > MAX_ABORT_WAIT_MS) throw new InvalidArgumentError("wait_ms", `must be at most ${MAX_ABORT_WAIT_MS}`);
+      const r = await deps.abortJob(j.jobId, req.force, req.waitMs === 0 ? 30_000 : req.waitMs);
+      return { job: jobToWire(r.job), moved: r.moved, returned: r.returned };
+    },
+    deleteDeviceDistributeJob(req, ctx) {
+      deps.repos.jobs.delete(access.ownedJob(ctx, req.jobId).jobId);
+      return {};
     },
     listDistributedDevice(req, ctx) {
       access.ownedProduct(ctx, req.productKey);

@@ -6,7 +6,7 @@ import { createCallRunner, fileDescriptorProtos, serviceDefinition, unaryImpleme
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
 import { createAdminService } from "./service.js";
-import type { AdminContext, AdminDeps } from "./context.js";
+import type { AdminContext, AdminDeps, AdminHandlers } from "./context.js";
 import { createAuthenticator } from "./auth.js";
 
 export interface AdminServerOptions extends AdminDeps {
@@ -22,7 +22,7 @@ export interface AdminServerOptions extends AdminDeps {
  * counted by method and status, and its errors mapped by the one table in
  * rpc/status.ts; internal errors are logged here and never sent.
  */
-export function createAdminServer(opts: AdminServerOptions): { server: grpc.Server; health: HealthImplementation } {
+export function createAdminServer(opts: AdminServerOptions): { server: grpc.Server; health: HealthImplementation; service: AdminHandlers } {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,
     "grpc.max_concurrent_streams": 100,
@@ -54,5 +54,5 @@ export function createAdminServer(opts: AdminServerOptions): { server: grpc.Serv
   // @grpc/reflection reads only `fileDescriptorProtos` of each package entry.
   const pkg = { [AdminService.typeName]: { fileDescriptorProtos: fileDescriptorProtos(AdminService) } };
   new ReflectionService(pkg as never).addToServer(server);
-  return { server, health };
+  return { server, health, service: impl };
 }

@@ -306,6 +306,34 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Distribution jobs' events: state changes told on NATS and to webhooks. */
+    jobs: z
+      .object({
+        /** A job's events go to `<eventSubjectPrefix>.<sourceInstanceId>.<jobId>` (core NATS), when replication is on. */
+        eventSubjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "must be NATS subject tokens separated by dots").default("iotfed.jobs"),
+        /** A `job.progress` event each time this many more devices of a job have a result. */
+        progressEvery: z.number().int().min(1).max(100000).default(100),
+        /** HTTP endpoints that receive every job event as a signed JSON POST, in order. */
+        webhooks: z
+          .array(
+            z
+              .object({
+                /** http:// or https:// URL. */
+                url: z.string().regex(/^https?:\/\/\S+$/, "must be an http:// or https:// URL"),
+                /** File holding the shared secret the body is signed with (HMAC-SHA256). */
+                secretFile: z.string().min(1),
+              })
+              .strict(),
+          )
+          .max(16)
+          .default([]),
+        /** Attempts per event and webhook before it is dead-lettered (counted, then skipped). */
+        webhookMaxAttempts: z.number().int().min(1).max(100).default(8),
+        /** Deadline of one webhook request. */
+        webhookTimeoutMs: z.number().int().min(100).max(60000).default(5000),
+      })
+      .strict()
+      .prefault({}),
     /** Device authorization (R14-R18). */
     grants: z
       .object({

@@ -10,16 +10,16 @@ import { createInstanceDirectory, createRouteSync } from "../routing/index.js";
 import { RouteTable } from "../routes/index.js";
 import { createReplicator } from "../replication/index.js";
 import { createPeerClients, createPeerServer, loadPeerTls, peerServerCredentials, type PeerClient } from "../peer/index.js";
-import { createJobWorker, createPlacement } from "../jobs/index.js";
+import { createJobEvents, createJobWorker, createPlacement } from "../jobs/index.js";
 import { createClientIpResolver, createLocator, packagedCityDatabases } from "../geo/index.js";
 import { createMetrics } from "../metrics/index.js";
 import { createBootstrapServer, createEdgeLimiter, createNearestResolver } from "../bootstrap/index.js";
-import { createAdminServer } from "../admin/index.js";
+import { createAdminServer, createForwardedJobCalls } from "../admin/index.js";
 import { AdminService } from "../gen/iotfed/v1/admin_pb.js";
 import { createCodeClock } from "./clock.js";
 import { createSreServer } from "./sre-server.js";
 import { joinHostPort, listen, splitHostPort } from "./listen.js";
-import { certificateNotAfter, readTls } from "./files.js";
+import { certificateNotAfter, readSecretFile, readTls } from "./files.js";
 import { closeHttp, shutdownGrpc, withDeadline } from "./shutdown.js";
 import { startDeviceBrokers } from "./device-brokers.js";
 import { authCodeEvents } from "./authcode-events.js";
@@ -174,6 +174,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       metrics,
       logger: log,
     });
+    const jobEvents = createJobEvents({
+      repo: repos.jobEvents,
+      hub,
+      self: directory.self,
+      regionOf: (id) => directory.regionOf(id),
+      subjectPrefix: config.jobs.eventSubjectPrefix,
+      progressEvery: config.jobs.progressEvery,
+      webhooks: config.jobs.webhooks.map((w, i) => ({ url: w.url, secret: readSecretFile(w.secretFile, `jobs.webhooks[${i}].secretFile`) })),
+      maxAttempts: config.jobs.webhookMaxAttempts,
+      timeoutMs: config.jobs.webhookTimeoutMs,
+      publish: (subject, data) => replicator?.publishEvent(subject, data),
+      metrics,
+      logger: log,
+    });
     const placement = createPlacement({
       self: directory.self.id,
       regionOf: (id) => directory.regionOf(id),
@@ -211,11 +225,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // Phase 4: the listeners.
     let ready = false;
     let stopping = false;
-    const { server: admin, health } = createAdminServer({
+    const { server: admin, health, service: adminService } = createAdminServer({
       repos,
       directory,
       maxDevicesPerBatch: config.limits.devicesPerBatch,
       kickWorker: () => worker.kick(),
+      abortJob: (jobId, force, waitMs) => worker.abort(jobId, force, waitMs),
       peerClient: (id) => peerClients.get(id),
       grantInstanceKinds: config.grants.instanceKinds,
       backup: async (name) => {
@@ -253,6 +268,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         accounts,
         authCodes: repos.authCodes,
         audit: repos.audit,
+        forwardedJobCall: createForwardedJobCalls(adminService),
         codeIssued: authCodeEvents({ crossAccount: config.crossAccount, self: directory.self, publish: (subject, data) => replicator?.publishEvent(subject, data) }),
         metrics,
         logger: log,
@@ -335,6 +351,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       mqttHooks: brokers.mqttHooks,
     };
     worker.start();
+    jobEvents.start();
     replicator?.start();
     health.setStatus("", "SERVING");
     health.setStatus(AdminService.typeName, "SERVING");
@@ -369,6 +386,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           closeHttp(sre, deadline),
           ...(peerServer === undefined ? [] : [shutdownGrpc(peerServer, deadline)]),
           withDeadline(worker.stop(), deadline),
+          withDeadline(jobEvents.stop(), deadline),
           ...(replicator === undefined ? [] : [withDeadline(replicator.stop(), deadline)]),
           brokers.close(deadline),
         ]);

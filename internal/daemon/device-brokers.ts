@@ -50,7 +50,7 @@ export async function startDeviceBrokers(o: {
     try {
       mqtt = await listen(eb.server, b.listen);
       broker = eb;
-      hub.on("device.leaving", (d) => eb.deviceLeaving(d.productKey, d.deviceName));
+      hub.on("device.moved", (d) => eb.deviceMoved(d.productKey, d.deviceName));
     } catch (e) {
       await eb.close();
       if (!embedded) throw new ConfigurationError("mqtt.broker.listen", `cannot listen on ${b.listen}: ${(e as Error).message}`, { cause: e });
@@ -77,7 +77,7 @@ export async function startDeviceBrokers(o: {
     mqttHooks = await listen(ext.server, x.listen).catch((e: Error) => {
       throw new ConfigurationError("mqtt.external.listen", `cannot listen on ${x.listen}: ${e.message}`, { cause: e });
     });
-    hub.on("device.leaving", (d) => ext.deviceLeaving(d.productKey, d.deviceName));
+    hub.on("device.moved", (d) => ext.deviceMoved(d.productKey, d.deviceName));
   }
   return {
     mqtt,

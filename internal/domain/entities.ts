@@ -67,6 +67,12 @@ export interface Device {
   homeInstance: string;
   /** Instance it last came from; empty when registered here and never moved. */
   receivedFrom: string;
+  /**
+   * Received by a handoff whose source has not yet confirmed that it
+   * released the device: held here, but it does not sign in here yet (the
+   * source may still accept it until then; never both at once).
+   */
+  arriving: boolean;
 }
 
 export function deviceStatus(d: Pick<Device, "state" | "disabled">): DeviceStatus {
@@ -78,9 +84,10 @@ export interface Endpoint {
   port: number;
 }
 
-export type JobStatus = "initializing" | "running" | "completed" | "failed";
+export type JobStatus = "initializing" | "running" | "completed" | "failed" | "aborted";
 export type JobType = "product" | "device";
-export type JobDeviceResult = "pending" | "succeeded" | "failed";
+/** A device's part in a job; `aborted`: the job was aborted before the target accepted it, and it stayed at the source. */
+export type JobDeviceResult = "pending" | "succeeded" | "failed" | "aborted";
 
 export interface Job {
   jobId: string;
@@ -100,6 +107,8 @@ export interface Job {
   failed: number;
   message: string;
   unreachableSince: number;
+  /** An abort in progress (R13): `fence` waits for the target to fence the pending devices; `force` does not. */
+  aborting: "" | "fence" | "force";
   createdAt: number;
   updatedAt: number;
 }

@@ -75,10 +75,19 @@ export function assertHeldHere(d: Device, where: DescribeInstance): void {
 
 /** R13: the public OpenAPI's numbers for job states (failed is its "interrupted"). */
 export function jobStatusCode(s: JobStatus): number {
-  return { initializing: 0, running: 1, completed: 2, failed: 3 }[s];
+  // `aborted` is beyond the seed: the next number, the others unchanged.
+  return { initializing: 0, running: 1, completed: 2, failed: 3, aborted: 4 }[s];
 }
 
 /** R6: a completed job cannot be cancelled or retried; only a failed one is retried. */
+/** R6, R13: a completed job cannot be cancelled; an aborted one is over already. */
+export function assertAbortable(jobId: string, s: JobStatus): void {
+  if (s === "completed") {
+    throw new RuleViolationError("R6", `job ${jobId} is completed: a completed distribution cannot be cancelled; distribute the devices back instead`, { field: "job_id" });
+  }
+  if (s === "aborted") throw new PreconditionError(`job ${jobId} is aborted already`, { field: "job_id" });
+}
+
 export function assertRetryable(jobId: string, s: JobStatus): void {
   if (s !== "failed") {
     throw new RuleViolationError("R13", `job ${jobId} is ${s}; only a failed job can be retried`, { field: "job_id" });

@@ -69,7 +69,7 @@ export function createJobWorker(opts: JobWorkerOptions) {
     const client = peers.get(target)!;
     let backoff = 200;
     for (;;) {
-      if (stopping) return { ok: false, job };
+      if (stopping || jobs.require(job.jobId).aborting !== "") return { ok: false, job: jobs.require(job.jobId) };
       const end = metrics.handoffDuration.startTimer({ direction: "out" });
       try {
         const res = await client.handoff({
@@ -117,7 +117,7 @@ export function createJobWorker(opts: JobWorkerOptions) {
   async function runToTarget(job: Job): Promise<Job> {
     const target = job.targetInstance;
     let productSent = false;
-    while (!stopping && job.status === "running") {
+    while (!stopping && job.status === "running" && job.aborting === "") {
       const batch = jobs.pendingBatch(job.jobId, job.productKey, opts.batchSize);
       if (batch.length === 0 && productSent) return jobs.complete(job.jobId);
       const d = await deliver(job, target, batch);
@@ -138,6 +138,7 @@ export function createJobWorker(opts: JobWorkerOptions) {
       job = jobs.recordOutcomes(jobs.require(job.jobId), outcomes);
       if (batch.length === 0) job = jobs.complete(job.jobId);
       changed(job);
+      await confirmReleases();
     }
     return job;
   }
@@ -180,6 +181,76 @@ export function createJobWorker(opts: JobWorkerOptions) {
     }
   }
 
+  /**
+   * Step 5: tells each target which of the devices it accepted were
+   * released here (cut over); only then do they sign in there. Unconfirmed
+   * releases are durable (job_devices.confirmed), so a failure or a crash
+   * only delays them.
+   */
+  async function confirmReleases(): Promise<void> {
+    for (const u of jobs.unconfirmed()) {
+      if (stopping) return;
+      const client = peers.get(u.target);
+      if (client === undefined) continue;
+      try {
+        await client.confirmHandoff({
+          jobId: u.jobId,
+          productKey: u.productKey,
+          devices: u.devices.map((d) => ({ deviceName: d.deviceName, generation: BigInt(d.generation) })),
+          nearest: u.nearest,
+        });
+        jobs.confirmed(u.jobId, u.devices.map((d) => d.deviceName));
+      } catch (e) {
+        const code = (e as grpc.ServiceError).code;
+        if (typeof code !== "number") throw e;
+        metrics.peerCallErrors.inc({ peer: u.target, code: statusName(code) });
+      }
+    }
+  }
+
+  /**
+   * Abort (R13), fenced: the target records that it refuses the job's
+   * pending devices (and names those it accepted already), then they are
+   * held here again. Without the target, a forced abort releases them at
+   * a generation no late batch beats. Returns undefined while the target
+   * cannot be reached (the abort stays pending and is tried again).
+   */
+  async function settleAbort(jobId: string): Promise<{ job: Job; moved: number; returned: number } | undefined> {
+    const job = jobs.require(jobId);
+    if (job.status === "aborted") return { job, moved: 0, returned: 0 };
+    const pending = jobs.pendingRefs(jobId).filter((r) => r.generation > 0);
+    if (pending.length === 0 || job.aborting === "force") {
+      const r = jobs.finishAbort(job, [], job.aborting === "force" ? "force" : "fence");
+      changed(r.job);
+      return r;
+    }
+    const client = peers.get(job.targetInstance);
+    if (client === undefined) return undefined;
+    try {
+      const accepted: string[] = [];
+      for (let i = 0; i < pending.length; i += opts.batchSize) {
+        const res = await client.fenceHandoff({
+          jobId,
+          productKey: job.productKey,
+          devices: pending.slice(i, i + opts.batchSize).map((d) => ({ deviceName: d.deviceName, generation: BigInt(d.generation) })),
+        });
+        accepted.push(...res.acceptedDeviceNames);
+      }
+      const r = jobs.finishAbort(jobs.require(jobId), accepted, "fence");
+      changed(r.job);
+      logger.info({ job: jobId, target: job.targetInstance, moved: r.moved, returned: r.returned }, "job aborted");
+      await confirmReleases();
+      return r;
+    } catch (e) {
+      const code = (e as grpc.ServiceError).code;
+      if (typeof code !== "number") throw e;
+      metrics.peerCallErrors.inc({ peer: job.targetInstance, code: statusName(code) });
+      const err = fromPeerError(job.targetInstance, e) as RemoteError;
+      if (!isRetryable(err.code)) throw err;
+      return undefined;
+    }
+  }
+
   async function syncCopies(): Promise<void> {
     for (const c of products.staleCopies()) {
       if (stopping) return;
@@ -212,8 +283,18 @@ export function createJobWorker(opts: JobWorkerOptions) {
         });
       inFlight.set(jobId, p);
     }
+    // Aborts waiting for their target, and releases not yet confirmed to theirs.
+    for (const jobId of jobs.aborting()) {
+      if (inFlight.has(jobId)) continue;
+      const p = settleAbort(jobId)
+        .then(() => undefined)
+        .catch((e: unknown) => logger.error({ err: e, job: jobId }, "abort failed"))
+        .finally(() => inFlight.delete(jobId));
+      inFlight.set(jobId, p);
+    }
     if (syncing === undefined) {
-      syncing = syncCopies()
+      syncing = Promise.all([confirmReleases(), syncCopies()])
+        .then(() => undefined)
         .catch((e: unknown) => logger.error({ err: e }, "product sync failed"))
         .finally(() => (syncing = undefined));
     }
@@ -227,6 +308,28 @@ export function createJobWorker(opts: JobWorkerOptions) {
     /** Look for work now (a job was created or retried, a product changed). */
     kick(): void {
       setImmediate(scan);
+    },
+    /**
+     * Aborts a job (R13): stops it, waits for a batch in flight, then fences
+     * (or, with force, releases) its pending devices. Waits for an
+     * unreachable target up to `waitMs`, then returns the job still aborting
+     * (the worker keeps trying).
+     */
+    async abort(jobId: string, force: boolean, waitMs: number): Promise<{ job: Job; moved: number; returned: number }> {
+      jobs.beginAbort(jobId, force ? "force" : "fence");
+      const deadline = Date.now() + waitMs;
+      for (;;) {
+        const running = inFlight.get(jobId);
+        if (running !== undefined) await Promise.race([running, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))]);
+        if (!inFlight.has(jobId)) {
+          const p = settleAbort(jobId);
+          inFlight.set(jobId, p.then(() => undefined, () => undefined).finally(() => inFlight.delete(jobId)));
+          const r = await p;
+          if (r !== undefined) return r;
+        }
+        if (Date.now() >= deadline) return { job: jobs.require(jobId), moved: 0, returned: 0 };
+        await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
+      }
     },
     /** Stops taking work and waits for calls in flight (each bounded by the peer call deadline). */
     async stop(): Promise<void> {

@@ -61,7 +61,7 @@ export interface ReplicationSnapshot {
   outboxOldestSeconds: number;
 }
 
-const JOB_STATUSES = ["initializing", "running", "completed", "failed"] as const;
+const JOB_STATUSES = ["initializing", "running", "completed", "failed", "aborted"] as const;
 
 const DEVICE_STATUSES = ["inactive", "online", "offline", "disabled"] as const;
 
@@ -195,6 +195,18 @@ export function createMetrics() {
     labelNames: ["result"] as const,
     registers: [registry],
   });
+  const jobEvents = new Counter({
+    name: "iotfed_job_events_total",
+    help: "Distribution job events (job.created, job.running, job.progress, job.completed, job.failed, job.aborted), by type.",
+    labelNames: ["type"] as const,
+    registers: [registry],
+  });
+  const jobWebhookDeliveries = new Counter({
+    name: "iotfed_job_webhook_deliveries_total",
+    help: "Job event deliveries to webhooks, by result: delivered, retried (a failed attempt, tried again later), dead (given up after the configured attempts).",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
   const audited = new Counter({
     name: "iotfed_cross_account_actions_total",
     help: "Cross-account actions recorded in the audit log, by action and result (ok, refused).",
@@ -311,6 +323,8 @@ export function createMetrics() {
     mqttConnects,
     authCodes,
     audited,
+    jobEvents,
+    jobWebhookDeliveries,
     mqttOnline,
     bootstrapNotifies,
     placements,

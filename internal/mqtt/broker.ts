@@ -103,11 +103,11 @@ export async function createEmbeddedBroker(opts: BrokerOptions) {
       return online.size;
     },
     /**
-     * R7: a device leaving this instance is sent `thing.bootstrap.notify`
+     * R7: a device its target accepted (cut-over) is sent `thing.bootstrap.notify`
      * (cmd 0: bootstrap again) on its notify topic, then disconnected after
      * the grace time. One that is not connected is only marked offline.
      */
-    deviceLeaving(productKey: string, deviceName: string): void {
+    deviceMoved(productKey: string, deviceName: string): void {
       const client = online.get(key(productKey, deviceName));
       if (client === undefined) return;
       const payload = notifyPayload(randomBytes(8).toString("hex"));

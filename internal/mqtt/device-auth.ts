@@ -1,4 +1,4 @@
-import { MqttSignInError, parseMqttSignIn, verifyMqttSign } from "../domain/index.js";
+import { MqttSignInError, parseMqttSignIn, verifyMqttSign, type Device } from "../domain/index.js";
 import type { DevicesRepo, ProductsRepo } from "../store/index.js";
 import { topicMatches } from "./topics.js";
 
@@ -15,10 +15,19 @@ export type SignInResult =
 export type DeviceAuth = ReturnType<typeof createDeviceAuth>;
 
 /**
+ * At most one instance accepts a device at a time: its source until the
+ * target accepted it (leaving counts as held), the target once the source
+ * confirmed the release (arriving does not).
+ */
+const signsInHere = (d: Pick<Device, "placement" | "arriving">): boolean => (d.placement === "here" || d.placement === "leaving") && !d.arriving;
+
+/**
  * Who may connect and what a device may do, the same for the embedded
  * broker and for an external one asking over HTTP: a device signs in the
- * platform's way and is accepted only where it is held now (unknown,
- * disabled, leaving and distributed-away devices are refused); it may
+ * platform's way and is accepted only where it is held now: here, or
+ * leaving in a job whose target has not accepted it yet (cut-over at
+ * commit); unknown, disabled, distributed-away devices and devices still
+ * arriving (their source has not released them) are refused. It may
  * publish and subscribe under its own `/sys/{pk}/{dn}/` and to its
  * product's topic classes (`/{pk}/{dn}/user/…`) by their operation.
  */
@@ -34,12 +43,17 @@ export function createDeviceAuth(opts: { devices: DevicesRepo; products: Product
         throw e;
       }
       const d = devices.get(s.productKey, s.deviceName);
-      // Unknown, away and leaving devices are all "not here": the device bootstraps again.
+      // Unknown, away and arriving devices are all "not here": the device bootstraps again.
       if (d === undefined) return { ok: false, result: "unknown", returnCode: 5, why: "the device is not held by this instance" };
-      if (d.placement !== "here") return { ok: false, result: "not_held", returnCode: 5, why: "the device is not held by this instance" };
+      if (!signsInHere(d)) return { ok: false, result: "not_held", returnCode: 5, why: "the device is not held by this instance" };
       if (d.disabled) return { ok: false, result: "disabled", returnCode: 5, why: "the device is disabled" };
       if (!verifyMqttSign(s, devices.secret(s.productKey, s.deviceName))) return { ok: false, result: "bad_signature", returnCode: 4, why: "signature mismatch" };
       return { ok: true, device: { productKey: s.productKey, deviceName: s.deviceName } };
+    },
+    /** Whether the device works here now (sign-in, and the external broker's authorization of its publishes). */
+    worksHere(productKey: string, deviceName: string): boolean {
+      const d = devices.get(productKey, deviceName);
+      return d !== undefined && signsInHere(d);
     },
     /** Whether the device may publish to (or subscribe to the filter) `topic`. */
     allowed(dev: SignedInDevice, topic: string, op: "pub" | "sub"): boolean {

@@ -65,7 +65,7 @@ export function createExternalBroker(opts: ExternalBrokerOptions) {
       const dev = auth.fromUsername(str(body.username) ?? "");
       const action = str(body.action);
       const topic = str(body.topic) ?? "";
-      const ok = dev !== undefined && (action === "publish" || action === "subscribe") && devices.get(dev.productKey, dev.deviceName)?.placement === "here" && auth.allowed(dev, topic, action === "publish" ? "pub" : "sub");
+      const ok = dev !== undefined && (action === "publish" || action === "subscribe") && auth.worksHere(dev.productKey, dev.deviceName) && auth.allowed(dev, topic, action === "publish" ? "pub" : "sub");
       return { status: 200, body: { result: ok ? "allow" : "deny" } };
     }
     if (path === "/mqtt/webhook") {
@@ -145,7 +145,7 @@ export function createExternalBroker(opts: ExternalBrokerOptions) {
      * refuses the device from now on (its next authn/authz says deny) but
      * cannot be told to kick it.
      */
-    deviceLeaving(productKey: string, deviceName: string): void {
+    deviceMoved(productKey: string, deviceName: string): void {
       if (opts.api === undefined) return;
       const username = `${deviceName}&${productKey}`;
       void (async () => {

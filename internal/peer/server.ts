@@ -52,6 +52,11 @@ export interface PeerServerOptions {
   audit: AuditRepo;
   /** Delivers a new code to its account (its NATS subject); never to the requester. */
   codeIssued: (e: { codeId: string; code: string; requesterAccountId: string; requesterAccountName: string; targetAccountId: string; expiresAt: number }) => void;
+  /**
+   * Runs a distribution-job call of the admin API forwarded by a peer for an
+   * account it authenticated (admin/forward.ts), with this daemon's own checks.
+   */
+  forwardedJobCall: (peerId: string, accountId: string, method: string, request: Uint8Array, requesterAddress: string) => Promise<Uint8Array>;
   metrics: Metrics;
   logger: Logger;
 }
@@ -62,6 +67,16 @@ export interface PeerServerOptions {
  * another CA never gets here (the TLS handshake fails), and a name that is
  * not a configured peer is refused before anything is read.
  */
+/** The (device, generation) list of a confirm or fence, checked. */
+function handoffRefs(devices: readonly { deviceName: string; generation: bigint }[], max: number): { deviceName: string; generation: number }[] {
+  if (devices.length > max) throw new InvalidArgumentError("devices", `holds ${devices.length} devices; at most ${max} per call`, { rule: "R1" });
+  return devices.map((d, i) => {
+    checkDeviceName(d.deviceName, `devices[${i}].device_name`);
+    if (d.generation < 1n || d.generation >= 2n ** 53n) throw new InvalidArgumentError(`devices[${i}].generation`, "must be at least 1");
+    return { deviceName: d.deviceName, generation: Number(d.generation) };
+  });
+}
+
 export function createPeerServer(opts: PeerServerOptions): grpc.Server {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
@@ -153,6 +168,33 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
             metrics.authCodes.inc({ result: "used" });
           }
           return { codeId: o.codeId };
+        },
+        confirmHandoff(req, ctx) {
+          if (req.jobId === "") throw new InvalidArgumentError("job_id", "is required");
+          checkProductKey(req.productKey);
+          const refs = handoffRefs(req.devices, opts.maxDevicesPerCall);
+          // Only the source of the job may release its devices: the one whose Handoff was applied here.
+          const mine = refs.filter((r) => opts.applier.appliedFrom(req.jobId, req.productKey, r.deviceName, r.generation) === ctx.peerId);
+          const confirmed = opts.applier.confirm(req.jobId, req.productKey, mine, req.nearest);
+          if (confirmed > 0) logger.info({ job: req.jobId, from: ctx.peerId, product: req.productKey, devices: confirmed }, "handoff confirmed: the devices sign in here now");
+          return { confirmed };
+        },
+        fenceHandoff(req, ctx) {
+          if (req.jobId === "") throw new InvalidArgumentError("job_id", "is required");
+          checkProductKey(req.productKey);
+          const refs = handoffRefs(req.devices, opts.maxDevicesPerCall);
+          const foreign = refs.find((r) => {
+            const from = opts.applier.appliedFrom(req.jobId, req.productKey, r.deviceName, r.generation);
+            return from !== undefined && from !== ctx.peerId;
+          });
+          if (foreign !== undefined) throw new PermissionDeniedError(`job ${req.jobId} is not ${ctx.peerId}'s: ${foreign.deviceName} came from another instance`, { field: "job_id" });
+          const accepted = opts.applier.fence(req.jobId, req.productKey, ctx.peerId, refs);
+          logger.info({ job: req.jobId, from: ctx.peerId, product: req.productKey, devices: refs.length, alreadyAccepted: accepted.length }, "handoff fenced: the job's pending devices are refused here");
+          return { acceptedDeviceNames: accepted };
+        },
+        async forwardJobCall(req, ctx) {
+          const response = await opts.forwardedJobCall(ctx.peerId, req.accountId, req.method, req.request, req.requesterAddress);
+          return { response };
         },
         async placeDevice(req) {
           checkProductKey(req.productKey);

@@ -11,6 +11,8 @@ export interface PlacementRow {
   generation: number;
   /** The job the device is leaving in, when it is leaving. */
   leavingJob: string | null;
+  /** The job that brought it here, until its source confirms the release (it does not sign in here until then). */
+  arrivingJob: string | null;
   holder: string;
   disabled: boolean;
 }
@@ -24,25 +26,28 @@ export interface PlacementRow {
  * this is the only code that writes the devices table.
  */
 export function createDevicePlacement(db: Db, sealer: Sealer, self: string) {
-  const select = db.prepare<[string, string], { placement: Placement; generation: number; leaving_job: string | null; holder: string; disabled: number }>(
-    "SELECT placement, generation, leaving_job, holder, disabled FROM devices WHERE product_key = ? AND device_name = ?",
+  const select = db.prepare<[string, string], { placement: Placement; generation: number; leaving_job: string | null; arriving_job: string | null; holder: string; disabled: number }>(
+    "SELECT placement, generation, leaving_job, arriving_job, holder, disabled FROM devices WHERE product_key = ? AND device_name = ?",
   );
   const markLeaving = db.prepare("UPDATE devices SET placement = 'leaving', leaving_job = ? WHERE product_key = ? AND device_name = ? AND placement = 'here'");
   const setGeneration = db.prepare("UPDATE devices SET generation = ? WHERE product_key = ? AND device_name = ? AND placement = 'here'");
   const moveAway = db.prepare("UPDATE devices SET placement = 'away', holder = ?, generation = ?, leaving_job = NULL WHERE product_key = ? AND device_name = ? AND leaving_job = ?");
   const stayHere = db.prepare("UPDATE devices SET placement = 'here', leaving_job = NULL WHERE product_key = ? AND device_name = ? AND leaving_job = ?");
+  const returnAt = db.prepare("UPDATE devices SET placement = 'here', leaving_job = NULL, generation = ? WHERE product_key = ? AND device_name = ? AND leaving_job = ?");
+  const confirmArrival = db.prepare("UPDATE devices SET arriving_job = NULL WHERE product_key = ? AND device_name = ? AND arriving_job = ? AND generation = ?");
   const markAwayByRoute = db.prepare("UPDATE devices SET placement = 'away', holder = ?, generation = ?, leaving_job = NULL WHERE product_key = ? AND device_name = ? AND placement = 'here'");
   const markHereByRoute = db.prepare("UPDATE devices SET placement = 'here', holder = ?, generation = ? WHERE product_key = ? AND device_name = ? AND placement = 'away'");
   // R8: tags (and groups, topology) are cleared when a device leaves.
   const clearTags = db.prepare("DELETE FROM device_tags WHERE product_key = ? AND device_name = ?");
   const insertReceived = db.prepare(
-    `INSERT INTO devices(product_key, device_name, iot_id, secret_sealed, nickname, state, created_at, placement, holder, generation, home_instance, received_from)
-     VALUES (?, ?, ?, ?, ?, 'inactive', ?, 'here', ?, ?, ?, ?)`,
+    `INSERT INTO devices(product_key, device_name, iot_id, secret_sealed, nickname, state, created_at, placement, holder, generation, home_instance, received_from, arriving_job)
+     VALUES (?, ?, ?, ?, ?, 'inactive', ?, 'here', ?, ?, ?, ?, ?)`,
   );
-  // A device coming back finds its runtime data (R8); it cannot be online here yet.
+  // A device coming back finds its runtime data (R8), and is inactive until
+  // it connects again (its next connection activates it anew).
   const reactivate = db.prepare(
-    `UPDATE devices SET placement = 'here', holder = ?, generation = ?, received_from = ?, secret_sealed = ?, leaving_job = NULL,
-       state = CASE state WHEN 'online' THEN 'offline' ELSE state END
+    `UPDATE devices SET placement = 'here', holder = ?, generation = ?, received_from = ?, secret_sealed = ?, leaving_job = NULL, arriving_job = ?,
+       state = 'inactive', activated_at = 0
      WHERE product_key = ? AND device_name = ?`,
   );
   const selectCertificate = db.prepare<[string, string], { iot_id: string; nickname: string; created_at: number; home_instance: string; secret_sealed: Buffer }>(
@@ -53,9 +58,11 @@ export function createDevicePlacement(db: Db, sealer: Sealer, self: string) {
   return {
     placementOf(productKey: string, deviceName: string): PlacementRow | undefined {
       const r = select.get(productKey, deviceName);
-      return r === undefined ? undefined : { placement: r.placement, generation: r.generation, leavingJob: r.leaving_job, holder: r.holder, disabled: r.disabled !== 0 };
+      return r === undefined
+        ? undefined
+        : { placement: r.placement, generation: r.generation, leavingJob: r.leaving_job, arrivingJob: r.arriving_job, holder: r.holder, disabled: r.disabled !== 0 };
     },
-    /** Source, step 1: a device held here leaves in `jobId` (R7: refused by device authentication from now on). */
+    /** Source, step 1: a device held here leaves in `jobId`; it still works here until the target accepts it. */
     markLeaving(productKey: string, deviceName: string, jobId: string): void {
       markLeaving.run(jobId, productKey, deviceName);
     },
@@ -73,23 +80,37 @@ export function createDevicePlacement(db: Db, sealer: Sealer, self: string) {
       clearTags.run(productKey, deviceName);
       return true;
     },
-    /** Source, step 4, refused: the device leaving in `jobId` is held here again at its old generation. */
+    /** Source, step 4, refused (or its job aborted): the device leaving in `jobId` is held here again at its old generation. */
     stayHere(productKey: string, deviceName: string, jobId: string): void {
       stayHere.run(productKey, deviceName, jobId);
     },
     /**
+     * A forced abort (R13): the device leaving in `jobId` is held here again
+     * at `generation`, above the one its job carried, so that a late batch
+     * at the target loses to it. True when it was leaving in that job.
+     */
+    returnAt(productKey: string, deviceName: string, jobId: string, generation: number): boolean {
+      return returnAt.run(generation, productKey, deviceName, jobId).changes === 1;
+    },
+    /**
      * Target, step 3: a certificate at a new generation becomes a device
      * held here, `inactive` until it connects (R8); a device that was here
-     * before comes back to its kept runtime data. Call after checking
-     * placementOf (not held here, older generation).
+     * before comes back to its kept runtime data. It is arriving in `jobId`:
+     * it signs in here only once the source confirms the release
+     * (confirmArrival). Call after checking placementOf (not held here,
+     * older generation).
      */
-    receive(productKey: string, cert: DeviceCertificate, source: string): void {
+    receive(productKey: string, cert: DeviceCertificate, source: string, jobId: string): void {
       const sealed = sealer.seal(cert.deviceSecret, secretAad(productKey, cert.deviceName));
       if (select.get(productKey, cert.deviceName) === undefined) {
-        insertReceived.run(productKey, cert.deviceName, cert.iotId, sealed, cert.nickname, cert.createdAt, self, cert.generation, cert.homeInstance, source);
+        insertReceived.run(productKey, cert.deviceName, cert.iotId, sealed, cert.nickname, cert.createdAt, self, cert.generation, cert.homeInstance, source, jobId);
       } else {
-        reactivate.run(self, cert.generation, source, sealed, productKey, cert.deviceName);
+        reactivate.run(self, cert.generation, source, sealed, jobId, productKey, cert.deviceName);
       }
+    },
+    /** Target, step 5: the source released the device; it signs in here from now on. True when it was arriving in that job at that generation. */
+    confirmArrival(productKey: string, deviceName: string, jobId: string, generation: number): boolean {
+      return confirmArrival.run(productKey, deviceName, jobId, generation).changes === 1;
     },
     /** What moves with a device (R8): its certificate at `generation`, the secret opened for the peer call only. */
     certificate(productKey: string, deviceName: string, generation: number): DeviceCertificate | undefined {

@@ -38,10 +38,11 @@ interface DeviceRow {
   generation: number;
   home_instance: string;
   received_from: string;
+  arriving_job: string | null;
 }
 
 export const DEVICE_COLUMNS =
-  "product_key, device_name, iot_id, nickname, state, disabled, created_at, activated_at, last_online_at, placement, holder, generation, home_instance, received_from";
+  "product_key, device_name, iot_id, nickname, state, disabled, created_at, activated_at, last_online_at, placement, holder, generation, home_instance, received_from, arriving_job";
 
 export const toDevice = (r: DeviceRow): Device => ({
   productKey: r.product_key,
@@ -58,6 +59,7 @@ export const toDevice = (r: DeviceRow): Device => ({
   generation: r.generation,
   homeInstance: r.home_instance,
   receivedFrom: r.received_from,
+  arriving: r.arriving_job !== null,
 });
 export type { DeviceRow };
 
@@ -115,14 +117,15 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
   const countTags = db.prepare<[string, string], { n: number }>("SELECT count(*) AS n FROM device_tags WHERE product_key = ? AND device_name = ?");
   const routeRows = db.prepare<[], { product_key: string; device_name: string; disabled: number; holder: string }>(
     // A device whose replicated route is newer (it moved on since it left
-    // here) is answered from that route, loaded separately.
+    // here) is answered from that route, loaded separately; so is one still
+    // arriving (its source holds it until it confirms the release).
     `SELECT d.product_key, d.device_name, d.disabled, d.holder FROM devices d
      LEFT JOIN device_routes r ON r.product_key = d.product_key AND r.device_name = d.device_name
-     WHERE r.generation IS NULL OR d.generation >= r.generation`,
+     WHERE d.arriving_job IS NULL AND (r.generation IS NULL OR d.generation >= r.generation)`,
   );
   const countAll = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM devices");
   const setOnline = db.prepare(
-    "UPDATE devices SET state = 'online', activated_at = CASE activated_at WHEN 0 THEN @t ELSE activated_at END WHERE product_key = @pk AND device_name = @dn AND placement = 'here'",
+    "UPDATE devices SET state = 'online', activated_at = CASE activated_at WHEN 0 THEN @t ELSE activated_at END WHERE product_key = @pk AND device_name = @dn AND placement IN ('here', 'leaving') AND arriving_job IS NULL",
   );
   const setOffline = db.prepare("UPDATE devices SET state = 'offline', last_online_at = @t WHERE product_key = @pk AND device_name = @dn AND state = 'online'");
   const setNotifySent = db.prepare("UPDATE devices SET notify_sent_at = ? WHERE product_key = ? AND device_name = ?");
@@ -171,6 +174,7 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
       generation: selectGeneration.get(productKey, d.deviceName)!.generation,
       homeInstance: self,
       receivedFrom: "",
+      arriving: false,
     };
     return { device, secret };
   };

@@ -14,11 +14,11 @@ export interface StoreEvents {
   /** A device row changed; `holder` answers its bootstrap (this instance unless away). */
   "device.changed": { productKey: string; deviceName: string; holder: string; disabled: boolean };
   "device.deleted": { productKey: string; deviceName: string };
-  /** R7: a job marked the device leaving (it is notified and forced offline). */
-  "device.leaving": { productKey: string; deviceName: string };
+  /** R7: the device's target accepted it (cut-over): it is notified and its session here is cut. */
+  "device.moved": { productKey: string; deviceName: string };
   /** A replicated record was queued in the outbox for the stream. */
   "record.queued": { kind: RecordKindName };
-  /** A job's state was committed by the job worker. */
+  /** A job was created, or its state was committed by the job worker. */
   "job.changed": Job;
   /** A cross-account action was written to the audit log. */
   "audit.recorded": AuditEntry;

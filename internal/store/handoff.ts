@@ -55,6 +55,9 @@ export function createHandoffApplier(opts: {
   const selectApplied = db.prepare<[string, string, string, number], { accepted: number; error_code: string; error_message: string }>(
     "SELECT accepted, error_code, error_message FROM handoffs_applied WHERE job_id = ? AND product_key = ? AND device_name = ? AND generation = ?",
   );
+  const selectAppliedFrom = db.prepare<[string, string, string, number], { source_instance: string }>(
+    "SELECT source_instance FROM handoffs_applied WHERE job_id = ? AND product_key = ? AND device_name = ? AND generation = ?",
+  );
   const insertApplied = db.prepare(
     "INSERT INTO handoffs_applied(job_id, product_key, device_name, generation, source_instance, accepted, error_code, error_message, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
   );
@@ -78,24 +81,17 @@ export function createHandoffApplier(opts: {
     const refuse = (code: string, message: string): HandoffOutcome => ({ deviceName: d.deviceName, generation: d.generation, accepted: false, errorCode: code, errorMessage: message });
     const row = opts.devices.placementOf(pk, d.deviceName);
     if (row === undefined) {
-      opts.devices.receive(pk, d, input.sourceInstance);
+      opts.devices.receive(pk, d, input.sourceInstance, input.jobId);
       outcome = { deviceName: d.deviceName, generation: d.generation, accepted: true, errorCode: "", errorMessage: "" };
-    } else if (row.placement !== "away") {
+    } else if (row.placement !== "away" && (row.arrivingJob === null || row.generation >= d.generation)) {
       outcome = refuse("FAILED_PRECONDITION", `device ${pk}/${d.deviceName} is already held by ${where(self)} (generation ${row.generation})`);
     } else if (row.generation >= d.generation) {
       outcome = refuse("FAILED_PRECONDITION", `device ${pk}/${d.deviceName} is at generation ${row.generation} here; generation ${d.generation} is stale`);
     } else {
-      opts.devices.receive(pk, d, input.sourceInstance);
+      opts.devices.receive(pk, d, input.sourceInstance, input.jobId);
       outcome = { deviceName: d.deviceName, generation: d.generation, accepted: true, errorCode: "", errorMessage: "" };
     }
     insertApplied.run(input.jobId, pk, d.deviceName, d.generation, input.sourceInstance, outcome.accepted ? 1 : 0, outcome.errorCode, outcome.errorMessage, t);
-    if (outcome.accepted) {
-      // ARCHITECTURE.md handoff step 3: the new holder queues the route publication.
-      opts.records.commit(
-        { kind: "device", route: { productKey: pk, deviceName: d.deviceName, holder: self, generation: d.generation, nearest: input.nearest === true, committedBy: self, committedAt: t } },
-        true,
-      );
-    }
     return outcome;
   };
 
@@ -109,8 +105,50 @@ export function createHandoffApplier(opts: {
       })();
       const product = opts.products.get(input.product.productKey)!;
       if (productChanged) opts.hub.emit("product.changed", product);
-      for (const o of outcomes) if (o.accepted) opts.hub.emit("device.changed", { productKey: product.productKey, deviceName: o.deviceName, holder: self, disabled: false });
       return { outcomes, productVersion: product.version };
+    },
+    /**
+     * Step 5, one transaction: the source released these devices (it marked
+     * them away and cut their sessions). Each arriving in `jobId` at its
+     * generation signs in here from now on, and its route is queued for
+     * publication: the route flips. A repeat, or a device no longer
+     * arriving in that job, changes nothing. Returns how many were confirmed.
+     */
+    confirm(jobId: string, productKey: string, devices: readonly { deviceName: string; generation: number }[], nearest: boolean): number {
+      const t = now();
+      const confirmed = db.transaction(() =>
+        devices.filter((d) => {
+          if (!opts.devices.confirmArrival(productKey, d.deviceName, jobId, d.generation)) return false;
+          opts.records.commit({ kind: "device", route: { productKey, deviceName: d.deviceName, holder: self, generation: d.generation, nearest, committedBy: self, committedAt: t } }, true);
+          return true;
+        }),
+      )();
+      for (const d of confirmed) opts.hub.emit("device.changed", { productKey, deviceName: d.deviceName, holder: self, disabled: opts.devices.placementOf(productKey, d.deviceName)?.disabled === true });
+      return confirmed.length;
+    },
+    /** The instance whose handoff of (job, device, generation) was answered here, if any. */
+    appliedFrom(jobId: string, productKey: string, deviceName: string, generation: number): string | undefined {
+      return selectAppliedFrom.get(jobId, productKey, deviceName, generation)?.source_instance;
+    },
+    /**
+     * Abort, fenced (R13), one transaction: from now on this daemon refuses
+     * each (job, device, generation) it has not answered yet — a late batch
+     * gets the stored refusal. Returns the devices it had already accepted:
+     * they stay moved.
+     */
+    fence(jobId: string, productKey: string, sourceInstance: string, devices: readonly { deviceName: string; generation: number }[]): string[] {
+      const t = now();
+      return db.transaction(() => {
+        const accepted: string[] = [];
+        for (const d of devices) {
+          const prior = selectApplied.get(jobId, productKey, d.deviceName, d.generation);
+          if (prior?.accepted === 1) accepted.push(d.deviceName);
+          else if (prior === undefined) {
+            insertApplied.run(jobId, productKey, d.deviceName, d.generation, sourceInstance, 0, "ABORTED", `job ${jobId} was aborted at its source ${where(sourceInstance)}`, t);
+          }
+        }
+        return accepted;
+      })();
     },
     /** Brings a read-only copy to the owner's newer version; false when not newer. */
     sync(product: ProductBundle, source: string): { applied: boolean; version: number } {

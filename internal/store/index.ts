@@ -16,3 +16,4 @@ export { backupStore, type BackupResult } from "./backup.js";
 export { redeemRefusal, type AuthCodesRepo, type AuthCodeRecord, type RedeemOutcome } from "./auth-codes.js";
 export type { GrantsRepo, GrantRecord } from "./grants.js";
 export type { AuditRepo, AuditEntry, AuditRecord } from "./audit.js";
+export type { JobEventsRepo, AnnouncedJobState } from "./job-events.js";

@@ -4,6 +4,8 @@ import type { RecordsRepo } from "./records.js";
 import type { StoreHub } from "./events.js";
 import {
   NotFoundError,
+  PreconditionError,
+  assertAbortable,
   newJobId,
   type DescribeInstance,
   type DeviceCertificate,
@@ -33,6 +35,7 @@ interface JobRow {
   failed: number;
   message: string;
   unreachable_since: number;
+  aborting: "" | "fence" | "force";
   created_at: number;
   updated_at: number;
 }
@@ -53,6 +56,7 @@ const toJob = (r: JobRow): Job => ({
   failed: r.failed,
   message: r.message,
   unreachableSince: r.unreachable_since,
+  aborting: r.aborting,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -87,6 +91,7 @@ export interface JobFilter {
   status?: JobStatus;
   productKey?: string;
   targetInstance?: string;
+  targetAccount?: string;
 }
 
 export type JobsRepo = ReturnType<typeof createJobsRepo>;
@@ -116,7 +121,7 @@ export function createJobsRepo(opts: {
   );
   const insertJobDevice = db.prepare("INSERT INTO job_devices(job_id, device_name, generation, result) VALUES (?, ?, 0, 'pending')");
   const selectJob = db.prepare<[string], JobRow>("SELECT * FROM jobs WHERE job_id = ?");
-  const activeJobs = db.prepare<[], { job_id: string }>("SELECT job_id FROM jobs WHERE status IN ('initializing','running') ORDER BY created_at");
+  const activeJobs = db.prepare<[], { job_id: string }>("SELECT job_id FROM jobs WHERE status IN ('initializing','running') AND aborting = '' ORDER BY created_at");
   const setStatus = db.prepare("UPDATE jobs SET status = ?, message = ?, updated_at = ? WHERE job_id = ?");
   const setUnreachable = db.prepare("UPDATE jobs SET unreachable_since = ?, message = ?, updated_at = ? WHERE job_id = ?");
   const recount = db.prepare(
@@ -144,6 +149,21 @@ export function createJobsRepo(opts: {
   /** One prepared statement per filter combination (at most sixteen). */
   const listStatements = new Map<string, Statement<(string | number)[], JobRow>>();
   const outboxDepth = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM job_devices WHERE result = 'pending'");
+  const setUnconfirmed = db.prepare("UPDATE job_devices SET confirmed = 0 WHERE job_id = ? AND device_name = ?");
+  const setConfirmed = db.prepare("UPDATE job_devices SET confirmed = 1 WHERE job_id = ? AND device_name = ?");
+  const unconfirmed = db.prepare<[number], { job_id: string; device_name: string; generation: number; product_key: string; target_instance: string; strategy: Strategy }>(
+    `SELECT jd.job_id, jd.device_name, jd.generation, j.product_key, j.target_instance, j.strategy FROM job_devices jd JOIN jobs j USING (job_id)
+     WHERE jd.confirmed = 0 ORDER BY jd.job_id, jd.device_name LIMIT ?`,
+  );
+  const countUnconfirmed = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM job_devices WHERE job_id = ? AND confirmed = 0");
+  const pendingRefs = db.prepare<[string], { device_name: string; generation: number }>(
+    "SELECT device_name, generation FROM job_devices WHERE job_id = ? AND result = 'pending' ORDER BY device_name",
+  );
+  const abortDevice = db.prepare("UPDATE job_devices SET result = 'aborted', error_code = 'ABORTED', error_message = ? WHERE job_id = ? AND device_name = ? AND result = 'pending'");
+  const setAborting = db.prepare("UPDATE jobs SET aborting = ?, message = ?, updated_at = ? WHERE job_id = ?");
+  const aborting = db.prepare<[], { job_id: string }>("SELECT job_id FROM jobs WHERE aborting <> '' AND status <> 'aborted' ORDER BY updated_at");
+  const deleteJobDevices = db.prepare("DELETE FROM job_devices WHERE job_id = ?");
+  const deleteJob = db.prepare("DELETE FROM jobs WHERE job_id = ?");
 
   return {
     /** Step 1a: the job and its device list, in one transaction; the worker prepares it. */
@@ -154,7 +174,9 @@ export function createJobsRepo(opts: {
         insertJob.run(id, j.jobType, j.accountId, j.productKey, j.strategy ?? "specified", JSON.stringify(j.candidates ?? []), j.targetRegion, j.targetInstance, j.targetAccount ?? "", j.deviceNames.length, t, t);
         for (const dn of j.deviceNames) insertJobDevice.run(id, dn);
       })();
-      return this.require(id);
+      const job = this.require(id);
+      opts.hub.emit("job.changed", job);
+      return job;
     },
     get(jobId: string): Job | undefined {
       const r = selectJob.get(jobId);
@@ -170,9 +192,10 @@ export function createJobsRepo(opts: {
     },
     /**
      * Step 1b, one transaction: each listed device that is held here is
-     * marked leaving at generation g+1 (refused by device authentication from
-     * now on, R7); a device that does not exist, is away, or is in another
-     * job fails alone (R13). The job becomes running.
+     * marked leaving at generation g+1 (it keeps working here until the
+     * target accepts it: cut-over at commit); a device that does not exist,
+     * is away, or is in another job fails alone (R13). The job becomes
+     * running.
      */
     prepare(jobId: string): Job {
       const job = this.require(jobId);
@@ -208,7 +231,6 @@ export function createJobsRepo(opts: {
         setStatus.run("running", "", now(), jobId);
       })();
       for (const dn of marked) opts.hub.emit("device.changed", { productKey: job.productKey, deviceName: dn, holder: self, disabled: devices.placementOf(job.productKey, dn)?.disabled === true });
-      for (const dn of left) opts.hub.emit("device.leaving", { productKey: job.productKey, deviceName: dn });
       return this.require(jobId);
     },
     /**
@@ -252,8 +274,10 @@ export function createJobsRepo(opts: {
     /**
      * Step 4, one transaction: accepted devices become away at the target
      * (their name stays reserved here, R10; runtime data stays, tags are
-     * cleared, R8); refused ones are held here again at their old generation.
-     * The job completes when no device is pending.
+     * cleared, R8) and wait for their release to be confirmed to the target
+     * (step 5); refused ones are held here again at their old generation.
+     * The job completes when no device is pending. After the commit each
+     * accepted device is announced moved (R7: notified, its session cut).
      */
     recordOutcomes(job: Job, outcomes: HandoffOutcome[]): Job {
       const accepted: string[] = [];
@@ -271,6 +295,7 @@ export function createJobsRepo(opts: {
                 false,
               );
               succeedJobDevice.run(job.jobId, o.deviceName);
+              setUnconfirmed.run(job.jobId, o.deviceName);
               accepted.push(o.deviceName);
             }
           } else {
@@ -284,7 +309,10 @@ export function createJobsRepo(opts: {
         if (job.unreachableSince !== 0) setUnreachable.run(0, "", now(), job.jobId);
       })();
       // The route may already be newer than this job (the device moved on): answer the newest holder.
-      for (const dn of accepted) opts.hub.emit("device.changed", { productKey: job.productKey, deviceName: dn, holder: opts.records.device(job.productKey, dn)?.holder ?? job.targetInstance, disabled: false });
+      for (const dn of accepted) {
+        opts.hub.emit("device.changed", { productKey: job.productKey, deviceName: dn, holder: opts.records.device(job.productKey, dn)?.holder ?? job.targetInstance, disabled: false });
+        opts.hub.emit("device.moved", { productKey: job.productKey, deviceName: dn });
+      }
       for (const dn of refused) opts.hub.emit("device.changed", { productKey: job.productKey, deviceName: dn, holder: self, disabled: devices.placementOf(job.productKey, dn)?.disabled === true });
       return this.require(job.jobId);
     },
@@ -339,6 +367,7 @@ export function createJobsRepo(opts: {
       eq("status", filter.status);
       eq("product_key", filter.productKey);
       eq("target_instance", filter.targetInstance);
+      eq("target_account", filter.targetAccount);
       args.push(size + 1);
       const sql = `SELECT * FROM jobs WHERE ${where.join(" AND ")} ORDER BY created_at DESC, job_id LIMIT ?`;
       let stmt = listStatements.get(sql);
@@ -356,6 +385,90 @@ export function createJobsRepo(opts: {
         errorMessage: r.error_message,
       }));
       return toPage(rows, size, (r) => r.deviceName);
+    },
+    /**
+     * Step 5's outbox: devices a target accepted whose release it has not
+     * been told of yet, by job. A crash only delays them.
+     */
+    unconfirmed(limit = 1000): { jobId: string; productKey: string; target: string; nearest: boolean; devices: { deviceName: string; generation: number }[] }[] {
+      const byJob = new Map<string, { jobId: string; productKey: string; target: string; nearest: boolean; devices: { deviceName: string; generation: number }[] }>();
+      for (const r of unconfirmed.all(limit)) {
+        let j = byJob.get(r.job_id);
+        if (j === undefined) byJob.set(r.job_id, (j = { jobId: r.job_id, productKey: r.product_key, target: r.target_instance, nearest: r.strategy !== "specified", devices: [] }));
+        j.devices.push({ deviceName: r.device_name, generation: r.generation });
+      }
+      return [...byJob.values()];
+    },
+    /** The target was told of these releases. */
+    confirmed(jobId: string, deviceNames: readonly string[]): void {
+      db.transaction(() => {
+        for (const dn of deviceNames) setConfirmed.run(jobId, dn);
+      })();
+    },
+    /**
+     * Abort, step 1 (R13): the job stops sending; its pending devices keep
+     * working here. `force` releases them without waiting for the target.
+     */
+    beginAbort(jobId: string, mode: "fence" | "force"): Job {
+      const j = this.require(jobId);
+      assertAbortable(jobId, j.status);
+      if (j.aborting !== "force") setAborting.run(mode, mode === "force" ? "aborting (forced)" : "aborting: fencing the pending devices at the target", now(), jobId);
+      return this.require(jobId);
+    },
+    /** The devices still pending in a job, at the generation it would move them at (0: not prepared). */
+    pendingRefs(jobId: string): { deviceName: string; generation: number }[] {
+      return pendingRefs.all(jobId).map((r) => ({ deviceName: r.device_name, generation: r.generation }));
+    },
+    /** Jobs whose abort waits for their target. */
+    aborting(): string[] {
+      return aborting.all().map((r) => r.job_id);
+    },
+    /**
+     * Abort, step 2, one transaction: devices the target had already
+     * accepted are recorded moved (as step 4 would); every other pending
+     * device is held here again — at its old generation after a fence, or
+     * with `force` at one above the job's, whose route outranks any late
+     * batch — and its result is `aborted`. The job ends `aborted`.
+     */
+    finishAbort(job: Job, accepted: readonly string[], mode: "fence" | "force"): { job: Job; moved: number; returned: number } {
+      const moved = new Set(accepted);
+      const movedRefs = pendingRefs.all(job.jobId).filter((r) => moved.has(r.device_name) && r.generation > 0);
+      if (movedRefs.length > 0) this.recordOutcomes(job, movedRefs.map((r) => ({ deviceName: r.device_name, generation: r.generation, accepted: true, errorCode: "", errorMessage: "" })));
+      let returned = 0;
+      const back: string[] = [];
+      db.transaction(() => {
+        const t = now();
+        for (const r of pendingRefs.all(job.jobId)) {
+          if (moved.has(r.device_name)) continue;
+          if (r.generation > 0) {
+            if (mode === "force") {
+              if (devices.returnAt(job.productKey, r.device_name, job.jobId, r.generation + 1)) {
+                opts.records.commit({ kind: "device", route: { productKey: job.productKey, deviceName: r.device_name, holder: self, generation: r.generation + 1, nearest: false, committedBy: self, committedAt: t } }, true);
+              }
+            } else devices.stayHere(job.productKey, r.device_name, job.jobId);
+          }
+          abortDevice.run(`job ${job.jobId} was aborted: the device stayed at ${where(self)}`, job.jobId, r.device_name);
+          back.push(r.device_name);
+          returned++;
+        }
+        recount.run({ id: job.jobId, t });
+        setStatus.run("aborted", mode === "force" ? "aborted (forced: pending devices released without the target's fence)" : "aborted", t, job.jobId);
+        setAborting.run("", mode === "force" ? "aborted (forced: pending devices released without the target's fence)" : "aborted", t, job.jobId);
+      })();
+      for (const dn of back) opts.hub.emit("device.changed", { productKey: job.productKey, deviceName: dn, holder: self, disabled: devices.placementOf(job.productKey, dn)?.disabled === true });
+      return { job: this.require(job.jobId), moved: movedRefs.length, returned };
+    },
+    /** Removes a finished job's record: completed or aborted, with every release confirmed. */
+    delete(jobId: string): void {
+      const j = this.require(jobId);
+      if (j.status !== "completed" && j.status !== "aborted") {
+        throw new PreconditionError(`job ${jobId} is ${j.status}: only a completed or aborted job can be deleted (abort it first)`, { field: "job_id" });
+      }
+      if (countUnconfirmed.get(jobId)!.n > 0) throw new PreconditionError(`job ${jobId} still has releases to confirm to its target; try again shortly`, { field: "job_id" });
+      db.transaction(() => {
+        deleteJobDevices.run(jobId);
+        deleteJob.run(jobId);
+      })();
     },
     countByStatus(): Map<JobStatus, number> {
       return new Map(countByStatus.all().map((r) => [r.status, r.n]));

@@ -305,6 +305,75 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX audit_account ON audit_log(account_id, seq);
   CREATE INDEX audit_other ON audit_log(other_account, seq);
   `,
+  // 6: cut-over at commit and abort (ARCHITECTURE.md "The handoff", R13).
+  // A device received by a handoff is held but does not sign in until its
+  // source confirms it released it (devices.arriving_job); the source keeps
+  // the confirmations still to send (job_devices.confirmed = 0). Jobs can be
+  // aborted (their pending devices go back, result 'aborted'): the jobs and
+  // job_devices tables are rebuilt for the new states.
+  `
+  ALTER TABLE devices ADD COLUMN arriving_job TEXT;
+
+  CREATE TABLE jobs_v6 (
+    job_id            TEXT PRIMARY KEY,
+    job_type          TEXT NOT NULL CHECK (job_type IN ('product','device')),
+    account_id        TEXT NOT NULL,
+    product_key       TEXT NOT NULL,
+    strategy          TEXT NOT NULL DEFAULT 'specified',
+    target_region     TEXT NOT NULL,
+    target_instance   TEXT NOT NULL,
+    status            TEXT NOT NULL CHECK (status IN ('initializing','running','completed','failed','aborted')),
+    total             INTEGER NOT NULL DEFAULT 0,
+    succeeded         INTEGER NOT NULL DEFAULT 0,
+    failed            INTEGER NOT NULL DEFAULT 0,
+    message           TEXT NOT NULL DEFAULT '',
+    unreachable_since INTEGER NOT NULL DEFAULT 0,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    candidates        TEXT NOT NULL DEFAULT '[]',
+    target_account    TEXT NOT NULL DEFAULT '',
+    aborting          TEXT NOT NULL DEFAULT '' CHECK (aborting IN ('', 'fence', 'force')),
+    event_status      TEXT NOT NULL DEFAULT '',
+    event_settled     INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+  INSERT INTO jobs_v6(job_id, job_type, account_id, product_key, strategy, target_region, target_instance, status, total, succeeded, failed, message,
+                      unreachable_since, created_at, updated_at, candidates, target_account)
+    SELECT job_id, job_type, account_id, product_key, strategy, target_region, target_instance, status, total, succeeded, failed, message,
+           unreachable_since, created_at, updated_at, candidates, target_account FROM jobs;
+  CREATE TABLE job_devices_v6 (
+    job_id        TEXT NOT NULL REFERENCES jobs_v6(job_id),
+    device_name   TEXT NOT NULL,
+    generation    INTEGER NOT NULL,
+    result        TEXT NOT NULL CHECK (result IN ('pending','succeeded','failed','aborted')),
+    error_code    TEXT NOT NULL DEFAULT '',
+    error_message TEXT NOT NULL DEFAULT '',
+    confirmed     INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (job_id, device_name)
+  ) STRICT, WITHOUT ROWID;
+  INSERT INTO job_devices_v6(job_id, device_name, generation, result, error_code, error_message)
+    SELECT job_id, device_name, generation, result, error_code, error_message FROM job_devices;
+  DROP TABLE job_devices;
+  DROP TABLE jobs;
+  ALTER TABLE jobs_v6 RENAME TO jobs;
+  ALTER TABLE job_devices_v6 RENAME TO job_devices;
+  CREATE INDEX jobs_status ON jobs(status);
+  CREATE INDEX jobs_created ON jobs(created_at DESC, job_id);
+  CREATE INDEX jobs_failed_placements ON jobs(updated_at) WHERE strategy = 'placement' AND status = 'failed';
+  CREATE INDEX job_devices_pending ON job_devices(job_id, result);
+  CREATE INDEX job_devices_unconfirmed ON job_devices(job_id) WHERE confirmed = 0;
+
+  -- Job events waiting for a webhook: delivered in order, retried with
+  -- backoff, dead-lettered after the configured attempts.
+  CREATE TABLE job_event_outbox (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook     TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_at     INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX job_event_outbox_webhook ON job_event_outbox(webhook, seq);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -13,6 +13,7 @@ import { createHandoffApplier } from "./handoff.js";
 import { createAuthCodesRepo } from "./auth-codes.js";
 import { createGrantsRepo } from "./grants.js";
 import { createAuditRepo } from "./audit.js";
+import { createJobEventsRepo } from "./job-events.js";
 import { translatingErrors } from "./errors.js";
 
 /** The replication plane's tables: what the instance directory and every repository build on. */
@@ -62,6 +63,7 @@ export function createRepositories(o: RepositoriesOptions) {
   const authCodes = createAuthCodesRepo({ db, sealer, now: o.codeClock ?? now, ...(o.codesPerHour === undefined ? {} : { maxPerHour: o.codesPerHour }) });
   const grants = createGrantsRepo(db, now);
   const audit = createAuditRepo(db, hub, now);
+  const jobEvents = createJobEventsRepo(db, now);
   // Callers see domain errors only (a full store, a failing disk), never SQLite's.
   return {
     outbox: translatingErrors(o.outbox),
@@ -74,5 +76,6 @@ export function createRepositories(o: RepositoriesOptions) {
     authCodes: translatingErrors(authCodes),
     grants: translatingErrors(grants),
     audit: translatingErrors(audit),
+    jobEvents: translatingErrors(jobEvents),
   };
 }

@@ -147,6 +147,8 @@ describe("account isolation through every admin RPC", function () {
     listDeviceDistributeJob: [(c) => c.listDeviceDistributeJob({ pageSize: 1000 }), (c) => c.listDeviceDistributeJob({ productKey: v.p1 })],
     queryDeviceDistributeDetail: [(c) => c.queryDeviceDistributeDetail({ jobId: v.jobId })],
     retryDeviceDistributeJob: [(c) => c.retryDeviceDistributeJob({ jobId: v.jobId })],
+    abortDeviceDistributeJob: [(c) => c.abortDeviceDistributeJob({ jobId: v.jobId, force: true })],
+    deleteDeviceDistributeJob: [(c) => c.deleteDeviceDistributeJob({ jobId: v.jobId })],
     listDistributedDevice: [(c) => c.listDistributedDevice({ productKey: v.p1 })],
     listDistributedProduct: [(c) => c.listDistributedProduct({ pageSize: 1000 })],
     queryDeviceProvisioning: [(c) => c.queryDeviceProvisioning({ productKey: v.p1, deviceName: "alice-dev-3" })],

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -10,38 +10,9 @@ import { DevicePlacement, DeviceStatus, JobStatus, TopicOperation } from "../../
 import { bootstrap, freePort, makeCerts, startFederation, TestDaemon, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
 import { waitJob } from "../support/jobs.js";
 import { NatsServer } from "../support/nats.js";
+import { connect, refusalCode, signIn } from "../support/mqtt.js";
 
 type Fed = Awaited<ReturnType<typeof startFederation>>;
-
-/** The device's side of the sign-in, computed here independently of the daemon's code. */
-function signIn(pk: string, dn: string, secret: string, signmethod = "hmacsha256") {
-  const id = `t${randomBytes(3).toString("hex")}`;
-  const timestamp = String(Date.now());
-  const hash = { hmacmd5: "md5", hmacsha1: "sha1", hmacsha256: "sha256" }[signmethod]!;
-  const password = createHmac(hash, secret).update(`clientId${id}deviceName${dn}productKey${pk}timestamp${timestamp}`).digest("hex");
-  return { clientId: `${id}|securemode=3,signmethod=${signmethod},timestamp=${timestamp}|`, username: `${dn}&${pk}`, password };
-}
-
-/** Connects; resolves the client, or rejects with the CONNACK refusal. */
-function connect(port: number, creds: { clientId: string; username: string; password: string }): Promise<mqtt.MqttClient> {
-  return new Promise((resolve, reject) => {
-    const c = mqtt.connect({ host: "127.0.0.1", port, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...creds });
-    c.once("connect", () => resolve(c));
-    c.once("error", (e) => {
-      c.end(true);
-      reject(e);
-    });
-  });
-}
-
-const refusalCode = async (p: Promise<mqtt.MqttClient>): Promise<number> => {
-  try {
-    (await p).end(true);
-    return 0;
-  } catch (e) {
-    return (e as { code?: number }).code ?? -1;
-  }
-};
 
 /**
  * Devices as MQTT clients with the embedded broker: two daemons (each

@@ -28,7 +28,7 @@ export function openTestStore(o: { dir?: string; self?: string; regionId?: strin
   const failures: unknown[] = [];
   const hub = createEventHub<StoreEvents>((_event, err) => failures.push(err));
   const events: TestStore["events"] = [];
-  for (const name of ["product.changed", "product.deleted", "device.changed", "device.deleted", "device.leaving", "record.queued", "job.changed", "audit.recorded"] as const) {
+  for (const name of ["product.changed", "product.deleted", "device.changed", "device.deleted", "device.moved", "record.queued", "job.changed", "audit.recorded"] as const) {
     hub.on(name, (payload) => events.push({ name, payload }));
   }
   const now = o.now ?? Date.now;

@@ -10,9 +10,10 @@ import {
   jobStatusCode,
   registrationConflict,
   type Device,
+  type Job,
   type Product,
 } from "../../internal/domain/index.js";
-import { parseDeviceList, toCsv, CsvError, DEVICE_LIST_TEMPLATE } from "../../internal/jobs/index.js";
+import { parseDeviceList, toCsv, CsvError, DEVICE_LIST_TEMPLATE, jobEventsDue } from "../../internal/jobs/index.js";
 
 const where = (id: string): string => `region-of-${id}/${id}`;
 const product = (owner: string, receivedFrom = ""): Product => ({
@@ -46,6 +47,7 @@ const device = (over: Partial<Device>): Device => ({
   generation: 0,
   homeInstance: "self",
   receivedFrom: "",
+  arriving: false,
   ...over,
 });
 
@@ -105,5 +107,20 @@ describe("device list CSV (R1)", () => {
 
   it("writes results as CSV with quoting", () => {
     assert.equal(toCsv(["a", "b"], [["x,y", 'say "hi"']]), 'a,b\n"x,y","say ""hi"""\n');
+  });
+});
+
+describe("job events (what is announced when)", () => {
+  it("one event per state change and per progress step, in the order they happened", () => {
+    const job = (status: Job["status"], succeeded: number, failed = 0) => ({ status, succeeded, failed });
+    assert.deepEqual(jobEventsDue(undefined, job("initializing", 0), 100), ["job.created"]);
+    assert.deepEqual(jobEventsDue({ status: "initializing", settled: 0 }, job("running", 0), 100), ["job.running"]);
+    assert.deepEqual(jobEventsDue({ status: "running", settled: 0 }, job("running", 99), 100), []);
+    assert.deepEqual(jobEventsDue({ status: "running", settled: 99 }, job("running", 150, 50), 100), ["job.progress"]);
+    assert.deepEqual(jobEventsDue({ status: "running", settled: 200 }, job("completed", 250, 50), 100), ["job.progress", "job.completed"]);
+    assert.deepEqual(jobEventsDue({ status: "failed", settled: 3 }, job("running", 3), 100), ["job.running"], "a retry runs again");
+    assert.deepEqual(jobEventsDue({ status: "running", settled: 3 }, job("aborted", 3), 100), ["job.aborted"]);
+    assert.deepEqual(jobEventsDue({ status: "completed", settled: 1 }, job("completed", 1), 1), [], "nothing twice (after a restart)");
+    assert.deepEqual(jobEventsDue(undefined, job("running", 1), 1), ["job.created", "job.running", "job.progress"]);
   });
 });

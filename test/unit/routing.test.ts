@@ -64,6 +64,11 @@ describe("routing: the route table equals the store plus the stream", () => {
       product: { productKey: p2, accountId: "9999", accountName: "euro", productName: "tracker", nodeType: "device", dataFormat: "alink-json", authType: "device-secret", status: "published", description: "", ownerInstanceId: "iot-eu", version: 3, candidates: [], topics: [], thingModel: "", script: undefined },
       devices: [{ deviceName: "r-1", deviceSecret: "s".repeat(32), iotId: "iot-id-r-1", generation: 1, homeInstance: "iot-eu", nickname: "", createdAt: 1 }],
     });
+    // Accepted but not yet released by its source: still answered by the source (cut-over at commit) ...
+    assert.equal(answer(live, p2, "r-1"), "iot-eu@eu.example:1883");
+    // ... until the source confirms the release.
+    assert.equal(handoff.confirm("job_in_1", p2, [{ deviceName: "r-1", generation: 1 }], false), 1);
+    assert.equal(handoff.confirm("job_in_1", p2, [{ deviceName: "r-1", generation: 1 }], false), 0, "a repeat confirms nothing");
 
     // From the stream: a product that never came here, a device of it, an instance's new endpoint.
     const p3 = "sTrEaMeD001";

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file iotfed/v1/peer.proto.
  */
 export const file_iotfed_v1_peer: GenFile = /*@__PURE__*/
-  fileDesc("ChRpb3RmZWQvdjEvcGVlci5wcm90bxIJaW90ZmVkLnYxIlIKDlRvcGljQ2xhc3NEYXRhEhgKEHRvcGljX3Nob3J0X25hbWUYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIvECCg1Qcm9kdWN0QnVuZGxlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSFAoMYWNjb3VudF9uYW1lGAMgASgJEhQKDHByb2R1Y3RfbmFtZRgEIAEoCRIRCglub2RlX3R5cGUYBSABKAkSEwoLZGF0YV9mb3JtYXQYBiABKAkSEQoJYXV0aF90eXBlGAcgASgJEg4KBnN0YXR1cxgIIAEoCRITCgtkZXNjcmlwdGlvbhgJIAEoCRIZChFvd25lcl9pbnN0YW5jZV9pZBgKIAEoCRIPCgd2ZXJzaW9uGAsgASgDEikKBnRvcGljcxgMIAMoCzIZLmlvdGZlZC52MS5Ub3BpY0NsYXNzRGF0YRITCgt0aGluZ19tb2RlbBgNIAEoCRITCgtzY3JpcHRfdHlwZRgOIAEoCRIWCg5zY3JpcHRfY29udGVudBgPIAEoCRISCgpjYW5kaWRhdGVzGBAgAygJIqcBChFEZXZpY2VDZXJ0aWZpY2F0ZRITCgtkZXZpY2VfbmFtZRgBIAEoCRIVCg1kZXZpY2Vfc2VjcmV0GAIgASgJEg4KBmlvdF9pZBgDIAEoCRISCgpnZW5lcmF0aW9uGAQgASgDEhgKEGhvbWVfaW5zdGFuY2VfaWQYBSABKAkSEAoIbmlja25hbWUYBiABKAkSFgoOY3JlYXRlX3RpbWVfbXMYByABKAMiwQEKDkhhbmRvZmZSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIYChBzb3VyY2VfcmVnaW9uX2lkGAIgASgJEikKB3Byb2R1Y3QYAyABKAsyGC5pb3RmZWQudjEuUHJvZHVjdEJ1bmRsZRItCgdkZXZpY2VzGAQgAygLMhwuaW90ZmVkLnYxLkRldmljZUNlcnRpZmljYXRlEhkKEXRhcmdldF9hY2NvdW50X2lkGAUgASgJEhAKCHN0cmF0ZWd5GAYgASgJIooBChRJc3N1ZUF1dGhDb2RlUmVxdWVzdBIcChRyZXF1ZXN0ZXJfYWNjb3VudF9pZBgBIAEoCRIeChZyZXF1ZXN0ZXJfYWNjb3VudF9uYW1lGAIgASgJEhkKEXRhcmdldF9hY2NvdW50X2lkGAMgASgJEhkKEXJlcXVlc3Rlcl9hZGRyZXNzGAQgASgJIkAKFUlzc3VlQXV0aENvZGVSZXNwb25zZRIPCgdjb2RlX2lkGAEgASgJEhYKDmV4cGlyZV90aW1lX21zGAIgASgDIp4BChVSZWRlZW1BdXRoQ29kZVJlcXVlc3QSDAoEY29kZRgBIAEoCRIcChRyZXF1ZXN0ZXJfYWNjb3VudF9pZBgCIAEoCRIZChF0YXJnZXRfYWNjb3VudF9pZBgDIAEoCRIOCgZqb2JfaWQYBCABKAkSEwoLcHJvZHVjdF9rZXkYBSABKAkSGQoRcmVxdWVzdGVyX2FkZHJlc3MYBiABKAkiKQoWUmVkZWVtQXV0aENvZGVSZXNwb25zZRIPCgdjb2RlX2lkGAEgASgJInUKDURldmljZU91dGNvbWUSEwoLZGV2aWNlX25hbWUYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoAxIQCghhY2NlcHRlZBgDIAEoCBISCgplcnJvcl9jb2RlGAQgASgJEhUKDWVycm9yX21lc3NhZ2UYBSABKAkifAoPSGFuZG9mZlJlc3BvbnNlEioKCG91dGNvbWVzGAEgAygLMhguaW90ZmVkLnYxLkRldmljZU91dGNvbWUSEQoJbXF0dF9ob3N0GAIgASgJEhEKCW1xdHRfcG9ydBgDIAEoBRIXCg9wcm9kdWN0X3ZlcnNpb24YBCABKAMiPwoSU3luY1Byb2R1Y3RSZXF1ZXN0EikKB3Byb2R1Y3QYASABKAsyGC5pb3RmZWQudjEuUHJvZHVjdEJ1bmRsZSI3ChNTeW5jUHJvZHVjdFJlc3BvbnNlEg8KB2FwcGxpZWQYASABKAgSDwoHdmVyc2lvbhgCIAEoAyJrChJQbGFjZURldmljZVJlcXVlc3QSEwoLcHJvZHVjdF9rZXkYASABKAkSEwoLZGV2aWNlX25hbWUYAiABKAkSGgoSdGFyZ2V0X2luc3RhbmNlX2lkGAMgASgJEg8KB3dhaXRfbXMYBCABKAUiZgoTUGxhY2VEZXZpY2VSZXNwb25zZRIOCgZyZXN1bHQYASABKAkSGgoSaG9sZGVyX2luc3RhbmNlX2lkGAIgASgJEhIKCmdlbmVyYXRpb24YAyABKAMSDwoHbWVzc2FnZRgEIAEoCTKWAwoLUGVlclNlcnZpY2USQAoHSGFuZG9mZhIZLmlvdGZlZC52MS5IYW5kb2ZmUmVxdWVzdBoaLmlvdGZlZC52MS5IYW5kb2ZmUmVzcG9uc2USTAoLU3luY1Byb2R1Y3QSHS5pb3RmZWQudjEuU3luY1Byb2R1Y3RSZXF1ZXN0Gh4uaW90ZmVkLnYxLlN5bmNQcm9kdWN0UmVzcG9uc2USTAoLUGxhY2VEZXZpY2USHS5pb3RmZWQudjEuUGxhY2VEZXZpY2VSZXF1ZXN0Gh4uaW90ZmVkLnYxLlBsYWNlRGV2aWNlUmVzcG9uc2USUgoNSXNzdWVBdXRoQ29kZRIfLmlvdGZlZC52MS5Jc3N1ZUF1dGhDb2RlUmVxdWVzdBogLmlvdGZlZC52MS5Jc3N1ZUF1dGhDb2RlUmVzcG9uc2USVQoOUmVkZWVtQXV0aENvZGUSIC5pb3RmZWQudjEuUmVkZWVtQXV0aENvZGVSZXF1ZXN0GiEuaW90ZmVkLnYxLlJlZGVlbUF1dGhDb2RlUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChRpb3RmZWQvdjEvcGVlci5wcm90bxIJaW90ZmVkLnYxIlIKDlRvcGljQ2xhc3NEYXRhEhgKEHRvcGljX3Nob3J0X25hbWUYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIvECCg1Qcm9kdWN0QnVuZGxlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSFAoMYWNjb3VudF9uYW1lGAMgASgJEhQKDHByb2R1Y3RfbmFtZRgEIAEoCRIRCglub2RlX3R5cGUYBSABKAkSEwoLZGF0YV9mb3JtYXQYBiABKAkSEQoJYXV0aF90eXBlGAcgASgJEg4KBnN0YXR1cxgIIAEoCRITCgtkZXNjcmlwdGlvbhgJIAEoCRIZChFvd25lcl9pbnN0YW5jZV9pZBgKIAEoCRIPCgd2ZXJzaW9uGAsgASgDEikKBnRvcGljcxgMIAMoCzIZLmlvdGZlZC52MS5Ub3BpY0NsYXNzRGF0YRITCgt0aGluZ19tb2RlbBgNIAEoCRITCgtzY3JpcHRfdHlwZRgOIAEoCRIWCg5zY3JpcHRfY29udGVudBgPIAEoCRISCgpjYW5kaWRhdGVzGBAgAygJIqcBChFEZXZpY2VDZXJ0aWZpY2F0ZRITCgtkZXZpY2VfbmFtZRgBIAEoCRIVCg1kZXZpY2Vfc2VjcmV0GAIgASgJEg4KBmlvdF9pZBgDIAEoCRISCgpnZW5lcmF0aW9uGAQgASgDEhgKEGhvbWVfaW5zdGFuY2VfaWQYBSABKAkSEAoIbmlja25hbWUYBiABKAkSFgoOY3JlYXRlX3RpbWVfbXMYByABKAMiwQEKDkhhbmRvZmZSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIYChBzb3VyY2VfcmVnaW9uX2lkGAIgASgJEikKB3Byb2R1Y3QYAyABKAsyGC5pb3RmZWQudjEuUHJvZHVjdEJ1bmRsZRItCgdkZXZpY2VzGAQgAygLMhwuaW90ZmVkLnYxLkRldmljZUNlcnRpZmljYXRlEhkKEXRhcmdldF9hY2NvdW50X2lkGAUgASgJEhAKCHN0cmF0ZWd5GAYgASgJIooBChRJc3N1ZUF1dGhDb2RlUmVxdWVzdBIcChRyZXF1ZXN0ZXJfYWNjb3VudF9pZBgBIAEoCRIeChZyZXF1ZXN0ZXJfYWNjb3VudF9uYW1lGAIgASgJEhkKEXRhcmdldF9hY2NvdW50X2lkGAMgASgJEhkKEXJlcXVlc3Rlcl9hZGRyZXNzGAQgASgJIkAKFUlzc3VlQXV0aENvZGVSZXNwb25zZRIPCgdjb2RlX2lkGAEgASgJEhYKDmV4cGlyZV90aW1lX21zGAIgASgDIp4BChVSZWRlZW1BdXRoQ29kZVJlcXVlc3QSDAoEY29kZRgBIAEoCRIcChRyZXF1ZXN0ZXJfYWNjb3VudF9pZBgCIAEoCRIZChF0YXJnZXRfYWNjb3VudF9pZBgDIAEoCRIOCgZqb2JfaWQYBCABKAkSEwoLcHJvZHVjdF9rZXkYBSABKAkSGQoRcmVxdWVzdGVyX2FkZHJlc3MYBiABKAkiKQoWUmVkZWVtQXV0aENvZGVSZXNwb25zZRIPCgdjb2RlX2lkGAEgASgJInUKDURldmljZU91dGNvbWUSEwoLZGV2aWNlX25hbWUYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoAxIQCghhY2NlcHRlZBgDIAEoCBISCgplcnJvcl9jb2RlGAQgASgJEhUKDWVycm9yX21lc3NhZ2UYBSABKAkifAoPSGFuZG9mZlJlc3BvbnNlEioKCG91dGNvbWVzGAEgAygLMhguaW90ZmVkLnYxLkRldmljZU91dGNvbWUSEQoJbXF0dF9ob3N0GAIgASgJEhEKCW1xdHRfcG9ydBgDIAEoBRIXCg9wcm9kdWN0X3ZlcnNpb24YBCABKAMiPwoSU3luY1Byb2R1Y3RSZXF1ZXN0EikKB3Byb2R1Y3QYASABKAsyGC5pb3RmZWQudjEuUHJvZHVjdEJ1bmRsZSI3ChNTeW5jUHJvZHVjdFJlc3BvbnNlEg8KB2FwcGxpZWQYASABKAgSDwoHdmVyc2lvbhgCIAEoAyJrChJQbGFjZURldmljZVJlcXVlc3QSEwoLcHJvZHVjdF9rZXkYASABKAkSEwoLZGV2aWNlX25hbWUYAiABKAkSGgoSdGFyZ2V0X2luc3RhbmNlX2lkGAMgASgJEg8KB3dhaXRfbXMYBCABKAUiZgoTUGxhY2VEZXZpY2VSZXNwb25zZRIOCgZyZXN1bHQYASABKAkSGgoSaG9sZGVyX2luc3RhbmNlX2lkGAIgASgJEhIKCmdlbmVyYXRpb24YAyABKAMSDwoHbWVzc2FnZRgEIAEoCSI1CgpIYW5kb2ZmUmVmEhMKC2RldmljZV9uYW1lGAEgASgJEhIKCmdlbmVyYXRpb24YAiABKAMidQoVQ29uZmlybUhhbmRvZmZSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRITCgtwcm9kdWN0X2tleRgCIAEoCRImCgdkZXZpY2VzGAMgAygLMhUuaW90ZmVkLnYxLkhhbmRvZmZSZWYSDwoHbmVhcmVzdBgEIAEoCCIrChZDb25maXJtSGFuZG9mZlJlc3BvbnNlEhEKCWNvbmZpcm1lZBgBIAEoDSJiChNGZW5jZUhhbmRvZmZSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRITCgtwcm9kdWN0X2tleRgCIAEoCRImCgdkZXZpY2VzGAMgAygLMhUuaW90ZmVkLnYxLkhhbmRvZmZSZWYiNQoURmVuY2VIYW5kb2ZmUmVzcG9uc2USHQoVYWNjZXB0ZWRfZGV2aWNlX25hbWVzGAEgAygJImcKFUZvcndhcmRKb2JDYWxsUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEg4KBm1ldGhvZBgCIAEoCRIPCgdyZXF1ZXN0GAMgASgMEhkKEXJlcXVlc3Rlcl9hZGRyZXNzGAQgASgJIioKFkZvcndhcmRKb2JDYWxsUmVzcG9uc2USEAoIcmVzcG9uc2UYASABKAwylQUKC1BlZXJTZXJ2aWNlEkAKB0hhbmRvZmYSGS5pb3RmZWQudjEuSGFuZG9mZlJlcXVlc3QaGi5pb3RmZWQudjEuSGFuZG9mZlJlc3BvbnNlEkwKC1N5bmNQcm9kdWN0Eh0uaW90ZmVkLnYxLlN5bmNQcm9kdWN0UmVxdWVzdBoeLmlvdGZlZC52MS5TeW5jUHJvZHVjdFJlc3BvbnNlEkwKC1BsYWNlRGV2aWNlEh0uaW90ZmVkLnYxLlBsYWNlRGV2aWNlUmVxdWVzdBoeLmlvdGZlZC52MS5QbGFjZURldmljZVJlc3BvbnNlElIKDUlzc3VlQXV0aENvZGUSHy5pb3RmZWQudjEuSXNzdWVBdXRoQ29kZVJlcXVlc3QaIC5pb3RmZWQudjEuSXNzdWVBdXRoQ29kZVJlc3BvbnNlElUKDlJlZGVlbUF1dGhDb2RlEiAuaW90ZmVkLnYxLlJlZGVlbUF1dGhDb2RlUmVxdWVzdBohLmlvdGZlZC52MS5SZWRlZW1BdXRoQ29kZVJlc3BvbnNlElUKDkNvbmZpcm1IYW5kb2ZmEiAuaW90ZmVkLnYxLkNvbmZpcm1IYW5kb2ZmUmVxdWVzdBohLmlvdGZlZC52MS5Db25maXJtSGFuZG9mZlJlc3BvbnNlEk8KDEZlbmNlSGFuZG9mZhIeLmlvdGZlZC52MS5GZW5jZUhhbmRvZmZSZXF1ZXN0Gh8uaW90ZmVkLnYxLkZlbmNlSGFuZG9mZlJlc3BvbnNlElUKDkZvcndhcmRKb2JDYWxsEiAuaW90ZmVkLnYxLkZvcndhcmRKb2JDYWxsUmVxdWVzdBohLmlvdGZlZC52MS5Gb3J3YXJkSm9iQ2FsbFJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * TopicClassData is a topic class as it travels with a product.
@@ -676,6 +676,216 @@ export const PlaceDeviceResponseSchema: GenMessage<PlaceDeviceResponse> = /*@__P
   messageDesc(file_iotfed_v1_peer, 13);
 
 /**
+ * HandoffRef names one device of a handoff at its generation.
+ *
+ * @generated from message iotfed.v1.HandoffRef
+ */
+export type HandoffRef = Message<"iotfed.v1.HandoffRef"> & {
+  /**
+   * DeviceName.
+   *
+   * @generated from field: string device_name = 1;
+   */
+  deviceName: string;
+
+  /**
+   * The generation it moves at.
+   *
+   * @generated from field: int64 generation = 2;
+   */
+  generation: bigint;
+};
+
+/**
+ * Describes the message iotfed.v1.HandoffRef.
+ * Use `create(HandoffRefSchema)` to create a new message.
+ */
+export const HandoffRefSchema: GenMessage<HandoffRef> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_peer, 14);
+
+/**
+ * ConfirmHandoffRequest lists devices the caller released to this daemon.
+ *
+ * @generated from message iotfed.v1.ConfirmHandoffRequest
+ */
+export type ConfirmHandoffRequest = Message<"iotfed.v1.ConfirmHandoffRequest"> & {
+  /**
+   * The job that moved them.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * Their product.
+   *
+   * @generated from field: string product_key = 2;
+   */
+  productKey: string;
+
+  /**
+   * The devices, each at the generation the Handoff carried.
+   *
+   * @generated from field: repeated iotfed.v1.HandoffRef devices = 3;
+   */
+  devices: HandoffRef[];
+
+  /**
+   * Placed by the nearest strategy (R3): their routes stay nearest-placed.
+   *
+   * @generated from field: bool nearest = 4;
+   */
+  nearest: boolean;
+};
+
+/**
+ * Describes the message iotfed.v1.ConfirmHandoffRequest.
+ * Use `create(ConfirmHandoffRequestSchema)` to create a new message.
+ */
+export const ConfirmHandoffRequestSchema: GenMessage<ConfirmHandoffRequest> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_peer, 15);
+
+/**
+ * ConfirmHandoffResponse says how many devices became signable here now.
+ *
+ * @generated from message iotfed.v1.ConfirmHandoffResponse
+ */
+export type ConfirmHandoffResponse = Message<"iotfed.v1.ConfirmHandoffResponse"> & {
+  /**
+   * Devices confirmed by this call (a repeat confirms none).
+   *
+   * @generated from field: uint32 confirmed = 1;
+   */
+  confirmed: number;
+};
+
+/**
+ * Describes the message iotfed.v1.ConfirmHandoffResponse.
+ * Use `create(ConfirmHandoffResponseSchema)` to create a new message.
+ */
+export const ConfirmHandoffResponseSchema: GenMessage<ConfirmHandoffResponse> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_peer, 16);
+
+/**
+ * FenceHandoffRequest lists devices of a job this daemon must refuse from now on.
+ *
+ * @generated from message iotfed.v1.FenceHandoffRequest
+ */
+export type FenceHandoffRequest = Message<"iotfed.v1.FenceHandoffRequest"> & {
+  /**
+   * The job being aborted.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * Their product.
+   *
+   * @generated from field: string product_key = 2;
+   */
+  productKey: string;
+
+  /**
+   * The devices, each at the generation the job would move them at.
+   *
+   * @generated from field: repeated iotfed.v1.HandoffRef devices = 3;
+   */
+  devices: HandoffRef[];
+};
+
+/**
+ * Describes the message iotfed.v1.FenceHandoffRequest.
+ * Use `create(FenceHandoffRequestSchema)` to create a new message.
+ */
+export const FenceHandoffRequestSchema: GenMessage<FenceHandoffRequest> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_peer, 17);
+
+/**
+ * FenceHandoffResponse names the devices that were already accepted here.
+ *
+ * @generated from message iotfed.v1.FenceHandoffResponse
+ */
+export type FenceHandoffResponse = Message<"iotfed.v1.FenceHandoffResponse"> & {
+  /**
+   * Devices of the request this daemon had already accepted: they stay moved.
+   *
+   * @generated from field: repeated string accepted_device_names = 1;
+   */
+  acceptedDeviceNames: string[];
+};
+
+/**
+ * Describes the message iotfed.v1.FenceHandoffResponse.
+ * Use `create(FenceHandoffResponseSchema)` to create a new message.
+ */
+export const FenceHandoffResponseSchema: GenMessage<FenceHandoffResponse> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_peer, 18);
+
+/**
+ * ForwardJobCallRequest is one admin-API job call for an account.
+ *
+ * @generated from message iotfed.v1.ForwardJobCallRequest
+ */
+export type ForwardJobCallRequest = Message<"iotfed.v1.ForwardJobCallRequest"> & {
+  /**
+   * The account the caller authenticated.
+   *
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+
+  /**
+   * The AdminService method, e.g. ListDeviceDistributeJob.
+   *
+   * @generated from field: string method = 2;
+   */
+  method: string;
+
+  /**
+   * The method's request message, serialized.
+   *
+   * @generated from field: bytes request = 3;
+   */
+  request: Uint8Array;
+
+  /**
+   * The client's address at the calling daemon (for the audit log).
+   *
+   * @generated from field: string requester_address = 4;
+   */
+  requesterAddress: string;
+};
+
+/**
+ * Describes the message iotfed.v1.ForwardJobCallRequest.
+ * Use `create(ForwardJobCallRequestSchema)` to create a new message.
+ */
+export const ForwardJobCallRequestSchema: GenMessage<ForwardJobCallRequest> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_peer, 19);
+
+/**
+ * ForwardJobCallResponse is the method's response message, serialized.
+ *
+ * @generated from message iotfed.v1.ForwardJobCallResponse
+ */
+export type ForwardJobCallResponse = Message<"iotfed.v1.ForwardJobCallResponse"> & {
+  /**
+   * The method's response message, serialized.
+   *
+   * @generated from field: bytes response = 1;
+   */
+  response: Uint8Array;
+};
+
+/**
+ * Describes the message iotfed.v1.ForwardJobCallResponse.
+ * Use `create(ForwardJobCallResponseSchema)` to create a new message.
+ */
+export const ForwardJobCallResponseSchema: GenMessage<ForwardJobCallResponse> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_peer, 20);
+
+/**
  * PeerService is served by every iotfedd on its peer listener.
  *
  * @generated from service iotfed.v1.PeerService
@@ -739,6 +949,45 @@ export const PeerService: GenService<{
     methodKind: "unary";
     input: typeof RedeemAuthCodeRequestSchema;
     output: typeof RedeemAuthCodeResponseSchema;
+  },
+  /**
+   * ConfirmHandoff tells the target that the source released devices the
+   * target accepted in a Handoff (cut-over at commit): only now may they
+   * sign in at the target, and the target publishes their routes.
+   * Idempotent.
+   *
+   * @generated from rpc iotfed.v1.PeerService.ConfirmHandoff
+   */
+  confirmHandoff: {
+    methodKind: "unary";
+    input: typeof ConfirmHandoffRequestSchema;
+    output: typeof ConfirmHandoffResponseSchema;
+  },
+  /**
+   * FenceHandoff records that this daemon refuses the listed (job, device,
+   * generation) from now on (a job being aborted, R13). Devices it had
+   * already accepted are named in the answer: they stay moved. Idempotent.
+   *
+   * @generated from rpc iotfed.v1.PeerService.FenceHandoff
+   */
+  fenceHandoff: {
+    methodKind: "unary";
+    input: typeof FenceHandoffRequestSchema;
+    output: typeof FenceHandoffResponseSchema;
+  },
+  /**
+   * ForwardJobCall runs one distribution-job call of the admin API here for
+   * an account that the calling daemon authenticated (one view of every
+   * instance's jobs; a job created at another source). Only the job calls
+   * are forwarded; this daemon checks the account's rights as for its own
+   * callers.
+   *
+   * @generated from rpc iotfed.v1.PeerService.ForwardJobCall
+   */
+  forwardJobCall: {
+    methodKind: "unary";
+    input: typeof ForwardJobCallRequestSchema;
+    output: typeof ForwardJobCallResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_iotfed_v1_peer, 0);
