@@ -72,6 +72,8 @@ export function createJobWorker(opts: JobWorkerOptions) {
       if (stopping || jobs.require(job.jobId).aborting !== "") return { ok: false, job: jobs.require(job.jobId) };
       const end = metrics.handoffDuration.startTimer({ direction: "out" });
       try {
+        // The previous batches' releases ride along (step 5 without a call of its own).
+        const released = jobs.unconfirmedOf(job.jobId, opts.batchSize * 4);
         const res = await client.handoff({
           jobId: job.jobId,
           sourceRegionId: opts.regionId,
@@ -79,8 +81,10 @@ export function createJobWorker(opts: JobWorkerOptions) {
           devices: devices.map(certToWire),
           targetAccountId: job.targetAccount || job.accountId,
           strategy: job.strategy === "specified" ? "specified" : "nearest",
+          released: released.map((d) => ({ deviceName: d.deviceName, generation: BigInt(d.generation) })),
         });
         end();
+        if (released.length > 0) jobs.confirmed(job.jobId, released.map((d) => d.deviceName));
         products.recordCopy(job.productKey, target, Number(res.productVersion));
         if (job.unreachableSince !== 0) {
           jobs.unreachable(job.jobId, 0, "");
@@ -119,7 +123,10 @@ export function createJobWorker(opts: JobWorkerOptions) {
     let productSent = false;
     while (!stopping && job.status === "running" && job.aborting === "") {
       const batch = jobs.pendingBatch(job.jobId, job.productKey, opts.batchSize);
-      if (batch.length === 0 && productSent) return jobs.complete(job.jobId);
+      if (batch.length === 0 && productSent) {
+        await confirmReleases();
+        return jobs.complete(job.jobId);
+      }
       const d = await deliver(job, target, batch);
       if (!d.ok) {
         job = d.job;
@@ -138,8 +145,9 @@ export function createJobWorker(opts: JobWorkerOptions) {
       job = jobs.recordOutcomes(jobs.require(job.jobId), outcomes);
       if (batch.length === 0) job = jobs.complete(job.jobId);
       changed(job);
-      await confirmReleases();
     }
+    // The last batch's releases (the others went with the next batch).
+    await confirmReleases();
     return job;
   }
 

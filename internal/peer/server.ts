@@ -113,6 +113,7 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
               throw new PermissionDeniedError(`R4: cross-account job ${req.jobId} from ${ctx.peerId} redeemed no authorization code of account ${targetAccount} here`, { field: "target_account_id", rule: "R4" });
             }
           }
+          if (req.released.length > 0) opts.applier.confirm(req.jobId, product.productKey, ctx.peerId, handoffRefs(req.released, opts.maxDevicesPerCall * 4), req.strategy === "nearest");
           const { outcomes, productVersion } = opts.applier.apply({ jobId: req.jobId, sourceInstance: ctx.peerId, product, devices, nearest: req.strategy === "nearest", targetAccount });
           if (crossAccount) {
             audit(ctx, "", { action: "handoff.received", result: "ok", actorAccount: product.accountId, accountId: product.accountId, otherAccount: targetAccount, productKey: product.productKey, instanceId: opts.self, subjectId: req.jobId, detail: `${outcomes.filter((o) => o.accepted).length} of ${devices.length} devices accepted` });
@@ -172,10 +173,8 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
         confirmHandoff(req, ctx) {
           if (req.jobId === "") throw new InvalidArgumentError("job_id", "is required");
           checkProductKey(req.productKey);
-          const refs = handoffRefs(req.devices, opts.maxDevicesPerCall);
-          // Only the source of the job may release its devices: the one whose Handoff was applied here.
-          const mine = refs.filter((r) => opts.applier.appliedFrom(req.jobId, req.productKey, r.deviceName, r.generation) === ctx.peerId);
-          const confirmed = opts.applier.confirm(req.jobId, req.productKey, mine, req.nearest);
+          // Only the instance a device came from may release it (checked per device by the store).
+          const confirmed = opts.applier.confirm(req.jobId, req.productKey, ctx.peerId, handoffRefs(req.devices, opts.maxDevicesPerCall), req.nearest);
           if (confirmed > 0) logger.info({ job: req.jobId, from: ctx.peerId, product: req.productKey, devices: confirmed }, "handoff confirmed: the devices sign in here now");
           return { confirmed };
         },

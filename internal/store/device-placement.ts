@@ -34,7 +34,9 @@ export function createDevicePlacement(db: Db, sealer: Sealer, self: string) {
   const moveAway = db.prepare("UPDATE devices SET placement = 'away', holder = ?, generation = ?, leaving_job = NULL WHERE product_key = ? AND device_name = ? AND leaving_job = ?");
   const stayHere = db.prepare("UPDATE devices SET placement = 'here', leaving_job = NULL WHERE product_key = ? AND device_name = ? AND leaving_job = ?");
   const returnAt = db.prepare("UPDATE devices SET placement = 'here', leaving_job = NULL, generation = ? WHERE product_key = ? AND device_name = ? AND leaving_job = ?");
-  const confirmArrival = db.prepare("UPDATE devices SET arriving_job = NULL WHERE product_key = ? AND device_name = ? AND arriving_job = ? AND generation = ?");
+  const confirmArrival = db.prepare<[string, string, string, number, string], { disabled: number }>(
+    "UPDATE devices SET arriving_job = NULL WHERE product_key = ? AND device_name = ? AND arriving_job = ? AND generation = ? AND received_from = ? RETURNING disabled",
+  );
   const markAwayByRoute = db.prepare("UPDATE devices SET placement = 'away', holder = ?, generation = ?, leaving_job = NULL WHERE product_key = ? AND device_name = ? AND placement = 'here'");
   const markHereByRoute = db.prepare("UPDATE devices SET placement = 'here', holder = ?, generation = ? WHERE product_key = ? AND device_name = ? AND placement = 'away'");
   // R8: tags (and groups, topology) are cleared when a device leaves.
@@ -98,19 +100,25 @@ export function createDevicePlacement(db: Db, sealer: Sealer, self: string) {
      * before comes back to its kept runtime data. It is arriving in `jobId`:
      * it signs in here only once the source confirms the release
      * (confirmArrival). Call after checking placementOf (not held here,
-     * older generation).
+     * older generation); `known` says whether it found a row.
      */
-    receive(productKey: string, cert: DeviceCertificate, source: string, jobId: string): void {
+    receive(productKey: string, cert: DeviceCertificate, source: string, jobId: string, known: boolean): void {
       const sealed = sealer.seal(cert.deviceSecret, secretAad(productKey, cert.deviceName));
-      if (select.get(productKey, cert.deviceName) === undefined) {
+      if (!known) {
         insertReceived.run(productKey, cert.deviceName, cert.iotId, sealed, cert.nickname, cert.createdAt, self, cert.generation, cert.homeInstance, source, jobId);
       } else {
         reactivate.run(self, cert.generation, source, sealed, jobId, productKey, cert.deviceName);
       }
     },
-    /** Target, step 5: the source released the device; it signs in here from now on. True when it was arriving in that job at that generation. */
-    confirmArrival(productKey: string, deviceName: string, jobId: string, generation: number): boolean {
-      return confirmArrival.run(productKey, deviceName, jobId, generation).changes === 1;
+    /**
+     * Target, step 5: `source` released the device; it signs in here from
+     * now on. Only the instance it came from, for the job and generation it
+     * came with, can release it. Returns whether it is disabled, or
+     * undefined when it was not arriving so.
+     */
+    confirmArrival(productKey: string, deviceName: string, jobId: string, generation: number, source: string): { disabled: boolean } | undefined {
+      const r = confirmArrival.get(productKey, deviceName, jobId, generation, source);
+      return r === undefined ? undefined : { disabled: r.disabled !== 0 };
     },
     /** What moves with a device (R8): its certificate at `generation`, the secret opened for the peer call only. */
     certificate(productKey: string, deviceName: string, generation: number): DeviceCertificate | undefined {

@@ -81,14 +81,14 @@ export function createHandoffApplier(opts: {
     const refuse = (code: string, message: string): HandoffOutcome => ({ deviceName: d.deviceName, generation: d.generation, accepted: false, errorCode: code, errorMessage: message });
     const row = opts.devices.placementOf(pk, d.deviceName);
     if (row === undefined) {
-      opts.devices.receive(pk, d, input.sourceInstance, input.jobId);
+      opts.devices.receive(pk, d, input.sourceInstance, input.jobId, false);
       outcome = { deviceName: d.deviceName, generation: d.generation, accepted: true, errorCode: "", errorMessage: "" };
     } else if (row.placement !== "away" && (row.arrivingJob === null || row.generation >= d.generation)) {
       outcome = refuse("FAILED_PRECONDITION", `device ${pk}/${d.deviceName} is already held by ${where(self)} (generation ${row.generation})`);
     } else if (row.generation >= d.generation) {
       outcome = refuse("FAILED_PRECONDITION", `device ${pk}/${d.deviceName} is at generation ${row.generation} here; generation ${d.generation} is stale`);
     } else {
-      opts.devices.receive(pk, d, input.sourceInstance, input.jobId);
+      opts.devices.receive(pk, d, input.sourceInstance, input.jobId, true);
       outcome = { deviceName: d.deviceName, generation: d.generation, accepted: true, errorCode: "", errorMessage: "" };
     }
     insertApplied.run(input.jobId, pk, d.deviceName, d.generation, input.sourceInstance, outcome.accepted ? 1 : 0, outcome.errorCode, outcome.errorMessage, t);
@@ -108,22 +108,25 @@ export function createHandoffApplier(opts: {
       return { outcomes, productVersion: product.version };
     },
     /**
-     * Step 5, one transaction: the source released these devices (it marked
-     * them away and cut their sessions). Each arriving in `jobId` at its
-     * generation signs in here from now on, and its route is queued for
-     * publication: the route flips. A repeat, or a device no longer
-     * arriving in that job, changes nothing. Returns how many were confirmed.
+     * Step 5, one transaction: `source` released these devices (it marked
+     * them away and cut their sessions). Each arriving from it in `jobId` at
+     * its generation signs in here from now on, and its route is queued for
+     * publication: the route flips. A repeat, another caller, or a device no
+     * longer arriving so changes nothing. Returns how many were confirmed.
      */
-    confirm(jobId: string, productKey: string, devices: readonly { deviceName: string; generation: number }[], nearest: boolean): number {
+    confirm(jobId: string, productKey: string, source: string, devices: readonly { deviceName: string; generation: number }[], nearest: boolean): number {
       const t = now();
-      const confirmed = db.transaction(() =>
-        devices.filter((d) => {
-          if (!opts.devices.confirmArrival(productKey, d.deviceName, jobId, d.generation)) return false;
+      const confirmed = db.transaction(() => {
+        const out: { deviceName: string; disabled: boolean }[] = [];
+        for (const d of devices) {
+          const c = opts.devices.confirmArrival(productKey, d.deviceName, jobId, d.generation, source);
+          if (c === undefined) continue;
           opts.records.commit({ kind: "device", route: { productKey, deviceName: d.deviceName, holder: self, generation: d.generation, nearest, committedBy: self, committedAt: t } }, true);
-          return true;
-        }),
-      )();
-      for (const d of confirmed) opts.hub.emit("device.changed", { productKey, deviceName: d.deviceName, holder: self, disabled: opts.devices.placementOf(productKey, d.deviceName)?.disabled === true });
+          out.push({ deviceName: d.deviceName, disabled: c.disabled });
+        }
+        return out;
+      })();
+      for (const d of confirmed) opts.hub.emit("device.changed", { productKey, deviceName: d.deviceName, holder: self, disabled: d.disabled });
       return confirmed.length;
     },
     /** The instance whose handoff of (job, device, generation) was answered here, if any. */

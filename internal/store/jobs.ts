@@ -149,11 +149,15 @@ export function createJobsRepo(opts: {
   /** One prepared statement per filter combination (at most sixteen). */
   const listStatements = new Map<string, Statement<(string | number)[], JobRow>>();
   const outboxDepth = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM job_devices WHERE result = 'pending'");
-  const setUnconfirmed = db.prepare("UPDATE job_devices SET confirmed = 0 WHERE job_id = ? AND device_name = ?");
+  // Step 4, accepted: the device's part is done; its release waits to be confirmed to the target.
+  const acceptJobDevice = db.prepare("UPDATE job_devices SET result = 'succeeded', error_code = '', error_message = '', confirmed = 0 WHERE job_id = ? AND device_name = ? AND result = 'pending'");
   const setConfirmed = db.prepare("UPDATE job_devices SET confirmed = 1 WHERE job_id = ? AND device_name = ?");
   const unconfirmed = db.prepare<[number], { job_id: string; device_name: string; generation: number; product_key: string; target_instance: string; strategy: Strategy }>(
     `SELECT jd.job_id, jd.device_name, jd.generation, j.product_key, j.target_instance, j.strategy FROM job_devices jd JOIN jobs j USING (job_id)
      WHERE jd.confirmed = 0 ORDER BY jd.job_id, jd.device_name LIMIT ?`,
+  );
+  const unconfirmedOfJob = db.prepare<[string, number], { device_name: string; generation: number }>(
+    "SELECT device_name, generation FROM job_devices WHERE job_id = ? AND confirmed = 0 ORDER BY device_name LIMIT ?",
   );
   const countUnconfirmed = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM job_devices WHERE job_id = ? AND confirmed = 0");
   const pendingRefs = db.prepare<[string], { device_name: string; generation: number }>(
@@ -294,8 +298,7 @@ export function createJobsRepo(opts: {
                 },
                 false,
               );
-              succeedJobDevice.run(job.jobId, o.deviceName);
-              setUnconfirmed.run(job.jobId, o.deviceName);
+              acceptJobDevice.run(job.jobId, o.deviceName);
               accepted.push(o.deviceName);
             }
           } else {
@@ -398,6 +401,10 @@ export function createJobsRepo(opts: {
         j.devices.push({ deviceName: r.device_name, generation: r.generation });
       }
       return [...byJob.values()];
+    },
+    /** One job's releases not yet told to its target. */
+    unconfirmedOf(jobId: string, limit: number): { deviceName: string; generation: number }[] {
+      return unconfirmedOfJob.all(jobId, limit).map((r) => ({ deviceName: r.device_name, generation: r.generation }));
     },
     /** The target was told of these releases. */
     confirmed(jobId: string, deviceNames: readonly string[]): void {

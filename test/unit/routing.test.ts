@@ -67,8 +67,10 @@ describe("routing: the route table equals the store plus the stream", () => {
     // Accepted but not yet released by its source: still answered by the source (cut-over at commit) ...
     assert.equal(answer(live, p2, "r-1"), "iot-eu@eu.example:1883");
     // ... until the source confirms the release.
-    assert.equal(handoff.confirm("job_in_1", p2, [{ deviceName: "r-1", generation: 1 }], false), 1);
-    assert.equal(handoff.confirm("job_in_1", p2, [{ deviceName: "r-1", generation: 1 }], false), 0, "a repeat confirms nothing");
+    assert.equal(handoff.confirm("job_in_1", p2, "iot-us", [{ deviceName: "r-1", generation: 1 }], false), 0, "only the instance it came from releases it");
+    assert.equal(answer(live, p2, "r-1"), "iot-eu@eu.example:1883");
+    assert.equal(handoff.confirm("job_in_1", p2, "iot-eu", [{ deviceName: "r-1", generation: 1 }], false), 1);
+    assert.equal(handoff.confirm("job_in_1", p2, "iot-eu", [{ deviceName: "r-1", generation: 1 }], false), 0, "a repeat confirms nothing");
 
     // From the stream: a product that never came here, a device of it, an instance's new endpoint.
     const p3 = "sTrEaMeD001";
