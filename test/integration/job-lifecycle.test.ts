@@ -97,6 +97,20 @@ describe("jobs: cut-over at commit, abort, return (R6, R8, R13)", function () {
   const signInAt = (m: FederationMember, dn: string) => connect(mqttPort(m), signIn(pk, dn, secrets.get(dn)!));
   const answer = async (m: FederationMember, dn: string): Promise<number> => (await bootstrap(m.daemon.addresses!.bootstrap, form(pk, dn))).json?.data?.resources?.mqtt?.port as number;
   const placementAt = async (c: AdminClient, dn: string) => (await c.queryDeviceDetail({ productKey: pk, deviceName: dn })).device!;
+  /** A batch of the job (generation 1) delivered to B only now, as if it had been in flight during the abort. */
+  const lateBatch = async (jobId: string, dn: string) => {
+    const late = peerClientAs(fed.certDir, A, B);
+    try {
+      return await late.handoff({
+        jobId,
+        product: wireBundle({ productKey: pk, accountId, accountName: "acme", productName: "Meter", ownerInstanceId: A.id }),
+        devices: [{ deviceName: dn, deviceSecret: secrets.get(dn)!, iotId: "x", generation: 1n, homeInstanceId: A.id, createTimeMs: 1n }],
+        targetAccountId: accountId,
+      });
+    } finally {
+      late.close();
+    }
+  };
   const restartB = async (): Promise<void> => {
     await B.daemon.start();
     b.close();
@@ -157,19 +171,9 @@ describe("jobs: cut-over at commit, abort, return (R6, R8, R13)", function () {
     const detail = await a.queryDeviceDistributeDetail({ jobId: job.jobId });
     assert.deepEqual(detail.results.map((x) => x.result), ["aborted", "aborted"]);
     // A batch of the job that arrives late (sent before the abort, delivered after) is refused: no second holder.
-    const late = peerClientAs(fed.certDir, A, B);
-    try {
-      const res = await late.handoff({
-        jobId: job.jobId,
-        product: wireBundle({ productKey: pk, accountId, accountName: "acme", productName: "Meter", ownerInstanceId: A.id }),
-        devices: [{ deviceName: "meter-2", deviceSecret: secrets.get("meter-2")!, iotId: "x", generation: 1n, homeInstanceId: A.id, createTimeMs: 1n }],
-        targetAccountId: accountId,
-      });
-      assert.equal(res.outcomes[0]!.accepted, false);
-      assert.equal(res.outcomes[0]!.errorCode, "ABORTED");
-    } finally {
-      late.close();
-    }
+    const res = await lateBatch(job.jobId, "meter-2");
+    assert.equal(res.outcomes[0]!.accepted, false);
+    assert.equal(res.outcomes[0]!.errorCode, "ABORTED");
     await rejects(b.queryDeviceDetail({ productKey: pk, deviceName: "meter-2" }), grpc.status.NOT_FOUND, /does not exist/);
     assert.equal(await refusalCode(signInAt(A, "meter-2")), 0);
     assert.equal(await answer(B, "meter-2"), mqttPort(A));
@@ -191,19 +195,8 @@ describe("jobs: cut-over at commit, abort, return (R6, R8, R13)", function () {
 
     await restartB();
     // The job's batch arrives late at the target (it was never fenced there).
-    const late = peerClientAs(fed.certDir, A, B);
-    try {
-      const res = await late.handoff({
-        jobId: job.jobId,
-        product: wireBundle({ productKey: pk, accountId, accountName: "acme", productName: "Meter", ownerInstanceId: A.id }),
-        devices: [{ deviceName: "meter-4", deviceSecret: secrets.get("meter-4")!, iotId: "x", generation: 1n, homeInstanceId: A.id, createTimeMs: 1n }],
-        targetAccountId: accountId,
-      });
-      // Whatever the target answers, it never lets the device sign in: its source never confirms the release.
-      assert.equal(res.outcomes.length, 1);
-    } finally {
-      late.close();
-    }
+    // Whatever the target answers, it never lets the device sign in: its source never confirms the release.
+    assert.equal((await lateBatch(job.jobId, "meter-4")).outcomes.length, 1);
     assert.equal(await refusalCode(signInAt(B, "meter-4")), 5, "the target never accepts a sign-in for it");
     await waitFor("the target to follow the source's newer route", async () => ((await answer(B, "meter-4")) === mqttPort(A) ? true : undefined), 20000, 100);
     assert.equal(await answer(A, "meter-4"), mqttPort(A));
