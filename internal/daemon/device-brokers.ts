@@ -20,7 +20,7 @@ export interface DeviceBrokers {
 
 /**
  * Where devices sign in: the embedded MQTT broker and/or the hooks an
- * external broker (EMQX style) calls. Each follows `device.leaving` (R7:
+ * external broker (EMQX style) calls. Each follows `device.moved` (R7:
  * notify, then cut the session). The embedded default runs its broker
  * unless the port is taken (a host's own broker on 1883): then it says so
  * and goes on.
