@@ -107,8 +107,9 @@ export function createPlacement(opts: PlacementOptions) {
     if (until > now()) return answer("unreachable", `target ${target} was unreachable; next try after ${new Date(until).toISOString()}`);
     // A move is started (or a failed one retried) only towards a target that
     // answers now, so an unreachable target leaves the device held and
-    // usable where it is. A connected channel answers at once.
-    if (!(await client.ready(Math.min(1000, Math.max(waitMs, 100))))) {
+    // usable where it is. A round trip (the health check), not the channel's
+    // state, which still says connected just after the target died.
+    if (!(await client.probe(Math.min(1000, Math.max(waitMs, 100))))) {
       unreachableUntil.set(target, now() + opts.unreachableBackoffMs);
       return answer("unreachable", `target ${target} is unreachable; the device stays at ${self}`);
     }

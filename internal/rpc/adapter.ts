@@ -82,8 +82,12 @@ export type UnaryClient<T extends GenServiceMethods> = {
   [K in keyof T]: (req: MessageInitShape<In<T[K]>>, opts?: { metadata?: grpc.Metadata; deadlineMs?: number }) => Promise<MessageShape<Out<T[K]>>>;
 } & {
   close(): void;
-  /** True once the channel is connected (connecting if idle), false if it is not within `ms`. */
-  ready(ms: number): Promise<boolean>;
+  /**
+   * True when the server answers the standard health check within `ms`: a
+   * real round trip, so a peer that died a moment ago (its channel still
+   * looks connected) is not taken for alive.
+   */
+  probe(ms: number): Promise<boolean>;
 };
 
 export function createUnaryClient<T extends GenServiceMethods>(
@@ -96,7 +100,19 @@ export function createUnaryClient<T extends GenServiceMethods>(
   const client = new grpc.Client(address, credentials, clientOptions);
   const out: Record<string, unknown> = {
     close: () => client.close(),
-    ready: (ms: number) => new Promise<boolean>((resolve) => client.waitForReady(Date.now() + ms, (err) => resolve(err === undefined || err === null))),
+    probe: (ms: number) =>
+      new Promise<boolean>((resolve) => {
+        // grpc.health.v1.Health/Check with an empty HealthCheckRequest (the server's overall status).
+        client.makeUnaryRequest(
+          "/grpc.health.v1.Health/Check",
+          () => Buffer.alloc(0),
+          (b: Buffer) => b,
+          {},
+          baseMetadata?.() ?? new grpc.Metadata(),
+          { deadline: Date.now() + ms },
+          (err) => resolve(err === null),
+        );
+      }),
   };
   for (const m of service.methods) {
     const path = `/${service.typeName}/${m.name}`;
