@@ -5,7 +5,6 @@ import type { StoreHub } from "./events.js";
 import {
   NotFoundError,
   PreconditionError,
-  assertAbortable,
   newJobId,
   type DescribeInstance,
   type DeviceCertificate,
@@ -17,6 +16,7 @@ import {
   type Strategy,
 } from "../domain/index.js";
 import type { DevicesRepo } from "./devices.js";
+import { createJobAbort } from "./job-abort.js";
 import { toPage, decodePageToken, type Page } from "./paging.js";
 
 interface JobRow {
@@ -160,16 +160,10 @@ export function createJobsRepo(opts: {
     "SELECT device_name, generation FROM job_devices WHERE job_id = ? AND confirmed = 0 ORDER BY device_name LIMIT ?",
   );
   const countUnconfirmed = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM job_devices WHERE job_id = ? AND confirmed = 0");
-  const pendingRefs = db.prepare<[string], { device_name: string; generation: number }>(
-    "SELECT device_name, generation FROM job_devices WHERE job_id = ? AND result = 'pending' ORDER BY device_name",
-  );
-  const abortDevice = db.prepare("UPDATE job_devices SET result = 'aborted', error_code = 'ABORTED', error_message = ? WHERE job_id = ? AND device_name = ? AND result = 'pending'");
-  const setAborting = db.prepare("UPDATE jobs SET aborting = ?, message = ?, updated_at = ? WHERE job_id = ?");
-  const aborting = db.prepare<[], { job_id: string }>("SELECT job_id FROM jobs WHERE aborting <> '' AND status <> 'aborted' ORDER BY updated_at");
   const deleteJobDevices = db.prepare("DELETE FROM job_devices WHERE job_id = ?");
   const deleteJob = db.prepare("DELETE FROM jobs WHERE job_id = ?");
 
-  return {
+  const repo = {
     /** Step 1a: the job and its device list, in one transaction; the worker prepares it. */
     create(j: NewJob): Job {
       const id = j.jobId ?? newJobId();
@@ -412,59 +406,6 @@ export function createJobsRepo(opts: {
         for (const dn of deviceNames) setConfirmed.run(jobId, dn);
       })();
     },
-    /**
-     * Abort, step 1 (R13): the job stops sending; its pending devices keep
-     * working here. `force` releases them without waiting for the target.
-     */
-    beginAbort(jobId: string, mode: "fence" | "force"): Job {
-      const j = this.require(jobId);
-      assertAbortable(jobId, j.status);
-      if (j.aborting !== "force") setAborting.run(mode, mode === "force" ? "aborting (forced)" : "aborting: fencing the pending devices at the target", now(), jobId);
-      return this.require(jobId);
-    },
-    /** The devices still pending in a job, at the generation it would move them at (0: not prepared). */
-    pendingRefs(jobId: string): { deviceName: string; generation: number }[] {
-      return pendingRefs.all(jobId).map((r) => ({ deviceName: r.device_name, generation: r.generation }));
-    },
-    /** Jobs whose abort waits for their target. */
-    aborting(): string[] {
-      return aborting.all().map((r) => r.job_id);
-    },
-    /**
-     * Abort, step 2, one transaction: devices the target had already
-     * accepted are recorded moved (as step 4 would); every other pending
-     * device is held here again — at its old generation after a fence, or
-     * with `force` at one above the job's, whose route outranks any late
-     * batch — and its result is `aborted`. The job ends `aborted`.
-     */
-    finishAbort(job: Job, accepted: readonly string[], mode: "fence" | "force"): { job: Job; moved: number; returned: number } {
-      const moved = new Set(accepted);
-      const movedRefs = pendingRefs.all(job.jobId).filter((r) => moved.has(r.device_name) && r.generation > 0);
-      if (movedRefs.length > 0) this.recordOutcomes(job, movedRefs.map((r) => ({ deviceName: r.device_name, generation: r.generation, accepted: true, errorCode: "", errorMessage: "" })));
-      let returned = 0;
-      const back: string[] = [];
-      db.transaction(() => {
-        const t = now();
-        for (const r of pendingRefs.all(job.jobId)) {
-          if (moved.has(r.device_name)) continue;
-          if (r.generation > 0) {
-            if (mode === "force") {
-              if (devices.returnAt(job.productKey, r.device_name, job.jobId, r.generation + 1)) {
-                opts.records.commit({ kind: "device", route: { productKey: job.productKey, deviceName: r.device_name, holder: self, generation: r.generation + 1, nearest: false, committedBy: self, committedAt: t } }, true);
-              }
-            } else devices.stayHere(job.productKey, r.device_name, job.jobId);
-          }
-          abortDevice.run(`job ${job.jobId} was aborted: the device stayed at ${where(self)}`, job.jobId, r.device_name);
-          back.push(r.device_name);
-          returned++;
-        }
-        recount.run({ id: job.jobId, t });
-        setStatus.run("aborted", mode === "force" ? "aborted (forced: pending devices released without the target's fence)" : "aborted", t, job.jobId);
-        setAborting.run("", mode === "force" ? "aborted (forced: pending devices released without the target's fence)" : "aborted", t, job.jobId);
-      })();
-      for (const dn of back) opts.hub.emit("device.changed", { productKey: job.productKey, deviceName: dn, holder: self, disabled: devices.placementOf(job.productKey, dn)?.disabled === true });
-      return { job: this.require(job.jobId), moved: movedRefs.length, returned };
-    },
     /** Removes a finished job's record: completed or aborted, with every release confirmed. */
     delete(jobId: string): void {
       const j = this.require(jobId);
@@ -484,4 +425,6 @@ export function createJobsRepo(opts: {
       return outboxDepth.get()!.n;
     },
   };
+  // Aborting a job (job-abort.ts) works on the same rows.
+  return { ...repo, ...createJobAbort({ db, jobs: repo, devices, records: opts.records, hub: opts.hub, self, where, now }) };
 }

@@ -275,18 +275,24 @@ export async function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A port that was free a moment ago (for configs that must name each other's addresses). */
+/**
+ * A port that was free a moment ago (for configs that must name each
+ * other's addresses), chosen below Linux's ephemeral range (32768-60999):
+ * there the outgoing connections of the daemons under test cannot take it
+ * between this check and the daemon's bind.
+ */
 export async function freePort(): Promise<number> {
-  const { createServer } = await import("node:net");
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (!handedOut.has(port) && (await portFree(port))) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error("no free port below the ephemeral range");
 }
+/** Ports this process handed out already: never twice to two daemons. */
+const handedOut = new Set<number>();
 
 export interface FederationMember {
   id: string;
