@@ -72,8 +72,6 @@ export function createJobWorker(opts: JobWorkerOptions) {
       if (stopping || jobs.require(job.jobId).aborting !== "") return { ok: false, job: jobs.require(job.jobId) };
       const end = metrics.handoffDuration.startTimer({ direction: "out" });
       try {
-        // The previous batches' releases ride along (step 5 without a call of its own).
-        const released = jobs.unconfirmedOf(job.jobId, opts.batchSize * 4);
         const res = await client.handoff({
           jobId: job.jobId,
           sourceRegionId: opts.regionId,
@@ -81,10 +79,8 @@ export function createJobWorker(opts: JobWorkerOptions) {
           devices: devices.map(certToWire),
           targetAccountId: job.targetAccount || job.accountId,
           strategy: job.strategy === "specified" ? "specified" : "nearest",
-          released: released.map((d) => ({ deviceName: d.deviceName, generation: BigInt(d.generation) })),
         });
         end();
-        if (released.length > 0) jobs.confirmed(job.jobId, released.map((d) => d.deviceName));
         products.recordCopy(job.productKey, target, Number(res.productVersion));
         if (job.unreachableSince !== 0) {
           jobs.unreachable(job.jobId, 0, "");
@@ -124,8 +120,13 @@ export function createJobWorker(opts: JobWorkerOptions) {
     while (!stopping && job.status === "running" && job.aborting === "") {
       const batch = jobs.pendingBatch(job.jobId, job.productKey, opts.batchSize);
       if (batch.length === 0 && productSent) {
+        // Step 5 for the whole job in one call; the job completes once its target confirmed every release.
         await confirmReleases();
-        return jobs.complete(job.jobId);
+        if (jobs.allConfirmed(job.jobId)) return jobs.complete(job.jobId);
+        if (stopping) return job;
+        await sleep(1000);
+        job = jobs.require(job.jobId);
+        continue;
       }
       const d = await deliver(job, target, batch);
       if (!d.ok) {
@@ -146,8 +147,6 @@ export function createJobWorker(opts: JobWorkerOptions) {
       if (batch.length === 0) job = jobs.complete(job.jobId);
       changed(job);
     }
-    // The last batch's releases (the others went with the next batch).
-    await confirmReleases();
     return job;
   }
 
@@ -200,19 +199,26 @@ export function createJobWorker(opts: JobWorkerOptions) {
       if (stopping) return;
       const client = peers.get(u.target);
       if (client === undefined) continue;
-      try {
-        await client.confirmHandoff({
-          jobId: u.jobId,
-          productKey: u.productKey,
-          devices: u.devices.map((d) => ({ deviceName: d.deviceName, generation: BigInt(d.generation) })),
-          nearest: u.nearest,
-        });
-        jobs.confirmed(u.jobId, u.devices.map((d) => d.deviceName));
-      } catch (e) {
-        const code = (e as grpc.ServiceError).code;
-        if (typeof code !== "number") throw e;
-        metrics.peerCallErrors.inc({ peer: u.target, code: statusName(code) });
-      }
+      // In chunks the target takes per call, sent at once.
+      const chunks: (typeof u.devices)[] = [];
+      for (let i = 0; i < u.devices.length; i += opts.batchSize) chunks.push(u.devices.slice(i, i + opts.batchSize));
+      await Promise.all(
+        chunks.map(async (chunk) => {
+          try {
+            await client.confirmHandoff({
+              jobId: u.jobId,
+              productKey: u.productKey,
+              devices: chunk.map((d) => ({ deviceName: d.deviceName, generation: BigInt(d.generation) })),
+              nearest: u.nearest,
+            });
+            jobs.confirmed(u.jobId, chunk.map((d) => d.deviceName));
+          } catch (e) {
+            const code = (e as grpc.ServiceError).code;
+            if (typeof code !== "number") throw e;
+            metrics.peerCallErrors.inc({ peer: u.target, code: statusName(code) });
+          }
+        }),
+      );
     }
   }
 

@@ -113,7 +113,6 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
               throw new PermissionDeniedError(`R4: cross-account job ${req.jobId} from ${ctx.peerId} redeemed no authorization code of account ${targetAccount} here`, { field: "target_account_id", rule: "R4" });
             }
           }
-          if (req.released.length > 0) opts.applier.confirm(req.jobId, product.productKey, ctx.peerId, handoffRefs(req.released, opts.maxDevicesPerCall * 4), req.strategy === "nearest");
           const { outcomes, productVersion } = opts.applier.apply({ jobId: req.jobId, sourceInstance: ctx.peerId, product, devices, nearest: req.strategy === "nearest", targetAccount });
           if (crossAccount) {
             audit(ctx, "", { action: "handoff.received", result: "ok", actorAccount: product.accountId, accountId: product.accountId, otherAccount: targetAccount, productKey: product.productKey, instanceId: opts.self, subjectId: req.jobId, detail: `${outcomes.filter((o) => o.accepted).length} of ${devices.length} devices accepted` });

@@ -156,9 +156,6 @@ export function createJobsRepo(opts: {
     `SELECT jd.job_id, jd.device_name, jd.generation, j.product_key, j.target_instance, j.strategy FROM job_devices jd JOIN jobs j USING (job_id)
      WHERE jd.confirmed = 0 ORDER BY jd.job_id, jd.device_name LIMIT ?`,
   );
-  const unconfirmedOfJob = db.prepare<[string, number], { device_name: string; generation: number }>(
-    "SELECT device_name, generation FROM job_devices WHERE job_id = ? AND confirmed = 0 ORDER BY device_name LIMIT ?",
-  );
   const countUnconfirmed = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM job_devices WHERE job_id = ? AND confirmed = 0");
   const deleteJobDevices = db.prepare("DELETE FROM job_devices WHERE job_id = ?");
   const deleteJob = db.prepare("DELETE FROM jobs WHERE job_id = ?");
@@ -302,7 +299,8 @@ export function createJobsRepo(opts: {
           }
         }
         recount.run({ id: job.jobId, t: now() });
-        if (countPending.get(job.jobId)!.n === 0) setStatus.run("completed", "", now(), job.jobId);
+        // Completed once every device has a result and every release is confirmed at the target (step 5).
+        if (countPending.get(job.jobId)!.n === 0 && countUnconfirmed.get(job.jobId)!.n === 0) setStatus.run("completed", "", now(), job.jobId);
         if (job.unreachableSince !== 0) setUnreachable.run(0, "", now(), job.jobId);
       })();
       // The route may already be newer than this job (the device moved on): answer the newest holder.
@@ -396,9 +394,9 @@ export function createJobsRepo(opts: {
       }
       return [...byJob.values()];
     },
-    /** One job's releases not yet told to its target. */
-    unconfirmedOf(jobId: string, limit: number): { deviceName: string; generation: number }[] {
-      return unconfirmedOfJob.all(jobId, limit).map((r) => ({ deviceName: r.device_name, generation: r.generation }));
+    /** Whether every release of the job was confirmed to its target. */
+    allConfirmed(jobId: string): boolean {
+      return countUnconfirmed.get(jobId)!.n === 0;
     },
     /** The target was told of these releases. */
     confirmed(jobId: string, deviceNames: readonly string[]): void {

@@ -77,7 +77,7 @@ describe("jobs: cut-over at commit, abort, return (R6, R8, R13)", function () {
     accountId = (await A.daemon.ctlJson(["account", "create", "acme"])).account.accountId as string;
     a = admin(A);
     pk = (await a.createProduct({ productName: "Meter" })).product!.productKey;
-    for (let i = 1; i <= 8; i++) {
+    for (let i = 1; i <= 10; i++) {
       const dn = `meter-${i}`;
       secrets.set(dn, (await a.registerDevice({ productKey: pk, deviceName: dn })).device!.deviceSecret);
     }
@@ -218,6 +218,24 @@ describe("jobs: cut-over at commit, abort, return (R6, R8, R13)", function () {
     assert.equal(back.activeTimeMs, 0n, "its old activation time is gone");
     await waitFor("meter-5 signs in at A", async () => ((await refusalCode(signInAt(A, "meter-5"))) === 0 ? true : undefined), 20000, 100);
     await waitFor("meter-5 online at A", async () => ((await placementAt(a, "meter-5")).status === DeviceStatus.ONLINE || (await placementAt(a, "meter-5")).activeTimeMs > 0n ? true : undefined), 10000, 50);
+  });
+
+  it("SIGKILL of the target in the middle of an abort: after restarts the job is aborted, each device has one holder, and the job's batch is refused", async () => {
+    await B.daemon.kill();
+    const job = (await a.createDeviceDistributeJob({ productKey: pk, targetInstanceId: B.id, deviceNames: ["meter-9", "meter-10"] })).job!;
+    await waitFor("the devices leaving", async () => ((await placementAt(a, "meter-9")).placement === DevicePlacement.LEAVING ? true : undefined), 10000, 50);
+    assert.notEqual((await a.abortDeviceDistributeJob({ jobId: job.jobId, waitMs: 500 })).job!.status, JobStatus.ABORTED);
+    // The target comes back, the source's fence reaches it (or is about to), and the target dies again.
+    await B.daemon.start();
+    await new Promise((r) => setTimeout(r, 300));
+    await B.daemon.kill();
+    await restartB();
+    await waitFor("the abort to settle after the target's restarts", async () => ((await a.queryDeviceDistributeJob({ jobId: job.jobId })).job!.status === JobStatus.ABORTED ? true : undefined), 30000, 100);
+    for (const dn of ["meter-9", "meter-10"]) {
+      assert.equal((await placementAt(a, dn)).placement, DevicePlacement.HERE, dn);
+      await rejects(b.queryDeviceDetail({ productKey: pk, deviceName: dn }), grpc.status.NOT_FOUND, /does not exist/);
+      assert.equal((await lateBatch(job.jobId, dn)).outcomes[0]!.accepted, false, `${dn}: the late batch is refused`);
+    }
   });
 
   it("job events: on NATS, and to a webhook signed (HMAC-SHA256), in order, retried after a 500", async () => {

@@ -76,7 +76,11 @@ describe("store: nearest strategy (R3)", () => {
 
     // the move commits: the route follows, still nearest-placed, and the device is away
     const j = jobs.recordOutcomes(jobs.require(first.job.jobId), [{ deviceName: "m-1", generation: 2, accepted: true, errorCode: "", errorMessage: "" }]);
-    assert.equal(j.status, "completed");
+    assert.equal(j.status, "running", "the job completes once its target confirmed the release (step 5)");
+    assert.deepEqual(jobs.unconfirmed().map((u) => [u.jobId, u.devices.map((d) => d.deviceName)]), [[j.jobId, ["m-1"]]]);
+    jobs.confirmed(j.jobId, ["m-1"]);
+    assert.equal(jobs.allConfirmed(j.jobId), true);
+    assert.equal(jobs.complete(j.jobId).status, "completed");
     const away = jobs.placement(pk, "m-1", accountId, "us-west-1", "iot-us");
     assert.ok("refused" in away && /held by iot-eu/.test(away.refused), "only the holder moves it");
   });
