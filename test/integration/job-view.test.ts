@@ -5,6 +5,7 @@ import { startFederation, waitFor, type AdminClient, type FederationMember } fro
 import { waitJob } from "../support/jobs.js";
 import { NatsServer } from "../support/nats.js";
 import { rejects } from "../support/grpc.js";
+import { peerClientAs } from "../support/peer.js";
 
 type Fed = Awaited<ReturnType<typeof startFederation>>;
 
@@ -105,6 +106,19 @@ describe("jobs: one view from any daemon", function () {
     } finally {
       a.close();
       c.close();
+    }
+  });
+
+  it("only a job's source may fence or release its devices: another member's FenceHandoff is refused and its ConfirmHandoff changes nothing", async () => {
+    const asC = peerClientAs(fed.certDir, C, B);
+    try {
+      const refs = [{ deviceName: "dev-a-1", generation: 1n }];
+      await rejects(asC.fenceHandoff({ jobId: jobA, productKey: pkA, devices: refs }), grpc.status.PERMISSION_DENIED, new RegExp(`job ${jobA} is not ${C.id}'s`));
+      assert.equal((await asC.confirmHandoff({ jobId: jobA, productKey: pkA, devices: refs })).confirmed, 0);
+      // and a member cannot have another's admin calls run for it
+      await rejects(asC.forwardJobCall({ accountId, method: "CreateAccount", request: new Uint8Array() }), grpc.status.INVALID_ARGUMENT, /not a job call/);
+    } finally {
+      asC.close();
     }
   });
 
