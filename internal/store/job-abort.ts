@@ -13,6 +13,9 @@ import { assertAbortable } from "../domain/index.js";
 export function createJobAbort(o: {
   db: Db;
   jobs: { require(jobId: string): Job; recordOutcomes(job: Job, outcomes: HandoffOutcome[]): Job };
+  /** The jobs repository's own statements: recount a job's results, set its status. */
+  recount: (jobId: string, t: number) => void;
+  setStatus: (jobId: string, status: Job["status"], message: string, t: number) => void;
   devices: DevicesRepo;
   records: RecordsRepo;
   hub: StoreHub;
@@ -27,14 +30,6 @@ export function createJobAbort(o: {
   const abortDevice = db.prepare("UPDATE job_devices SET result = 'aborted', error_code = 'ABORTED', error_message = ? WHERE job_id = ? AND device_name = ? AND result = 'pending'");
   const setAborting = db.prepare("UPDATE jobs SET aborting = ?, message = ?, updated_at = ? WHERE job_id = ?");
   const aborting = db.prepare<[], { job_id: string }>("SELECT job_id FROM jobs WHERE aborting <> '' AND status <> 'aborted' ORDER BY updated_at");
-  const setStatus = db.prepare("UPDATE jobs SET status = ?, message = ?, updated_at = ? WHERE job_id = ?");
-  const recount = db.prepare(
-    `UPDATE jobs SET
-       succeeded = (SELECT count(*) FROM job_devices WHERE job_id = @id AND result = 'succeeded'),
-       failed = (SELECT count(*) FROM job_devices WHERE job_id = @id AND result = 'failed'),
-       updated_at = @t
-     WHERE job_id = @id`,
-  );
 
   return {
     /**
@@ -83,9 +78,10 @@ export function createJobAbort(o: {
           back.push(r.device_name);
           returned++;
         }
-        recount.run({ id: job.jobId, t });
-        setStatus.run("aborted", mode === "force" ? "aborted (forced: pending devices released without the target's fence)" : "aborted", t, job.jobId);
-        setAborting.run("", mode === "force" ? "aborted (forced: pending devices released without the target's fence)" : "aborted", t, job.jobId);
+        const message = mode === "force" ? "aborted (forced: pending devices released without the target's fence)" : "aborted";
+        o.recount(job.jobId, t);
+        o.setStatus(job.jobId, "aborted", message, t);
+        setAborting.run("", message, t, job.jobId);
       })();
       for (const dn of back) o.hub.emit("device.changed", { productKey: job.productKey, deviceName: dn, holder: o.self, disabled: o.devices.placementOf(job.productKey, dn)?.disabled === true });
       return { job: o.jobs.require(job.jobId), moved: movedRefs.length, returned };

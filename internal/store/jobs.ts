@@ -424,5 +424,19 @@ export function createJobsRepo(opts: {
     },
   };
   // Aborting a job (job-abort.ts) works on the same rows.
-  return { ...repo, ...createJobAbort({ db, jobs: repo, devices, records: opts.records, hub: opts.hub, self, where, now }) };
+  return {
+    ...repo,
+    ...createJobAbort({
+      db,
+      jobs: repo,
+      recount: (id, t) => recount.run({ id, t }),
+      setStatus: (id, status, message, t) => setStatus.run(status, message, t, id),
+      devices,
+      records: opts.records,
+      hub: opts.hub,
+      self,
+      where,
+      now,
+    }),
+  };
 }
