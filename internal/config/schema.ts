@@ -197,7 +197,7 @@ export const configSchema = z
             listen: hostPort.default("127.0.0.1:1883"),
             /** TLS (devices' securemode=2); plaintext TCP when absent. */
             tls: tlsFiles.optional(),
-            /** A leaving device has this long to read its bootstrap notify before it is disconnected (R7). */
+            /** A device its job moved (cut-over) has this long to read its bootstrap notify before it is disconnected (R7). */
             notifyGraceMs: z.number().int().min(0).max(60000).default(1000),
           })
           .strict()
@@ -213,7 +213,7 @@ export const configSchema = z
             listen: hostPort.default("127.0.0.1:8091"),
             /** File with the bearer token the broker sends (required when enabled). */
             tokenFile: z.string().min(1).optional(),
-            /** The broker's management API, to notify and kick leaving devices (R7). */
+            /** The broker's management API, to notify and kick moved devices (R7). */
             api: z
               .object({
                 /** e.g. http://emqx:18083 */

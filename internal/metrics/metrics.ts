@@ -224,7 +224,7 @@ export function createMetrics() {
   });
   const bootstrapNotifies = new Counter({
     name: "iotfed_bootstrap_notifies_total",
-    help: "thing.bootstrap.notify messages to leaving devices (R7), by result: sent, replied.",
+    help: "thing.bootstrap.notify messages to devices their job moved (R7), by result: sent, replied.",
     labelNames: ["result"] as const,
     registers: [registry],
   });

@@ -13,7 +13,7 @@ export interface BrokerOptions {
   products: ProductsRepo;
   /** TLS for the listener (devices' securemode=2); plaintext TCP when absent. */
   tls?: { cert: Buffer; key: Buffer };
-  /** How long a leaving device has to read its notify (and reply) before it is disconnected (R7). */
+  /** How long a moved device (cut-over) has to read its notify (and reply) before it is disconnected (R7). */
   notifyGraceMs: number;
   metrics: Metrics;
   logger: Logger;

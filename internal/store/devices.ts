@@ -310,7 +310,7 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
     disconnected(productKey: string, deviceName: string, t: number): void {
       setOffline.run({ pk: productKey, dn: deviceName, t });
     },
-    /** R7: the bootstrap notify was sent to the leaving device. */
+    /** R7: the bootstrap notify was sent to the moved device. */
     notifySent(productKey: string, deviceName: string, t: number): void {
       setNotifySent.run(t, productKey, deviceName);
     },
