@@ -263,9 +263,6 @@ export function createJobsRepo(opts: {
       }
       return out;
     },
-    pendingCount(jobId: string): number {
-      return countPending.get(jobId)!.n;
-    },
     /**
      * Step 4, one transaction: accepted devices become away at the target
      * (their name stays reserved here, R10; runtime data stays, tags are

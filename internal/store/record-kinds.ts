@@ -97,7 +97,7 @@ function deviceKind(db: Db): RecordKind<"device"> {
   };
 }
 
-export const toDeviceRoute = (r: DeviceRouteRow): DeviceRoute => ({
+const toDeviceRoute = (r: DeviceRouteRow): DeviceRoute => ({
   productKey: r.product_key,
   deviceName: r.device_name,
   holder: r.holder,

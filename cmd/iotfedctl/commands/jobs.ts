@@ -16,6 +16,10 @@ import { act, allPages, choice, commaList, pagedList, readInput, type PageOption
 import { UsageError, enumText, printJson, printTable, time } from "../output.js";
 import { showJob } from "../show.js";
 
+/** --source-instance of the calls on one job: the instance that runs it. */
+const sourceInstance = (): Option =>
+  new Option("--source-instance <instanceId>", "the instance that runs the job, when it is another one (asked over the peer plane)").default("");
+
 /** `job …` and `distributed …`: distribution jobs at their source and what they moved. */
 export function addJobCommands(program: Command): void {
   const job = program.command("job").description("distribution jobs (same account; specified region+instance or nearest)");
@@ -82,7 +86,7 @@ export function addJobCommands(program: Command): void {
       showJob(r.job!);
     }),
   );
-  job.command("get <jobId>").description("show a job, run here or at another instance (QueryDeviceDistributeJob)").option("--source-instance <instanceId>", "the instance that runs the job, when it is another one (asked over the peer plane)", "").action(
+  job.command("get <jobId>").description("show a job, run here or at another instance (QueryDeviceDistributeJob)").addOption(sourceInstance()).action(
     act(program, (id: string, o: { sourceInstance: string }) => async (c, json) => {
       const r = await c.queryDeviceDistributeJob({ jobId: id, sourceInstanceId: o.sourceInstance });
       if (json) return printJson(QueryDeviceDistributeJobResponseSchema, r);
@@ -93,7 +97,7 @@ export function addJobCommands(program: Command): void {
     .command("wait <jobId>")
     .description("wait until the job is completed, failed or aborted; exits 1 when it failed")
     .option("--max-wait <seconds>", "give up after this long (exit 5)", "600")
-    .option("--source-instance <instanceId>", "the instance that runs the job, when it is another one (asked over the peer plane)", "")
+    .addOption(sourceInstance())
     .action(
       act(program, (id: string, o: { maxWait: string; sourceInstance: string }) => async (c, json) => {
         const deadline = Date.now() + Number(o.maxWait) * 1000;
@@ -152,7 +156,7 @@ export function addJobCommands(program: Command): void {
     .description("per-device results (QueryDeviceDistributeDetail); --csv to download")
     .addOption(new Option("--result <result>", "only pending, succeeded, failed or aborted").choices(["pending", "succeeded", "failed", "aborted"]))
     .option("--csv", "print every result as CSV")
-    .option("--source-instance <instanceId>", "the instance that runs the job, when it is another one (asked over the peer plane)", "")
+    .addOption(sourceInstance())
     .action(
       act(program, (id: string, o: { result?: string; csv?: boolean; sourceInstance: string }) => async (c, json) => {
         const results = await allPages(async (t) => {
@@ -165,7 +169,7 @@ export function addJobCommands(program: Command): void {
         else printTable(["DEVICE NAME", "RESULT", "GENERATION", "CODE", "REASON"], rows);
       }),
     );
-  job.command("retry <jobId>").description("run a failed job again (RetryDeviceDistributeJob)").option("--source-instance <instanceId>", "the instance that runs the job, when it is another one (asked over the peer plane)", "").action(
+  job.command("retry <jobId>").description("run a failed job again (RetryDeviceDistributeJob)").addOption(sourceInstance()).action(
     act(program, (id: string, o: { sourceInstance: string }) => async (c, json) => {
       const r = await c.retryDeviceDistributeJob({ jobId: id, sourceInstanceId: o.sourceInstance });
       if (json) return printJson(QueryDeviceDistributeJobResponseSchema, create(QueryDeviceDistributeJobResponseSchema, { job: r.job! }));
@@ -177,7 +181,7 @@ export function addJobCommands(program: Command): void {
     .description("abort a job that is not completed (AbortDeviceDistributeJob, R6, R13): devices the target accepted stay moved, the others come back and work here at once")
     .option("--force", "release the pending devices even if the target cannot be reached to fence them (a late batch there then loses to their new generation and never signs in)")
     .option("--wait <seconds>", "how long to wait for an unreachable target (then the abort goes on in the background)", "30")
-    .option("--source-instance <instanceId>", "the instance that runs the job, when it is another one (asked over the peer plane)", "")
+    .addOption(sourceInstance())
     .action(
       act(program, (id: string, o: { force?: boolean; wait: string; sourceInstance: string }) => async (c, json) => {
         const seconds = Number(o.wait);
