@@ -17,7 +17,8 @@ import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { createReplicationStore, openStore, type StoreEvents } from "../internal/store/index.js";
 import { createEventHub } from "../internal/domain/index.js";
-import { createReplicator } from "../internal/replication/index.js";
+import { createRecordGate, createReplicator } from "../internal/replication/index.js";
+import { createMembers, createVerifyPool } from "../internal/trust/index.js";
 import { RouteTable } from "../internal/routes/index.js";
 import { createMetrics } from "../internal/metrics/index.js";
 import { createLogger } from "../internal/log/index.js";
@@ -36,6 +37,16 @@ const stats = (xs: number[]): LagStats => {
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A gate for unsigned records (this bench measures the plane's lag, not signatures: see catchup.bench.ts). */
+export function unsignedGate(records: ReturnType<typeof createReplicationStore>["records"], self: string) {
+  return createRecordGate({
+    members: createMembers({ caPem: undefined }),
+    verifier: createVerifyPool(0),
+    required: () => false,
+    view: { self, device: (pk, dn) => records.device(pk, dn), productHome: (pk) => records.product(pk)?.home, accountHome: () => undefined, instanceVersion: () => 0 },
+  });
+}
+
 export async function benchReplication(updates: number, intervalMs: number): Promise<{ ours: LagStats; baseline: LagStats }> {
   const nats = await NatsServer.start();
   const dirs = [mkdtempSync(join(tmpdir(), "iotfed-bench-repl-a-")), mkdtempSync(join(tmpdir(), "iotfed-bench-repl-b-"))];
@@ -53,7 +64,7 @@ export async function benchReplication(updates: number, intervalMs: number): Pro
     const committed = new Map<string, number>();
     const lags: number[] = [];
     const repB = createReplicator({
-      servers: [nats.url], bucket: "bench-routes", replicas: 1, self: "iot-b-1", records: storeB.records, outbox: storeB.outbox, hub: hubB, publishBatch: 256, staleAfterMs: 5000,
+      servers: [nats.url], bucket: "bench-routes", replicas: 1, self: "iot-b-1", signingKey: undefined, gate: unsignedGate(storeB.records, "iot-b-1"), records: storeB.records, outbox: storeB.outbox, hub: hubB, publishBatch: 256, staleAfterMs: 5000,
       metrics: createMetrics(), logger,
       onApplied(changes) {
         for (const c of changes) {
@@ -65,7 +76,7 @@ export async function benchReplication(updates: number, intervalMs: number): Pro
       },
     });
     const repA = createReplicator({
-      servers: [nats.url], bucket: "bench-routes", replicas: 1, self: "iot-a-1", records: storeA.records, outbox: storeA.outbox, hub: hubA, publishBatch: 256, staleAfterMs: 5000,
+      servers: [nats.url], bucket: "bench-routes", replicas: 1, self: "iot-a-1", signingKey: undefined, gate: unsignedGate(storeA.records, "iot-a-1"), records: storeA.records, outbox: storeA.outbox, hub: hubA, publishBatch: 256, staleAfterMs: 5000,
       metrics: createMetrics(), logger, onApplied() {},
     });
     repA.start();

@@ -117,8 +117,20 @@ export const configSchema = z
       .object({
         /** Listen address of the peer gRPC server. */
         listen: hostPort.default("127.0.0.1:50052"),
-        /** CA that signs every peer's certificate, and this daemon's certificate (CN = instance.id). */
-        tls: z.object({ caFile: z.string().min(1), certFile: z.string().min(1), keyFile: z.string().min(1) }).strict().optional(),
+        /**
+         * CA that signs every peer's certificate, and this daemon's certificate
+         * (CN = instance.id). Its key also signs this daemon's replicated records.
+         */
+        tls: z
+          .object({
+            caFile: z.string().min(1),
+            certFile: z.string().min(1),
+            keyFile: z.string().min(1),
+            /** Members the federation no longer trusts (docs/operating/security.md "Membership"); reloaded on change and on SIGHUP. */
+            revocationFile: z.string().min(1).optional(),
+          })
+          .strict()
+          .optional(),
         /** Deadline of one peer call. */
         callTimeoutMs: z.number().int().min(100).max(600000).default(30000),
         /** A job whose target stays unreachable this long becomes `failed` (retry it later). */
@@ -176,6 +188,16 @@ export const configSchema = z
         credsFile: z.string().min(1).optional(),
         /** CA file for tls:// servers. */
         caFile: z.string().min(1).optional(),
+        /**
+         * required: a record from the stream is applied only when its owner
+         * signed it (docs/operating/security.md). optional: during a rolling
+         * upgrade, unsigned records of daemons not yet upgraded are applied too,
+         * counted in iotfed_replication_unverified_total. Every daemon of a
+         * federation sets the same.
+         */
+        signatures: z.enum(["required", "optional"]).default("required"),
+        /** Threads that check record signatures while catching up; 0: one per core. */
+        verifyThreads: z.number().int().min(0).max(64).default(0),
         /** Route records published per round from the outbox. */
         publishBatch: z.number().int().min(1).max(10000).default(256),
         /** Replication counts as stale (readyz says so) after this long without being caught up. */

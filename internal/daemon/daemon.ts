@@ -24,8 +24,15 @@ import { closeHttp, shutdownGrpc, withDeadline } from "./shutdown.js";
 import { startDeviceBrokers } from "./device-brokers.js";
 import { authCodeEvents } from "./authcode-events.js";
 import { regionCoordinates } from "./regions.js";
+import { startTrust } from "./trust.js";
 
 export const VERSION = "0.1.0";
+
+/** The peer address this daemon's instance record gives: its listener, unless that is a wildcard (then none). */
+function advertisedPeerAddress(listenAddr: string): string {
+  const { host } = splitHostPort(listenAddr);
+  return host === "0.0.0.0" || host === "::" || host === "" ? "" : listenAddr;
+}
 
 export interface DaemonOptions {
   loaded: LoadedConfig;
@@ -114,10 +121,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
     // Phase 1: the replicated records, the instance directory, the repositories.
     const replicationStore = createReplicationStore(db, hub);
+    const peerTls = config.peer.tls === undefined ? undefined : loadPeerTls(config.peer.tls);
+    const signingCertificate = (): Uint8Array[] => (trust?.signingKey === undefined ? [] : [trust.signingKey.certificate]);
     const directory = createInstanceDirectory({
       self: { id: config.instance.id, region: config.region.id, kind: config.instance.kind, mqtt: { host: config.instance.mqtt.host, port: config.instance.mqtt.port } },
       peers: config.peers,
       records: replicationStore.records,
+      identity: () => ({ certificates: signingCertificate(), peerAddress: peerTls !== undefined && config.peers.length > 0 ? advertisedPeerAddress(config.peer.listen) : "" }),
     });
     const repos = createRepositories({
       ...replicationStore,
@@ -131,7 +141,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       codeClock: createCodeClock(env.IOTFED_CLOCK_OFFSET_FILE, log),
     });
     const { records, accounts, products, devices, jobs } = repos;
+    const trust = startTrust({ config, peerTls, records, products, audit: repos.audit, logger: log });
+    started.push({ close: () => void trust.close() });
     directory.announceSelf();
+    if (trust.signingKey !== undefined) {
+      const requeued = records.useSigningKey(trust.signingKey.keyId.toString("hex"), directory.self.id);
+      if (requeued > 0) log.info({ records: requeued }, "this daemon's records are published again, signed with its current key");
+    }
     const adopted = accounts.adoptLocal();
     if (adopted > 0) log.info({ accounts: adopted }, "accounts made before the directory was replicated are published as this instance's");
     hub.on("audit.recorded", (e) => {
@@ -152,6 +168,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         : createReplicator({
             ...config.replication,
             self: directory.self.id,
+            signingKey: trust.signingKey,
+            gate: trust.gate,
+            onRefused: (refused) => trust.auditRefused(refused),
             records,
             outbox: repos.outbox,
             hub,
@@ -159,7 +178,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
             metrics,
             logger: log,
           });
-    const peerTls = config.peer.tls === undefined ? undefined : loadPeerTls(config.peer.tls);
     const peerClients: Map<string, PeerClient> = peerTls === undefined ? new Map<string, PeerClient>() : createPeerClients(config.peers, peerTls, config.peer.callTimeoutMs);
     const worker = createJobWorker({
       jobs,
@@ -171,6 +189,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       retryWindowMs: config.peer.retryWindowMs,
       retryFailedPlacementsAfterMs: config.placement.retryFailedAfterMs,
       hub,
+      signingKey: trust.signingKey,
       metrics,
       logger: log,
     });
@@ -269,6 +288,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         authCodes: repos.authCodes,
         audit: repos.audit,
         forwardedJobCall: createForwardedJobCalls(adminService),
+        members: trust.members,
+        releasesRequired: () => config.replication?.signatures !== "optional",
         codeIssued: authCodeEvents({ crossAccount: config.crossAccount, self: directory.self, publish: (subject, data) => replicator?.publishEvent(subject, data) }),
         metrics,
         logger: log,

@@ -9,6 +9,25 @@ import type { DataFormat, NodeType, ProductStatus, TopicOperation } from "./enti
  * internal/store/record-kinds.ts; its wire form: internal/replication/codec.ts.
  */
 
+/**
+ * The previous holder's signed release of a device to its holder: one leaf
+ * of a Merkle tree whose root the previous holder signed when it confirmed
+ * the handoff (docs/operating/security.md "Threat model").
+ */
+export interface DeviceRelease {
+  /** The previous holder. */
+  from: string;
+  /** The generation at which the holder received the device. */
+  generation: number;
+  /** Which certificate of `from` signed the root. */
+  keyId: Uint8Array;
+  rootSignature: Uint8Array;
+  /** The leaf's index, the tree's leaf count, and the leaf's audit path. */
+  index: number;
+  leaves: number;
+  path: Uint8Array[];
+}
+
 /** A distributed device's current holder. */
 export interface DeviceRoute {
   productKey: string;
@@ -17,6 +36,8 @@ export interface DeviceRoute {
   generation: number;
   /** Placed by the nearest strategy (R3): moves to the candidate nearest to where it bootstraps. */
   nearest: boolean;
+  /** How the holder got the device; undefined at the product's home (and for routes of earlier releases). */
+  release?: DeviceRelease | undefined;
   committedBy: string;
   committedAt: number;
 }
@@ -45,6 +66,12 @@ export interface InstanceRoute {
   mqttHost: string;
   mqttPort: number;
   version: number;
+  /** Its CA-issued certificates (DER), current first; empty in records of earlier releases. */
+  certificates: Uint8Array[];
+  /** Where its peer plane listens (host:port); "" when it has none. */
+  peerAddress: string;
+  /** public, enterprise or legacy-public; "" when not said. */
+  kind: string;
   committedAt: number;
 }
 

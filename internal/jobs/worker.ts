@@ -1,6 +1,7 @@
 import type * as grpc from "@grpc/grpc-js";
 
 import type { JobsRepo, ProductsRepo, StoreHub } from "../store/index.js";
+import { signReleases, type SigningKey } from "../trust/index.js";
 import { isRetryable, type DeviceCertificate, type ErrorCode, type Job, type RemoteError } from "../domain/index.js";
 import { bundleToWire, certToWire, type PeerClient } from "../peer/index.js";
 import { fromPeerError, statusName } from "../rpc/index.js";
@@ -24,6 +25,8 @@ export interface JobWorkerOptions {
   retryFailedPlacementsAfterMs?: number;
   /** Where each committed step of a job is announced (`job.changed`: placements wait on their job). */
   hub: StoreHub;
+  /** Signs the releases this daemon confirms (docs/operating/security.md); undefined: unsigned (no peer certificate). */
+  signingKey?: SigningKey | undefined;
   metrics: Metrics;
   logger: Logger;
 }
@@ -210,6 +213,8 @@ export function createJobWorker(opts: JobWorkerOptions) {
               productKey: u.productKey,
               devices: chunk.map((d) => ({ deviceName: d.deviceName, generation: BigInt(d.generation) })),
               nearest: u.nearest,
+              // The proof, for every daemon, that these devices were let go to the target.
+              ...(opts.signingKey === undefined ? {} : { release: signReleases(opts.signingKey, u.target, u.productKey, chunk) }),
             });
             jobs.confirmed(u.jobId, chunk.map((d) => d.deviceName));
           } catch (e) {

@@ -266,6 +266,25 @@ export function createMetrics() {
     labelNames: ["kind", "result"] as const,
     registers: [registry],
   });
+  const replicationRefused = new Counter({
+    name: "iotfed_replication_refused_total",
+    help:
+      "Records from the stream that were not applied because they are not their owner's (docs/operating/security.md), by kind and reason: unsigned, unknown_signer, bad_signature, bad_certificate, revoked, not_owner, no_release, bad_release, contradicts_holder, invalid.",
+    labelNames: ["kind", "reason"] as const,
+    registers: [registry],
+  });
+  const replicationUnverified = new Counter({
+    name: "iotfed_replication_unverified_total",
+    help: "Records applied without proof while replication.signatures is optional (a rolling upgrade), by kind and reason (unsigned, no_release). Zero before turning signatures to required.",
+    labelNames: ["kind", "reason"] as const,
+    registers: [registry],
+  });
+  const peerRefused = new Counter({
+    name: "iotfed_peer_refused_total",
+    help: "Peer calls refused before anything was read because the caller is not a member (revoked, bad_certificate).",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
   const replicationPublished = new Counter({
     name: "iotfed_replication_published_total",
     help: "Route records from this daemon's outbox, by kind and result (published, superseded: the stream already had a newer one).",
@@ -305,6 +324,9 @@ export function createMetrics() {
     bootstrapRequests,
     bootstrapDuration,
     replicationApplied,
+    replicationRefused,
+    replicationUnverified,
+    peerRefused,
     replicationPublished,
     replicationErrors,
     replicationApplyLag,

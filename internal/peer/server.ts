@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { PeerService } from "../gen/iotfed/v1/peer_pb.js";
@@ -10,8 +11,10 @@ import {
   checkAuthCode,
   checkDeviceName,
   checkProductKey,
+  type DeviceRelease,
   type Endpoint,
 } from "../domain/index.js";
+import { keyIdOf, releaseProofs, RELEASE_ROOT_CONTEXT, verifySigned, type Members } from "../trust/index.js";
 import { redeemRefusal, type AccountsRepo, type AuditEntry, type AuditRepo, type AuthCodesRepo, type HandoffApplier, type ProductsRepo } from "../store/index.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
@@ -23,6 +26,8 @@ export interface PeerContext {
   peerId: string;
   /** The caller's network address. */
   address: string;
+  /** The certificate it presented (DER), which the TLS handshake checked against the federation CA. */
+  certificate: Buffer;
 }
 
 /** Where a nearest-strategy device is after a placement request (PlaceDevice). */
@@ -57,8 +62,33 @@ export interface PeerServerOptions {
    * account it authenticated (admin/forward.ts), with this daemon's own checks.
    */
   forwardedJobCall: (peerId: string, accountId: string, method: string, request: Uint8Array, requesterAddress: string) => Promise<Uint8Array>;
+  /** The federation's members: a caller must be one (revoked ones are refused). */
+  members: Members;
+  /**
+   * A confirm must carry the source's signed release (replication.signatures
+   * = required); otherwise one without is taken and its routes carry none.
+   */
+  releasesRequired: () => boolean;
   metrics: Metrics;
   logger: Logger;
+}
+
+/**
+ * The release a source signed for the devices it confirms (docs/operating/
+ * security.md): checked with the key of the certificate the caller
+ * presented; each device's proof (its leaf path) is what its route keeps.
+ */
+function releasesOf(ctx: PeerContext, self: string, productKey: string, refs: readonly { deviceName: string; generation: number }[], release: { keyId: Uint8Array; rootSignature: Uint8Array } | undefined, required: boolean): DeviceRelease[] | undefined {
+  if (release === undefined) {
+    if (required) throw new InvalidArgumentError("release", `is required: ${ctx.peerId} must sign the release of the devices it confirms (replication.signatures = required)`);
+    return undefined;
+  }
+  if (!keyIdOf(ctx.certificate).equals(Buffer.from(release.keyId))) throw new PermissionDeniedError(`the release is signed with a key other than the certificate ${ctx.peerId} presented`, { field: "release.key_id" });
+  const { root, proofs } = releaseProofs(productKey, ctx.peerId, self, refs, release);
+  if (!verifySigned(new X509Certificate(ctx.certificate).publicKey, RELEASE_ROOT_CONTEXT, root, release.rootSignature)) {
+    throw new PermissionDeniedError(`the release signature of ${ctx.peerId} does not check for these devices`, { field: "release.root_signature" });
+  }
+  return proofs;
 }
 
 /**
@@ -173,7 +203,9 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           if (req.jobId === "") throw new InvalidArgumentError("job_id", "is required");
           checkProductKey(req.productKey);
           // Only the instance a device came from may release it (checked per device by the store).
-          const confirmed = opts.applier.confirm(req.jobId, req.productKey, ctx.peerId, handoffRefs(req.devices, opts.maxDevicesPerCall), req.nearest);
+          const refs = handoffRefs(req.devices, opts.maxDevicesPerCall);
+          const proofs = releasesOf(ctx, opts.self, req.productKey, refs, req.release, opts.releasesRequired());
+          const confirmed = opts.applier.confirm(req.jobId, req.productKey, ctx.peerId, refs, req.nearest, proofs);
           if (confirmed > 0) logger.info({ job: req.jobId, from: ctx.peerId, product: req.productKey, devices: confirmed }, "handoff confirmed: the devices sign in here now");
           return { confirmed };
         },
@@ -205,11 +237,17 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
       },
       createCallRunner<PeerContext>({
         context: (call) => {
-          const name = certificateName(call.getAuthContext()?.sslPeerCertificate);
-          if (name === undefined || !opts.peers.has(name)) {
+          const cert = call.getAuthContext()?.sslPeerCertificate;
+          const name = certificateName(cert);
+          if (name === undefined || cert === undefined || !opts.peers.has(name)) {
             throw new PermissionDeniedError(`caller ${name ?? "(no certificate name)"} is not a configured peer of ${opts.self}`);
           }
-          return { peerId: name, address: call.getPeer() };
+          const member = opts.members.checkPeer(name, cert.raw);
+          if (!member.ok) {
+            metrics.peerRefused.inc({ reason: member.reason });
+            throw new PermissionDeniedError(`caller ${name} is not a member of the federation: ${member.detail}`);
+          }
+          return { peerId: name, address: call.getPeer(), certificate: cert.raw };
         },
         observe: (method, code) => metrics.peerRequests.inc({ method, code }),
         internalError: (method, err) => logger.error({ err, method }, "peer call failed"),

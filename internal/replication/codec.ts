@@ -1,6 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { IotfedError, ACCOUNT_ID_RE, ACCOUNT_NAME_RE, DEVICE_NAME_RE, PRODUCT_KEY_RE, type DataFormat, type NodeType, type ProductStatus, type RouteChange, type TopicOperation } from "../domain/index.js";
-import { RouteRecordSchema } from "../gen/iotfed/v1/replication_pb.js";
+import { IotfedError, ACCOUNT_ID_RE, ACCOUNT_NAME_RE, DEVICE_NAME_RE, PRODUCT_KEY_RE, type DataFormat, type DeviceRelease, type NodeType, type ProductStatus, type RouteChange, type TopicOperation } from "../domain/index.js";
+import { RouteRecordSchema, type DeviceRelease as DeviceReleaseMessage } from "../gen/iotfed/v1/replication_pb.js";
+import { RECORD_CONTEXT, type SigningKey } from "../trust/index.js";
 
 /*
  * The wire form of each kind of replicated record, in one file: its bucket
@@ -13,6 +14,7 @@ import { encodeToken } from "./keys.js";
 const INSTANCE_RE = /^[A-Za-z0-9-]{2,64}$/;
 const REGION_RE = /^[a-z0-9-]{2,32}$/;
 const HOST_RE = /^[A-Za-z0-9.:-]{1,100}$/;
+const HOST_PORT_RE = /^[A-Za-z0-9.:[\]-]{1,100}:[0-9]{1,5}$/;
 
 /** The bucket key of a route. */
 export function keyOf(c: RouteChange): string {
@@ -36,7 +38,59 @@ export class RecordError extends IotfedError {
   readonly code = "INVALID_ARGUMENT";
 }
 
-/** Serialises a route for the stream. Only route fields exist in the message: no secret can travel. */
+/** A record's signature as read from the stream. */
+export interface RecordSignature {
+  signer: string;
+  keyId: Uint8Array;
+  signature: Uint8Array;
+}
+
+/** A record read from the stream: the route, its signature if it has one, and the bytes the signature covers. */
+export interface OpenedRecord {
+  change: RouteChange;
+  signature: RecordSignature | undefined;
+  signed: Uint8Array;
+}
+
+/**
+ * Serialises a route and signs it with `key` (see RouteRecord in
+ * proto/iotfed/v1/replication.proto): the record's bytes, then its
+ * signature as field 15 alone. Without a key the record goes unsigned.
+ */
+export function sealRecord(c: RouteChange, committedBy: string, key: SigningKey | undefined): Uint8Array {
+  const body = encodeRecord(c, committedBy);
+  if (key === undefined) return body;
+  const suffix = toBinary(RouteRecordSchema, create(RouteRecordSchema, { signature: { signer: key.instanceId, keyId: key.keyId, signature: key.sign(RECORD_CONTEXT, body) } }));
+  return Buffer.concat([body, suffix]);
+}
+
+/**
+ * Parses a record read under `key` (decodeRecord's checks) and finds its
+ * signature: the bytes it covers are those before the signature's own
+ * encoding, which must end the value.
+ */
+export function openRecord(key: string, bytes: Uint8Array): OpenedRecord {
+  const m = parse(bytes);
+  const change = routeOf(key, m);
+  const s = m.signature;
+  if (s === undefined) return { change, signature: undefined, signed: bytes };
+  const suffix = toBinary(RouteRecordSchema, create(RouteRecordSchema, { signature: s }));
+  const cut = bytes.length - suffix.length;
+  check(cut > 0 && Buffer.from(bytes.buffer, bytes.byteOffset + cut, suffix.length).equals(suffix), "signature: not the last field of the record");
+  return { change, signature: { signer: s.signer, keyId: s.keyId, signature: s.signature }, signed: bytes.subarray(0, cut) };
+}
+
+const releaseMessage = (r: DeviceRelease) => ({
+  from: r.from,
+  generation: BigInt(r.generation),
+  keyId: r.keyId,
+  rootSignature: r.rootSignature,
+  index: r.index,
+  leaves: r.leaves,
+  path: r.path,
+});
+
+/** Serialises a route for the stream, unsigned. Only route fields exist in the message: no secret can travel. */
 export function encodeRecord(c: RouteChange, committedBy: string): Uint8Array {
   const at = BigInt(c.route.committedAt);
   switch (c.kind) {
@@ -44,7 +98,17 @@ export function encodeRecord(c: RouteChange, committedBy: string): Uint8Array {
       return toBinary(
         RouteRecordSchema,
         create(RouteRecordSchema, {
-          record: { case: "device", value: { productKey: c.route.productKey, deviceName: c.route.deviceName, holder: c.route.holder, generation: BigInt(c.route.generation), nearest: c.route.nearest } },
+          record: {
+            case: "device",
+            value: {
+              productKey: c.route.productKey,
+              deviceName: c.route.deviceName,
+              holder: c.route.holder,
+              generation: BigInt(c.route.generation),
+              nearest: c.route.nearest,
+              ...(c.route.release === undefined ? {} : { release: releaseMessage(c.route.release) }),
+            },
+          },
           committedBy,
           committedAtMs: at,
         }),
@@ -79,7 +143,10 @@ export function encodeRecord(c: RouteChange, committedBy: string): Uint8Array {
       return toBinary(
         RouteRecordSchema,
         create(RouteRecordSchema, {
-          record: { case: "instance", value: { instanceId: r.instanceId, regionId: r.regionId, mqttHost: r.mqttHost, mqttPort: r.mqttPort, version: BigInt(r.version) } },
+          record: {
+            case: "instance",
+            value: { instanceId: r.instanceId, regionId: r.regionId, mqttHost: r.mqttHost, mqttPort: r.mqttPort, version: BigInt(r.version), certificates: r.certificates, peerAddress: r.peerAddress, kind: r.kind },
+          },
           committedBy,
           committedAtMs: at,
         }),
@@ -145,12 +212,29 @@ const TOPIC_OPERATIONS: readonly TopicOperation[] = ["pub", "sub", "all"];
  * overwrite another route by being stored under its key).
  */
 export function decodeRecord(key: string, bytes: Uint8Array): RouteChange {
-  let m;
+  return routeOf(key, parse(bytes));
+}
+
+function parse(bytes: Uint8Array) {
   try {
-    m = fromBinary(RouteRecordSchema, bytes);
+    return fromBinary(RouteRecordSchema, bytes);
   } catch (e) {
     throw new RecordError(`undecodable record: ${(e as Error).message}`);
   }
+}
+
+function releaseOf(r: DeviceReleaseMessage | undefined): DeviceRelease | undefined {
+  if (r === undefined) return undefined;
+  check(INSTANCE_RE.test(r.from), "device.release.from is not an instance id");
+  check(r.generation >= 1n && r.generation < 2n ** 53n, "device.release.generation must be at least 1");
+  check(r.keyId.length === 16, "device.release.key_id must be 16 bytes");
+  check(r.rootSignature.length > 0 && r.rootSignature.length <= 512, "device.release.root_signature: bad length");
+  check(r.leaves >= 1 && r.leaves <= 100_000 && r.index < r.leaves, "device.release.index must be below device.release.leaves");
+  check(r.path.length <= 20 && r.path.every((p) => p.length === 32), "device.release.path must be at most 20 hashes of 32 bytes");
+  return { from: r.from, generation: Number(r.generation), keyId: r.keyId, rootSignature: r.rootSignature, index: r.index, leaves: r.leaves, path: r.path };
+}
+
+function routeOf(key: string, m: ReturnType<typeof parse>): RouteChange {
   const committedBy = m.committedBy;
   const committedAt = Number(m.committedAtMs);
   let c: RouteChange;
@@ -161,7 +245,11 @@ export function decodeRecord(key: string, bytes: Uint8Array): RouteChange {
       check(DEVICE_NAME_RE.test(d.deviceName), "device.device_name is not a DeviceName");
       check(INSTANCE_RE.test(d.holder), "device.holder is not an instance id");
       check(d.generation >= 1n && d.generation < 2n ** 53n, "device.generation must be at least 1");
-      c = { kind: "device", route: { productKey: d.productKey, deviceName: d.deviceName, holder: d.holder, generation: Number(d.generation), nearest: d.nearest, committedBy, committedAt } };
+      const release = releaseOf(d.release);
+      c = {
+        kind: "device",
+        route: { productKey: d.productKey, deviceName: d.deviceName, holder: d.holder, generation: Number(d.generation), nearest: d.nearest, ...(release === undefined ? {} : { release }), committedBy, committedAt },
+      };
       break;
     }
     case "product": {
@@ -197,7 +285,23 @@ export function decodeRecord(key: string, bytes: Uint8Array): RouteChange {
       check(HOST_RE.test(i.mqttHost), "instance.mqtt_host is not a host");
       check(i.mqttPort >= 1 && i.mqttPort <= 65535, "instance.mqtt_port must be 1-65535");
       check(i.version >= 1n && i.version < 2n ** 53n, "instance.version must be at least 1");
-      c = { kind: "instance", route: { instanceId: i.instanceId, regionId: i.regionId, mqttHost: i.mqttHost, mqttPort: i.mqttPort, version: Number(i.version), committedAt } };
+      check(i.certificates.length <= 4 && i.certificates.every((x) => x.length <= 8192), "instance.certificates: at most 4 of at most 8 KiB");
+      check(i.peerAddress === "" || HOST_PORT_RE.test(i.peerAddress), "instance.peer_address is not host:port");
+      check(["", "legacy-public", "public", "enterprise"].includes(i.kind), "instance.kind must be legacy-public, public or enterprise");
+      c = {
+        kind: "instance",
+        route: {
+          instanceId: i.instanceId,
+          regionId: i.regionId,
+          mqttHost: i.mqttHost,
+          mqttPort: i.mqttPort,
+          version: Number(i.version),
+          certificates: i.certificates,
+          peerAddress: i.peerAddress,
+          kind: i.kind,
+          committedAt,
+        },
+      };
       break;
     }
     case "account": {

@@ -1,14 +1,25 @@
 import type { KV } from "@nats-io/kv";
 import { recordOrder, type RouteChange } from "../domain/index.js";
-import { decodeRecord, encodeRecord, keyOf } from "./codec.js";
+import type { SigningKey } from "../trust/index.js";
+import { decodeRecord, keyOf, sealRecord } from "./codec.js";
 import { isWrongLastSequence } from "./nats-errors.js";
 
 /**
- * Writes records into the bucket so that a key only ever moves forward: a
- * record replaces the stored one only when its generation (or version) is
- * higher, checked with compare-and-set against the revision read.
+ * Writes records, signed with this daemon's key, into the bucket so that a
+ * key only ever moves forward: a record replaces the stored one only when
+ * its generation (or version) is higher — or when the stored one is not its
+ * owner's — checked with compare-and-set against the revision read.
  */
-export function createRecordPublisher(self: string) {
+export function createRecordPublisher(
+  self: string,
+  signingKey: SigningKey | undefined,
+  /**
+   * Whether a record found in the bucket is its owner's. One that is not
+   * (unsigned, forged, contradicted) does not hold back ours, whatever its
+   * generation: the owner writes over it.
+   */
+  trusted: (key: string, value: Uint8Array, revision: number) => Promise<boolean> = () => Promise.resolve(true),
+) {
   /**
    * Revisions this publisher last wrote, by key (bounded): the next write of
    * the same key can be a single compare-and-set instead of a read and a write.
@@ -25,7 +36,7 @@ export function createRecordPublisher(self: string) {
    */
   return async function publish(kv: KV, c: RouteChange): Promise<"published" | "superseded"> {
     const key = keyOf(c);
-    const bytes = encodeRecord(c, self);
+    const bytes = sealRecord(c, self, signingKey);
     const remember = (rev: number): void => {
       if (written.size >= WRITTEN_MAX) written.clear();
       written.set(key, rev);
@@ -49,7 +60,7 @@ export function createRecordPublisher(self: string) {
             } catch {
               existing = undefined; // a bad record is overwritten by a good one
             }
-            if (existing !== undefined && recordOrder(existing) >= recordOrder(c)) {
+            if (existing !== undefined && recordOrder(existing) >= recordOrder(c) && (await trusted(key, cur.value, cur.revision))) {
               remember(cur.revision);
               return "superseded";
             }

@@ -6,9 +6,10 @@ import type { RouteChange } from "../domain/index.js";
 import type { Outbox, RecordsRepo, ReplicatedRecord, StoreHub } from "../store/index.js";
 import type { Metrics, ReplicationSnapshot } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
-import { decodeRecord, RecordError } from "./codec.js";
+import type { SigningKey } from "../trust/index.js";
 import { isStreamNotFound } from "./nats-errors.js";
 import { createRecordPublisher } from "./publisher.js";
+import type { RecordGate, Refused } from "./record-gate.js";
 
 export interface ReplicatorOptions {
   servers: string[];
@@ -26,6 +27,12 @@ export interface ReplicatorOptions {
   caFile?: string | undefined;
   /** This instance's id (the NATS connection name, and committed_by of its records). */
   self: string;
+  /** What this daemon signs its records with; undefined: they go unsigned (no peer certificate). */
+  signingKey: SigningKey | undefined;
+  /** Every record from the stream passes it before it is applied. */
+  gate: RecordGate;
+  /** Called with the records the gate refused (after they are counted and logged). */
+  onRefused?: (refused: readonly Refused[]) => void;
   records: RecordsRepo;
   outbox: Outbox;
   /** Each `record.queued` wakes the publisher. */
@@ -55,6 +62,9 @@ interface StreamEntry {
   revision: number;
   operation: string;
 }
+
+/** Records waiting for their signer's instance record, at most. */
+const PARKED_MAX = 200_000;
 
 /** Entries applied per transaction while catching up. */
 const APPLY_BATCH = 1000;
@@ -160,7 +170,12 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
     });
   }
 
-  const publishOne = createRecordPublisher(opts.self);
+  const publishOne = createRecordPublisher(opts.self, opts.signingKey, async (key, value, revision) => {
+    const { admitted } = await opts.gate.check([{ key, value, revision }]);
+    return admitted.length === 1 && admitted[0]!.unverified === undefined;
+  });
+  /** Records signed by members whose instance record has not arrived yet, by key (the newest). */
+  const parked = new Map<string, StreamEntry>();
 
   async function publishLoop(kv: KV): Promise<void> {
     let backoff = 100;
@@ -170,11 +185,18 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
         await waitForKick(1000);
         continue;
       }
-      const results = await Promise.allSettled(items.map((i) => publishOne(kv, i.change)));
+      // Instance records first: they carry the keys that the others are checked with.
+      const ordered = [...items.filter((i) => i.change.kind === "instance"), ...items.filter((i) => i.change.kind !== "instance")];
+      const firsts = ordered.findIndex((i) => i.change.kind !== "instance");
+      const cut = firsts === -1 ? ordered.length : firsts;
+      const results = [
+        ...(await Promise.allSettled(ordered.slice(0, cut).map((i) => publishOne(kv, i.change)))),
+        ...(await Promise.allSettled(ordered.slice(cut).map((i) => publishOne(kv, i.change)))),
+      ];
       const done: number[] = [];
       let failed = 0;
       results.forEach((r, idx) => {
-        const item = items[idx]!;
+        const item = ordered[idx]!;
         if (r.status === "fulfilled") {
           done.push(item.seq);
           metrics.replicationPublished.inc({ kind: item.change.kind, result: r.value });
@@ -191,24 +213,60 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
     }
   }
 
-  function applyBatch(entries: StreamEntry[]): void {
-    const batch: ReplicatedRecord[] = [];
-    const kinds: string[] = [];
-    for (const e of entries) {
-      if (e.operation !== "PUT") continue; // routes are never deleted; a purge is an operator's action
-      try {
-        const change = decodeRecord(e.key, e.value);
-        batch.push({ revision: e.revision, change });
-        kinds.push(change.kind);
-      } catch (err) {
-        if (!(err instanceof RecordError)) throw err;
-        metrics.replicationApplied.inc({ kind: "unknown", result: "invalid" });
-        log.warn({ key: e.key, revision: e.revision, reason: err.message }, "replication: skipped an invalid route record");
+  /** Counts, logs and reports refused records; a record over one this daemon owns has it published again. */
+  function refuse(refused: readonly Refused[]): void {
+    for (const r of refused) {
+      const kind = r.change?.kind ?? "unknown";
+      metrics.replicationRefused.inc({ kind, reason: r.reason });
+      log.warn({ key: r.key, revision: r.revision, kind, reason: r.reason, signer: r.signer, detail: r.detail }, "replication: refused a record that is not its owner's");
+      const own = r.change === undefined ? undefined : ownKey(r.change);
+      if (own !== undefined) {
+        log.warn({ key: r.key }, "replication: the stream holds a record over one this daemon owns; publishing ours again");
+        records.republish(...own);
       }
     }
-    const last = entries[entries.length - 1]!.revision;
+    if (refused.length > 0) opts.onRefused?.(refused);
+  }
+
+  /** The outbox key of this daemon's own record under the same key, when it has one. */
+  function ownKey(c: RouteChange): [RouteChange["kind"], string, string] | undefined {
+    const self = opts.self;
+    switch (c.kind) {
+      case "device":
+        return records.device(c.route.productKey, c.route.deviceName)?.holder === self ? ["device", c.route.productKey, c.route.deviceName] : undefined;
+      case "product":
+        return records.product(c.route.productKey)?.home === self ? ["product", c.route.productKey, ""] : undefined;
+      case "pool":
+        return records.pool(c.route.productKey)?.home === self ? ["pool", c.route.productKey, ""] : undefined;
+      case "instance":
+        return c.route.instanceId === self && records.instance(self) !== undefined ? ["instance", self, ""] : undefined;
+      case "account":
+        return records.account(c.route.accountId)?.home === self ? ["account", c.route.accountId, ""] : undefined;
+    }
+  }
+
+  /**
+   * Checks a batch through the gate and applies what passes, in one
+   * transaction with the new last revision (`through`, or the batch's last).
+   */
+  async function applyBatch(entries: StreamEntry[], through?: number): Promise<void> {
+    const puts = entries.filter((e) => e.operation === "PUT"); // routes are never deleted; a purge is an operator's action
+    const { admitted, refused, parked: waiting } = await opts.gate.check(puts);
+    refuse(refused);
+    for (const e of waiting) {
+      parked.delete(e.key);
+      if (parked.size >= PARKED_MAX) {
+        refuse([{ key: e.key, revision: e.revision, reason: "unknown_signer", detail: "signed by an instance whose record has not arrived, and too many records wait", signer: "" }]);
+      } else parked.set(e.key, { ...e, operation: "PUT" });
+    }
+    const batch: ReplicatedRecord[] = [];
+    for (const a of admitted) {
+      if (a.unverified !== undefined) metrics.replicationUnverified.inc({ kind: a.change.kind, reason: a.unverified });
+      batch.push({ revision: a.revision, change: a.change });
+    }
+    const last = through ?? (entries.length === 0 ? records.lastRevision() : entries[entries.length - 1]!.revision);
     lastProgressAt = Date.now();
-    const applied = records.apply(batch, last, (c) => {
+    const applied = records.apply(batch, Math.max(last, records.lastRevision()), (c) => {
       metrics.replicationApplied.inc({ kind: c.kind, result: "conflict" });
       if (c.kind === "account") {
         log.error({ account: c.route.accountId, name: c.route.accountName, home: c.route.home }, "replication: an account of another daemon has a name another account holds here; it is not in this directory until one is renamed");
@@ -221,7 +279,32 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
       metrics.replicationApplied.inc({ kind: r.change.kind, result: ok ? "applied" : "stale" });
       if (ok && r.change.route.committedAt > 0) metrics.replicationApplyLag.observe(Math.max(0, now - r.change.route.committedAt) / 1000);
     }
+    for (const r of refused) metrics.replicationApplied.inc({ kind: r.change?.kind ?? "unknown", result: r.reason === "invalid" ? "invalid" : "refused" });
     if (applied.length > 0) opts.onApplied(applied);
+    // A new member's record lets the records that waited for it be checked.
+    if (parked.size > 0 && applied.some((c) => c.kind === "instance")) {
+      const again = [...parked.values()];
+      parked.clear();
+      await applyBatch(again, records.lastRevision());
+    }
+  }
+
+  /**
+   * Before catching up: the instance records (which carry the keys
+   * everything else is checked with) and the product routes (a device at
+   * its product's home needs no release), read by key, so that the
+   * stream's order does not matter. Applied without moving the revision.
+   */
+  async function preload(kv: KV): Promise<void> {
+    for (const prefix of ["inst.>", "prod.>"]) {
+      const entries: StreamEntry[] = [];
+      for await (const key of await kv.keys(prefix)) {
+        const e = await kv.get(key);
+        if (e !== null && e.operation === "PUT") entries.push({ key, value: e.value, revision: e.revision, operation: "PUT" });
+        if (stopper.signal.aborted) return;
+      }
+      for (let i = 0; i < entries.length; i += APPLY_BATCH) await applyBatch(entries.slice(i, i + APPLY_BATCH), records.lastRevision());
+    }
   }
 
   const bucketStream = `KV_${opts.bucket}`;
@@ -288,12 +371,12 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
             batch.push(toEntry(m));
             const behind = m.info.pending;
             if (behind === 0 || batch.length >= APPLY_BATCH) {
-              applyBatch(batch);
+              await applyBatch(batch);
               batch = [];
               markCaughtUp(behind);
             }
           }
-          if (batch.length > 0) applyBatch(batch);
+          if (batch.length > 0) await applyBatch(batch);
         } finally {
           stopper.signal.removeEventListener("abort", onAbort);
         }
@@ -352,6 +435,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
         const jsm = await jetstreamManager(nc);
         await ensureMirror(jsm);
         log.info({ bucket: opts.bucket, readFrom: readStream, lastRevision: records.lastRevision() }, "replication: routes bucket open; catching up");
+        await preload(kv);
         await Promise.all([publishLoop(kv), watchLoop(nc, jsm), checkLoop(jsm)]);
         return;
       } catch (e) {

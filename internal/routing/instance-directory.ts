@@ -29,7 +29,14 @@ export type InstanceDirectory = ReturnType<typeof createInstanceDirectory>;
  * own record wins over a peer entry written by hand for the endpoint and
  * region; configuration alone says which instances are peers and their kind.
  */
-export function createInstanceDirectory(opts: { self: ConfiguredInstance; peers: readonly ConfiguredInstance[]; records: RecordsRepo; now?: () => number }) {
+export function createInstanceDirectory(opts: {
+  self: ConfiguredInstance;
+  peers: readonly ConfiguredInstance[];
+  records: RecordsRepo;
+  /** What this daemon's instance record says of it beyond its configuration: its certificates and peer address. */
+  identity?: () => { certificates: Uint8Array[]; peerAddress: string };
+  now?: () => number;
+}) {
   const { self, records } = opts;
   const now = opts.now ?? Date.now;
   const byId = new Map<string, KnownInstance>();
@@ -78,14 +85,44 @@ export function createInstanceDirectory(opts: { self: ConfiguredInstance; peers:
     learn(r: InstanceRoute): void {
       if (r.instanceId !== self.id) learnRecord(r);
     },
-    /** Commits this daemon's own record when it changed (endpoint, region); true when it did. */
+    /**
+     * Commits this daemon's own record when it changed (endpoint, region,
+     * kind, certificates, peer address); true when it did. A new
+     * certificate goes first and the one before it stays listed, so that
+     * records it signed still check until they are signed again.
+     */
     announceSelf(): boolean {
       const announced = records.instances().find((i) => i.instanceId === self.id);
-      if (announced !== undefined && announced.mqttHost === self.mqtt.host && announced.mqttPort === self.mqtt.port && announced.regionId === self.region) return false;
+      const id = opts.identity?.() ?? { certificates: [], peerAddress: "" };
+      const current = id.certificates[0];
+      const certificates =
+        current === undefined ? [] : [current, ...(announced?.certificates ?? []).filter((c) => !Buffer.from(c).equals(Buffer.from(current))).slice(0, 1)];
+      const same = (a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean => a.length === b.length && a.every((x, i) => Buffer.from(x).equals(Buffer.from(b[i]!)));
+      if (
+        announced !== undefined &&
+        announced.mqttHost === self.mqtt.host &&
+        announced.mqttPort === self.mqtt.port &&
+        announced.regionId === self.region &&
+        announced.kind === self.kind &&
+        announced.peerAddress === id.peerAddress &&
+        (current === undefined || Buffer.from(announced.certificates[0] ?? []).equals(Buffer.from(current)))
+      ) {
+        return false;
+      }
       const t = now();
       return records.commitOne({
         kind: "instance",
-        route: { instanceId: self.id, regionId: self.region, mqttHost: self.mqtt.host, mqttPort: self.mqtt.port, version: Math.max(t, (announced?.version ?? 0) + 1), committedAt: t },
+        route: {
+          instanceId: self.id,
+          regionId: self.region,
+          mqttHost: self.mqtt.host,
+          mqttPort: self.mqtt.port,
+          version: Math.max(t, (announced?.version ?? 0) + 1),
+          certificates: same(certificates, announced?.certificates ?? []) ? (announced?.certificates ?? []) : certificates,
+          peerAddress: id.peerAddress,
+          kind: self.kind,
+          committedAt: t,
+        },
       });
     },
   };

@@ -7,6 +7,7 @@ import type { StoreHub } from "./events.js";
 import {
   PreconditionError,
   type DescribeInstance,
+  type DeviceRelease,
   type DeviceCertificate,
   type HandoffOutcome,
   type ProductBundle,
@@ -114,14 +115,26 @@ export function createHandoffApplier(opts: {
      * publication: the route flips. A repeat, another caller, or a device no
      * longer arriving so changes nothing. Returns how many were confirmed.
      */
-    confirm(jobId: string, productKey: string, source: string, devices: readonly { deviceName: string; generation: number }[], nearest: boolean): number {
+    confirm(
+      jobId: string,
+      productKey: string,
+      source: string,
+      devices: readonly { deviceName: string; generation: number }[],
+      nearest: boolean,
+      /** The source's signed release of each device, in order; its route carries it (docs/operating/security.md). */
+      releases?: readonly DeviceRelease[],
+    ): number {
       const t = now();
       const confirmed = db.transaction(() => {
         const out: { deviceName: string; disabled: boolean }[] = [];
-        for (const d of devices) {
+        for (const [i, d] of devices.entries()) {
           const c = opts.devices.confirmArrival(productKey, d.deviceName, jobId, d.generation, source);
           if (c === undefined) continue;
-          opts.records.commit({ kind: "device", route: { productKey, deviceName: d.deviceName, holder: self, generation: d.generation, nearest, committedBy: self, committedAt: t } }, true);
+          const release = releases?.[i];
+          opts.records.commit(
+            { kind: "device", route: { productKey, deviceName: d.deviceName, holder: self, generation: d.generation, nearest, ...(release === undefined ? {} : { release }), committedBy: self, committedAt: t } },
+            true,
+          );
           out.push({ deviceName: d.deviceName, disabled: c.disabled });
         }
         return out;

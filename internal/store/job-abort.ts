@@ -70,7 +70,13 @@ export function createJobAbort(o: {
           if (r.generation > 0) {
             if (mode === "force") {
               if (o.devices.returnAt(job.productKey, r.device_name, job.jobId, r.generation + 1)) {
-                o.records.commit({ kind: "device", route: { productKey: job.productKey, deviceName: r.device_name, holder: o.self, generation: r.generation + 1, nearest: false, committedBy: o.self, committedAt: t } }, true);
+                o.records.commit(
+                  {
+                    kind: "device",
+                    route: { productKey: job.productKey, deviceName: r.device_name, holder: o.self, generation: r.generation + 1, nearest: false, release: o.records.keptRelease(job.productKey, r.device_name, o.self), committedBy: o.self, committedAt: t },
+                  },
+                  true,
+                );
               }
             } else o.devices.stayHere(job.productKey, r.device_name, job.jobId);
           }

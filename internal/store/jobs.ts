@@ -212,7 +212,7 @@ export function createJobsRepo(opts: {
             // applies it), and the job's part for it is done.
             const g = d.generation + 1;
             devices.setGeneration(job.productKey, dn, g);
-            opts.records.commit({ kind: "device", route: { productKey: job.productKey, deviceName: dn, holder: self, generation: g, nearest: true, committedBy: self, committedAt: now() } }, true);
+            opts.records.commit({ kind: "device", route: { productKey: job.productKey, deviceName: dn, holder: self, generation: g, nearest: true, release: opts.records.keptRelease(job.productKey, dn, self), committedBy: self, committedAt: now() } }, true);
             setJobDeviceGeneration.run(g, jobId, dn);
             succeedJobDevice.run(jobId, dn);
             marked.push(dn);

@@ -374,6 +374,17 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX job_event_outbox_webhook ON job_event_outbox(webhook, seq);
   `,
+  // 7: signed records (docs/operating/security.md "Threat model"). A device
+  // route keeps its release proof; an instance record its certificates,
+  // peer address and kind; the state remembers which key signed this
+  // daemon's published records (a new key re-publishes them all).
+  `
+  ALTER TABLE device_routes ADD COLUMN release BLOB;
+  ALTER TABLE instance_routes ADD COLUMN certificates TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE instance_routes ADD COLUMN peer_address TEXT NOT NULL DEFAULT '';
+  ALTER TABLE instance_routes ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+  ALTER TABLE replication_state ADD COLUMN signing_key TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

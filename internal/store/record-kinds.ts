@@ -1,6 +1,8 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Db } from "./db.js";
 import { accountRecordKind } from "./accounts.js";
-import type { DeviceRoute, InstanceRoute, PoolRoute, ProductRoute, RouteChange } from "../domain/index.js";
+import type { DeviceRelease, DeviceRoute, InstanceRoute, PoolRoute, ProductRoute, RouteChange } from "../domain/index.js";
+import { DeviceReleaseSchema } from "../gen/iotfed/v1/replication_pb.js";
 
 /** The kinds of replicated record (ARCHITECTURE.md "Three planes": the replication plane). */
 export type RecordKindName = RouteChange["kind"];
@@ -32,6 +34,7 @@ interface DeviceRouteRow {
   holder: string;
   generation: number;
   nearest: number;
+  release: Buffer | null;
   committed_by: string;
   committed_at: number;
 }
@@ -55,6 +58,9 @@ interface InstanceRouteRow {
   mqtt_host: string;
   mqtt_port: number;
   version: number;
+  certificates: string;
+  peer_address: string;
+  kind: string;
   committed_at: number;
 }
 interface PoolRouteRow {
@@ -76,19 +82,30 @@ interface PoolRouteRow {
 
 function deviceKind(db: Db): RecordKind<"device"> {
   const upsert = db.prepare(
-    `INSERT INTO device_routes(product_key, device_name, holder, generation, nearest, committed_by, committed_at, revision)
-     VALUES (@productKey, @deviceName, @holder, @generation, @nearest, @committedBy, @committedAt, @revision)
-     ON CONFLICT DO UPDATE SET holder = excluded.holder, generation = excluded.generation, nearest = excluded.nearest, committed_by = excluded.committed_by,
-       committed_at = excluded.committed_at, revision = excluded.revision
+    `INSERT INTO device_routes(product_key, device_name, holder, generation, nearest, release, committed_by, committed_at, revision)
+     VALUES (@productKey, @deviceName, @holder, @generation, @nearest, @release, @committedBy, @committedAt, @revision)
+     ON CONFLICT DO UPDATE SET holder = excluded.holder, generation = excluded.generation, nearest = excluded.nearest, release = excluded.release,
+       committed_by = excluded.committed_by, committed_at = excluded.committed_at, revision = excluded.revision
      WHERE excluded.generation > device_routes.generation`,
   );
   const select = db.prepare<[string, string], DeviceRouteRow>(
-    "SELECT product_key, device_name, holder, generation, nearest, committed_by, committed_at FROM device_routes WHERE product_key = ? AND device_name = ?",
+    "SELECT product_key, device_name, holder, generation, nearest, release, committed_by, committed_at FROM device_routes WHERE product_key = ? AND device_name = ?",
   );
   return {
     kind: "device",
     key: (r) => [r.productKey, r.deviceName],
-    upsert: (r, revision) => upsert.run({ ...r, nearest: r.nearest ? 1 : 0, revision }).changes === 1,
+    upsert: (r, revision) =>
+      upsert.run({
+        productKey: r.productKey,
+        deviceName: r.deviceName,
+        holder: r.holder,
+        generation: r.generation,
+        nearest: r.nearest ? 1 : 0,
+        release: r.release === undefined ? null : encodeRelease(r.release),
+        committedBy: r.committedBy,
+        committedAt: r.committedAt,
+        revision,
+      }).changes === 1,
     get(k1, k2) {
       const r = select.get(k1, k2);
       return r === undefined ? undefined : toDeviceRoute(r);
@@ -97,12 +114,21 @@ function deviceKind(db: Db): RecordKind<"device"> {
   };
 }
 
+/** A release proof as kept in device_routes.release: its wire message. */
+const encodeRelease = (r: DeviceRelease): Buffer =>
+  Buffer.from(toBinary(DeviceReleaseSchema, create(DeviceReleaseSchema, { ...r, generation: BigInt(r.generation) })));
+function decodeRelease(bytes: Buffer): DeviceRelease {
+  const m = fromBinary(DeviceReleaseSchema, bytes);
+  return { from: m.from, generation: Number(m.generation), keyId: m.keyId, rootSignature: m.rootSignature, index: m.index, leaves: m.leaves, path: m.path };
+}
+
 const toDeviceRoute = (r: DeviceRouteRow): DeviceRoute => ({
   productKey: r.product_key,
   deviceName: r.device_name,
   holder: r.holder,
   generation: r.generation,
   nearest: r.nearest === 1,
+  ...(r.release === null ? {} : { release: decodeRelease(r.release) }),
   committedBy: r.committed_by,
   committedAt: r.committed_at,
 });
@@ -126,6 +152,9 @@ export const toInstanceRoute = (r: InstanceRouteRow): InstanceRoute => ({
   mqttHost: r.mqtt_host,
   mqttPort: r.mqtt_port,
   version: r.version,
+  certificates: (JSON.parse(r.certificates) as string[]).map((c) => Buffer.from(c, "base64")),
+  peerAddress: r.peer_address,
+  kind: r.kind,
   committedAt: r.committed_at,
 });
 export const toPoolRoute = (r: PoolRouteRow): PoolRoute => ({
@@ -170,17 +199,18 @@ function productKind(db: Db): RecordKind<"product"> {
 
 function instanceKind(db: Db): RecordKind<"instance"> {
   const upsert = db.prepare(
-    `INSERT INTO instance_routes(instance_id, region_id, mqtt_host, mqtt_port, version, committed_at, revision)
-     VALUES (@instanceId, @regionId, @mqttHost, @mqttPort, @version, @committedAt, @revision)
+    `INSERT INTO instance_routes(instance_id, region_id, mqtt_host, mqtt_port, version, certificates, peer_address, kind, committed_at, revision)
+     VALUES (@instanceId, @regionId, @mqttHost, @mqttPort, @version, @certificates, @peerAddress, @kind, @committedAt, @revision)
      ON CONFLICT DO UPDATE SET region_id = excluded.region_id, mqtt_host = excluded.mqtt_host, mqtt_port = excluded.mqtt_port,
-       version = excluded.version, committed_at = excluded.committed_at, revision = excluded.revision
+       version = excluded.version, certificates = excluded.certificates, peer_address = excluded.peer_address, kind = excluded.kind,
+       committed_at = excluded.committed_at, revision = excluded.revision
      WHERE excluded.version > instance_routes.version`,
   );
   const select = db.prepare<[string], InstanceRouteRow>("SELECT * FROM instance_routes WHERE instance_id = ?");
   return {
     kind: "instance",
     key: (r) => [r.instanceId, ""],
-    upsert: (r, revision) => upsert.run({ ...r, revision }).changes === 1,
+    upsert: (r, revision) => upsert.run({ ...r, certificates: JSON.stringify(r.certificates.map((c) => Buffer.from(c).toString("base64"))), revision }).changes === 1,
     get(k1) {
       const r = select.get(k1);
       return r === undefined ? undefined : toInstanceRoute(r);

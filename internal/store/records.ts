@@ -3,7 +3,7 @@ import { decodePageToken, toPage, type Page } from "./paging.js";
 import { recordKinds, toPoolRoute, toProductRoute, toInstanceRoute, type PoolRouteRow, type ProductRouteRow, type InstanceRouteRow, type RecordKinds } from "./record-kinds.js";
 import type { Outbox } from "./outbox.js";
 import type { StoreHub } from "./events.js";
-import { AlreadyExistsError, type DeviceRoute, type InstanceRoute, type PoolRoute, type ProductRoute, type RouteChange } from "../domain/index.js";
+import { AlreadyExistsError, type AccountRoute, type DeviceRelease, type DeviceRoute, type InstanceRoute, type PoolRoute, type ProductRoute, type RouteChange } from "../domain/index.js";
 
 /** A record read from the stream, with its stream revision. */
 export interface ReplicatedRecord {
@@ -35,6 +35,8 @@ export function createRecordsRepo(db: Db, opts: { outbox: Outbox; hub: StoreHub;
   const allInstances = db.prepare<[], InstanceRouteRow>("SELECT * FROM instance_routes");
   const selectRevision = db.prepare<[], { last_revision: number }>("SELECT last_revision FROM replication_state WHERE id = 1");
   const setRevision = db.prepare("UPDATE replication_state SET last_revision = ?, updated_at = ? WHERE id = 1");
+  const selectSigningKey = db.prepare<[], { signing_key: string }>("SELECT signing_key FROM replication_state WHERE id = 1");
+  const setSigningKey = db.prepare("UPDATE replication_state SET signing_key = ? WHERE id = 1");
   const counts = db.prepare<[], { devices: number; products: number; instances: number }>(
     `SELECT (SELECT count(*) FROM device_routes) AS devices,
             (SELECT count(*) FROM product_routes WHERE deleted = 0) AS products,
@@ -95,6 +97,21 @@ export function createRecordsRepo(db: Db, opts: { outbox: Outbox; hub: StoreHub;
     lastRevision(): number {
       return selectRevision.get()!.last_revision;
     },
+    /**
+     * Notes the key (its id, in hex) that signs this daemon's records; when
+     * it is not the one noted before (a first signing key, or a new one),
+     * every record this daemon owns is queued to be published again, signed
+     * with it. Returns how many were queued.
+     */
+    useSigningKey(keyId: string, self: string): number {
+      if (selectSigningKey.get()!.signing_key === keyId) return 0;
+      return db.transaction(() => {
+        setSigningKey.run(keyId);
+        const n = opts.outbox.requeueOwn(self);
+        if (n > 0) opts.hub.emit("record.queued", { kind: "instance" });
+        return n;
+      })();
+    },
     /** Forgets the stream position (the stream was recreated): the next watch reads it all again. */
     resetRevision(): void {
       setRevision.run(0, now());
@@ -111,6 +128,28 @@ export function createRecordsRepo(db: Db, opts: { outbox: Outbox; hub: StoreHub;
     },
     products(): ProductRoute[] {
       return allProducts.all().map(toProductRoute);
+    },
+    /**
+     * The release by which `holder` got a device it still holds, carried into
+     * the routes it commits without a move (a new generation at the same
+     * holder: nearest marking, a forced abort). Undefined at the product's
+     * home, where the device never arrived from anywhere.
+     */
+    keptRelease(productKey: string, deviceName: string, holder: string): DeviceRelease | undefined {
+      const r = kinds.device.get(productKey, deviceName);
+      return r?.holder === holder ? r.release : undefined;
+    },
+    /** An account's record, when it has one. */
+    account(accountId: string): AccountRoute | undefined {
+      return kinds.account.get(accountId, "");
+    },
+    instance(instanceId: string): InstanceRoute | undefined {
+      return kinds.instance.get(instanceId, "");
+    },
+    /** Queues this daemon's current record under a key for publication again (it was overwritten in the stream). */
+    republish(kind: RouteChange["kind"], k1: string, k2: string): void {
+      opts.outbox.enqueue(kind, k1, k2);
+      opts.hub.emit("record.queued", { kind });
     },
     /** A product of the public pool (R17). */
     pool(productKey: string): PoolRoute | undefined {

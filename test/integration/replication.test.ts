@@ -235,7 +235,7 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
       );
       const devKey = keyOf({ kind: "device", route: { productKey: pk, deviceName: "trk-000", holder: "", generation: 0, nearest: false, committedBy: "", committedAt: 0 } });
       const prodKey = keyOf({ kind: "product", route: { productKey: pk, home: "", version: 0, deleted: false, candidates: [], accountId: "", productName: "", nodeType: "device", status: "developing", regionId: "", committedBy: "", committedAt: 0 } });
-      const instKey = keyOf({ kind: "instance", route: { instanceId: C.id, regionId: "", mqttHost: "", mqttPort: 0, version: 0, committedAt: 0 } });
+      const instKey = keyOf({ kind: "instance", route: { instanceId: C.id, regionId: "", mqttHost: "", mqttPort: 0, version: 0, certificates: [], peerAddress: "", kind: "", committedAt: 0 } });
       for (const key of [devKey, prodKey, instKey]) {
         await waitFor(`${key} to be republished`, async () => ((await kv.get(key))?.operation === "PUT" ? true : undefined), 20000, 200);
       }

@@ -77,7 +77,7 @@ describe("routing: the route table equals the store plus the stream", () => {
     const stream: RouteChange[] = [
       { kind: "product", route: { productKey: p3, home: "iot-us", version: 1, deleted: false, candidates: ["iot-us", "iot-eu"], accountId: "7777", productName: "lamp", nodeType: "device", status: "published", regionId: "us-west-1", committedBy: "iot-us", committedAt: 1 } },
       { kind: "device", route: { productKey: p3, deviceName: "x-1", holder: "iot-eu", generation: 2, nearest: false, committedBy: "iot-eu", committedAt: 1 } },
-      { kind: "instance", route: { instanceId: "iot-eu", regionId: "eu-central-1", mqttHost: "eu2.example", mqttPort: 8883, version: 5, committedAt: 1 } },
+      { kind: "instance", route: { instanceId: "iot-eu", regionId: "eu-central-1", mqttHost: "eu2.example", mqttPort: 8883, version: 5, certificates: [], peerAddress: "", kind: "", committedAt: 1 } },
     ];
     liveSync.applyReplicated(records.apply(stream.map((change, i) => ({ revision: i + 1, change })), stream.length));
 
@@ -130,8 +130,8 @@ describe("routing: the route table equals the store plus the stream", () => {
     assert.equal(directory.where("iot-us"), "us-west-1/iot-us");
     assert.equal(directory.where("nobody"), "nobody");
     assert.deepEqual(directory.members().map((m) => m.id), ["iot-sh", "iot-eu", "iot-us"]);
-    directory.learn({ instanceId: "iot-eu", regionId: "eu-central-1", mqttHost: "eu2.example", mqttPort: 8883, version: 2, committedAt: 1 });
-    directory.learn({ instanceId: "iot-ap", regionId: "ap-southeast-1", mqttHost: "ap.example", mqttPort: 1883, version: 1, committedAt: 1 });
+    directory.learn({ instanceId: "iot-eu", regionId: "eu-central-1", mqttHost: "eu2.example", mqttPort: 8883, version: 2, certificates: [], peerAddress: "", kind: "", committedAt: 1 });
+    directory.learn({ instanceId: "iot-ap", regionId: "ap-southeast-1", mqttHost: "ap.example", mqttPort: 1883, version: 1, certificates: [], peerAddress: "", kind: "", committedAt: 1 });
     assert.deepEqual(directory.get("iot-eu")?.mqtt, { host: "eu2.example", port: 8883 });
     assert.equal(directory.peer("iot-eu")?.kind, "public", "still a configured peer");
     assert.equal(directory.regionOf("iot-ap"), "ap-southeast-1", "known from the directory");

@@ -16,10 +16,16 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file iotfed/v1/replication.proto.
  */
 export const file_iotfed_v1_replication: GenFile = /*@__PURE__*/
-  fileDesc("Chtpb3RmZWQvdjEvcmVwbGljYXRpb24ucHJvdG8SCWlvdGZlZC52MSKfAgoLUm91dGVSZWNvcmQSKAoGZGV2aWNlGAEgASgLMhYuaW90ZmVkLnYxLkRldmljZVJvdXRlSAASKgoHcHJvZHVjdBgCIAEoCzIXLmlvdGZlZC52MS5Qcm9kdWN0Um91dGVIABItCghpbnN0YW5jZRgDIAEoCzIZLmlvdGZlZC52MS5JbnN0YW5jZVJlY29yZEgAEisKB2FjY291bnQYBCABKAsyGC5pb3RmZWQudjEuQWNjb3VudFJlY29yZEgAEiUKBHBvb2wYBSABKAsyFS5pb3RmZWQudjEuUG9vbFJlY29yZEgAEhQKDGNvbW1pdHRlZF9ieRgKIAEoCRIXCg9jb21taXR0ZWRfYXRfbXMYCyABKANCCAoGcmVjb3JkImwKC0RldmljZVJvdXRlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhMKC2RldmljZV9uYW1lGAIgASgJEg4KBmhvbGRlchgDIAEoCRISCgpnZW5lcmF0aW9uGAQgASgEEg8KB25lYXJlc3QYBSABKAgixwEKDFByb2R1Y3RSb3V0ZRITCgtwcm9kdWN0X2tleRgBIAEoCRIMCgRob21lGAIgASgJEg8KB3ZlcnNpb24YAyABKAQSDwoHZGVsZXRlZBgEIAEoCBISCgpjYW5kaWRhdGVzGAUgAygJEhIKCmFjY291bnRfaWQYBiABKAkSFAoMcHJvZHVjdF9uYW1lGAcgASgJEhEKCW5vZGVfdHlwZRgIIAEoCRIOCgZzdGF0dXMYCSABKAkSEQoJcmVnaW9uX2lkGAogASgJIm8KDkluc3RhbmNlUmVjb3JkEhMKC2luc3RhbmNlX2lkGAEgASgJEhEKCXJlZ2lvbl9pZBgCIAEoCRIRCgltcXR0X2hvc3QYAyABKAkSEQoJbXF0dF9wb3J0GAQgASgNEg8KB3ZlcnNpb24YBSABKAQicAoNQWNjb3VudFJlY29yZBISCgphY2NvdW50X2lkGAEgASgJEhQKDGFjY291bnRfbmFtZRgCIAEoCRIMCgRob21lGAMgASgJEg8KB3ZlcnNpb24YBCABKAQSFgoOY3JlYXRlX3RpbWVfbXMYBSABKAMiTQoJUG9vbFRvcGljEhgKEHRvcGljX3Nob3J0X25hbWUYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIo4CCgpQb29sUmVjb3JkEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSFAoMYWNjb3VudF9uYW1lGAMgASgJEhQKDHByb2R1Y3RfbmFtZRgEIAEoCRIRCglub2RlX3R5cGUYBSABKAkSEwoLZGF0YV9mb3JtYXQYBiABKAkSEwoLZGVzY3JpcHRpb24YByABKAkSDAoEaG9tZRgIIAEoCRIPCgd2ZXJzaW9uGAkgASgEEiQKBnRvcGljcxgKIAMoCzIULmlvdGZlZC52MS5Qb29sVG9waWMSEwoLdGhpbmdfbW9kZWwYCyABKAkSFAoMcG9vbF90aW1lX21zGAwgASgDYgZwcm90bzM");
+  fileDesc("Chtpb3RmZWQvdjEvcmVwbGljYXRpb24ucHJvdG8SCWlvdGZlZC52MSLOAgoLUm91dGVSZWNvcmQSKAoGZGV2aWNlGAEgASgLMhYuaW90ZmVkLnYxLkRldmljZVJvdXRlSAASKgoHcHJvZHVjdBgCIAEoCzIXLmlvdGZlZC52MS5Qcm9kdWN0Um91dGVIABItCghpbnN0YW5jZRgDIAEoCzIZLmlvdGZlZC52MS5JbnN0YW5jZVJlY29yZEgAEisKB2FjY291bnQYBCABKAsyGC5pb3RmZWQudjEuQWNjb3VudFJlY29yZEgAEiUKBHBvb2wYBSABKAsyFS5pb3RmZWQudjEuUG9vbFJlY29yZEgAEhQKDGNvbW1pdHRlZF9ieRgKIAEoCRIXCg9jb21taXR0ZWRfYXRfbXMYCyABKAMSLQoJc2lnbmF0dXJlGA8gASgLMhouaW90ZmVkLnYxLlJlY29yZFNpZ25hdHVyZUIICgZyZWNvcmQiRAoPUmVjb3JkU2lnbmF0dXJlEg4KBnNpZ25lchgBIAEoCRIOCgZrZXlfaWQYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMIoYBCg1EZXZpY2VSZWxlYXNlEgwKBGZyb20YASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoBBIOCgZrZXlfaWQYAyABKAwSFgoOcm9vdF9zaWduYXR1cmUYBCABKAwSDQoFaW5kZXgYBSABKA0SDgoGbGVhdmVzGAYgASgNEgwKBHBhdGgYByADKAwilwEKC0RldmljZVJvdXRlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhMKC2RldmljZV9uYW1lGAIgASgJEg4KBmhvbGRlchgDIAEoCRISCgpnZW5lcmF0aW9uGAQgASgEEg8KB25lYXJlc3QYBSABKAgSKQoHcmVsZWFzZRgGIAEoCzIYLmlvdGZlZC52MS5EZXZpY2VSZWxlYXNlIscBCgxQcm9kdWN0Um91dGUSEwoLcHJvZHVjdF9rZXkYASABKAkSDAoEaG9tZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgEEg8KB2RlbGV0ZWQYBCABKAgSEgoKY2FuZGlkYXRlcxgFIAMoCRISCgphY2NvdW50X2lkGAYgASgJEhQKDHByb2R1Y3RfbmFtZRgHIAEoCRIRCglub2RlX3R5cGUYCCABKAkSDgoGc3RhdHVzGAkgASgJEhEKCXJlZ2lvbl9pZBgKIAEoCSKpAQoOSW5zdGFuY2VSZWNvcmQSEwoLaW5zdGFuY2VfaWQYASABKAkSEQoJcmVnaW9uX2lkGAIgASgJEhEKCW1xdHRfaG9zdBgDIAEoCRIRCgltcXR0X3BvcnQYBCABKA0SDwoHdmVyc2lvbhgFIAEoBBIUCgxjZXJ0aWZpY2F0ZXMYBiADKAwSFAoMcGVlcl9hZGRyZXNzGAcgASgJEgwKBGtpbmQYCCABKAkicAoNQWNjb3VudFJlY29yZBISCgphY2NvdW50X2lkGAEgASgJEhQKDGFjY291bnRfbmFtZRgCIAEoCRIMCgRob21lGAMgASgJEg8KB3ZlcnNpb24YBCABKAQSFgoOY3JlYXRlX3RpbWVfbXMYBSABKAMiTQoJUG9vbFRvcGljEhgKEHRvcGljX3Nob3J0X25hbWUYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIo4CCgpQb29sUmVjb3JkEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSFAoMYWNjb3VudF9uYW1lGAMgASgJEhQKDHByb2R1Y3RfbmFtZRgEIAEoCRIRCglub2RlX3R5cGUYBSABKAkSEwoLZGF0YV9mb3JtYXQYBiABKAkSEwoLZGVzY3JpcHRpb24YByABKAkSDAoEaG9tZRgIIAEoCRIPCgd2ZXJzaW9uGAkgASgEEiQKBnRvcGljcxgKIAMoCzIULmlvdGZlZC52MS5Qb29sVG9waWMSEwoLdGhpbmdfbW9kZWwYCyABKAkSFAoMcG9vbF90aW1lX21zGAwgASgDYgZwcm90bzM");
 
 /**
  * RouteRecord is the value stored under one key of the routes bucket.
+ *
+ * Signed form (docs/operating/security.md "Threat model"): the value is the
+ * serialized record without `signature`, followed by the encoding of field
+ * 15 alone. The signature covers exactly the bytes before it, so a reader
+ * that ignores field 15 (a daemon of an earlier release) still reads the
+ * record, and a reader that checks it needs no re-serialization.
  *
  * @generated from message iotfed.v1.RouteRecord
  */
@@ -72,6 +78,13 @@ export type RouteRecord = Message<"iotfed.v1.RouteRecord"> & {
    * @generated from field: int64 committed_at_ms = 11;
    */
   committedAtMs: bigint;
+
+  /**
+   * The writer's signature over the bytes that precede it; always the last field.
+   *
+   * @generated from field: iotfed.v1.RecordSignature signature = 15;
+   */
+  signature?: RecordSignature | undefined;
 };
 
 /**
@@ -80,6 +93,106 @@ export type RouteRecord = Message<"iotfed.v1.RouteRecord"> & {
  */
 export const RouteRecordSchema: GenMessage<RouteRecord> = /*@__PURE__*/
   messageDesc(file_iotfed_v1_replication, 0);
+
+/**
+ * RecordSignature is a record's writer and its signature.
+ *
+ * @generated from message iotfed.v1.RecordSignature
+ */
+export type RecordSignature = Message<"iotfed.v1.RecordSignature"> & {
+  /**
+   * Instance id of the writer; the record's kind says whom it must be.
+   *
+   * @generated from field: string signer = 1;
+   */
+  signer: string;
+
+  /**
+   * First 16 bytes of the SHA-256 of the signer's certificate (DER): which
+   * of the certificates its instance record lists made the signature.
+   *
+   * @generated from field: bytes key_id = 2;
+   */
+  keyId: Uint8Array;
+
+  /**
+   * Over "iotfed/record/v1\n" followed by the signed bytes; ECDSA in IEEE
+   * P1363 form, or Ed25519.
+   *
+   * @generated from field: bytes signature = 3;
+   */
+  signature: Uint8Array;
+};
+
+/**
+ * Describes the message iotfed.v1.RecordSignature.
+ * Use `create(RecordSignatureSchema)` to create a new message.
+ */
+export const RecordSignatureSchema: GenMessage<RecordSignature> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_replication, 1);
+
+/**
+ * DeviceRelease proves that the previous holder released a device to its
+ * holder: a leaf of a Merkle tree whose root the previous holder signed
+ * when it confirmed the handoff (one signature for a whole batch).
+ *
+ * @generated from message iotfed.v1.DeviceRelease
+ */
+export type DeviceRelease = Message<"iotfed.v1.DeviceRelease"> & {
+  /**
+   * Instance id of the previous holder.
+   *
+   * @generated from field: string from = 1;
+   */
+  from: string;
+
+  /**
+   * The generation at which the holder received the device.
+   *
+   * @generated from field: uint64 generation = 2;
+   */
+  generation: bigint;
+
+  /**
+   * Which certificate of the previous holder signed the root.
+   *
+   * @generated from field: bytes key_id = 3;
+   */
+  keyId: Uint8Array;
+
+  /**
+   * Over "iotfed/release-root/v1\n" followed by the 32-byte root.
+   *
+   * @generated from field: bytes root_signature = 4;
+   */
+  rootSignature: Uint8Array;
+
+  /**
+   * The leaf's index and the tree's leaf count.
+   *
+   * @generated from field: uint32 index = 5;
+   */
+  index: number;
+
+  /**
+   * @generated from field: uint32 leaves = 6;
+   */
+  leaves: number;
+
+  /**
+   * Sibling hashes from the leaf up.
+   *
+   * @generated from field: repeated bytes path = 7;
+   */
+  path: Uint8Array[];
+};
+
+/**
+ * Describes the message iotfed.v1.DeviceRelease.
+ * Use `create(DeviceReleaseSchema)` to create a new message.
+ */
+export const DeviceReleaseSchema: GenMessage<DeviceRelease> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_replication, 2);
 
 /**
  * DeviceRoute says which instance holds a distributed device now.
@@ -119,6 +232,14 @@ export type DeviceRoute = Message<"iotfed.v1.DeviceRoute"> & {
    * @generated from field: bool nearest = 5;
    */
   nearest: boolean;
+
+  /**
+   * How the holder got the device; absent at the product's home, where the
+   * device was registered (and in records of earlier releases).
+   *
+   * @generated from field: iotfed.v1.DeviceRelease release = 6;
+   */
+  release?: DeviceRelease | undefined;
 };
 
 /**
@@ -126,7 +247,7 @@ export type DeviceRoute = Message<"iotfed.v1.DeviceRoute"> & {
  * Use `create(DeviceRouteSchema)` to create a new message.
  */
 export const DeviceRouteSchema: GenMessage<DeviceRoute> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_replication, 1);
+  messageDesc(file_iotfed_v1_replication, 3);
 
 /**
  * ProductRoute says where a product's home is, with its public catalogue
@@ -203,7 +324,7 @@ export type ProductRoute = Message<"iotfed.v1.ProductRoute"> & {
  * Use `create(ProductRouteSchema)` to create a new message.
  */
 export const ProductRouteSchema: GenMessage<ProductRoute> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_replication, 2);
+  messageDesc(file_iotfed_v1_replication, 4);
 
 /**
  * InstanceRecord is an instance's entry in the federation directory: the
@@ -239,6 +360,29 @@ export type InstanceRecord = Message<"iotfed.v1.InstanceRecord"> & {
    * @generated from field: uint64 version = 5;
    */
   version: bigint;
+
+  /**
+   * Its certificates (DER), issued by the federation CA, naming the
+   * instance: the current one first, then earlier ones whose signatures
+   * may still be in the bucket. Its records are checked against these.
+   *
+   * @generated from field: repeated bytes certificates = 6;
+   */
+  certificates: Uint8Array[];
+
+  /**
+   * Where its peer plane listens (host:port): members learn it from here.
+   *
+   * @generated from field: string peer_address = 7;
+   */
+  peerAddress: string;
+
+  /**
+   * public or enterprise.
+   *
+   * @generated from field: string kind = 8;
+   */
+  kind: string;
 };
 
 /**
@@ -246,7 +390,7 @@ export type InstanceRecord = Message<"iotfed.v1.InstanceRecord"> & {
  * Use `create(InstanceRecordSchema)` to create a new message.
  */
 export const InstanceRecordSchema: GenMessage<InstanceRecord> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_replication, 3);
+  messageDesc(file_iotfed_v1_replication, 5);
 
 /**
  * AccountRecord is an account's entry in the federation's account
@@ -293,7 +437,7 @@ export type AccountRecord = Message<"iotfed.v1.AccountRecord"> & {
  * Use `create(AccountRecordSchema)` to create a new message.
  */
 export const AccountRecordSchema: GenMessage<AccountRecord> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_replication, 4);
+  messageDesc(file_iotfed_v1_replication, 6);
 
 /**
  * PoolTopic is a topic class of a pool product.
@@ -324,7 +468,7 @@ export type PoolTopic = Message<"iotfed.v1.PoolTopic"> & {
  * Use `create(PoolTopicSchema)` to create a new message.
  */
 export const PoolTopicSchema: GenMessage<PoolTopic> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_replication, 5);
+  messageDesc(file_iotfed_v1_replication, 7);
 
 /**
  * PoolRecord is a product in the public pool (R17), viewable read-only in
@@ -411,5 +555,5 @@ export type PoolRecord = Message<"iotfed.v1.PoolRecord"> & {
  * Use `create(PoolRecordSchema)` to create a new message.
  */
 export const PoolRecordSchema: GenMessage<PoolRecord> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_replication, 6);
+  messageDesc(file_iotfed_v1_replication, 8);
 

@@ -1,0 +1,123 @@
+import { watchFile, unwatchFile } from "node:fs";
+import { availableParallelism } from "node:os";
+import { ConfigurationError } from "../domain/index.js";
+import type { LoadedConfig } from "../config/index.js";
+import type { Logger } from "../log/index.js";
+import type { AuditRepo, ProductsRepo, RecordsRepo } from "../store/index.js";
+import type { PeerTls } from "../peer/index.js";
+import { createRecordGate, type RecordGate, type Refused } from "../replication/index.js";
+import { createMembers, createVerifyPool, readRevocations, signingKeyFrom, type Members, type SigningKey } from "../trust/index.js";
+
+type Config = LoadedConfig["config"];
+
+export interface Trust {
+  /** This daemon's signing key; undefined without a peer certificate (its records then go unsigned). */
+  signingKey: SigningKey | undefined;
+  members: Members;
+  gate: RecordGate;
+  /** Writes refused records to the audit log, at most AUDIT_PER_MINUTE a minute (the metric counts them all). */
+  auditRefused(refused: readonly Refused[]): void;
+  close(): Promise<void>;
+}
+
+const AUDIT_PER_MINUTE = 60;
+
+/**
+ * Who this daemon trusts (docs/operating/security.md "Threat model"): its
+ * own signing key, the federation's members as the CA certifies them and
+ * the revocation list names them, and the gate that every replicated
+ * record passes. The revocation list is read again when it changes and on
+ * SIGHUP; a list that cannot be read keeps the one before.
+ */
+export function startTrust(o: { config: Config; peerTls: PeerTls | undefined; records: RecordsRepo; products: ProductsRepo; audit: AuditRepo; logger: Logger }): Trust {
+  const { config, peerTls, records, products, logger: log } = o;
+  const self = config.instance.id;
+  let signingKey: SigningKey | undefined;
+  if (peerTls !== undefined) {
+    try {
+      signingKey = signingKeyFrom(self, peerTls.cert, peerTls.key);
+    } catch (e) {
+      throw new ConfigurationError("peer.tls.certFile", (e as Error).message, { cause: e });
+    }
+  }
+  const members = createMembers({ caPem: peerTls?.ca });
+  const revocationFile = config.peer.tls?.revocationFile;
+  const loadRevocations = (initial: boolean): void => {
+    if (revocationFile === undefined) return;
+    try {
+      members.setRevocations(readRevocations(revocationFile));
+      if (!initial) log.warn({ path: revocationFile }, "revocation list reloaded");
+    } catch (e) {
+      if (initial) throw new ConfigurationError("peer.tls.revocationFile", (e as Error).message, { cause: e });
+      log.error({ path: revocationFile, err: (e as Error).message }, "revocation list unreadable; keeping the previous one");
+    }
+  };
+  loadRevocations(true);
+  if (signingKey !== undefined) {
+    const own = members.admit(self, [signingKey.certificate]);
+    if (!own.ok) throw new ConfigurationError("peer.tls.certFile", `this daemon's certificate is not a member's: ${own.detail}`);
+  }
+  for (const i of records.instances()) if (i.instanceId !== self && i.certificates.length > 0) members.admit(i.instanceId, i.certificates);
+
+  const onHup = (): void => loadRevocations(false);
+  process.on("SIGHUP", onHup);
+  if (revocationFile !== undefined) watchFile(revocationFile, { interval: 1000 }, () => loadRevocations(false));
+
+  const threads = config.replication?.verifyThreads || Math.min(8, availableParallelism());
+  const verifier = createVerifyPool(config.replication === undefined ? 0 : threads);
+  const gate = createRecordGate({
+    members,
+    verifier,
+    required: () => config.replication?.signatures !== "optional",
+    view: {
+      self,
+      device: (pk, dn) => records.device(pk, dn),
+      productHome: (pk) => products.get(pk)?.ownerInstanceId ?? records.product(pk)?.home,
+      accountHome: (id) => records.account(id)?.home,
+      instanceVersion: (id) => records.instance(id)?.version ?? 0,
+    },
+  });
+
+  let minute = 0;
+  let audited = 0;
+  let skipped = 0;
+  return {
+    signingKey,
+    members,
+    gate,
+    auditRefused(refused) {
+      const m = Math.floor(Date.now() / 60000);
+      if (m !== minute) {
+        if (skipped > 0) {
+          o.audit.record({ action: "replication.refused", result: "refused", actorKind: "peer", actorAccount: "", actorAddress: "", accountId: "", detail: `${skipped} more refused records in the minute before (see iotfed_replication_refused_total)` });
+        }
+        minute = m;
+        audited = 0;
+        skipped = 0;
+      }
+      for (const r of refused) {
+        if (audited >= AUDIT_PER_MINUTE) {
+          skipped++;
+          continue;
+        }
+        audited++;
+        o.audit.record({
+          action: "replication.refused",
+          result: "refused",
+          actorKind: "peer",
+          actorAccount: "",
+          actorAddress: r.signer,
+          accountId: "",
+          instanceId: r.signer,
+          subjectId: r.key,
+          detail: `${r.reason}: ${r.detail}`,
+        });
+      }
+    },
+    async close() {
+      process.off("SIGHUP", onHup);
+      if (revocationFile !== undefined) unwatchFile(revocationFile);
+      await verifier.close();
+    },
+  };
+}
