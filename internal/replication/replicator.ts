@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
-import type { RouteChange } from "../domain/index.js";
+import { recordOrder, type RouteChange } from "../domain/index.js";
 import type { Outbox, RecordsRepo, ReplicatedRecord, StoreHub } from "../store/index.js";
 import type { Metrics, ReplicationSnapshot } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
@@ -228,6 +228,22 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
     if (refused.length > 0) opts.onRefused?.(refused);
   }
 
+  /** The order (generation or version) of the record stored here under the same key; 0 when none. */
+  function storedOrder(c: RouteChange): number {
+    switch (c.kind) {
+      case "device":
+        return records.device(c.route.productKey, c.route.deviceName)?.generation ?? 0;
+      case "product":
+        return records.product(c.route.productKey)?.version ?? 0;
+      case "pool":
+        return records.pool(c.route.productKey)?.version ?? 0;
+      case "instance":
+        return records.instance(c.route.instanceId)?.version ?? 0;
+      case "account":
+        return records.account(c.route.accountId)?.version ?? 0;
+    }
+  }
+
   /** The outbox key of this daemon's own record under the same key, when it has one. */
   function ownKey(c: RouteChange): [RouteChange["kind"], string, string] | undefined {
     const self = opts.self;
@@ -278,6 +294,15 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
       const ok = appliedSet.has(r.change);
       metrics.replicationApplied.inc({ kind: r.change.kind, result: ok ? "applied" : "stale" });
       if (ok && r.change.route.committedAt > 0) metrics.replicationApplyLag.observe(Math.max(0, now - r.change.route.committedAt) / 1000);
+      // An older record over a key this daemon owns (a replay): the stream's
+      // latest value must be ours again, for daemons that join later.
+      if (!ok) {
+        const own = ownKey(r.change);
+        if (own !== undefined && storedOrder(r.change) > recordOrder(r.change)) {
+          log.warn({ kind: r.change.kind, order: recordOrder(r.change) }, "replication: the stream holds an older record over one this daemon owns; publishing ours again");
+          records.republish(...own);
+        }
+      }
     }
     for (const r of refused) metrics.replicationApplied.inc({ kind: r.change?.kind ?? "unknown", result: r.reason === "invalid" ? "invalid" : "refused" });
     if (applied.length > 0) opts.onApplied(applied);

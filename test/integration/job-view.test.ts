@@ -5,7 +5,8 @@ import { startFederation, waitFor, type AdminClient, type FederationMember } fro
 import { waitJob } from "../support/jobs.js";
 import { NatsServer } from "../support/nats.js";
 import { rejects } from "../support/grpc.js";
-import { peerClientAs } from "../support/peer.js";
+import { peerClientAs, signingKeyOf } from "../support/peer.js";
+import { signReleases } from "../../internal/trust/index.js";
 
 type Fed = Awaited<ReturnType<typeof startFederation>>;
 
@@ -114,7 +115,11 @@ describe("jobs: one view from any daemon", function () {
     try {
       const refs = [{ deviceName: "dev-a-1", generation: 1n }];
       await rejects(asC.fenceHandoff({ jobId: jobA, productKey: pkA, devices: refs }), grpc.status.PERMISSION_DENIED, new RegExp(`job ${jobA} is not ${C.id}'s`));
-      assert.equal((await asC.confirmHandoff({ jobId: jobA, productKey: pkA, devices: refs })).confirmed, 0);
+      await rejects(asC.confirmHandoff({ jobId: jobA, productKey: pkA, devices: refs }), grpc.status.INVALID_ARGUMENT, /release: is required/);
+      const releaseByC = signReleases(signingKeyOf(fed.certDir, C.id), B.id, pkA, [{ deviceName: "dev-a-1", generation: 1 }]);
+      assert.equal((await asC.confirmHandoff({ jobId: jobA, productKey: pkA, devices: refs, release: releaseByC })).confirmed, 0, "C's own release of a device it never held confirms nothing");
+      const releaseByA = signReleases(signingKeyOf(fed.certDir, A.id), B.id, pkA, [{ deviceName: "dev-a-1", generation: 1 }]);
+      await rejects(asC.confirmHandoff({ jobId: jobA, productKey: pkA, devices: refs, release: releaseByA }), grpc.status.PERMISSION_DENIED, /signed with a key other than the certificate/);
       // and a member cannot have another's admin calls run for it
       await rejects(asC.forwardJobCall({ accountId, method: "CreateAccount", request: new Uint8Array() }), grpc.status.INVALID_ARGUMENT, /not a job call/);
     } finally {

@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { mkdirSync, rmSync } from "node:fs";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { JobStatus } from "../../internal/gen/iotfed/v1/admin_pb.js";
 import { decodeRecord, encodeRecord, keyOf } from "../../internal/replication/index.js";
-import { bootstrap, startFederation, TestDaemon, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
+import { bootstrap, makeCerts, startFederation, TestDaemon, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
 import { NatsServer } from "../support/nats.js";
 
 type Fed = Awaited<ReturnType<typeof startFederation>>;
@@ -129,8 +130,16 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
     await waitFor("C to reconnect", async () => ((await metric(C.daemon, "iotfed_replication_connected")) === 1 ? true : undefined), 10000, 100);
   });
 
-  it("a daemon started fresh, with no peers configured, catches up from the stream: products, device routes and instance endpoints", async () => {
-    const D = new TestDaemon({ config: { region: { id: "us-west-1" }, instance: { id: "iot-us-west-1-9", mqtt: { host: "mqtt.us-west-1.example.com" } }, replication: { servers: [nats.url] } } });
+  it("a daemon started fresh, with no peers configured but a certificate of the federation's CA, catches up from the stream, checking every signature: products, device routes and instance endpoints", async () => {
+    const certs = makeCerts(fed.certDir, ["iot-us-west-1-9"]);
+    const D = new TestDaemon({
+      config: {
+        region: { id: "us-west-1" },
+        instance: { id: "iot-us-west-1-9", mqtt: { host: "mqtt.us-west-1.example.com" } },
+        peer: { tls: { caFile: certs.ca, certFile: certs.cert("iot-us-west-1-9"), keyFile: certs.key("iot-us-west-1-9") } },
+        replication: { servers: [nats.url] },
+      },
+    });
     late.push(D);
     await D.start();
     await waitFor("D to catch up", async () =>
@@ -138,11 +147,24 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
     15000, 100);
     assert.equal(await hostOf(D, pk, "under_score-1"), B.mqtt.host);
     assert.equal(await metric(D, "iotfed_replication_revisions_behind"), 0);
+    assert.ok(!(await D.metrics()).includes("iotfed_replication_refused_total{"), "no genuine record is refused");
   });
 
   it("duplicated and reordered route records (replayed into the stream) change nothing", async () => {
     // trk-020 moves A→B (generation 1) and then B→C (generation 2).
     await distribute(a, pk, B, ["trk-020"]);
+    const key = keyOf({ kind: "device", route: { productKey: pk, deviceName: "trk-020", holder: "", generation: 0, nearest: false, committedBy: "", committedAt: 0 } });
+    const readKey = async (): Promise<Uint8Array | undefined> => {
+      const nc = await connect({ servers: nats.url });
+      try {
+        const e = await (await new Kvm(nc).open("iotfed-routes")).get(key);
+        const r = e?.operation === "PUT" ? decodeRecord(key, e.value) : undefined;
+        return r?.kind === "device" && r.route.holder === B.id ? e!.value : undefined;
+      } finally {
+        await nc.close();
+      }
+    };
+    const gen1Bytes = await waitFor("B's signed record of trk-020", readKey, 10000, 50); // genuine, soon old
     const b = B.daemon.admin(accountId);
     try {
       await distribute(b, pk, C, ["trk-020"]);
@@ -155,22 +177,20 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
     const nc = await connect({ servers: nats.url });
     try {
       const kv = await new Kvm(nc).open("iotfed-routes");
-      const key = keyOf({ kind: "device", route: { productKey: pk, deviceName: "trk-020", holder: "", generation: 0, nearest: false, committedBy: "", committedAt: 0 } });
       const cur = await kv.get(key);
       assert.ok(cur !== null && cur.operation === "PUT");
       const current = decodeRecord(key, cur.value);
       assert.ok(current.kind === "device" && current.route.holder === C.id && current.route.generation === 2);
-      // Replayed out of order: generation 1 (holder B) after generation 2; the same
-      // generation with another holder; the current record again; and a record
-      // filed under another device's key.
-      const gen1 = { kind: "device" as const, route: { ...current.route, holder: B.id, generation: 1 } };
+      // Replayed out of order: B's genuine generation 1 after generation 2; the
+      // same generation with another holder (unsigned: nobody can sign it); the
+      // current record again; and a genuine record filed under another device's key.
       const sameGenOtherHolder = { kind: "device" as const, route: { ...current.route, holder: A.id } };
       const misfiledKey = keyOf({ kind: "device", route: { ...current.route, deviceName: "trk-021" } });
       const revs = [
-        await kv.put(key, encodeRecord(gen1, B.id)),
+        await kv.put(key, gen1Bytes),
         await kv.put(key, encodeRecord(sameGenOtherHolder, A.id)),
-        await kv.put(key, encodeRecord(current, C.id)),
-        await kv.put(misfiledKey, encodeRecord(gen1, B.id)),
+        await kv.put(key, cur.value),
+        await kv.put(misfiledKey, gen1Bytes),
       ];
       const last = Math.max(...revs);
       for (const d of [A.daemon, B.daemon, C.daemon, late[0]!]) {
@@ -180,7 +200,8 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
         assert.equal(await hostOf(d, pk, "trk-021"), A.mqtt.host, "a misfiled record is refused");
         assert.ok((await metric(d, 'iotfed_replication_records_total{kind="device",result="stale"}')) >= (Number.isNaN(staleBefore) ? 0 : staleBefore));
       }
-      assert.ok((await metric(C.daemon, 'iotfed_replication_records_total{kind="device",result="stale"}')) >= 3);
+      assert.ok((await metric(C.daemon, 'iotfed_replication_records_total{kind="device",result="stale"}')) >= 2);
+      assert.ok((await metric(C.daemon, 'iotfed_replication_refused_total{kind="device",reason="unsigned"}')) >= 1);
       assert.ok((await metric(C.daemon, 'iotfed_replication_records_total{kind="unknown",result="invalid"}')) >= 1);
       // After a restart, what SQLite kept gives the same answers.
       await C.daemon.kill();
@@ -193,21 +214,38 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
     }
   });
 
-  it("no secret goes over NATS: every record in the bucket holds route fields only", async () => {
-    const secrets = (await a.queryDeviceDetail({ productKey: pk, deviceName: "trk-049" })).device?.deviceSecret;
+  it("no secret goes over NATS: no message of the routes stream, old or current, holds a device's secret, and every current value is a route record", async () => {
+    const names = ["trk-049", "trk-000", "odd.name@site:7"];
+    const secrets: string[] = [];
+    for (const dn of names) {
+      const holder = (await hostOf(A.daemon, pk, dn)) === B.mqtt.host ? B.daemon.admin(accountId) : A.daemon.admin(accountId);
+      try {
+        const s = (await holder.queryDeviceDetail({ productKey: pk, deviceName: dn, includeSecret: true })).device?.deviceSecret ?? "";
+        assert.ok(s.length >= 16, `the secret of ${dn} is read`);
+        secrets.push(s);
+      } finally {
+        holder.close();
+      }
+    }
     const nc = await connect({ servers: nats.url });
     try {
       const kv = await new Kvm(nc).open("iotfed-routes");
       const keys: string[] = [];
       for await (const k of await kv.keys()) keys.push(k);
       assert.ok(keys.length > 5);
-      for (const k of keys) {
-        const e = (await kv.get(k))!;
-        decodeRecord(k, e.value); // parses as a route record, and nothing else
-        const text = Buffer.from(e.value).toString("latin1");
-        assert.ok(!/secret/i.test(text));
-        if (secrets) assert.ok(!text.includes(secrets));
+      for (const k of keys) decodeRecord(k, (await kv.get(k))!.value); // parses as a route record, and nothing else
+      // Every message the stream still holds, superseded ones included.
+      const jsm = await jetstreamManager(nc);
+      const info = await jsm.streams.info("KV_iotfed-routes");
+      let read = 0;
+      for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+        const m = await jsm.streams.getMessage("KV_iotfed-routes", { seq }).catch(() => null);
+        if (m === null) continue;
+        read++;
+        const text = Buffer.from(m.data).toString("latin1");
+        for (const secret of secrets) assert.ok(!text.includes(secret), `message ${seq} (${m.subject}) holds a device secret`);
       }
+      assert.ok(read >= keys.length, `read ${read} messages`);
     } finally {
       await nc.close();
     }

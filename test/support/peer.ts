@@ -1,8 +1,15 @@
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ProductBundleSchema } from "../../internal/gen/iotfed/v1/peer_pb.js";
 import { createPeerClients, loadPeerTls, type PeerClient } from "../../internal/peer/index.js";
+import { signingKeyFrom, type SigningKey } from "../../internal/trust/index.js";
 import type { FederationMember } from "./daemon.js";
+
+/** The signing key of a member whose certificate startFederation made in `certDir` (what that daemon, or a thief of its key, signs with). */
+export function signingKeyOf(certDir: string, id: string): SigningKey {
+  return signingKeyFrom(id, readFileSync(join(certDir, `${id}.crt`)), readFileSync(join(certDir, `${id}.key`)));
+}
 
 /**
  * A peer-plane client that presents `as`'s own certificate (made by
