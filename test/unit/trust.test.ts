@@ -141,7 +141,7 @@ describe("trust: members, signatures and the record gate", function () {
     assert.deepEqual(await check(released("iot-a", "iot-b", 1, keys["iot-b"]), keys["iot-b"]), { admitted: [], refused: ["bad_release"], parked: 0 }, "a release the holder made itself");
     assert.deepEqual(await check(device({ generation: 5 }), keys["iot-b"]), { admitted: [], refused: ["no_release"], parked: 0 }, "away from home without a release");
     assert.deepEqual(await check(device({ holder: "iot-a", generation: 5, committedBy: "iot-a" }), keys["iot-a"]), { admitted: ["ok"], refused: [], parked: 0 }, "at its product's home");
-    assert.deepEqual(await check(released("iot-a", "iot-b", 1), { ...keys["iot-b"]!, sign: stranger.sign }), { admitted: [], refused: ["bad_signature"], parked: 0 });
+    assert.deepEqual(await check(released("iot-a", "iot-b", 1), { ...keys["iot-b"]!, sign: (c, d) => stranger.sign(c, d) }), { admitted: [], refused: ["bad_signature"], parked: 0 });
     // iot-a holds it at generation 3; iot-c claims it with a genuine release from iot-b at 4: iot-a never let it go.
     store.records.commitOne(device({ holder: "iot-a", generation: 3, committedBy: "iot-a" }));
     assert.deepEqual(await check(released("iot-b", "iot-c", 4), keys["iot-c"]), { admitted: [], refused: ["contradicts_holder"], parked: 0 });
