@@ -1,8 +1,6 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Db } from "./db.js";
 import { accountRecordKind } from "./accounts.js";
 import type { DeviceRelease, DeviceRoute, InstanceRoute, PoolRoute, ProductRoute, RouteChange } from "../domain/index.js";
-import { DeviceReleaseSchema } from "../gen/iotfed/v1/replication_pb.js";
 
 /** The kinds of replicated record (ARCHITECTURE.md "Three planes": the replication plane). */
 export type RecordKindName = RouteChange["kind"];
@@ -114,12 +112,41 @@ function deviceKind(db: Db): RecordKind<"device"> {
   };
 }
 
-/** A release proof as kept in device_routes.release: its wire message. */
-const encodeRelease = (r: DeviceRelease): Buffer =>
-  Buffer.from(toBinary(DeviceReleaseSchema, create(DeviceReleaseSchema, { ...r, generation: BigInt(r.generation) })));
-function decodeRelease(bytes: Buffer): DeviceRelease {
-  const m = fromBinary(DeviceReleaseSchema, bytes);
-  return { from: m.from, generation: Number(m.generation), keyId: m.keyId, rootSignature: m.rootSignature, index: m.index, leaves: m.leaves, path: m.path };
+/**
+ * A release proof as kept in device_routes.release: from (length-prefixed),
+ * generation (8 bytes), key id (16), root signature (length-prefixed),
+ * index and leaves (4 each), then the path's 32-byte hashes.
+ */
+function encodeRelease(r: DeviceRelease): Buffer {
+  const from = Buffer.from(r.from);
+  const head = Buffer.alloc(1 + from.length + 8 + 16 + 2);
+  let at = head.writeUInt8(from.length, 0);
+  at += from.copy(head, at);
+  at = head.writeBigUInt64BE(BigInt(r.generation), at);
+  at += Buffer.from(r.keyId).copy(head, at, 0, 16);
+  head.writeUInt16BE(r.rootSignature.length, at);
+  const tail = Buffer.alloc(9);
+  tail.writeUInt32BE(r.index, 0);
+  tail.writeUInt32BE(r.leaves, 4);
+  tail.writeUInt8(r.path.length, 8);
+  return Buffer.concat([head, r.rootSignature, tail, ...r.path]);
+}
+function decodeRelease(b: Buffer): DeviceRelease {
+  let at = 0;
+  const fromLen = b.readUInt8(at++);
+  const from = b.subarray(at, (at += fromLen)).toString();
+  const generation = Number(b.readBigUInt64BE(at));
+  at += 8;
+  const keyId = b.subarray(at, (at += 16));
+  const sigLen = b.readUInt16BE(at);
+  at += 2;
+  const rootSignature = b.subarray(at, (at += sigLen));
+  const index = b.readUInt32BE(at);
+  const leaves = b.readUInt32BE(at + 4);
+  const n = b.readUInt8(at + 8);
+  at += 9;
+  const path = Array.from({ length: n }, (_, i) => b.subarray(at + 32 * i, at + 32 * (i + 1)));
+  return { from, generation, keyId, rootSignature, index, leaves, path };
 }
 
 const toDeviceRoute = (r: DeviceRouteRow): DeviceRoute => ({

@@ -171,6 +171,22 @@ describe("trust: members, signatures and the record gate", function () {
     assert.equal(r.parked.length, 1);
   });
 
+  it("a route's release proof is kept in the store as it came", () => {
+    const c = released("iot-a", "iot-b", 2);
+    store.records.commitOne(c);
+    const kept = store.records.device(PK, "lamp-1")?.release;
+    const sent = (c.route as DeviceRoute).release!;
+    assert.ok(kept !== undefined);
+    assert.deepEqual({ ...kept, keyId: Buffer.from(kept.keyId), rootSignature: Buffer.from(kept.rootSignature), path: kept.path.map((p) => Buffer.from(p)) }, {
+      ...sent,
+      keyId: Buffer.from(sent.keyId),
+      rootSignature: Buffer.from(sent.rootSignature),
+      path: sent.path.map((p) => Buffer.from(p)),
+    });
+    assert.deepEqual(store.records.keptRelease(PK, "lamp-1", "iot-b")?.generation, 2);
+    assert.equal(store.records.keptRelease(PK, "lamp-1", "iot-c"), undefined);
+  });
+
   it("judge: the previous holder at the generation before the release is the one that released", () => {
     const view = { self: "iot-z", device: () => ({ ...device({ holder: "iot-c", generation: 3 }).route }) as DeviceRoute, productHome: () => "iot-a", accountHome: () => undefined };
     const r = released("iot-b", "iot-d", 4).route as DeviceRoute;
