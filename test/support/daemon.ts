@@ -309,7 +309,16 @@ export interface FederationMember {
  */
 export async function startFederation(
   n: number,
-  opts: { peer?: Record<string, unknown>; config?: Record<string, unknown>; configFor?: (i: number) => Record<string, unknown>; regions?: string[]; kinds?: string[]; envFor?: (i: number) => NodeJS.ProcessEnv } = {},
+  opts: {
+    peer?: Record<string, unknown>;
+    config?: Record<string, unknown>;
+    configFor?: (i: number) => Record<string, unknown>;
+    regions?: string[];
+    kinds?: string[];
+    envFor?: (i: number) => NodeJS.ProcessEnv;
+    /** A revocation list every member reads (peer.tls.revocationFile). */
+    revocationFile?: string;
+  } = {},
 ): Promise<{ members: FederationMember[]; certDir: string; dispose(): Promise<void> }> {
   const regions = opts.regions ?? ["cn-shanghai", "ap-southeast-1", "eu-central-1", "us-west-1", "cn-beijing"];
   const certDir = tempDir("iotfed-fed-certs-");
@@ -325,7 +334,7 @@ export async function startFederation(
       config: {
         region: { id: regions[i]! },
         instance: { id, kind: opts.kinds?.[i] ?? "public", mqtt },
-        peer: { listen: `127.0.0.1:${ports[i]!}`, tls: { caFile: certs.ca, certFile: certs.cert(id), keyFile: certs.key(id) }, retryWindowMs: 60000, ...opts.peer },
+        peer: { listen: `127.0.0.1:${ports[i]!}`, tls: { caFile: certs.ca, certFile: certs.cert(id), keyFile: certs.key(id), ...(opts.revocationFile === undefined ? {} : { revocationFile: opts.revocationFile }) }, retryWindowMs: 60000, ...opts.peer },
         peers,
         ...opts.config,
         ...opts.configFor?.(i),
