@@ -43,7 +43,7 @@ export function unsignedGate(records: ReturnType<typeof createReplicationStore>[
     members: createMembers({ caPem: undefined }),
     verifier: createVerifyPool(0),
     required: () => false,
-    view: { self, device: (pk, dn) => records.device(pk, dn), productHome: (pk) => records.product(pk)?.home, accountHome: () => undefined, instanceVersion: () => 0 },
+    view: { self, device: (pk, dn) => records.deviceHead(pk, dn), productHome: (pk) => records.product(pk)?.home, accountHome: () => undefined, instanceVersion: () => 0 },
   });
 }
 

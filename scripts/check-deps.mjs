@@ -18,7 +18,7 @@ const allowed = {
   metrics: [],
   log: [],
   rpc: ["domain"],
-  trust: ["domain"],
+  trust: ["domain", "gen"],
   bootstrap: ["domain", "routes", "geo", "metrics", "log"],
   admin: ["domain", "store", "routing", "security", "rpc", "metrics", "log", "gen"],
   peer: ["domain", "store", "trust", "rpc", "metrics", "log", "gen"],

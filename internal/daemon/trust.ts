@@ -6,7 +6,7 @@ import type { Logger } from "../log/index.js";
 import type { AuditRepo, ProductsRepo, RecordsRepo } from "../store/index.js";
 import type { PeerTls } from "../peer/index.js";
 import { createRecordGate, type RecordGate, type Refused } from "../replication/index.js";
-import { createMembers, createVerifyPool, readRevocations, signingKeyFrom, type Members, type SigningKey } from "../trust/index.js";
+import { createMembers, createVerifyPool, readRevocations, signingKeyFrom, type Members, type OwnershipView, type SigningKey } from "../trust/index.js";
 
 type Config = LoadedConfig["config"];
 
@@ -14,6 +14,8 @@ export interface Trust {
   /** This daemon's signing key; undefined without a peer certificate (its records then go unsigned). */
   signingKey: SigningKey | undefined;
   members: Members;
+  /** What this daemon knows of holders, homes and versions: the ground every ownership check stands on. */
+  view: OwnershipView & { instanceVersion(instanceId: string): number };
   gate: RecordGate;
   /** Writes refused records to the audit log, at most AUDIT_PER_MINUTE a minute (the metric counts them all). */
   auditRefused(refused: readonly Refused[]): void;
@@ -65,18 +67,14 @@ export function startTrust(o: { config: Config; peerTls: PeerTls | undefined; re
 
   const threads = config.replication?.verifyThreads || Math.min(8, availableParallelism());
   const verifier = createVerifyPool(config.replication === undefined ? 0 : threads);
-  const gate = createRecordGate({
-    members,
-    verifier,
-    required: () => config.replication?.signatures !== "optional",
-    view: {
-      self,
-      device: (pk, dn) => records.device(pk, dn),
-      productHome: (pk) => products.get(pk)?.ownerInstanceId ?? records.product(pk)?.home,
-      accountHome: (id) => records.account(id)?.home,
-      instanceVersion: (id) => records.instance(id)?.version ?? 0,
-    },
-  });
+  const view = {
+    self,
+    device: (pk: string, dn: string) => records.deviceHead(pk, dn),
+    productHome: (pk: string) => products.get(pk)?.ownerInstanceId ?? records.product(pk)?.home,
+    accountHome: (id: string) => records.account(id)?.home,
+    instanceVersion: (id: string) => records.instance(id)?.version ?? 0,
+  };
+  const gate = createRecordGate({ members, verifier, required: () => config.replication?.signatures !== "optional", view });
 
   let minute = 0;
   let audited = 0;
@@ -84,6 +82,7 @@ export function startTrust(o: { config: Config; peerTls: PeerTls | undefined; re
   return {
     signingKey,
     members,
+    view,
     gate,
     auditRefused(refused) {
       const m = Math.floor(Date.now() / 60000);

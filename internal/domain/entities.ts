@@ -1,3 +1,4 @@
+import type { DeviceRelease } from "./records.js";
 import type { Strategy } from "./strategy.js";
 /** Entities as the domain sees them (SPEC: Entities). Plain data, no I/O. */
 
@@ -134,6 +135,12 @@ export interface DeviceCertificate {
   homeInstance: string;
   nickname: string;
   createdAt: number;
+  /**
+   * How the sending holder got the device: its route's release (docs/operating/
+   * security.md); undefined when it is the product's home and the device
+   * never left it.
+   */
+  acquired?: DeviceRelease | undefined;
 }
 
 export interface HandoffOutcome {

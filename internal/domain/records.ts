@@ -26,6 +26,13 @@ export interface DeviceRelease {
   index: number;
   leaves: number;
   path: Uint8Array[];
+  /** Placed by the nearest strategy (R3) when it moved; part of the leaf. */
+  nearest: boolean;
+  /** The account the device went to at its holder; part of the leaf. */
+  account: string;
+  /** The holder's signature over the same root (its acceptance), when it made one. */
+  holderKeyId?: Uint8Array | undefined;
+  holderRootSignature?: Uint8Array | undefined;
 }
 
 /** A distributed device's current holder. */

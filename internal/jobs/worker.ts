@@ -214,7 +214,7 @@ export function createJobWorker(opts: JobWorkerOptions) {
               devices: chunk.map((d) => ({ deviceName: d.deviceName, generation: BigInt(d.generation) })),
               nearest: u.nearest,
               // The proof, for every daemon, that these devices were let go to the target.
-              ...(opts.signingKey === undefined ? {} : { release: signReleases(opts.signingKey, u.target, u.productKey, chunk) }),
+              ...(opts.signingKey === undefined ? {} : { release: signReleases(opts.signingKey, { to: u.target, productKey: u.productKey, account: u.account, nearest: u.nearest }, chunk) }),
             });
             jobs.confirmed(u.jobId, chunk.map((d) => d.deviceName));
           } catch (e) {

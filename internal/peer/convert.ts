@@ -1,3 +1,4 @@
+import { releaseFromWire, releaseToWire } from "../trust/index.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { DeviceCertificateSchema, ProductBundleSchema, DeviceCertificate as WireCert, ProductBundle as WireBundle } from "../gen/iotfed/v1/peer_pb.js";
 import {
@@ -84,6 +85,7 @@ export function certToWire(c: DeviceCertificate): MessageInitShape<typeof Device
     homeInstanceId: c.homeInstance,
     nickname: c.nickname,
     createTimeMs: BigInt(c.createdAt),
+    ...(c.acquired === undefined ? {} : { acquired: releaseToWire(c.acquired) }),
   };
 }
 
@@ -92,7 +94,10 @@ export function certFromWire(w: WireCert, i: number): DeviceCertificate {
   if (w.deviceSecret.length !== DEVICE_SECRET_LENGTH) throw new InvalidArgumentError(`devices[${i}].device_secret`, `must be ${DEVICE_SECRET_LENGTH} characters`);
   if (w.generation < 1n) throw new InvalidArgumentError(`devices[${i}].generation`, "must be at least 1");
   if (w.iotId === "" || w.homeInstanceId === "") throw new InvalidArgumentError(`devices[${i}]`, "iot_id and home_instance_id are required");
+  const acquired = w.acquired === undefined ? undefined : releaseFromWire(w.acquired, `devices[${i}].acquired`);
+  if (typeof acquired === "string") throw new InvalidArgumentError(`devices[${i}].acquired`, acquired);
   return {
+    ...(acquired === undefined ? {} : { acquired }),
     deviceName: w.deviceName,
     deviceSecret: w.deviceSecret,
     iotId: w.iotId,

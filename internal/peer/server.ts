@@ -11,10 +11,13 @@ import {
   checkAuthCode,
   checkDeviceName,
   checkProductKey,
+  UnavailableError,
+  type DeviceCertificate,
   type DeviceRelease,
   type Endpoint,
+  type HandoffOutcome,
 } from "../domain/index.js";
-import { keyIdOf, releaseProofs, RELEASE_ROOT_CONTEXT, verifySigned, type Members } from "../trust/index.js";
+import { judgeHolding, keyIdOf, releaseProofs, releaseRoot, RELEASE_ROOT_CONTEXT, verifySigned, type Members, type OwnershipView, type SigningKey } from "../trust/index.js";
 import { redeemRefusal, type AccountsRepo, type AuditEntry, type AuditRepo, type AuthCodesRepo, type HandoffApplier, type ProductsRepo } from "../store/index.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
@@ -62,6 +65,20 @@ export interface PeerServerOptions {
    * account it authenticated (admin/forward.ts), with this daemon's own checks.
    */
   forwardedJobCall: (peerId: string, accountId: string, method: string, request: Uint8Array, requesterAddress: string) => Promise<Uint8Array>;
+  /** This daemon's key: it signs its acceptance of the releases it is confirmed (docs/operating/security.md). */
+  signingKey: SigningKey | undefined;
+  /**
+   * What this daemon knows of device holders and product homes (internal/
+   * trust/ownership.ts); a Handoff takes a device only from its holder.
+   */
+  ownership: OwnershipView;
+  /** A product's route as its owner signed it (its account and home), if replicated here. */
+  productRoute: (productKey: string) => { accountId: string; home: string; version: number } | undefined;
+  /**
+   * Replication is on: a product's route is expected here before its first
+   * handoff. Without it the caller's bundle is all there is to go by.
+   */
+  replicated: boolean;
   /** The federation's members: a caller must be one (revoked ones are refused). */
   members: Members;
   /**
@@ -78,13 +95,23 @@ export interface PeerServerOptions {
  * security.md): checked with the key of the certificate the caller
  * presented; each device's proof (its leaf path) is what its route keeps.
  */
-function releasesOf(ctx: PeerContext, self: string, productKey: string, refs: readonly { deviceName: string; generation: number }[], release: { keyId: Uint8Array; rootSignature: Uint8Array } | undefined, required: boolean): DeviceRelease[] | undefined {
+function releasesOf(
+  ctx: PeerContext,
+  self: SigningKey,
+  productKey: string,
+  /** The account the devices went to here: the one their product copy belongs to. */
+  account: string,
+  refs: readonly { deviceName: string; generation: number }[],
+  nearest: boolean,
+  release: { keyId: Uint8Array; rootSignature: Uint8Array } | undefined,
+  required: boolean,
+): DeviceRelease[] | undefined {
   if (release === undefined) {
     if (required) throw new InvalidArgumentError("release", `is required: ${ctx.peerId} must sign the release of the devices it confirms (replication.signatures = required)`);
     return undefined;
   }
   if (!keyIdOf(ctx.certificate).equals(Buffer.from(release.keyId))) throw new PermissionDeniedError(`the release is signed with a key other than the certificate ${ctx.peerId} presented`, { field: "release.key_id" });
-  const { root, proofs } = releaseProofs(productKey, ctx.peerId, self, refs, release);
+  const { root, proofs } = releaseProofs(ctx.peerId, { productKey, to: self.instanceId, account, nearest }, refs, release, self);
   if (!verifySigned(new X509Certificate(ctx.certificate).publicKey, RELEASE_ROOT_CONTEXT, root, release.rootSignature)) {
     throw new PermissionDeniedError(`the release signature of ${ctx.peerId} does not check for these devices`, { field: "release.root_signature" });
   }
@@ -119,6 +146,38 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
   /** A cross-account action a peer asked for, in the audit log: the peer instance and the address it named. */
   const audit = (ctx: PeerContext, requesterAddress: string, e: Omit<AuditEntry, "actorKind" | "actorAddress">): void =>
     opts.audit.record({ ...e, actorKind: "peer", actorAddress: `${ctx.peerId} ${requesterAddress || ctx.address}` });
+  /**
+   * Whether the caller holds a device it hands off (internal/trust/
+   * ownership.ts judgeHolding): undefined when it does, else why not.
+   * Release roots are checked once per call.
+   */
+  const holdingCheck = (ctx: PeerContext, productKey: string, bundleOwner: string) => {
+    const roots = new Map<string, boolean>();
+    const view: OwnershipView = {
+      ...opts.ownership,
+      // Without replication the bundle's owner is all there is to go by.
+      productHome: (pk) => opts.ownership.productHome(pk) ?? (opts.replicated ? undefined : bundleOwner),
+    };
+    return (d: DeviceCertificate): string | undefined => {
+      let checked: boolean | undefined;
+      const a = d.acquired;
+      if (a !== undefined) {
+        const root = releaseRoot(productKey, d.deviceName, ctx.peerId, a);
+        const key = opts.members.key(a.from, a.keyId);
+        const name = `${a.from}/${Buffer.from(a.keyId).toString("hex")}/${root?.toString("hex")}/${Buffer.from(a.rootSignature).toString("hex")}`;
+        checked = roots.get(name);
+        if (checked === undefined) {
+          // Without the replication plane this daemon learns no member's keys: the caller is all it has to go by.
+          checked = root !== undefined && (key === undefined ? !opts.replicated : verifySigned(key, RELEASE_ROOT_CONTEXT, root, a.rootSignature));
+          roots.set(name, checked);
+        }
+      }
+      const why = judgeHolding(productKey, d.deviceName, ctx.peerId, d.generation - 1, a, checked, view);
+      if (why === undefined) return undefined;
+      if (why === "stale") return `device ${productKey}/${d.deviceName} has moved on past generation ${d.generation - 1}: ${ctx.peerId} no longer holds it`;
+      return `device ${productKey}/${d.deviceName}: ${ctx.peerId} is not its holder (${why}); a device is taken only from its holder, with the release it got it by`;
+    };
+  };
   server.addService(
     serviceDefinition(PeerService),
     unaryImplementation<(typeof PeerService)["method"], PeerContext>(
@@ -133,7 +192,31 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           const product = bundleFromWire(req.product);
           const devices = req.devices.map(certFromWire);
           if (req.strategy !== "" && req.strategy !== "specified" && req.strategy !== "nearest") throw new InvalidArgumentError("strategy", "must be specified or nearest");
+          // The bundle's owner is the product's, as its owner signed it; and the account it
+          // names — which decides whether the move is cross-account and needs a code (R4) —
+          // is the owner's own when the owner sends it, else the one the devices' releases
+          // name (a copy's devices went to an account, and the releases say which).
+          const route = opts.productRoute(product.productKey);
+          const local = opts.products.get(product.productKey);
+          const forgedAccount = (why: string): PermissionDeniedError => {
+            audit(ctx, "", { action: "handoff.received", result: "refused", actorAccount: product.accountId, accountId: route?.accountId ?? product.accountId, productKey: product.productKey, instanceId: opts.self, subjectId: req.jobId, detail: why });
+            metrics.peerRefused.inc({ reason: "forged_bundle" });
+            return new PermissionDeniedError(`R4: ${why}`, { field: "product.account_id", rule: "R4" });
+          };
+          if (route === undefined && opts.replicated && local === undefined) {
+            throw new UnavailableError(`product ${product.productKey} has no route here yet (replication); the handoff is retried`);
+          }
           const targetAccount = req.targetAccountId === "" ? product.accountId : req.targetAccountId;
+          if (route !== undefined) {
+            if (route.home !== product.ownerInstanceId) throw forgedAccount(`product ${product.productKey} is owned by ${route.home}, not ${product.ownerInstanceId} as ${ctx.peerId}'s bundle says`);
+            if (ctx.peerId === route.home && product.accountId !== route.accountId) {
+              throw forgedAccount(`product ${product.productKey} belongs to account ${route.accountId} at its owner, not ${product.accountId} as ${ctx.peerId}'s bundle says`);
+            }
+            const named = devices.find((d) => d.acquired !== undefined && d.acquired.account !== product.accountId);
+            if (named !== undefined) throw forgedAccount(`device ${product.productKey}/${named.deviceName} went to account ${named.acquired!.account} at ${ctx.peerId}, not ${product.accountId} as its bundle says`);
+            const proven = ctx.peerId === route.home || product.accountId === route.accountId || devices.some((d) => d.acquired !== undefined) || local?.accountId === product.accountId;
+            if (!proven && targetAccount === product.accountId && opts.releasesRequired()) throw forgedAccount(`nothing shows that product ${product.productKey} belongs to account ${product.accountId} at ${ctx.peerId}`);
+          }
           const crossAccount = targetAccount !== product.accountId;
           if (crossAccount) {
             // R4: the target verifies that this job redeemed a code of the receiving account here.
@@ -143,7 +226,29 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
               throw new PermissionDeniedError(`R4: cross-account job ${req.jobId} from ${ctx.peerId} redeemed no authorization code of account ${targetAccount} here`, { field: "target_account_id", rule: "R4" });
             }
           }
-          const { outcomes, productVersion } = opts.applier.apply({ jobId: req.jobId, sourceInstance: ctx.peerId, product, devices, nearest: req.strategy === "nearest", targetAccount });
+          // A device only from its holder: what this daemon knows of it, or the proof the caller sends.
+          const held = holdingCheck(ctx, product.productKey, product.ownerInstanceId);
+          const refusedHere = new Map<string, HandoffOutcome>();
+          for (const d of devices) {
+            const why = held(d);
+            if (why !== undefined) refusedHere.set(d.deviceName, { deviceName: d.deviceName, generation: d.generation, accepted: false, errorCode: "PERMISSION_DENIED", errorMessage: why });
+          }
+          if (refusedHere.size > 0) {
+            metrics.peerRefused.inc({ reason: "not_holder" }, refusedHere.size);
+            logger.warn({ job: req.jobId, from: ctx.peerId, product: product.productKey, refused: refusedHere.size, first: [...refusedHere.values()][0]!.errorMessage }, "handoff: devices refused, the caller does not hold them");
+            audit(ctx, "", { action: "handoff.received", result: "refused", actorAccount: product.accountId, accountId: product.accountId, productKey: product.productKey, instanceId: opts.self, subjectId: req.jobId, detail: `${refusedHere.size} devices the caller does not hold` });
+          }
+          // Only the owner, or the instance a copy came from, brings a copy here up to a
+          // version — and never past the version its owner published.
+          const updateCopy =
+            (local === undefined || ctx.peerId === local.ownerInstanceId || ctx.peerId === local.receivedFrom) && (route === undefined || product.version <= route.version);
+          if (!updateCopy && local !== undefined && product.version > local.version) {
+            logger.warn({ job: req.jobId, from: ctx.peerId, product: product.productKey, version: product.version, routeVersion: route?.version }, "handoff: the caller may not update this product copy; its devices are taken, the copy stays");
+          }
+          const taken = opts.applier.apply({ jobId: req.jobId, sourceInstance: ctx.peerId, product, devices: devices.filter((d) => !refusedHere.has(d.deviceName)), nearest: req.strategy === "nearest", targetAccount, updateCopy });
+          const productVersion = taken.productVersion;
+          const byName = new Map(taken.outcomes.map((o) => [o.deviceName, o]));
+          const outcomes = devices.map((d) => refusedHere.get(d.deviceName) ?? byName.get(d.deviceName)!);
           if (crossAccount) {
             audit(ctx, "", { action: "handoff.received", result: "ok", actorAccount: product.accountId, accountId: product.accountId, otherAccount: targetAccount, productKey: product.productKey, instanceId: opts.self, subjectId: req.jobId, detail: `${outcomes.filter((o) => o.accepted).length} of ${devices.length} devices accepted` });
           }
@@ -204,7 +309,8 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           checkProductKey(req.productKey);
           // Only the instance a device came from may release it (checked per device by the store).
           const refs = handoffRefs(req.devices, opts.maxDevicesPerCall);
-          const proofs = releasesOf(ctx, opts.self, req.productKey, refs, req.release, opts.releasesRequired());
+          const account = opts.products.get(req.productKey)?.accountId ?? "";
+          const proofs = opts.signingKey === undefined ? undefined : releasesOf(ctx, opts.signingKey, req.productKey, account, refs, req.nearest, req.release, opts.releasesRequired());
           const confirmed = opts.applier.confirm(req.jobId, req.productKey, ctx.peerId, refs, req.nearest, proofs);
           if (confirmed > 0) logger.info({ job: req.jobId, from: ctx.peerId, product: req.productKey, devices: confirmed }, "handoff confirmed: the devices sign in here now");
           return { confirmed };

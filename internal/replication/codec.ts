@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { IotfedError, ACCOUNT_ID_RE, ACCOUNT_NAME_RE, DEVICE_NAME_RE, PRODUCT_KEY_RE, type DataFormat, type DeviceRelease, type NodeType, type ProductStatus, type RouteChange, type TopicOperation } from "../domain/index.js";
 import { RouteRecordSchema, type DeviceRelease as DeviceReleaseMessage } from "../gen/iotfed/v1/replication_pb.js";
-import { RECORD_CONTEXT, type SigningKey } from "../trust/index.js";
+import { attested, RECORD_CONTEXT, releaseFromWire, releaseToWire, type SigningKey } from "../trust/index.js";
 
 /*
  * The wire form of each kind of replicated record, in one file: its bucket
@@ -59,7 +59,8 @@ export interface OpenedRecord {
  */
 export function sealRecord(c: RouteChange, committedBy: string, key: SigningKey | undefined): Uint8Array {
   const body = encodeRecord(c, committedBy);
-  if (key === undefined) return body;
+  if (key === undefined || (c.kind === "device" && attested(c.route))) return body; // a route its release attests needs no more
+
   const suffix = toBinary(RouteRecordSchema, create(RouteRecordSchema, { signature: { signer: key.instanceId, keyId: key.keyId, signature: key.sign(RECORD_CONTEXT, body) } }));
   return Buffer.concat([body, suffix]);
 }
@@ -80,16 +81,6 @@ export function openRecord(key: string, bytes: Uint8Array): OpenedRecord {
   return { change, signature: { signer: s.signer, keyId: s.keyId, signature: s.signature }, signed: bytes.subarray(0, cut) };
 }
 
-const releaseMessage = (r: DeviceRelease) => ({
-  from: r.from,
-  generation: BigInt(r.generation),
-  keyId: r.keyId,
-  rootSignature: r.rootSignature,
-  index: r.index,
-  leaves: r.leaves,
-  path: r.path,
-});
-
 /** Serialises a route for the stream, unsigned. Only route fields exist in the message: no secret can travel. */
 export function encodeRecord(c: RouteChange, committedBy: string): Uint8Array {
   const at = BigInt(c.route.committedAt);
@@ -106,7 +97,7 @@ export function encodeRecord(c: RouteChange, committedBy: string): Uint8Array {
               holder: c.route.holder,
               generation: BigInt(c.route.generation),
               nearest: c.route.nearest,
-              ...(c.route.release === undefined ? {} : { release: releaseMessage(c.route.release) }),
+              ...(c.route.release === undefined ? {} : { release: releaseToWire(c.route.release) }),
             },
           },
           committedBy,
@@ -225,13 +216,9 @@ function parse(bytes: Uint8Array) {
 
 function releaseOf(r: DeviceReleaseMessage | undefined): DeviceRelease | undefined {
   if (r === undefined) return undefined;
-  check(INSTANCE_RE.test(r.from), "device.release.from is not an instance id");
-  check(r.generation >= 1n && r.generation < 2n ** 53n, "device.release.generation must be at least 1");
-  check(r.keyId.length === 16, "device.release.key_id must be 16 bytes");
-  check(r.rootSignature.length > 0 && r.rootSignature.length <= 512, "device.release.root_signature: bad length");
-  check(r.leaves >= 1 && r.leaves <= 100_000 && r.index < r.leaves, "device.release.index must be below device.release.leaves");
-  check(r.path.length <= 20 && r.path.every((p) => p.length === 32), "device.release.path must be at most 20 hashes of 32 bytes");
-  return { from: r.from, generation: Number(r.generation), keyId: r.keyId, rootSignature: r.rootSignature, index: r.index, leaves: r.leaves, path: r.path };
+  const out = releaseFromWire(r, "device.release");
+  check(typeof out !== "string", out as string);
+  return out as DeviceRelease;
 }
 
 function routeOf(key: string, m: ReturnType<typeof parse>): RouteChange {

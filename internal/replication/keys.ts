@@ -6,12 +6,20 @@
  * included, so decoding is unambiguous and any name is safe.
  */
 const SAFE = /^[A-Za-z0-9-]$/;
+const ALL_SAFE = /^[A-Za-z0-9-]*$/;
+const HEX = "0123456789ABCDEF";
+
+
+/** Each ASCII character's token form. */
+const ASCII = Array.from({ length: 128 }, (_, c) => (SAFE.test(String.fromCharCode(c)) ? String.fromCharCode(c) : `_${HEX[c >> 4]!}${HEX[c & 15]!}`));
 
 export function encodeToken(s: string): string {
+  if (ALL_SAFE.test(s)) return s;
   let out = "";
   for (const ch of s) {
-    if (SAFE.test(ch)) out += ch;
-    else for (const b of Buffer.from(ch, "utf8")) out += `_${b.toString(16).toUpperCase().padStart(2, "0")}`;
+    const c = ch.charCodeAt(0);
+    if (c < 128) out += ASCII[c]!;
+    else for (const b of Buffer.from(ch, "utf8")) out += `_${HEX[b >> 4]!}${HEX[b & 15]!}`;
   }
   return out;
 }

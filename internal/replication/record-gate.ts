@@ -1,6 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import type { RouteChange } from "../domain/index.js";
-import { judge, RECORD_CONTEXT, RELEASE_ROOT_CONTEXT, verifySigned, type Members, type OwnershipView, type Refusal, type VerifyItem, type VerifyPool } from "../trust/index.js";
+import { attested, HOLD_ROOT_CONTEXT, judge, RECORD_CONTEXT, RELEASE_ROOT_CONTEXT, verifySigned, type Members, type OwnershipView, type Refusal, type VerifyItem, type VerifyPool } from "../trust/index.js";
 import { openRecord, RecordError, type OpenedRecord } from "./codec.js";
 
 /** A message of the routes stream. */
@@ -41,6 +41,7 @@ export type RecordGate = ReturnType<typeof createRecordGate>;
 
 /** What the previous holder's signature over a release root was found to be, by (signer, key, root). */
 const ROOTS_MAX = 100_000;
+const EMPTY = new Uint8Array(0);
 
 /**
  * The check every record from the stream passes before it is applied
@@ -63,14 +64,14 @@ export function createRecordGate(opts: GateOptions) {
   };
   const claimedWriter = (c: RouteChange): string => (c.kind === "instance" ? c.route.instanceId : c.kind === "account" ? c.route.home : c.route.committedBy);
 
-  /** Whether the root of a release proof was signed by its previous holder (cached: a whole batch shares one root). */
-  function rootSigned(from: string, keyId: Uint8Array, rootSignature: Uint8Array, rootHex: string): boolean {
-    const name = `${keyName(from, keyId)}/${rootHex}/${Buffer.from(rootSignature).toString("base64")}`;
+  /** Whether `signer` signed a Merkle root (a release, or its acceptance), cached: a whole batch shares one root. */
+  function rootSigned(context: Uint8Array, signer: string, keyId: Uint8Array, rootSignature: Uint8Array, rootHex: string): boolean {
+    const name = `${context === HOLD_ROOT_CONTEXT ? "hold" : "release"}/${keyName(signer, keyId)}/${rootHex}/${Buffer.from(rootSignature).toString("base64")}`;
     const known = roots.get(name);
     if (known !== undefined) return known;
-    const key = members.key(from, keyId);
+    const key = members.key(signer, keyId);
     if (key === undefined) return false; // not cached: the key may become known
-    const ok = verifySigned(key, RELEASE_ROOT_CONTEXT, Buffer.from(rootHex, "hex"), rootSignature);
+    const ok = verifySigned(key, context, Buffer.from(rootHex, "hex"), rootSignature);
     if (roots.size >= ROOTS_MAX) roots.clear();
     roots.set(name, ok);
     return ok;
@@ -102,83 +103,124 @@ export function createRecordGate(opts: GateOptions) {
     return { revision: e.revision, change: o.change, signer: s.signer };
   }
 
-  return {
-    async check(entries: readonly GateEntry[]): Promise<{ admitted: Admitted[]; refused: Refused[]; parked: GateEntry[] }> {
-      const refused: Refused[] = [];
-      const parked: GateEntry[] = [];
-      const results: (Admitted | undefined)[] = [];
-      const opened: (OpenedRecord | undefined)[] = entries.map((e) => {
-        try {
-          return openRecord(e.key, e.value);
-        } catch (err) {
-          if (!(err instanceof RecordError)) throw err;
-          refused.push({ key: e.key, revision: e.revision, reason: "invalid", detail: err.message, signer: "" });
-          return undefined;
-        }
-      });
-      // Instance records first: they carry the keys.
-      opened.forEach((o, i) => {
-        if (o?.change.kind !== "instance") return;
-        const r = checkInstance(entries[i]!, o);
+  /** A batch after its signatures were checked, before its ownership is judged. */
+  interface Verified {
+    entries: readonly GateEntry[];
+    opened: (OpenedRecord | undefined)[];
+    results: (Admitted | undefined)[];
+    refused: Refused[];
+    parked: GateEntry[];
+    itemOf: number[];
+    /** Per item: who signed it (the holder, for a route its release attests). */
+    signers: string[];
+    ok: Uint8Array;
+    roots: (string | undefined)[];
+  }
+
+  /**
+   * The first half, which may run ahead of applying earlier batches: parse,
+   * take instance records (their keys), check every signature (on the
+   * verifier's threads) and compute release roots.
+   */
+  async function verify(entries: readonly GateEntry[]): Promise<Verified> {
+    const refused: Refused[] = [];
+    const parked: GateEntry[] = [];
+    const results: (Admitted | undefined)[] = [];
+    const opened: (OpenedRecord | undefined)[] = entries.map((e) => {
+      try {
+        return openRecord(e.key, e.value);
+      } catch (err) {
+        if (!(err instanceof RecordError)) throw err;
+        refused.push({ key: e.key, revision: e.revision, reason: "invalid", detail: err.message, signer: "" });
+        return undefined;
+      }
+    });
+    // Instance records first: they carry the keys.
+    opened.forEach((o, i) => {
+      if (o?.change.kind !== "instance") return;
+      const r = checkInstance(entries[i]!, o);
+      if ("reason" in r) refused.push(r);
+      else results[i] = r;
+    });
+    // Then the signatures of the rest, in one pass over the verifier.
+    const items: VerifyItem[] = [];
+    const itemOf: number[] = [];
+    const signers: string[] = [];
+    opened.forEach((o, i) => {
+      if (o === undefined || o.change.kind === "instance") return;
+      const e = entries[i]!;
+      const c = o.change;
+      // A device route its release attests is checked by its two root signatures alone.
+      const whole = c.kind === "device" && attested(c.route);
+      const s = o.signature;
+      if (s === undefined && !whole) {
+        const r = unsigned(e, o);
         if ("reason" in r) refused.push(r);
         else results[i] = r;
+        return;
+      }
+      const signer = whole ? (c).route.holder : s!.signer;
+      const known = whole ? members.known(signer) && !members.isRevoked(signer) : keyOf(s!.signer, s!.keyId) !== undefined;
+      if (!known) {
+        if (members.isRevoked(signer)) refused.push({ key: e.key, revision: e.revision, reason: "revoked", detail: `signed by ${signer}, which is revoked`, signer, change: c });
+        else if (!members.known(signer)) parked.push(e);
+        else refused.push({ key: e.key, revision: e.revision, reason: "unknown_signer", detail: `signed by ${signer} with a key its instance record does not list`, signer, change: c });
+        return;
+      }
+      const rel = c.kind === "device" ? c.route.release : undefined;
+      if (c.kind === "device" && rel !== undefined && !members.known(rel.from) && !members.isRevoked(rel.from)) {
+        parked.push(e); // the previous holder's keys are not known yet
+        return;
+      }
+      items.push({
+        signed: whole ? EMPTY : o.signed,
+        signature: whole ? EMPTY : s!.signature,
+        key: whole ? "" : keyName(s!.signer, s!.keyId),
+        release:
+          c.kind === "device" && rel !== undefined
+            ? { productKey: c.route.productKey, deviceName: c.route.deviceName, from: rel.from, to: c.route.holder, account: rel.account, generation: rel.generation, nearest: rel.nearest, index: rel.index, leaves: rel.leaves, path: rel.path }
+            : undefined,
       });
-      // Then the signatures of the rest, in one pass over the verifier.
-      const items: VerifyItem[] = [];
-      const itemOf: number[] = [];
-      opened.forEach((o, i) => {
-        if (o === undefined || o.change.kind === "instance") return;
-        const e = entries[i]!;
-        const s = o.signature;
-        if (s === undefined) {
-          const r = unsigned(e, o);
-          if ("reason" in r) refused.push(r);
-          else results[i] = r;
-          return;
+      itemOf.push(i);
+      signers.push(signer);
+    });
+    const { ok, roots } = await opts.verifier.run(items);
+    return { entries, opened, results, refused, parked, itemOf, signers, ok, roots };
+  }
+
+  /** The second half, in stream order just before applying: who owns what, against what this daemon has now. */
+  function decide(v: Verified): { admitted: Admitted[]; refused: Refused[]; parked: GateEntry[] } {
+    const { entries, opened, results, refused } = v;
+    v.itemOf.forEach((i, n) => {
+      const e = entries[i]!;
+      const o = opened[i]!;
+      const signer = v.signers[n]!;
+      const c = o.change;
+      const refuse = (reason: Refusal, detail: string): void => void refused.push({ key: e.key, revision: e.revision, reason, detail, signer, change: c });
+      if (v.ok[n] !== 1) return refuse("bad_signature", `signed by ${signer}`);
+      let releaseChecked: boolean | undefined;
+      if (c.kind === "device" && c.route.release !== undefined) {
+        const rel = c.route.release;
+        const root = v.roots[n];
+        const valid = root !== undefined && root !== "";
+        releaseChecked = valid && rootSigned(RELEASE_ROOT_CONTEXT, rel.from, rel.keyId, rel.rootSignature, root);
+        if (attested(c.route) && !(valid && rootSigned(HOLD_ROOT_CONTEXT, c.route.holder, rel.holderKeyId!, rel.holderRootSignature!, root))) {
+          return refuse("bad_signature", `the acceptance of ${c.route.holder} does not check`);
         }
-        if (keyOf(s.signer, s.keyId) === undefined) {
-          if (members.isRevoked(s.signer)) refused.push({ key: e.key, revision: e.revision, reason: "revoked", detail: `signed by ${s.signer}, which is revoked`, signer: s.signer, change: o.change });
-          else if (!members.known(s.signer)) parked.push(e);
-          else refused.push({ key: e.key, revision: e.revision, reason: "unknown_signer", detail: `signed by ${s.signer} with a key its instance record does not list`, signer: s.signer, change: o.change });
-          return;
-        }
-        const c = o.change;
-        const rel = c.kind === "device" ? c.route.release : undefined;
-        if (c.kind === "device" && rel !== undefined && !members.known(rel.from) && !members.isRevoked(rel.from)) {
-          parked.push(e); // the previous holder's keys are not known yet
-          return;
-        }
-        items.push({
-          signed: o.signed,
-          signature: s.signature,
-          key: keyName(s.signer, s.keyId),
-          release:
-            c.kind === "device" && rel !== undefined
-              ? { productKey: c.route.productKey, deviceName: c.route.deviceName, from: rel.from, to: c.route.holder, generation: rel.generation, index: rel.index, leaves: rel.leaves, path: rel.path }
-              : undefined,
-        });
-        itemOf.push(i);
-      });
-      const verified = await opts.verifier.run(items);
-      itemOf.forEach((i, n) => {
-        const e = entries[i]!;
-        const o = opened[i]!;
-        const s = o.signature!;
-        const refuse = (reason: Refusal, detail: string): void => void refused.push({ key: e.key, revision: e.revision, reason, detail, signer: s.signer, change: o.change });
-        if (verified.ok[n] !== 1) return refuse("bad_signature", `signed by ${s.signer}`);
-        const c = o.change;
-        let releaseChecked: boolean | undefined;
-        if (c.kind === "device" && c.route.release !== undefined) {
-          const rel = c.route.release;
-          const root = verified.roots[n];
-          releaseChecked = root !== undefined && root !== "" && rootSigned(rel.from, rel.keyId, rel.rootSignature, root);
-        }
-        const why = judge(c, s.signer, releaseChecked, view);
-        if (why === undefined) results[i] = { revision: e.revision, change: c, signer: s.signer };
-        else if (why === "no_release" && !opts.required()) results[i] = { revision: e.revision, change: c, signer: s.signer, unverified: why };
-        else refuse(why, `${c.kind} record signed by ${s.signer}`);
-      });
-      return { admitted: results.filter((r): r is Admitted => r !== undefined), refused, parked };
+      }
+      const why = judge(c, signer, releaseChecked, view);
+      if (why === undefined) results[i] = { revision: e.revision, change: c, signer };
+      else if (why === "no_release" && !opts.required()) results[i] = { revision: e.revision, change: c, signer, unverified: why };
+      else refuse(why, `${c.kind} record signed by ${signer}`);
+    });
+    return { admitted: results.filter((r): r is Admitted => r !== undefined), refused, parked: v.parked };
+  }
+
+  return {
+    verify,
+    decide,
+    async check(entries: readonly GateEntry[]): Promise<{ admitted: Admitted[]; refused: Refused[]; parked: GateEntry[] }> {
+      return decide(await verify(entries));
     },
   };
 }

@@ -68,6 +68,8 @@ const PARKED_MAX = 200_000;
 
 /** Entries applied per transaction while catching up. */
 const APPLY_BATCH = 1000;
+/** Batches whose signatures may be checked ahead of the one being applied. */
+const VERIFY_AHEAD = 3;
 
 /** Waits `ms`, or less when `signal` aborts or `wakeUp` is called; leaves no listener behind. */
 function pause(ms: number, signal: AbortSignal, register?: (wakeUp: () => void) => void): Promise<void> {
@@ -266,44 +268,56 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
    * transaction with the new last revision (`through`, or the batch's last).
    */
   async function applyBatch(entries: StreamEntry[], through?: number): Promise<void> {
-    const puts = entries.filter((e) => e.operation === "PUT"); // routes are never deleted; a purge is an operator's action
-    const { admitted, refused, parked: waiting } = await opts.gate.check(puts);
-    refuse(refused);
-    for (const e of waiting) {
-      parked.delete(e.key);
-      if (parked.size >= PARKED_MAX) {
-        refuse([{ key: e.key, revision: e.revision, reason: "unknown_signer", detail: "signed by an instance whose record has not arrived, and too many records wait", signer: "" }]);
-      } else parked.set(e.key, { ...e, operation: "PUT" });
-    }
-    const batch: ReplicatedRecord[] = [];
-    for (const a of admitted) {
-      if (a.unverified !== undefined) metrics.replicationUnverified.inc({ kind: a.change.kind, reason: a.unverified });
-      batch.push({ revision: a.revision, change: a.change });
-    }
-    const last = through ?? (entries.length === 0 ? records.lastRevision() : entries[entries.length - 1]!.revision);
-    lastProgressAt = Date.now();
-    const applied = records.apply(batch, Math.max(last, records.lastRevision()), (c) => {
-      metrics.replicationApplied.inc({ kind: c.kind, result: "conflict" });
-      if (c.kind === "account") {
-        log.error({ account: c.route.accountId, name: c.route.accountName, home: c.route.home }, "replication: an account of another daemon has a name another account holds here; it is not in this directory until one is renamed");
+    await applyVerified(entries, await verifyBatch(entries), through);
+  }
+  /** Starts checking a batch's signatures (routes are never deleted; a purge is an operator's action, and is skipped). */
+  const verifyBatch = (entries: StreamEntry[]) => opts.gate.verify(entries.filter((e) => e.operation === "PUT"));
+
+  async function applyVerified(entries: StreamEntry[], verified: Awaited<ReturnType<typeof verifyBatch>>, through?: number): Promise<void> {
+    // Judged and applied in one transaction: one snapshot of the store for the batch.
+    const { applied, refused } = records.inTransaction(() => {
+      const { admitted, refused, parked: waiting } = opts.gate.decide(verified);
+      refuse(refused);
+      for (const e of waiting) {
+        parked.delete(e.key);
+        if (parked.size >= PARKED_MAX) {
+          refuse([{ key: e.key, revision: e.revision, reason: "unknown_signer", detail: "signed by an instance whose record has not arrived, and too many records wait", signer: "" }]);
+        } else parked.set(e.key, { ...e, operation: "PUT" });
       }
-    });
-    const appliedSet = new Set(applied);
-    const now = Date.now();
-    for (const r of batch) {
-      const ok = appliedSet.has(r.change);
-      metrics.replicationApplied.inc({ kind: r.change.kind, result: ok ? "applied" : "stale" });
-      if (ok && r.change.route.committedAt > 0) metrics.replicationApplyLag.observe(Math.max(0, now - r.change.route.committedAt) / 1000);
-      // An older record over a key this daemon owns (a replay): the stream's
-      // latest value must be ours again, for daemons that join later.
-      if (!ok) {
-        const own = ownKey(r.change);
-        if (own !== undefined && storedOrder(r.change) > recordOrder(r.change)) {
-          log.warn({ kind: r.change.kind, order: recordOrder(r.change) }, "replication: the stream holds an older record over one this daemon owns; publishing ours again");
-          records.republish(...own);
+      const batch: ReplicatedRecord[] = [];
+      for (const a of admitted) {
+        if (a.unverified !== undefined) metrics.replicationUnverified.inc({ kind: a.change.kind, reason: a.unverified });
+        // A release proof is kept only for devices this daemon holds (it republishes
+        // and renews those); another holder's proof was checked and is not needed again.
+        const c = a.change.kind === "device" && a.change.route.release !== undefined && a.change.route.holder !== opts.self ? { kind: "device" as const, route: { ...a.change.route, release: undefined } } : a.change;
+        batch.push({ revision: a.revision, change: c });
+      }
+      const last = through ?? (entries.length === 0 ? records.lastRevision() : entries[entries.length - 1]!.revision);
+      lastProgressAt = Date.now();
+      const applied = records.apply(batch, Math.max(last, records.lastRevision()), (c) => {
+        metrics.replicationApplied.inc({ kind: c.kind, result: "conflict" });
+        if (c.kind === "account") {
+          log.error({ account: c.route.accountId, name: c.route.accountName, home: c.route.home }, "replication: an account of another daemon has a name another account holds here; it is not in this directory until one is renamed");
+        }
+      });
+      const appliedSet = new Set(applied);
+      const now = Date.now();
+      for (const r of batch) {
+        const ok = appliedSet.has(r.change);
+        metrics.replicationApplied.inc({ kind: r.change.kind, result: ok ? "applied" : "stale" });
+        if (ok && r.change.route.committedAt > 0) metrics.replicationApplyLag.observe(Math.max(0, now - r.change.route.committedAt) / 1000);
+        // An older record over a key this daemon owns (a replay): the stream's
+        // latest value must be ours again, for daemons that join later.
+        if (!ok) {
+          const own = ownKey(r.change);
+          if (own !== undefined && storedOrder(r.change) > recordOrder(r.change)) {
+            log.warn({ kind: r.change.kind, order: recordOrder(r.change) }, "replication: the stream holds an older record over one this daemon owns; publishing ours again");
+            records.republish(...own);
+          }
         }
       }
-    }
+      return { applied, refused };
+    });
     for (const r of refused) metrics.replicationApplied.inc({ kind: r.change?.kind ?? "unknown", result: r.reason === "invalid" ? "invalid" : "refused" });
     if (applied.length > 0) opts.onApplied(applied);
     // A new member's record lets the records that waited for it be checked.
@@ -391,19 +405,32 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
         const onAbort = (): void => void messages.close();
         stopper.signal.addEventListener("abort", onAbort);
         let batch: StreamEntry[] = [];
+        // While catching up, the signatures of the next batches are checked
+        // (on the verifier's threads) while this one is applied, in order.
+        let applying: Promise<void> = Promise.resolve();
+        let ahead = 0;
         try {
           for await (const m of messages) {
             batch.push(toEntry(m));
             const behind = m.info.pending;
             if (behind === 0 || batch.length >= APPLY_BATCH) {
-              await applyBatch(batch);
+              const entries = batch;
               batch = [];
-              markCaughtUp(behind);
+              const verified = verifyBatch(entries);
+              ahead++;
+              applying = applying.then(async () => {
+                await applyVerified(entries, await verified);
+                ahead--;
+                markCaughtUp(behind);
+              });
+              if (behind === 0 || ahead >= VERIFY_AHEAD) await applying;
             }
           }
+          await applying;
           if (batch.length > 0) await applyBatch(batch);
         } finally {
           stopper.signal.removeEventListener("abort", onAbort);
+          await applying.catch(() => undefined);
         }
       } catch (e) {
         if (stopper.signal.aborted) return;

@@ -26,6 +26,12 @@ export interface HandoffInput {
    * move is cross-account (the caller of apply verified its code).
    */
   targetAccount?: string;
+  /**
+   * The bundle may bring an existing copy up to its version: false when the
+   * caller is neither the product's owner nor the instance the copy came
+   * from (it may hand devices over, not rewrite the product).
+   */
+  updateCopy?: boolean;
 }
 
 export type HandoffApplier = ReturnType<typeof createHandoffApplier>;
@@ -64,11 +70,12 @@ export function createHandoffApplier(opts: {
   );
 
   /** Applies the product bundle; returns true when this copy changed. */
-  const applyProduct = (b: ProductBundle, source: string, t: number, receiving: string): boolean => {
+  const applyProduct = (b: ProductBundle, source: string, t: number, receiving: string, updateCopy = true): boolean => {
     if (receiving === b.accountId) opts.accounts.knowOwner(b.accountId, b.accountName, source, t);
     else if (opts.accounts.get(receiving) === undefined) {
       throw new PreconditionError(`account ${receiving} is not in the account directory of ${where(self)}`, { field: "target_account_id" });
     }
+    if (!updateCopy && opts.products.get(b.productKey) !== undefined) return false;
     return opts.products.applyCopy(b, source, t, receiving);
   };
 
@@ -81,7 +88,10 @@ export function createHandoffApplier(opts: {
     let outcome: HandoffOutcome;
     const refuse = (code: string, message: string): HandoffOutcome => ({ deviceName: d.deviceName, generation: d.generation, accepted: false, errorCode: code, errorMessage: message });
     const row = opts.devices.placementOf(pk, d.deviceName);
-    if (row === undefined) {
+    if (row === undefined && opts.products.get(pk)?.ownerInstanceId === self) {
+      // Every device of a product owned here was registered here: one it never had is not its.
+      outcome = refuse("PERMISSION_DENIED", `device ${pk}/${d.deviceName} was never registered at ${where(self)}, which owns product ${pk}: it cannot arrive here`);
+    } else if (row === undefined) {
       opts.devices.receive(pk, d, input.sourceInstance, input.jobId, false);
       outcome = { deviceName: d.deviceName, generation: d.generation, accepted: true, errorCode: "", errorMessage: "" };
     } else if (row.placement !== "away" && (row.arrivingJob === null || row.generation >= d.generation)) {
@@ -101,7 +111,7 @@ export function createHandoffApplier(opts: {
     apply(input: HandoffInput): { outcomes: HandoffOutcome[]; productVersion: number } {
       const t = now();
       const { outcomes, productChanged } = db.transaction(() => {
-        const productChanged = applyProduct(input.product, input.sourceInstance, t, input.targetAccount || input.product.accountId);
+        const productChanged = applyProduct(input.product, input.sourceInstance, t, input.targetAccount || input.product.accountId, input.updateCopy);
         return { outcomes: input.devices.map((d) => applyDevice(input, d, t)), productChanged };
       })();
       const product = opts.products.get(input.product.productKey)!;

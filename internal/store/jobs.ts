@@ -152,8 +152,10 @@ export function createJobsRepo(opts: {
   // Step 4, accepted: the device's part is done; its release waits to be confirmed to the target.
   const acceptJobDevice = db.prepare("UPDATE job_devices SET result = 'succeeded', error_code = '', error_message = '', confirmed = 0 WHERE job_id = ? AND device_name = ? AND result = 'pending'");
   const setConfirmed = db.prepare("UPDATE job_devices SET confirmed = 1 WHERE job_id = ? AND device_name = ?");
-  const unconfirmed = db.prepare<[number], { job_id: string; device_name: string; generation: number; product_key: string; target_instance: string; strategy: Strategy }>(
-    `SELECT jd.job_id, jd.device_name, jd.generation, j.product_key, j.target_instance, j.strategy FROM job_devices jd JOIN jobs j USING (job_id)
+  const unconfirmed = db.prepare<[number], { job_id: string; device_name: string; generation: number; product_key: string; target_instance: string; strategy: Strategy; account: string }>(
+    `SELECT jd.job_id, jd.device_name, jd.generation, j.product_key, j.target_instance, j.strategy,
+            CASE WHEN j.target_account = '' THEN j.account_id ELSE j.target_account END AS account
+     FROM job_devices jd JOIN jobs j USING (job_id)
      WHERE jd.confirmed = 0 ORDER BY jd.job_id, jd.device_name LIMIT ?`,
   );
   const countUnconfirmed = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM job_devices WHERE job_id = ? AND confirmed = 0");
@@ -259,7 +261,8 @@ export function createJobsRepo(opts: {
       const out: DeviceCertificate[] = [];
       for (const r of pendingBatch.all(jobId, limit)) {
         const cert = devices.certificate(productKey, r.device_name, r.generation);
-        if (cert !== undefined) out.push(cert);
+        // With how this daemon got it: the target takes a device only from its holder.
+        if (cert !== undefined) out.push({ ...cert, acquired: opts.records.keptRelease(productKey, r.device_name, self) });
       }
       return out;
     },
@@ -382,11 +385,12 @@ export function createJobsRepo(opts: {
      * Step 5's outbox: devices a target accepted whose release it has not
      * been told of yet, by job. A crash only delays them.
      */
-    unconfirmed(limit = 1000): { jobId: string; productKey: string; target: string; nearest: boolean; devices: { deviceName: string; generation: number }[] }[] {
-      const byJob = new Map<string, { jobId: string; productKey: string; target: string; nearest: boolean; devices: { deviceName: string; generation: number }[] }>();
+    /** Releases not yet confirmed to their target, by job, with the account the devices went to there. */
+    unconfirmed(limit = 1000): { jobId: string; productKey: string; target: string; account: string; nearest: boolean; devices: { deviceName: string; generation: number }[] }[] {
+      const byJob = new Map<string, { jobId: string; productKey: string; target: string; account: string; nearest: boolean; devices: { deviceName: string; generation: number }[] }>();
       for (const r of unconfirmed.all(limit)) {
         let j = byJob.get(r.job_id);
-        if (j === undefined) byJob.set(r.job_id, (j = { jobId: r.job_id, productKey: r.product_key, target: r.target_instance, nearest: r.strategy !== "specified", devices: [] }));
+        if (j === undefined) byJob.set(r.job_id, (j = { jobId: r.job_id, productKey: r.product_key, target: r.target_instance, account: r.account, nearest: r.strategy !== "specified", devices: [] }));
         j.devices.push({ deviceName: r.device_name, generation: r.generation });
       }
       return [...byJob.values()];

@@ -115,7 +115,9 @@ function deviceKind(db: Db): RecordKind<"device"> {
 /**
  * A release proof as kept in device_routes.release: from (length-prefixed),
  * generation (8 bytes), key id (16), root signature (length-prefixed),
- * index and leaves (4 each), then the path's 32-byte hashes.
+ * index and leaves (4 each), the path's 32-byte hashes, then the nearest flag
+ * (1 byte), the account (length-prefixed) and the holder's key id (16) and root signature (length-prefixed),
+ * when it signed one.
  */
 function encodeRelease(r: DeviceRelease): Buffer {
   const from = Buffer.from(r.from);
@@ -129,7 +131,9 @@ function encodeRelease(r: DeviceRelease): Buffer {
   tail.writeUInt32BE(r.index, 0);
   tail.writeUInt32BE(r.leaves, 4);
   tail.writeUInt8(r.path.length, 8);
-  return Buffer.concat([head, r.rootSignature, tail, ...r.path]);
+  const holder = r.holderRootSignature === undefined ? Buffer.alloc(0) : Buffer.concat([Buffer.from(r.holderKeyId ?? new Uint8Array(16)), Buffer.from([r.holderRootSignature.length >> 8, r.holderRootSignature.length & 255]), r.holderRootSignature]);
+  const account = Buffer.from(r.account);
+  return Buffer.concat([head, r.rootSignature, tail, ...r.path, Buffer.from([r.nearest ? 1 : 0, account.length]), account, holder]);
 }
 function decodeRelease(b: Buffer): DeviceRelease {
   let at = 0;
@@ -146,7 +150,15 @@ function decodeRelease(b: Buffer): DeviceRelease {
   const n = b.readUInt8(at + 8);
   at += 9;
   const path = Array.from({ length: n }, (_, i) => b.subarray(at + 32 * i, at + 32 * (i + 1)));
-  return { from, generation, keyId, rootSignature, index, leaves, path };
+  at += 32 * n;
+  const nearest = b.readUInt8(at++) === 1;
+  const accountLen = b.readUInt8(at++);
+  const account = b.subarray(at, (at += accountLen)).toString();
+  if (at >= b.length) return { from, generation, keyId, rootSignature, index, leaves, path, nearest, account };
+  const holderKeyId = b.subarray(at, (at += 16));
+  const holderLen = b.readUInt16BE(at);
+  at += 2;
+  return { from, generation, keyId, rootSignature, index, leaves, path, nearest, account, holderKeyId, holderRootSignature: b.subarray(at, at + holderLen) };
 }
 
 const toDeviceRoute = (r: DeviceRouteRow): DeviceRoute => ({

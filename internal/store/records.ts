@@ -31,6 +31,7 @@ export function createRecordsRepo(db: Db, opts: { outbox: Outbox; hub: StoreHub;
   const nearestDevices = db.prepare<[], { product_key: string; device_name: string; holder: string }>(
     "SELECT product_key, device_name, holder FROM device_routes WHERE nearest = 1",
   );
+  const deviceHead = db.prepare<[string, string], [string, number]>("SELECT holder, generation FROM device_routes WHERE product_key = ? AND device_name = ?").raw(true);
   const allProducts = db.prepare<[], ProductRouteRow>("SELECT * FROM product_routes");
   const allInstances = db.prepare<[], InstanceRouteRow>("SELECT * FROM instance_routes");
   const selectRevision = db.prepare<[], { last_revision: number }>("SELECT last_revision FROM replication_state WHERE id = 1");
@@ -112,12 +113,21 @@ export function createRecordsRepo(db: Db, opts: { outbox: Outbox; hub: StoreHub;
         return n;
       })();
     },
+    /** Runs `fn` in one transaction (one snapshot of the store for everything it reads). */
+    inTransaction<T>(fn: () => T): T {
+      return db.transaction(fn)();
+    },
     /** Forgets the stream position (the stream was recreated): the next watch reads it all again. */
     resetRevision(): void {
       setRevision.run(0, now());
     },
     device(productKey: string, deviceName: string): DeviceRoute | undefined {
       return kinds.device.get(productKey, deviceName);
+    },
+    /** A device route's holder and generation only (what checking a record from the stream needs; cheaper than device()). */
+    deviceHead(productKey: string, deviceName: string): { holder: string; generation: number } | undefined {
+      const r = deviceHead.get(productKey, deviceName);
+      return r === undefined ? undefined : { holder: r[0], generation: r[1] };
     },
     /** Device routes placed by the nearest strategy (start-up load flags them in the table). */
     *nearestDevices(): IterableIterator<{ productKey: string; deviceName: string; holder: string }> {

@@ -6,3 +6,4 @@ export * from "./revocations.js";
 export * from "./ownership.js";
 export * from "./verify-pool.js";
 export type { VerifyItem } from "./verify-work.js";
+export { releaseToWire, releaseFromWire } from "./release-wire.js";

@@ -13,8 +13,10 @@ import { createHash, createPrivateKey, sign, verify, X509Certificate, type KeyOb
 
 /** A replicated record's bytes (see RouteRecord in proto/iotfed/v1/replication.proto). */
 export const RECORD_CONTEXT = Buffer.from("iotfed/record/v1\n");
-/** The root of a batch of device releases (DeviceRelease). */
+/** The root of a batch of device releases (DeviceRelease), signed by the previous holder. */
 export const RELEASE_ROOT_CONTEXT = Buffer.from("iotfed/release-root/v1\n");
+/** The same root, signed by the holder that took the devices. */
+export const HOLD_ROOT_CONTEXT = Buffer.from("iotfed/hold-root/v1\n");
 
 /** The first 16 bytes of the SHA-256 of a certificate's DER: which certificate made a signature. */
 export function keyIdOf(certificateDer: Uint8Array): Buffer {

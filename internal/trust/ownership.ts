@@ -1,4 +1,4 @@
-import type { DeviceRoute, RouteChange } from "../domain/index.js";
+import type { DeviceRelease, DeviceRoute, RouteChange } from "../domain/index.js";
 
 /*
  * Who may write what (docs/operating/security.md "Threat model"): a record
@@ -37,8 +37,8 @@ export const REFUSALS: readonly Refusal[] = ["unsigned", "unknown_signer", "bad_
 /** What the judge needs to know of this daemon's records. */
 export interface OwnershipView {
   self: string;
-  /** The device's route here. */
-  device(productKey: string, deviceName: string): DeviceRoute | undefined;
+  /** The holder and generation of the device's route here. */
+  device(productKey: string, deviceName: string): { holder: string; generation: number } | undefined;
   /** The product's home: the owner of its copy here, else its route's home; undefined when unknown. */
   productHome(productKey: string): string | undefined;
   /** The home of an account this daemon knows; undefined when unknown. */
@@ -68,6 +68,29 @@ export function judge(c: RouteChange, signer: string, releaseChecked: boolean | 
     case "device":
       return judgeDevice(c.route, signer, releaseChecked, view);
   }
+}
+
+/**
+ * The peer plane's side of the same rule: `caller` hands a device off from
+ * `generation` (one below the generation it sends it at), proven by
+ * `acquired` (`releaseChecked` says whether its signature checked). It
+ * must hold the device: the route this daemon has says so at that
+ * generation, or its proof shows it got the device and nothing this daemon
+ * knows says it let it go since. "stale" when the device moved on.
+ */
+export function judgeHolding(
+  productKey: string,
+  deviceName: string,
+  caller: string,
+  generation: number,
+  acquired: DeviceRelease | undefined,
+  releaseChecked: boolean | undefined,
+  view: OwnershipView,
+): Refusal | "stale" | undefined {
+  const stored = view.device(productKey, deviceName);
+  if (stored !== undefined && stored.generation > generation) return "stale";
+  if (stored !== undefined && stored.generation === generation) return stored.holder === caller ? undefined : "contradicts_holder";
+  return judgeDevice({ productKey, deviceName, holder: caller, generation, nearest: false, release: acquired, committedBy: caller, committedAt: 0 }, caller, releaseChecked, view);
 }
 
 function judgeDevice(r: DeviceRoute, signer: string, releaseChecked: boolean | undefined, view: OwnershipView): Refusal | undefined {

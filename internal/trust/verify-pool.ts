@@ -1,6 +1,6 @@
 import { Worker } from "node:worker_threads";
 import type { KeyObject } from "node:crypto";
-import { createVerifyWork, type VerifyItem, type VerifyResult } from "./verify-work.js";
+import { createVerifyWork, packTask, type VerifyItem, type VerifyResult } from "./verify-work.js";
 
 /** Below this many records a batch is checked on the calling thread: a round trip to a worker costs more. */
 const INLINE_BELOW = 64;
@@ -32,7 +32,8 @@ export function createVerifyPool(threads: number) {
       const fresh = [...new Set(items.map((i) => i.key))].filter((k) => !w.keys.has(k));
       for (const k of fresh) w.keys.add(k);
       w.queue.push(resolve);
-      w.worker.postMessage({ items, keys: fresh.map((k) => [k, spki.get(k)!]) });
+      const task = packTask(items, fresh.map((k) => [k, spki.get(k)!]));
+      w.worker.postMessage(task, [task.bytes]);
     });
 
   return {
@@ -43,7 +44,7 @@ export function createVerifyPool(threads: number) {
       inline.addKey(name, key);
     },
     async run(items: VerifyItem[]): Promise<VerifyResult> {
-      if (items.length < INLINE_BELOW || workers.length === 0) return inline.run({ items, keys: [] });
+      if (items.length < INLINE_BELOW || workers.length === 0) return inline.run(packTask(items, []));
       const per = Math.ceil(items.length / workers.length);
       const parts = await Promise.all(workers.map((w, i) => (i * per < items.length ? send(w, items.slice(i * per, (i + 1) * per)) : Promise.resolve({ ok: new Uint8Array(0), roots: [] }))));
       const ok = new Uint8Array(items.length);

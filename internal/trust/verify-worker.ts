@@ -1,8 +1,8 @@
 import { parentPort } from "node:worker_threads";
-import { createVerifyWork, type VerifyTask } from "./verify-work.js";
+import { createVerifyWork, type PackedTask } from "./verify-work.js";
 
 /** A verifier thread (verify-pool.ts): checks the records of each task it is sent. */
 const work = createVerifyWork();
-parentPort!.on("message", (task: VerifyTask) => {
+parentPort!.on("message", (task: PackedTask) => {
   parentPort!.postMessage(work.run(task));
 });

@@ -178,9 +178,10 @@ describe("attacks on the replication plane: no NATS writer and no member changes
   it("C claims a device for itself: without a release, with a release it signed itself, or with A's genuine release of another device", async () => {
     const c = signingKeyOf(fed.certDir, C.id);
     const own = (route: RouteChange): [string, Uint8Array] => [keyOf(route), sealRecord(route, C.id, c)];
-    const selfMade = releaseProofs(pk, B.id, C.id, [{ deviceName: "atk-1", generation: 1_000_000 }], signReleases(c, C.id, pk, [{ deviceName: "atk-1", generation: 1_000_000 }])).proofs[0]!;
+    const toC = { productKey: pk, to: C.id, account: accountId, nearest: false };
+    const selfMade = releaseProofs(B.id, toC, [{ deviceName: "atk-1", generation: 1_000_000 }], signReleases(c, toC, [{ deviceName: "atk-1", generation: 1_000_000 }]), c).proofs[0]!;
     const aKey = signingKeyOf(fed.certDir, A.id);
-    const otherDevice = releaseProofs(pk, A.id, C.id, [{ deviceName: "atk-3", generation: 1 }], signReleases(aKey, C.id, pk, [{ deviceName: "atk-3", generation: 1 }])).proofs[0]!;
+    const otherDevice = releaseProofs(A.id, toC, [{ deviceName: "atk-3", generation: 1 }], signReleases(aKey, toC, [{ deviceName: "atk-3", generation: 1 }]), c).proofs[0]!;
     await attack([own(deviceRoute({ deviceName: "atk-2" }))], "no_release");
     await attack([own(deviceRoute({ release: selfMade })), own(deviceRoute({ deviceName: "atk-2", release: { ...otherDevice } }))], "bad_release");
   });

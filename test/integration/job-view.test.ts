@@ -116,9 +116,9 @@ describe("jobs: one view from any daemon", function () {
       const refs = [{ deviceName: "dev-a-1", generation: 1n }];
       await rejects(asC.fenceHandoff({ jobId: jobA, productKey: pkA, devices: refs }), grpc.status.PERMISSION_DENIED, new RegExp(`job ${jobA} is not ${C.id}'s`));
       await rejects(asC.confirmHandoff({ jobId: jobA, productKey: pkA, devices: refs }), grpc.status.INVALID_ARGUMENT, /release: is required/);
-      const releaseByC = signReleases(signingKeyOf(fed.certDir, C.id), B.id, pkA, [{ deviceName: "dev-a-1", generation: 1 }]);
+      const releaseByC = signReleases(signingKeyOf(fed.certDir, C.id), { productKey: pkA, to: B.id, account: accountId, nearest: false }, [{ deviceName: "dev-a-1", generation: 1 }]);
       assert.equal((await asC.confirmHandoff({ jobId: jobA, productKey: pkA, devices: refs, release: releaseByC })).confirmed, 0, "C's own release of a device it never held confirms nothing");
-      const releaseByA = signReleases(signingKeyOf(fed.certDir, A.id), B.id, pkA, [{ deviceName: "dev-a-1", generation: 1 }]);
+      const releaseByA = signReleases(signingKeyOf(fed.certDir, A.id), { productKey: pkA, to: B.id, account: accountId, nearest: false }, [{ deviceName: "dev-a-1", generation: 1 }]);
       await rejects(asC.confirmHandoff({ jobId: jobA, productKey: pkA, devices: refs, release: releaseByA }), grpc.status.PERMISSION_DENIED, /signed with a key other than the certificate/);
       // and a member cannot have another's admin calls run for it
       await rejects(asC.forwardJobCall({ accountId, method: "CreateAccount", request: new Uint8Array() }), grpc.status.INVALID_ARGUMENT, /not a job call/);

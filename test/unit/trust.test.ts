@@ -78,7 +78,7 @@ describe("trust: members, signatures and the record gate", function () {
       required: () => required,
       view: {
         self: "iot-a",
-        device: (pk, dn) => records.device(pk, dn),
+        device: (pk, dn) => records.deviceHead(pk, dn),
         productHome: (pk) => store.products.get(pk)?.ownerInstanceId ?? records.product(pk)?.home,
         accountHome: (id) => records.account(id)?.home,
         instanceVersion: (id) => records.instance(id)?.version ?? 0,
@@ -94,9 +94,10 @@ describe("trust: members, signatures and the record gate", function () {
     route: { productKey: PK, deviceName: "lamp-1", holder: "iot-b", generation: 1, nearest: false, committedBy: "iot-b", committedAt: 1, ...over },
   });
   /** The route of a device released by `from` to `to` at `generation`, as the receiver builds it at confirm. */
-  const released = (from: string, to: string, generation: number, signer = keys[from]!, over: Partial<DeviceRoute> = {}): RouteChange => {
-    const sig = signReleases(signer, to, PK, [{ deviceName: "lamp-1", generation }]);
-    const { proofs } = releaseProofs(PK, from, to, [{ deviceName: "lamp-1", generation }], sig);
+  const released = (from: string, to: string, generation: number, signer = keys[from]!, over: Partial<DeviceRoute> = {}, accepter?: SigningKey): RouteChange => {
+    const batch = { productKey: PK, to, account: "1234567890123456", nearest: false };
+    const sig = signReleases(signer, batch, [{ deviceName: "lamp-1", generation }]);
+    const { proofs } = releaseProofs(from, batch, [{ deviceName: "lamp-1", generation }], sig, accepter);
     return device({ holder: to, generation, release: proofs[0]!, committedBy: to, ...over });
   };
   const check = async (c: RouteChange, key: SigningKey | undefined, revision = 1) => {

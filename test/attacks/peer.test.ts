@@ -1,0 +1,136 @@
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { JobStatus, DevicePlacement } from "../../internal/gen/iotfed/v1/admin_pb.js";
+import { bootstrap, startFederation, waitFor, type AdminClient, type FederationMember, type TestDaemon } from "../support/daemon.js";
+import { NatsServer } from "../support/nats.js";
+import { listAll, waitJob } from "../support/jobs.js";
+import { peerClientAs, wireBundle } from "../support/peer.js";
+import { rejects } from "../support/grpc.js";
+import type { PeerClient } from "../../internal/peer/index.js";
+
+/*
+ * Attacks through the peer plane with a real member's certificate (C, a
+ * compromised region): a Handoff may bring a daemon only devices that the
+ * caller holds, into the account the product belongs to, and may not
+ * rewrite a product copy the caller does not own or send. Each case checks
+ * that nothing changed at the receiver and that the refusal was counted.
+ */
+
+const hostOf = async (d: TestDaemon, pk: string, dn: string): Promise<string> => {
+  const r = await bootstrap(d.addresses!.bootstrap, `productKey=${pk}&deviceName=${encodeURIComponent(dn)}`);
+  return r.status === 200 ? String((r.json as { data?: { resources?: { mqtt?: { host?: string } } } }).data?.resources?.mqtt?.host) : `HTTP ${r.status}`;
+};
+const refusedCount = async (d: TestDaemon): Promise<number> => {
+  const line = (await d.metrics()).split("\n").find((l) => l.startsWith('iotfed_peer_refused_total{reason="not_holder"}'));
+  return line === undefined ? 0 : Number(line.split(" ").pop());
+};
+const secret = "s".repeat(32);
+
+describe("attacks through the peer plane: a Handoff brings only devices the caller holds, into the product's own account", function () {
+  this.timeout(120000);
+  let nats: NatsServer;
+  let fed: Awaited<ReturnType<typeof startFederation>>;
+  let A: FederationMember, B: FederationMember, C: FederationMember;
+  let a: AdminClient;
+  let accountId: string;
+  let victim: string;
+  let pk: string;
+  let bundle: ReturnType<typeof wireBundle>;
+  let asC: (to: FederationMember) => PeerClient;
+
+  before(async () => {
+    nats = await NatsServer.start();
+    fed = await startFederation(3, { config: { replication: { servers: [nats.url] } } });
+    [A, B, C] = fed.members as [FederationMember, FederationMember, FederationMember];
+    accountId = (await A.daemon.ctlJson(["account", "create", "acme"])).account.accountId;
+    victim = (await B.daemon.ctlJson(["account", "create", "victim"])).account.accountId;
+    a = A.daemon.admin(accountId);
+    const p = (await a.createProduct({ productName: "Valve" })).product!;
+    pk = p.productKey;
+    await a.batchRegisterDevice({ productKey: pk, deviceNames: ["valve-1", "valve-2"] });
+    const job = (await a.createDeviceDistributeJob({ productKey: pk, targetRegionId: B.region, targetInstanceId: B.id, deviceNames: ["valve-1"] })).job!;
+    assert.equal((await waitJob(a, job.jobId)).status, JobStatus.COMPLETED);
+    await waitFor("valve-1 at B everywhere", async () => ((await Promise.all(fed.members.map((m) => hostOf(m.daemon, pk, "valve-1")))).every((h) => h === B.mqtt.host) ? true : undefined), 15000, 50);
+    bundle = wireBundle({ productKey: pk, accountId, accountName: "acme", productName: "Valve", ownerInstanceId: A.id, version: p.version });
+    asC = (to) => peerClientAs(fed.certDir, C, to);
+  });
+  after(async () => {
+    a?.close();
+    await fed?.dispose();
+    await nats?.dispose();
+  });
+
+  it("R4: cross-account without a code — the bundle names the victim's account as the product's — is refused whole; nothing arrives in the victim's account", async () => {
+    const peer = asC(B);
+    try {
+      const forged = { ...bundle, accountId: victim, accountName: "victim" };
+      await rejects(
+        peer.handoff({ jobId: "job_forgedAccount01", sourceRegionId: C.region, product: forged, devices: [{ deviceName: "planted-1", deviceSecret: secret, iotId: "iot-planted-1", generation: 1n, homeInstanceId: A.id, createTimeMs: 1n }], strategy: "specified" }),
+        grpc.status.PERMISSION_DENIED,
+        new RegExp(`R4: nothing shows that product ${pk} belongs to account ${victim}`),
+      );
+      const b = B.daemon.admin(victim);
+      try {
+        await rejects(b.queryProduct({ productKey: pk }), grpc.status.NOT_FOUND, /does not exist|not found/i);
+      } finally {
+        b.close();
+      }
+    } finally {
+      peer.close();
+    }
+  });
+
+  it("devices injected under the receiver's own product are refused; none appears at A", async () => {
+    const peer = asC(A);
+    const before = await refusedCount(A.daemon);
+    try {
+      const r = await peer.handoff({ jobId: "job_injected00001", sourceRegionId: C.region, product: bundle, devices: [{ deviceName: "planted-2", deviceSecret: secret, iotId: "iot-planted-2", generation: 1n, homeInstanceId: A.id, createTimeMs: 1n }], strategy: "specified" });
+      assert.equal(r.outcomes[0]!.accepted, false);
+      assert.equal(r.outcomes[0]!.errorCode, "PERMISSION_DENIED");
+      assert.match(r.outcomes[0]!.errorMessage, /is not its holder/);
+    } finally {
+      peer.close();
+    }
+    await rejects(a.queryDeviceDetail({ productKey: pk, deviceName: "planted-2" }), grpc.status.NOT_FOUND, /does not exist|not found/i);
+    assert.ok((await refusedCount(A.daemon)) > before, "counted");
+  });
+
+  it("an away device is taken back only by its holder: C's Handoff of valve-1 (held by B) to A is refused, and A still says B holds it", async () => {
+    const peer = asC(A);
+    try {
+      const r = await peer.handoff({ jobId: "job_takeback0001", sourceRegionId: C.region, product: bundle, devices: [{ deviceName: "valve-1", deviceSecret: secret, iotId: "iot-valve-1", generation: 2n, homeInstanceId: A.id, createTimeMs: 1n }], strategy: "specified" });
+      assert.equal(r.outcomes[0]!.accepted, false);
+      assert.match(r.outcomes[0]!.errorMessage, /not its holder \(contradicts_holder\)/);
+    } finally {
+      peer.close();
+    }
+    const atA = (await listAll(a, pk)).get("valve-1")!;
+    assert.equal(atA.placement, DevicePlacement.AWAY);
+    assert.equal(atA.holder, B.id);
+    for (const m of fed.members) assert.equal(await hostOf(m.daemon, pk, "valve-1"), B.mqtt.host);
+  });
+
+  it("a copy owned by A is not rewritten by C: a higher version with other topic classes leaves B's copy as it was", async () => {
+    const b = B.daemon.admin(accountId);
+    try {
+      const before = (await b.queryProduct({ productKey: pk })).product!;
+      const peer = asC(B);
+      try {
+        await peer.handoff({
+          jobId: "job_rewrite00001",
+          sourceRegionId: C.region,
+          product: { ...bundle, version: before.version + 10n, productName: "Hijacked", topics: [{ topicShortName: "everything", operation: "all", description: "" }] },
+          devices: [],
+          strategy: "specified",
+        });
+      } finally {
+        peer.close();
+      }
+      const after = (await b.queryProduct({ productKey: pk })).product!;
+      assert.equal(after.version, before.version);
+      assert.equal(after.productName, "Valve");
+    } finally {
+      b.close();
+    }
+  });
+});
