@@ -249,6 +249,14 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        /**
+         * A sign-in whose `timestamp` (the client id's, milliseconds) is further
+         * than this from the daemon's clock is refused: a captured CONNECT
+         * cannot be replayed later. 0 turns the check off.
+         */
+        timestampWindowMs: z.number().int().min(0).max(7 * 86400000).default(900000),
+        /** Refuse a sign-in without a `timestamp` (devices that never send one cannot sign in). */
+        requireTimestamp: z.boolean().default(false),
       })
       .strict()
       .prefault({}),

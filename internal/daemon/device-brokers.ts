@@ -21,7 +21,8 @@ export interface DeviceBrokers {
 /**
  * Where devices sign in: the embedded MQTT broker and/or the hooks an
  * external broker (EMQX style) calls. Each follows `device.moved` (R7:
- * notify, then cut the session). The embedded default runs its broker
+ * notify, then cut the session), and cuts the session of a device disabled
+ * or deleted here at once. The embedded default runs its broker
  * unless the port is taken (a host's own broker on 1883): then it says so
  * and goes on.
  */
@@ -44,6 +45,8 @@ export async function startDeviceBrokers(o: {
       products,
       ...(b.tls === undefined ? {} : { tls: readTls(b.tls, "mqtt.broker.tls") }),
       notifyGraceMs: b.notifyGraceMs,
+      timestampWindowMs: config.mqtt.timestampWindowMs,
+      requireTimestamp: config.mqtt.requireTimestamp,
       metrics,
       logger: log,
     });
@@ -51,6 +54,10 @@ export async function startDeviceBrokers(o: {
       mqtt = await listen(eb.server, b.listen);
       broker = eb;
       hub.on("device.moved", (d) => eb.deviceMoved(d.productKey, d.deviceName));
+      hub.on("device.changed", (d) => {
+        if (d.disabled) eb.cut(d.productKey, d.deviceName);
+      });
+      hub.on("device.deleted", (d) => eb.cut(d.productKey, d.deviceName));
     } catch (e) {
       await eb.close();
       if (!embedded) throw new ConfigurationError("mqtt.broker.listen", `cannot listen on ${b.listen}: ${(e as Error).message}`, { cause: e });
@@ -70,6 +77,8 @@ export async function startDeviceBrokers(o: {
       token: readSecretFile(x.tokenFile!, "mqtt.external.tokenFile"),
       ...(x.api === undefined || credentials === undefined ? {} : { api: { url: x.api.url, key: credentials.slice(0, colon), secret: credentials.slice(colon + 1) } }),
       notifyGraceMs: x.notifyGraceMs,
+      timestampWindowMs: config.mqtt.timestampWindowMs,
+      requireTimestamp: config.mqtt.requireTimestamp,
       metrics,
       logger: log,
     });
@@ -78,6 +87,10 @@ export async function startDeviceBrokers(o: {
       throw new ConfigurationError("mqtt.external.listen", `cannot listen on ${x.listen}: ${e.message}`, { cause: e });
     });
     hub.on("device.moved", (d) => ext.deviceMoved(d.productKey, d.deviceName));
+    hub.on("device.changed", (d) => {
+      if (d.disabled) ext.cut(d.productKey, d.deviceName);
+    });
+    hub.on("device.deleted", (d) => ext.cut(d.productKey, d.deviceName));
   }
   return {
     mqtt,

@@ -185,8 +185,13 @@ export function createMetrics() {
   );
   const mqttConnects = new Counter({
     name: "iotfed_mqtt_connects_total",
-    help: "Device MQTT sign-ins at the embedded broker, by result (accepted, malformed, unknown, not_held, disabled, bad_signature).",
+    help: "Device MQTT sign-ins at the embedded broker, by result (accepted, malformed, unknown, not_held, disabled, bad_signature, stale_timestamp, no_timestamp).",
     labelNames: ["result"] as const,
+    registers: [registry],
+  });
+  const mqttSessionsCut = new Counter({
+    name: "iotfed_mqtt_sessions_cut_total",
+    help: "Device sessions ended at once because the device was disabled or deleted here (embedded broker, or the external broker's management API).",
     registers: [registry],
   });
   const authCodes = new Counter({
@@ -343,6 +348,7 @@ export function createMetrics() {
     peerRequests,
     bootstrapShed,
     mqttConnects,
+    mqttSessionsCut,
     authCodes,
     audited,
     jobEvents,

@@ -15,6 +15,9 @@ export interface BrokerOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** How long a moved device (cut-over) has to read its notify (and reply) before it is disconnected (R7). */
   notifyGraceMs: number;
+  /** The sign-in timestamp window (a captured CONNECT is not valid for ever). */
+  timestampWindowMs?: number;
+  requireTimestamp?: boolean;
   metrics: Metrics;
   logger: Logger;
   now?: () => number;
@@ -38,7 +41,7 @@ export async function createEmbeddedBroker(opts: BrokerOptions) {
   const { devices, products, metrics, logger } = opts;
   const now = opts.now ?? Date.now;
   const aedes = await Aedes.createBroker({ drainTimeout: 30000, connectTimeout: 10000, maxTopicLevels: 16, queueLimit: 42 });
-  const auth = createDeviceAuth({ devices, products });
+  const auth = createDeviceAuth({ devices, products, clock: { timestampWindowMs: opts.timestampWindowMs ?? 0, requireTimestamp: opts.requireTimestamp ?? false, now } });
   const byClient = new WeakMap<Client, SignedInDevice>();
   /** The client currently connected for each device (a newer sign-in replaces an older one). */
   const online = new Map<string, Client>();
@@ -59,9 +62,10 @@ export async function createEmbeddedBroker(opts: BrokerOptions) {
     done(null, true);
   };
 
+  /** Each publish and subscription: the device still works here (held, enabled) and the topic is its own. */
   const allowed = (client: Client | null, topic: string, op: "pub" | "sub"): boolean => {
     const dev = client === null ? undefined : byClient.get(client);
-    return dev !== undefined && auth.allowed(dev, topic, op);
+    return dev !== undefined && auth.worksHere(dev.productKey, dev.deviceName) && auth.allowed(dev, topic, op);
   };
 
   aedes.authorizePublish = (client, packet, done) => {
@@ -118,6 +122,13 @@ export async function createEmbeddedBroker(opts: BrokerOptions) {
       metrics.bootstrapNotifies.inc({ result: "sent" });
       const t = setTimeout(() => client.close(), opts.notifyGraceMs);
       t.unref();
+    },
+    /** A device disabled or deleted here: its session ends now (no notify: it is not to sign in anywhere). */
+    cut(productKey: string, deviceName: string): void {
+      const client = online.get(key(productKey, deviceName));
+      if (client === undefined) return;
+      metrics.mqttSessionsCut.inc();
+      client.close();
     },
     close(): Promise<void> {
       return new Promise((resolve) => {

@@ -10,7 +10,14 @@ export interface SignedInDevice {
 
 export type SignInResult =
   | { ok: true; device: SignedInDevice }
-  | { ok: false; result: "malformed" | "unknown" | "not_held" | "disabled" | "bad_signature"; returnCode: 4 | 5; why: string };
+  | { ok: false; result: "malformed" | "unknown" | "not_held" | "disabled" | "bad_signature" | "stale_timestamp" | "no_timestamp"; returnCode: 4 | 5; why: string };
+
+/** How old (or how far ahead) a sign-in's timestamp may be, and whether one is required. */
+export interface SignInClock {
+  timestampWindowMs: number;
+  requireTimestamp: boolean;
+  now: () => number;
+}
 
 export type DeviceAuth = ReturnType<typeof createDeviceAuth>;
 
@@ -31,8 +38,9 @@ const signsInHere = (d: Pick<Device, "placement" | "arriving">): boolean => (d.p
  * publish and subscribe under its own `/sys/{pk}/{dn}/` and to its
  * product's topic classes (`/{pk}/{dn}/user/…`) by their operation.
  */
-export function createDeviceAuth(opts: { devices: DevicesRepo; products: ProductsRepo }) {
+export function createDeviceAuth(opts: { devices: DevicesRepo; products: ProductsRepo; clock?: SignInClock }) {
   const { devices, products } = opts;
+  const clock = opts.clock ?? { timestampWindowMs: 0, requireTimestamp: false, now: Date.now };
   return {
     signIn(clientId: string, username: string | undefined, password: Buffer | string | undefined): SignInResult {
       let s;
@@ -42,6 +50,10 @@ export function createDeviceAuth(opts: { devices: DevicesRepo; products: Product
         if (e instanceof MqttSignInError) return { ok: false, result: "malformed", returnCode: 4, why: e.message };
         throw e;
       }
+      if (s.timestamp === undefined && clock.requireTimestamp) return { ok: false, result: "no_timestamp", returnCode: 4, why: "the client id carries no timestamp (mqtt.requireTimestamp)" };
+      if (s.timestamp !== undefined && clock.timestampWindowMs > 0 && Math.abs(clock.now() - Number(s.timestamp)) > clock.timestampWindowMs) {
+        return { ok: false, result: "stale_timestamp", returnCode: 4, why: `the sign-in's timestamp is more than ${clock.timestampWindowMs} ms from this instance's clock (mqtt.timestampWindowMs)` };
+      }
       const d = devices.get(s.productKey, s.deviceName);
       // Unknown, away and arriving devices are all "not here": the device bootstraps again.
       if (d === undefined) return { ok: false, result: "unknown", returnCode: 5, why: "the device is not held by this instance" };
@@ -50,10 +62,10 @@ export function createDeviceAuth(opts: { devices: DevicesRepo; products: Product
       if (!verifyMqttSign(s, devices.secret(s.productKey, s.deviceName))) return { ok: false, result: "bad_signature", returnCode: 4, why: "signature mismatch" };
       return { ok: true, device: { productKey: s.productKey, deviceName: s.deviceName } };
     },
-    /** Whether the device works here now (sign-in, and the external broker's authorization of its publishes). */
+    /** Whether the device works here now: held here and enabled (each publish and subscription is checked against it). */
     worksHere(productKey: string, deviceName: string): boolean {
       const d = devices.get(productKey, deviceName);
-      return d !== undefined && signsInHere(d);
+      return d !== undefined && signsInHere(d) && !d.disabled;
     },
     /** Whether the device may publish to (or subscribe to the filter) `topic`. */
     allowed(dev: SignedInDevice, topic: string, op: "pub" | "sub"): boolean {

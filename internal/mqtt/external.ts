@@ -14,6 +14,9 @@ export interface ExternalBrokerOptions {
   /** The broker's management API (EMQX 5 REST), for R7: publish the notify, then kick the device. */
   api?: { url: string; key: string; secret: string };
   notifyGraceMs: number;
+  /** The sign-in timestamp window (a captured CONNECT is not valid for ever). */
+  timestampWindowMs?: number;
+  requireTimestamp?: boolean;
   metrics: Metrics;
   logger: Logger;
   now?: () => number;
@@ -41,7 +44,7 @@ export type ExternalBroker = ReturnType<typeof createExternalBroker>;
 export function createExternalBroker(opts: ExternalBrokerOptions) {
   const { devices, metrics, logger } = opts;
   const now = opts.now ?? Date.now;
-  const auth = createDeviceAuth({ devices, products: opts.products });
+  const auth = createDeviceAuth({ devices, products: opts.products, clock: { timestampWindowMs: opts.timestampWindowMs ?? 0, requireTimestamp: opts.requireTimestamp ?? false, now } });
   const tokenHash = createHash("sha256").update(opts.token).digest();
   const authorized = (req: IncomingMessage): boolean => {
     const h = req.headers.authorization ?? "";
@@ -136,6 +139,12 @@ export function createExternalBroker(opts: ExternalBrokerOptions) {
     return res.status === 204 || res.status === 404 ? undefined : res.json();
   };
 
+  /** Disconnects every client signed in with this username, through the management API. */
+  const kick = async (username: string): Promise<void> => {
+    const list = (await api("GET", `/api/v5/clients?username=${encodeURIComponent(username)}`)) as { data?: { clientid?: string }[] } | undefined;
+    for (const c of list?.data ?? []) if (typeof c.clientid === "string") await api("DELETE", `/api/v5/clients/${encodeURIComponent(c.clientid)}`);
+  };
+
   return {
     server,
     /**
@@ -145,6 +154,13 @@ export function createExternalBroker(opts: ExternalBrokerOptions) {
      * refuses the device from now on (its next authn/authz says deny) but
      * cannot be told to kick it.
      */
+    /** A device disabled or deleted here: its sessions at the broker end now (its authz is denied from now on anyway). */
+    cut(productKey: string, deviceName: string): void {
+      if (opts.api === undefined) return;
+      void kick(`${deviceName}&${productKey}`)
+        .then(() => metrics.mqttSessionsCut.inc())
+        .catch((e: unknown) => logger.warn({ err: (e as Error).message, product: productKey, device: deviceName }, "could not kick the device through the broker's API"));
+    },
     deviceMoved(productKey: string, deviceName: string): void {
       if (opts.api === undefined) return;
       const username = `${deviceName}&${productKey}`;
@@ -153,8 +169,7 @@ export function createExternalBroker(opts: ExternalBrokerOptions) {
         devices.notifySent(productKey, deviceName, now());
         metrics.bootstrapNotifies.inc({ result: "sent" });
         await new Promise((r) => setTimeout(r, opts.notifyGraceMs).unref());
-        const list = (await api("GET", `/api/v5/clients?username=${encodeURIComponent(username)}`)) as { data?: { clientid?: string }[] } | undefined;
-        for (const c of list?.data ?? []) if (typeof c.clientid === "string") await api("DELETE", `/api/v5/clients/${encodeURIComponent(c.clientid)}`);
+        await kick(username);
       })().catch((e: unknown) => logger.warn({ err: (e as Error).message, product: productKey, device: deviceName }, "could not notify or kick the device through the broker's API"));
     },
   };

@@ -2,9 +2,9 @@ import { createHmac, randomBytes } from "node:crypto";
 import mqtt from "mqtt";
 
 /** The device's side of the sign-in, computed here independently of the daemon's code. */
-export function signIn(pk: string, dn: string, secret: string, signmethod = "hmacsha256") {
+export function signIn(pk: string, dn: string, secret: string, signmethod = "hmacsha256", at = Date.now()) {
   const id = `t${randomBytes(3).toString("hex")}`;
-  const timestamp = String(Date.now());
+  const timestamp = String(at);
   const hash = { hmacmd5: "md5", hmacsha1: "sha1", hmacsha256: "sha256" }[signmethod]!;
   const password = createHmac(hash, secret).update(`clientId${id}deviceName${dn}productKey${pk}timestamp${timestamp}`).digest("hex");
   return { clientId: `${id}|securemode=3,signmethod=${signmethod},timestamp=${timestamp}|`, username: `${dn}&${pk}`, password };
