@@ -313,6 +313,13 @@ export const configSchema = z
         maxInFlight: z.number().int().min(1).max(1000000).default(10000),
         /** A failed placement move is retried after this long. */
         retryFailedAfterMs: z.number().int().min(100).max(86400000).default(30000),
+        /**
+         * The move budget: a device that arrived by a placement move is not
+         * moved by placement again for this long; meanwhile its holder answers
+         * (refused, counted as `budget`). Someone bootstrapping a device from
+         * two continents in turn cannot make it bounce. 0: no budget.
+         */
+        minMoveIntervalMs: z.number().int().min(0).max(7 * 86400000).default(600000),
       })
       .strict()
       .prefault({}),

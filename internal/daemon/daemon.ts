@@ -219,6 +219,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       waitMs: config.placement.waitMs,
       unreachableBackoffMs: config.placement.unreachableBackoffMs,
       maxInFlight: config.placement.maxInFlight,
+      minMoveIntervalMs: config.placement.minMoveIntervalMs,
       learned: (route) => routeSync.learned(route),
       metrics,
       logger: log,

@@ -25,6 +25,8 @@ export interface PlacementOptions {
   unreachableBackoffMs: number;
   /** Requests waiting at once; beyond, the holder is answered and the request counted as shed. */
   maxInFlight?: number;
+  /** The move budget: a device that arrived here is not moved by placement again for this long (0: none). */
+  minMoveIntervalMs?: number;
   /** A device route learned from a holder's answer (applied if newer, like one from the stream). */
   learned: (route: DeviceRoute) => void;
   metrics: Metrics;
@@ -102,6 +104,13 @@ export function createPlacement(opts: PlacementOptions) {
     const candidates = route !== undefined && route.version > product.version ? route.candidates : product.candidates;
     if (!candidates.includes(target)) {
       return answer("refused", `${target} is not a candidate of product ${pk}`);
+    }
+    // The move budget: a device that arrived here (it has a release) stays for the interval.
+    const arrived = opts.records.device(pk, dn);
+    const budget = opts.minMoveIntervalMs ?? 0;
+    if (budget > 0 && arrived?.holder === self && arrived.release !== undefined && now() - arrived.committedAt < budget) {
+      opts.metrics.placementsOverBudget.inc();
+      return answer("refused", `device ${pk}/${dn} arrived here ${Math.round((now() - arrived.committedAt) / 1000)} s ago; placement moves it at most once per ${Math.round(budget / 1000)} s (placement.minMoveIntervalMs)`);
     }
     const until = unreachableUntil.get(target) ?? 0;
     if (until > now()) return answer("unreachable", `target ${target} was unreachable; next try after ${new Date(until).toISOString()}`);

@@ -165,6 +165,11 @@ export function createMetrics() {
     labelNames: ["from_region", "to_region", "result"] as const,
     registers: [registry],
   });
+  const placementsOverBudget = new Counter({
+    name: "iotfed_placements_over_budget_total",
+    help: "Placement moves refused by the move budget (placement.minMoveIntervalMs): the device had arrived too recently; its holder answered.",
+    registers: [registry],
+  });
   const placementDuration = new Histogram({
     name: "iotfed_placement_duration_seconds",
     help: "Time a bootstrap waited for a nearest-strategy placement, from asking the holder to its answer.",
@@ -356,6 +361,7 @@ export function createMetrics() {
     mqttOnline,
     bootstrapNotifies,
     placements,
+    placementsOverBudget,
     placementDuration,
     certificateExpiry,
     geoLookups,

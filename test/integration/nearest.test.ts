@@ -1,43 +1,13 @@
 import assert from "node:assert/strict";
-import { request } from "node:http";
 import * as grpc from "@grpc/grpc-js";
 import { DevicePlacement, JobStatus, ScriptType, TopicOperation } from "../../internal/gen/iotfed/v1/admin_pb.js";
 import { startFederation, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
 import { NatsServer } from "../support/nats.js";
 import { waitJob } from "../support/jobs.js";
 import { rejects } from "../support/grpc.js";
+import { AMERICA, bootstrapFrom, EUROPE, GEO_OVERRIDES, LONDON_PUBLIC, PROXY, SHANGHAI } from "../support/geo.js";
 
 type Fed = Awaited<ReturnType<typeof startFederation>>;
-
-/** Loopback source addresses the daemons locate by their CIDR overrides. */
-const EUROPE = "127.0.0.2";
-const AMERICA = "127.0.0.3";
-const SHANGHAI = "127.0.0.4";
-/** The one trusted proxy (a load balancer in front of the edge). */
-const PROXY = "127.0.0.5";
-/** A public address the packaged database puts in London. */
-const LONDON_PUBLIC = "81.2.69.142";
-
-/** POST /auth/bootstrap from a chosen local address, with extra headers; the endpoint host, or "HTTP <status>". */
-function bootstrapFrom(addr: string, pk: string, dn: string, from: string, headers: Record<string, string> = {}): Promise<string> {
-  const [host, port] = [addr.slice(0, addr.lastIndexOf(":")), Number(addr.slice(addr.lastIndexOf(":") + 1))];
-  const body = `productKey=${pk}&deviceName=${encodeURIComponent(dn)}&clientId=${pk}.${encodeURIComponent(dn)}&resources=mqtt`;
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host, port, localAddress: from, method: "POST", path: "/auth/bootstrap", agent: false, headers: { "content-type": "application/x-www-form-urlencoded;charset=utf-8", "content-length": Buffer.byteLength(body), ...headers } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          if (res.statusCode !== 200) return resolve(`HTTP ${res.statusCode}`);
-          resolve(JSON.parse(Buffer.concat(chunks).toString()).data.resources.mqtt.host as string);
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 const metricText = async (m: FederationMember): Promise<string> => m.daemon.metrics();
 const metricValue = (text: string, sample: string): number => {
@@ -80,14 +50,9 @@ describe("nearest-access distribution (R3): devices placed where they bootstrap"
       regions: ["cn-shanghai", "eu-central-1", "us-west-1"],
       config: {
         replication: { servers: [nats.url], staleAfterMs: 1000 },
-        geo: {
-          overrides: [
-            { cidr: `${EUROPE}/32`, region: "eu-central-1" },
-            { cidr: `${AMERICA}/32`, latitude: 37.77, longitude: -122.42 }, // San Francisco
-            { cidr: `${SHANGHAI}/32`, region: "cn-shanghai" },
-          ],
-        },
-        placement: { trustedProxies: [`${PROXY}/32`], waitMs: 5000, unreachableBackoffMs: 300 },
+        geo: { overrides: GEO_OVERRIDES },
+        // No move budget here: these tests move devices on purpose (test/attacks/nearest.test.ts has it).
+        placement: { trustedProxies: [`${PROXY}/32`], waitMs: 5000, unreachableBackoffMs: 300, minMoveIntervalMs: 0 },
       },
       peer: { retryWindowMs: 2000 },
     });
