@@ -25,6 +25,8 @@ Environment: IOTFED_CONFIG, IOTFED_SEAL_KEY, IOTFED_OPERATOR_TOKEN.
 Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.`;
 
 async function main(): Promise<number> {
+  // Everything the daemon writes (store, WAL, backups, generated keys) is its own only.
+  process.umask(0o077);
   let args;
   try {
     args = parseArgs({ options: { config: { type: "string" }, version: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });

@@ -78,12 +78,24 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Honour the test-only environment hooks (IOTFED_CLOCK_OFFSET_FILE).
+     * Off: an environment variable alone cannot change how a production
+     * daemon behaves.
+     */
+    testHooks: z.boolean().default(false),
     security: z
       .object({
         /** File with the 32-byte secret-sealing key (base64 or 64 hex chars). Env IOTFED_SEAL_KEY wins. */
         sealKeyFile: z.string().min(1).optional(),
         /** File with the operator token. Env IOTFED_OPERATOR_TOKEN wins. */
         operatorTokenFile: z.string().min(1).optional(),
+        /**
+         * Serve the admin API without TLS on a non-loopback address (a
+         * TLS-terminating proxy in front of it). Off: such a configuration is
+         * refused, since the operator token would cross the network in clear.
+         */
+        allowPlaintextAdmin: z.boolean().default(false),
       })
       .strict()
       .prefault({}),

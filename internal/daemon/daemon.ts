@@ -25,6 +25,7 @@ import { startDeviceBrokers } from "./device-brokers.js";
 import { authCodeEvents } from "./authcode-events.js";
 import { regionCoordinates } from "./regions.js";
 import { startTrust } from "./trust.js";
+import { preflight } from "./preflight.js";
 
 export const VERSION = "0.1.0";
 
@@ -86,7 +87,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const log = opts.logger;
   const dataDir = resolve(config.dataDir);
 
-  // Phase 0: secrets and the store.
+  // Phase 0: safe defaults, secrets and the store.
+  preflight(config, env);
+  if (!config.testHooks && env.IOTFED_CLOCK_OFFSET_FILE !== undefined) log.error("IOTFED_CLOCK_OFFSET_FILE is set but testHooks is off: ignored");
   const seal = loadSealKey({
     key: "security.sealKeyFile",
     file: config.security.sealKeyFile,
@@ -138,7 +141,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       regionId: directory.self.region,
       where: (id) => directory.where(id),
       codesPerHour: config.crossAccount.codesPerHour,
-      codeClock: createCodeClock(env.IOTFED_CLOCK_OFFSET_FILE, log),
+      codeClock: createCodeClock(config.testHooks ? env.IOTFED_CLOCK_OFFSET_FILE : undefined, log),
     });
     const { records, accounts, products, devices, jobs } = repos;
     const trust = startTrust({ config, peerTls, records, products, audit: repos.audit, logger: log });

@@ -65,7 +65,9 @@ export async function createEmbeddedBroker(opts: BrokerOptions) {
   /** Each publish and subscription: the device still works here (held, enabled) and the topic is its own. */
   const allowed = (client: Client | null, topic: string, op: "pub" | "sub"): boolean => {
     const dev = client === null ? undefined : byClient.get(client);
-    return dev !== undefined && auth.worksHere(dev.productKey, dev.deviceName) && auth.allowed(dev, topic, op);
+    if (dev === undefined || !auth.allowed(dev, topic, op)) return false;
+    // A device just moved (R7) may still answer its bootstrap notify during the grace time.
+    return auth.worksHere(dev.productKey, dev.deviceName) || (op === "pub" && topic === `${notifyTopic(dev.productKey, dev.deviceName)}_reply`);
   };
 
   aedes.authorizePublish = (client, packet, done) => {

@@ -43,7 +43,7 @@ export class SipKey {
     this.k0hi = dv.getInt32(4, true);
     this.k1lo = dv.getInt32(8, true);
     this.k1hi = dv.getInt32(12, true);
-    this.wasm = process.env.IOTFED_SIPHASH_JS === "1" ? undefined : sipWasm(key);
+    this.wasm = sipWasm(key);
   }
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Db } from "./db.js";
@@ -45,6 +45,7 @@ export async function backupStore(db: Db, dir: string, name: string): Promise<Ba
     } finally {
       copy.close();
     }
+    chmodSync(tmp, 0o600); // sealed secrets: the owner's only
     renameSync(tmp, path);
     return { path, bytes: statSync(path).size, pages: r.totalPages, schemaVersion, lastRevision, ms: Math.round(performance.now() - t0) };
   } catch (e) {

@@ -1,5 +1,5 @@
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 import { ConfigurationError } from "../domain/index.js";
@@ -18,11 +18,25 @@ export const STORE_FILE = "iotfed.db";
  * keys on, migrations applied one transaction per step. Refuses a store
  * written by a newer schema.
  */
+/**
+ * The store holds sealed secrets and the account directory: its directory
+ * is 0700 and the database, its WAL and shared memory 0600, whatever the
+ * umask was (a store made by an earlier release is tightened on open).
+ */
+function restrict(dataDir: string): void {
+  chmodSync(dataDir, 0o700);
+  for (const f of [STORE_FILE, `${STORE_FILE}-wal`, `${STORE_FILE}-shm`]) {
+    const p = join(dataDir, f);
+    if (existsSync(p)) chmodSync(p, 0o600);
+  }
+}
+
 export function openStore(dataDir: string, opts: { migrate?: boolean; maxBytes?: number } = {}): { db: Db; fromVersion: number; toVersion: number } {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = new Database(join(dataDir, STORE_FILE));
   try {
     db.pragma("journal_mode = WAL");
+    restrict(dataDir);
     db.pragma("synchronous = NORMAL");
     db.pragma("foreign_keys = ON");
     db.pragma("busy_timeout = 5000");

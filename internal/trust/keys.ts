@@ -1,4 +1,5 @@
 import { createHash, createPrivateKey, sign, verify, X509Certificate, type KeyObject } from "node:crypto";
+import { statSync } from "node:fs";
 
 /*
  * What a daemon signs with, and how a signature is checked (docs/operating/
@@ -76,4 +77,24 @@ export function signingKeyFrom(instanceId: string, certPem: Buffer, keyPem: Buff
     keyId: keyIdOf(der),
     sign: (context, data) => sign(digestOf(key), Buffer.concat([context, data]), { key, ...form(key) }),
   };
+}
+
+/** A key or secret file that others may read (or its owner shares with its group). */
+export class KeyFileModeError extends Error {
+  override readonly name = "KeyFileModeError";
+}
+
+/**
+ * Refuses a private key or secret file that is too open, as ssh does: any
+ * access by others, group write, or group read of a file this process owns.
+ * A file owned by another user and readable by this process's group only
+ * (a secret mounted root-owned with fsGroup, as Kubernetes does) is fine.
+ */
+export function assertPrivateFile(path: string): void {
+  const st = statSync(path);
+  const mode = st.mode & 0o777;
+  const own = typeof process.getuid === "function" && st.uid === process.getuid();
+  if ((mode & 0o007) !== 0 || (mode & 0o020) !== 0 || (own && (mode & 0o070) !== 0)) {
+    throw new KeyFileModeError(`${path} is open to ${(mode & 0o007) !== 0 ? "others" : "its group"} (mode 0${mode.toString(8)}); make it 0600 (chmod 600 ${path})`);
+  }
 }

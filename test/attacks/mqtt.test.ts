@@ -33,7 +33,7 @@ describe("attacks on device sign-in: replayed CONNECTs, and sessions of disabled
 
   before(async () => {
     port = await freePort();
-    writeFileSync(join(dir, "hook.token"), token);
+    writeFileSync(join(dir, "hook.token"), token, { mode: 0o600 });
     d = new TestDaemon({
       config: {
         instance: { id: "iot-cn-shanghai-1", kind: "public", mqtt: { host: "127.0.0.1", port } },

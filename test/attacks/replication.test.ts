@@ -215,17 +215,20 @@ describe("attacks on the replication plane: no NATS writer and no member changes
   it("a revoked member: its records and its peer calls are refused everywhere, without a restart", async () => {
     const c = signingKeyOf(fed.certDir, C.id);
     const asC = peerClientAs(fed.certDir, C, A);
+    const asCtoB = peerClientAs(fed.certDir, C, B);
     try {
       await asC.probe(5000);
       writeFileSync(revocations, `# C's key was stolen\ninstance ${C.id}\n`);
-      await waitFor("A to refuse C's calls", async () => {
-        try {
-          await asC.confirmHandoff({ jobId: "j", productKey: pk, devices: [] });
-          return undefined;
-        } catch (e) {
-          return (e as grpc.ServiceError).code === grpc.status.PERMISSION_DENIED && /revoked/.test((e as Error).message) ? true : undefined;
-        }
-      }, 10000, 200);
+      for (const [who, client] of [[A.id, asC], [B.id, asCtoB]] as const) {
+        await waitFor(`${who} to refuse C's calls`, async () => {
+          try {
+            await client.confirmHandoff({ jobId: "j", productKey: pk, devices: [] });
+            return undefined;
+          } catch (e) {
+            return (e as grpc.ServiceError).code === grpc.status.PERMISSION_DENIED && /revoked/.test((e as Error).message) ? true : undefined;
+          }
+        }, 10000, 200);
+      }
       await rejects(asC.confirmHandoff({ jobId: "j", productKey: pk, devices: [] }), grpc.status.PERMISSION_DENIED, /not a member of the federation: .* is revoked/);
       // C's own instance record, with a new endpoint: the record of a revoked member.
       const inst: RouteChange = { kind: "instance", route: { instanceId: C.id, regionId: C.region, mqttHost: "moved.example.com", mqttPort: 1883, version: Date.now() + 2e9, certificates: [c.certificate], peerAddress: C.peerAddress, kind: "public", committedAt: Date.now() } };
@@ -242,6 +245,7 @@ describe("attacks on the replication plane: no NATS writer and no member changes
       assert.deepEqual(after[B.id], was[B.id]);
     } finally {
       asC.close();
+      asCtoB.close();
       writeFileSync(revocations, "");
     }
   });

@@ -64,6 +64,7 @@ describe("cross-account distribution, grants, the public pool and the audit log"
       config: { replication: { servers: [nats.url], staleAfterMs: 1000 } },
       peer: { retryWindowMs: 5000 },
       envFor: (i) => (i === 1 ? { IOTFED_CLOCK_OFFSET_FILE: clockFile } : {}),
+      configFor: (i) => (i === 1 ? { testHooks: true } : {}),
     });
     [A, B, C] = fed.members as [FederationMember, FederationMember, FederationMember];
     // Accounts are created at different daemons; the directory brings each everywhere.

@@ -60,7 +60,7 @@ describe("jobs: cut-over at commit, abort, return (R6, R8, R13)", function () {
       });
     });
     await new Promise<void>((ok) => receiver.listen(0, "127.0.0.1", ok));
-    writeFileSync(join(dir, "webhook.secret"), webhookSecret + "\n");
+    writeFileSync(join(dir, "webhook.secret"), webhookSecret + "\n", { mode: 0o600 });
     ports.push(await freePort(), await freePort());
     fed = await startFederation(2, {
       config: { replication: { servers: [nats.url] } },

@@ -3,21 +3,8 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { IOTFEDD, TestDaemon, bootstrap, cleanEnv, portFree, runCtl, seedAccount, tempDir, waitFor } from "../support/daemon.js";
+import { IOTFEDD, TestDaemon, bootstrap, cleanEnv, portFree, runCtl, runDaemonOnce, seedAccount, tempDir, waitFor } from "../support/daemon.js";
 import { createServer } from "node:net";
-
-function runDaemonOnce(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [IOTFEDD, ...args], { env, cwd, stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    p.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-    const timer = setTimeout(() => p.kill("SIGKILL"), 15000);
-    p.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
-}
 
 describe("single instance: restart, crash and start-up", function () {
   this.timeout(90000);

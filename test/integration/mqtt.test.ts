@@ -182,8 +182,8 @@ describe("devices over MQTT through an external broker: HTTP authn/authz, webhoo
       });
     });
     await new Promise<void>((r) => api.listen(0, "127.0.0.1", () => r()));
-    writeFileSync(join(dir, "hook.token"), token);
-    writeFileSync(join(dir, "api.cred"), "key1:sec1\n");
+    writeFileSync(join(dir, "hook.token"), token, { mode: 0o600 });
+    writeFileSync(join(dir, "api.cred"), "key1:sec1\n", { mode: 0o600 });
     fed = await startFederation(2, {
       configFor: (i) =>
         i === 0

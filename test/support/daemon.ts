@@ -353,3 +353,17 @@ export async function startFederation(
     },
   };
 }
+
+/** Runs iotfedd to its exit (killed after 15 s): its exit code and standard error. */
+export function runDaemonOnce(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [IOTFEDD, ...args], { env, cwd, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    p.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+    const timer = setTimeout(() => p.kill("SIGKILL"), 15000);
+    p.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}
