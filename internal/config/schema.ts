@@ -127,8 +127,14 @@ export const configSchema = z
     /** The peer plane (gRPC, mutual TLS). Started only when `peers` lists any. */
     peer: z
       .object({
-        /** Listen address of the peer gRPC server. */
+        /** Listen address of the peer gRPC server (started whenever peer.tls is set). */
         listen: hostPort.default("127.0.0.1:50052"),
+        /**
+         * The address other members call this daemon at, published in its
+         * instance record (members join without being configured); the listen
+         * address when absent, unless that is a wildcard.
+         */
+        advertiseAddress: hostPort.optional(),
         /**
          * CA that signs every peer's certificate, and this daemon's certificate
          * (CN = instance.id). Its key also signs this daemon's replicated records.

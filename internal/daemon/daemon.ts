@@ -24,15 +24,15 @@ import { closeHttp, shutdownGrpc, withDeadline } from "./shutdown.js";
 import { startDeviceBrokers } from "./device-brokers.js";
 import { authCodeEvents } from "./authcode-events.js";
 import { regionCoordinates } from "./regions.js";
-import { startTrust } from "./trust.js";
+import { startTrust, type Trust } from "./trust.js";
 import { preflight } from "./preflight.js";
 
 export const VERSION = "0.1.0";
 
-/** The peer address this daemon's instance record gives: its listener, unless that is a wildcard (then none). */
+/** The peer address this daemon's instance record gives: its listener, unless that is a wildcard or port 0 (then none until bound). */
 function advertisedPeerAddress(listenAddr: string): string {
-  const { host } = splitHostPort(listenAddr);
-  return host === "0.0.0.0" || host === "::" || host === "" ? "" : listenAddr;
+  const { host, port } = splitHostPort(listenAddr);
+  return host === "0.0.0.0" || host === "::" || host === "" || port === 0 ? "" : listenAddr;
 }
 
 export interface DaemonOptions {
@@ -125,12 +125,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // Phase 1: the replicated records, the instance directory, the repositories.
     const replicationStore = createReplicationStore(db, hub);
     const peerTls = config.peer.tls === undefined ? undefined : loadPeerTls(config.peer.tls);
+    const late: { trust?: Trust } = {}; // the trust below, for the directory made before it
+    /** The peer listener's address once bound (a configured port 0 is known only then). */
+    let boundPeerAddress = "";
     const signingCertificate = (): Uint8Array[] => (trust?.signingKey === undefined ? [] : [trust.signingKey.certificate]);
     const directory = createInstanceDirectory({
       self: { id: config.instance.id, region: config.region.id, kind: config.instance.kind, mqtt: { host: config.instance.mqtt.host, port: config.instance.mqtt.port } },
       peers: config.peers,
       records: replicationStore.records,
-      identity: () => ({ certificates: signingCertificate(), peerAddress: peerTls !== undefined && config.peers.length > 0 ? advertisedPeerAddress(config.peer.listen) : "" }),
+      identity: () => ({ certificates: signingCertificate(), peerAddress: peerTls === undefined ? "" : (config.peer.advertiseAddress ?? advertisedPeerAddress(boundPeerAddress || config.peer.listen)) }),
+      isMember: (id) => late.trust?.members.known(id) === true && !late.trust.members.isRevoked(id),
+      isRevoked: (id) => late.trust?.members.isRevoked(id) === true,
     });
     const repos = createRepositories({
       ...replicationStore,
@@ -145,6 +150,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     const { records, accounts, products, devices, jobs } = repos;
     const trust = startTrust({ config, peerTls, records, products, audit: repos.audit, logger: log });
+    late.trust = trust;
     started.push({ close: () => void trust.close() });
     directory.announceSelf();
     if (trust.signingKey !== undefined) {
@@ -177,11 +183,39 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
             records,
             outbox: repos.outbox,
             hub,
-            onApplied: (changes) => routeSync.applyReplicated(changes),
+            onApplied: (changes) => {
+              routeSync.applyReplicated(changes);
+              if (changes.some((c) => c.kind === "instance")) followMembers();
+            },
             metrics,
             logger: log,
           });
     const peerClients: Map<string, PeerClient> = peerTls === undefined ? new Map<string, PeerClient>() : createPeerClients(config.peers, peerTls, config.peer.callTimeoutMs);
+    /**
+     * Members that joined by their signed instance record get a client at
+     * the address their record gives (no restart); a revoked one loses it.
+     */
+    const clientAddress = new Map<string, string>(config.peers.map((p) => [p.id, p.address]));
+    const followMembers = (): void => {
+      if (peerTls === undefined) return;
+      for (const p of directory.peers()) {
+        if (p.address === undefined || clientAddress.get(p.id) === p.address) continue;
+        peerClients.get(p.id)?.close();
+        peerClients.set(p.id, createPeerClients([{ id: p.id, address: p.address }], peerTls, config.peer.callTimeoutMs).get(p.id)!);
+        clientAddress.set(p.id, p.address);
+        log.info({ peer: p.id, address: p.address, region: p.region }, "a member joined (its signed instance record): it is a peer now");
+      }
+      for (const id of [...peerClients.keys()]) {
+        if (trust.members.isRevoked(id)) {
+          peerClients.get(id)?.close();
+          peerClients.delete(id);
+          clientAddress.delete(id);
+          log.warn({ peer: id }, "a revoked member is no longer a peer");
+        }
+      }
+    };
+    followMembers();
+    trust.onRevocationsChanged(followMembers);
     const worker = createJobWorker({
       jobs,
       products,
@@ -278,11 +312,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
     let peerServer: grpc.Server | undefined;
     let peerAddr = "";
-    if (peerTls !== undefined && config.peers.length > 0) {
+    if (peerTls !== undefined) {
       peerServer = createPeerServer({
         self: directory.self.id,
         endpoint: directory.self.mqtt,
-        peers: new Set(directory.peers().map((p) => p.id)),
+        isPeer: (id) => directory.peer(id) !== undefined,
         applier: repos.handoff,
         products,
         maxDevicesPerCall: Math.max(config.peer.batchSize, config.limits.devicesPerBatch),
@@ -305,6 +339,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       const ps = peerServer;
       started.push({ close: () => ps.forceShutdown() });
       peerAddr = await bindGrpc(ps, config.peer.listen, peerServerCredentials(peerTls), "peer.listen");
+      boundPeerAddress = peerAddr;
+      directory.announceSelf(); // with the bound address, when the configured one named port 0
     }
 
     const clientIp = createClientIpResolver(config.placement.trustedProxies);

@@ -17,6 +17,8 @@ export interface Trust {
   /** What this daemon knows of holders, homes and versions: the ground every ownership check stands on. */
   view: OwnershipView & { instanceVersion(instanceId: string): number };
   gate: RecordGate;
+  /** Calls `fn` after the revocation list was read again. */
+  onRevocationsChanged(fn: () => void): void;
   /** Writes refused records to the audit log, at most AUDIT_PER_MINUTE a minute (the metric counts them all). */
   auditRefused(refused: readonly Refused[]): void;
   close(): Promise<void>;
@@ -44,11 +46,15 @@ export function startTrust(o: { config: Config; peerTls: PeerTls | undefined; re
   }
   const members = createMembers({ caPem: peerTls?.ca });
   const revocationFile = config.peer.tls?.revocationFile;
+  const changed: (() => void)[] = [];
   const loadRevocations = (initial: boolean): void => {
     if (revocationFile === undefined) return;
     try {
       members.setRevocations(readRevocations(revocationFile));
-      if (!initial) log.warn({ path: revocationFile }, "revocation list reloaded");
+      if (!initial) {
+        log.warn({ path: revocationFile }, "revocation list reloaded");
+        for (const fn of changed) fn();
+      }
     } catch (e) {
       if (initial) throw new ConfigurationError("peer.tls.revocationFile", (e as Error).message, { cause: e });
       log.error({ path: revocationFile, err: (e as Error).message }, "revocation list unreadable; keeping the previous one");
@@ -84,6 +90,7 @@ export function startTrust(o: { config: Config; peerTls: PeerTls | undefined; re
     members,
     view,
     gate,
+    onRevocationsChanged: (fn) => void changed.push(fn),
     auditRefused(refused) {
       const m = Math.floor(Date.now() / 60000);
       if (m !== minute) {

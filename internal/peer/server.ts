@@ -44,8 +44,8 @@ export interface PlaceResult {
 export interface PeerServerOptions {
   self: string;
   endpoint: Endpoint;
-  /** Configured peers by instance id. */
-  peers: ReadonlySet<string>;
+  /** Whether an instance is a peer: configured, or a member that joined by its signed record. */
+  isPeer: (instanceId: string) => boolean;
   applier: HandoffApplier;
   products: ProductsRepo;
   maxDevicesPerCall: number;
@@ -345,8 +345,8 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
         context: (call) => {
           const cert = call.getAuthContext()?.sslPeerCertificate;
           const name = certificateName(cert);
-          if (name === undefined || cert === undefined || !opts.peers.has(name)) {
-            throw new PermissionDeniedError(`caller ${name ?? "(no certificate name)"} is not a configured peer of ${opts.self}`);
+          if (name === undefined || cert === undefined || !opts.isPeer(name)) {
+            throw new PermissionDeniedError(`caller ${name ?? "(no certificate name)"} is not a peer of ${opts.self} (configured, or a member whose instance record arrived here)`);
           }
           const member = opts.members.checkPeer(name, cert.raw);
           if (!member.ok) {

@@ -8,6 +8,8 @@ export interface ConfiguredInstance {
   kind: InstanceKind;
   /** Where its devices connect. */
   mqtt: Endpoint;
+  /** Where its peer plane listens (host:port), when known. */
+  address?: string | undefined;
 }
 
 /** An instance the directory knows, from configuration or from its replicated record. */
@@ -19,6 +21,8 @@ export interface KnownInstance {
   mqtt: Endpoint;
   /** A configured peer (the peer plane can call it). */
   peer: boolean;
+  /** Where its peer plane listens: configured, or as its own record says ("" when unknown). */
+  peerAddress: string;
 }
 
 export type InstanceDirectory = ReturnType<typeof createInstanceDirectory>;
@@ -35,6 +39,14 @@ export function createInstanceDirectory(opts: {
   records: RecordsRepo;
   /** What this daemon's instance record says of it beyond its configuration: its certificates and peer address. */
   identity?: () => { certificates: Uint8Array[]; peerAddress: string };
+  /**
+   * A member of the federation now (its signed instance record was checked
+   * against the CA and it is not revoked): such an instance, with a peer
+   * address in its record, is a peer without being configured.
+   */
+  isMember?: (instanceId: string) => boolean;
+  /** Revoked now: not a peer, even when configured. */
+  isRevoked?: (instanceId: string) => boolean;
   now?: () => number;
 }) {
   const { self, records } = opts;
@@ -42,14 +54,22 @@ export function createInstanceDirectory(opts: {
   const byId = new Map<string, KnownInstance>();
   const configured = new Map(opts.peers.map((p) => [p.id, p]));
   const put = (i: KnownInstance): void => void byId.set(i.id, i);
-  for (const p of opts.peers) put({ ...p, peer: true });
+  for (const p of opts.peers) put({ ...p, peer: true, peerAddress: p.address ?? "" });
   for (const r of records.instances()) if (r.instanceId !== self.id) learnRecord(r);
-  put({ ...self, peer: false });
+  put({ ...self, peer: false, peerAddress: "" });
 
   function learnRecord(r: InstanceRoute): void {
     const had = byId.get(r.instanceId);
-    put({ id: r.instanceId, region: r.regionId, kind: had?.kind, mqtt: { host: r.mqttHost, port: r.mqttPort }, peer: had?.peer ?? false });
+    const conf = configured.get(r.instanceId);
+    const kind = conf?.kind ?? (r.kind === "" ? had?.kind : (r.kind as InstanceKind));
+    put({ id: r.instanceId, region: r.regionId, kind, mqtt: { host: r.mqttHost, port: r.mqttPort }, peer: had?.peer ?? false, peerAddress: conf?.address ?? (r.peerAddress || had?.peerAddress || "") });
   }
+  /** A member learned from its record, callable on the peer plane. */
+  const learnedPeer = (id: string): ConfiguredInstance | undefined => {
+    const k = byId.get(id);
+    if (k === undefined || id === self.id || k.peerAddress === "" || k.kind === undefined || opts.isMember?.(id) !== true) return undefined;
+    return { id, region: k.region, kind: k.kind, mqtt: k.mqtt, address: k.peerAddress };
+  };
 
   return {
     self,
@@ -66,16 +86,26 @@ export function createInstanceDirectory(opts: {
       const i = byId.get(id);
       return i === undefined ? id : `${i.region}/${i.id}`;
     },
-    /** This daemon and its configured peers: the instances a job may name. */
+    /** This daemon and its peers: the instances a job may name. */
     members(): ConfiguredInstance[] {
-      return [self, ...configured.values()];
+      return [self, ...this.peers()];
     },
-    /** A configured peer (a distribution target, a party of the peer plane), as configured. */
+    /**
+     * A peer (a distribution target, a party of the peer plane): configured,
+     * or a member that joined by its signed instance record (no restart).
+     * A revoked one is none.
+     */
     peer(id: string): ConfiguredInstance | undefined {
-      return configured.get(id);
+      if (opts.isRevoked?.(id) === true) return undefined;
+      return configured.get(id) ?? learnedPeer(id);
     },
     peers(): ConfiguredInstance[] {
-      return [...configured.values()];
+      const out: ConfiguredInstance[] = [];
+      for (const id of byId.keys()) {
+        const p = this.peer(id);
+        if (p !== undefined) out.push(p);
+      }
+      return out;
     },
     /** Every known instance. */
     all(): KnownInstance[] {

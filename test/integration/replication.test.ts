@@ -136,7 +136,7 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
       config: {
         region: { id: "us-west-1" },
         instance: { id: "iot-us-west-1-9", mqtt: { host: "mqtt.us-west-1.example.com" } },
-        peer: { tls: { caFile: certs.ca, certFile: certs.cert("iot-us-west-1-9"), keyFile: certs.key("iot-us-west-1-9") } },
+        peer: { listen: "127.0.0.1:0", tls: { caFile: certs.ca, certFile: certs.cert("iot-us-west-1-9"), keyFile: certs.key("iot-us-west-1-9") } },
         replication: { servers: [nats.url] },
       },
     });
