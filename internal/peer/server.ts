@@ -345,13 +345,15 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
         context: (call) => {
           const cert = call.getAuthContext()?.sslPeerCertificate;
           const name = certificateName(cert);
-          if (name === undefined || cert === undefined || !opts.isPeer(name)) {
-            throw new PermissionDeniedError(`caller ${name ?? "(no certificate name)"} is not a peer of ${opts.self} (configured, or a member whose instance record arrived here)`);
-          }
+          if (name === undefined || cert === undefined) throw new PermissionDeniedError(`caller presents no certificate name; ${opts.self} knows peers by it`);
+          // A member first (a revoked one is told so), then a peer of this daemon.
           const member = opts.members.checkPeer(name, cert.raw);
           if (!member.ok) {
             metrics.peerRefused.inc({ reason: member.reason });
             throw new PermissionDeniedError(`caller ${name} is not a member of the federation: ${member.detail}`);
+          }
+          if (!opts.isPeer(name)) {
+            throw new PermissionDeniedError(`caller ${name} is not a peer of ${opts.self} (configured, or a member whose instance record arrived here)`);
           }
           return { peerId: name, address: call.getPeer(), certificate: cert.raw };
         },
