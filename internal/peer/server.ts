@@ -153,11 +153,9 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
    */
   const holdingCheck = (ctx: PeerContext, productKey: string, bundleOwner: string) => {
     const roots = new Map<string, boolean>();
-    const view: OwnershipView = {
-      ...opts.ownership,
-      // Without replication the bundle's owner is all there is to go by.
-      productHome: (pk) => opts.ownership.productHome(pk) ?? (opts.replicated ? undefined : bundleOwner),
-    };
+    // One product per call: its home is looked up once. Without replication the bundle's owner is all there is to go by.
+    const home = opts.ownership.productHome(productKey) ?? (opts.replicated ? undefined : bundleOwner);
+    const view: OwnershipView = { ...opts.ownership, productHome: (pk) => (pk === productKey ? home : opts.ownership.productHome(pk)) };
     return (d: DeviceCertificate): string | undefined => {
       let checked: boolean | undefined;
       const a = d.acquired;

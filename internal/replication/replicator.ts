@@ -306,11 +306,13 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
         const ok = appliedSet.has(r.change);
         metrics.replicationApplied.inc({ kind: r.change.kind, result: ok ? "applied" : "stale" });
         if (ok && r.change.route.committedAt > 0) metrics.replicationApplyLag.observe(Math.max(0, now - r.change.route.committedAt) / 1000);
-        // An older record over a key this daemon owns (a replay): the stream's
-        // latest value must be ours again, for daemons that join later.
+        // An older record (a replay), or another holder's at our generation, over a
+        // key this daemon owns: the stream's latest value must be ours again, for
+        // daemons that join later.
         if (!ok) {
           const own = ownKey(r.change);
-          if (own !== undefined && storedOrder(r.change) > recordOrder(r.change)) {
+          const other = r.change.kind === "device" && r.change.route.holder !== opts.self; // the same generation, another holder: not ours
+          if (own !== undefined && (storedOrder(r.change) > recordOrder(r.change) || other)) {
             log.warn({ kind: r.change.kind, order: recordOrder(r.change) }, "replication: the stream holds an older record over one this daemon owns; publishing ours again");
             records.republish(...own);
           }

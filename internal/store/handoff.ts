@@ -79,7 +79,7 @@ export function createHandoffApplier(opts: {
     return opts.products.applyCopy(b, source, t, receiving);
   };
 
-  const applyDevice = (input: HandoffInput, d: DeviceCertificate, t: number): HandoffOutcome => {
+  const applyDevice = (input: HandoffInput, d: DeviceCertificate, t: number, ownedHere: boolean): HandoffOutcome => {
     const pk = input.product.productKey;
     const prior = selectApplied.get(input.jobId, pk, d.deviceName, d.generation);
     if (prior !== undefined) {
@@ -88,7 +88,7 @@ export function createHandoffApplier(opts: {
     let outcome: HandoffOutcome;
     const refuse = (code: string, message: string): HandoffOutcome => ({ deviceName: d.deviceName, generation: d.generation, accepted: false, errorCode: code, errorMessage: message });
     const row = opts.devices.placementOf(pk, d.deviceName);
-    if (row === undefined && opts.products.get(pk)?.ownerInstanceId === self) {
+    if (row === undefined && ownedHere) {
       // Every device of a product owned here was registered here: one it never had is not its.
       outcome = refuse("PERMISSION_DENIED", `device ${pk}/${d.deviceName} was never registered at ${where(self)}, which owns product ${pk}: it cannot arrive here`);
     } else if (row === undefined) {
@@ -112,7 +112,8 @@ export function createHandoffApplier(opts: {
       const t = now();
       const { outcomes, productChanged } = db.transaction(() => {
         const productChanged = applyProduct(input.product, input.sourceInstance, t, input.targetAccount || input.product.accountId, input.updateCopy);
-        return { outcomes: input.devices.map((d) => applyDevice(input, d, t)), productChanged };
+        const ownedHere = opts.products.get(input.product.productKey)?.ownerInstanceId === self;
+        return { outcomes: input.devices.map((d) => applyDevice(input, d, t, ownedHere)), productChanged };
       })();
       const product = opts.products.get(input.product.productKey)!;
       if (productChanged) opts.hub.emit("product.changed", product);
