@@ -277,10 +277,17 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           if (opts.accounts.get(target) === undefined) {
             throw new PreconditionError(`account ${target} is not in the account directory of ${opts.self}`, { field: "target_account_id" });
           }
-          const issued = opts.authCodes.issue({ requesterAccount: requester, requesterName: req.requesterAccountName, requesterPeer: ctx.peerId, targetAccount: target });
+          // The name shown with the code is the account directory's (replicated, signed by the
+          // account's home), never the caller's word for it.
+          const requesterAccount = opts.accounts.get(requester);
+          if (requesterAccount === undefined) {
+            throw new PreconditionError(`account ${requester} is not in the account directory of ${opts.self}: a code names a known requester`, { field: "requester_account_id" });
+          }
+          const requesterName = requesterAccount.accountName;
+          const issued = opts.authCodes.issue({ requesterAccount: requester, requesterName, requesterPeer: ctx.peerId, targetAccount: target });
           audit(ctx, req.requesterAddress, { action: "authcode.issued", result: "ok", actorAccount: requester, accountId: requester, otherAccount: target, instanceId: opts.self, subjectId: issued.codeId });
           metrics.authCodes.inc({ result: "issued" });
-          opts.codeIssued({ codeId: issued.codeId, code: issued.code, requesterAccountId: requester, requesterAccountName: req.requesterAccountName, targetAccountId: target, expiresAt: issued.expiresAt });
+          opts.codeIssued({ codeId: issued.codeId, code: issued.code, requesterAccountId: requester, requesterAccountName: requesterName, targetAccountId: target, expiresAt: issued.expiresAt });
           logger.info({ code: issued.codeId, requester, target, from: ctx.peerId }, "authorization code issued");
           return { codeId: issued.codeId, expireTimeMs: BigInt(issued.expiresAt) };
         },

@@ -133,4 +133,22 @@ describe("attacks through the peer plane: a Handoff brings only devices the call
       b.close();
     }
   });
+
+  it("a code's requester name comes from the account directory: C's IssueAuthCode naming acme \"Your Bank\" shows acme's own name to the target", async () => {
+    const peer = asC(B);
+    try {
+      await peer.issueAuthCode({ requesterAccountId: accountId, requesterAccountName: "Your Bank", targetAccountId: victim });
+      await rejects(peer.issueAuthCode({ requesterAccountId: "9999999999999999", requesterAccountName: "Nobody", targetAccountId: victim }), grpc.status.FAILED_PRECONDITION, /not in the account directory/);
+    } finally {
+      peer.close();
+    }
+    const v = B.daemon.admin(victim);
+    try {
+      const codes = (await v.listAuthCodes({ pageSize: 10 })).codes;
+      assert.ok(codes.length >= 1);
+      for (const c of codes) assert.equal(c.requesterAccountName, "acme");
+    } finally {
+      v.close();
+    }
+  });
 });
