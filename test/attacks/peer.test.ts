@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { JobStatus, DevicePlacement } from "../../internal/gen/iotfed/v1/admin_pb.js";
-import { bootstrap, startFederation, waitFor, type AdminClient, type FederationMember, type TestDaemon } from "../support/daemon.js";
+import { endpointHost, startFederation, waitFor, type AdminClient, type FederationMember, type TestDaemon } from "../support/daemon.js";
 import { NatsServer } from "../support/nats.js";
 import { listAll, waitJob } from "../support/jobs.js";
 import { peerClientAs, wireBundle } from "../support/peer.js";
@@ -16,10 +16,6 @@ import type { PeerClient } from "../../internal/peer/index.js";
  * that nothing changed at the receiver and that the refusal was counted.
  */
 
-const hostOf = async (d: TestDaemon, pk: string, dn: string): Promise<string> => {
-  const r = await bootstrap(d.addresses!.bootstrap, `productKey=${pk}&deviceName=${encodeURIComponent(dn)}`);
-  return r.status === 200 ? String((r.json as { data?: { resources?: { mqtt?: { host?: string } } } }).data?.resources?.mqtt?.host) : `HTTP ${r.status}`;
-};
 const refusedCount = async (d: TestDaemon): Promise<number> => {
   const line = (await d.metrics()).split("\n").find((l) => l.startsWith('iotfed_peer_refused_total{reason="not_holder"}'));
   return line === undefined ? 0 : Number(line.split(" ").pop());
@@ -50,7 +46,7 @@ describe("attacks through the peer plane: a Handoff brings only devices the call
     await a.batchRegisterDevice({ productKey: pk, deviceNames: ["valve-1", "valve-2"] });
     const job = (await a.createDeviceDistributeJob({ productKey: pk, targetRegionId: B.region, targetInstanceId: B.id, deviceNames: ["valve-1"] })).job!;
     assert.equal((await waitJob(a, job.jobId)).status, JobStatus.COMPLETED);
-    await waitFor("valve-1 at B everywhere", async () => ((await Promise.all(fed.members.map((m) => hostOf(m.daemon, pk, "valve-1")))).every((h) => h === B.mqtt.host) ? true : undefined), 15000, 50);
+    await waitFor("valve-1 at B everywhere", async () => ((await Promise.all(fed.members.map((m) => endpointHost(m.daemon, pk, "valve-1")))).every((h) => h === B.mqtt.host) ? true : undefined), 15000, 50);
     bundle = wireBundle({ productKey: pk, accountId, accountName: "acme", productName: "Valve", ownerInstanceId: A.id, version: p.version });
     asC = (to) => peerClientAs(fed.certDir, C, to);
   });
@@ -107,7 +103,7 @@ describe("attacks through the peer plane: a Handoff brings only devices the call
     const atA = (await listAll(a, pk)).get("valve-1")!;
     assert.equal(atA.placement, DevicePlacement.AWAY);
     assert.equal(atA.holder, B.id);
-    for (const m of fed.members) assert.equal(await hostOf(m.daemon, pk, "valve-1"), B.mqtt.host);
+    for (const m of fed.members) assert.equal(await endpointHost(m.daemon, pk, "valve-1"), B.mqtt.host);
   });
 
   it("a copy owned by A is not rewritten by C: a higher version with other topic classes leaves B's copy as it was", async () => {

@@ -5,7 +5,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
 import * as grpc from "@grpc/grpc-js";
 import { JobStatus } from "../../internal/gen/iotfed/v1/admin_pb.js";
-import { bootstrap, makeCerts, startFederation, waitFor, type AdminClient, type FederationMember, type TestDaemon } from "../support/daemon.js";
+import { endpointHost, makeCerts, metricSum, startFederation, waitFor, type AdminClient, type FederationMember, type TestDaemon } from "../support/daemon.js";
 import { NatsServer } from "../support/nats.js";
 import { listAll } from "../support/jobs.js";
 import { peerClientAs, signingKeyOf } from "../support/peer.js";
@@ -26,20 +26,6 @@ import { tmpdir } from "node:os";
  */
 
 type Fed = Awaited<ReturnType<typeof startFederation>>;
-const form = (pk: string, dn: string) => `productKey=${pk}&deviceName=${encodeURIComponent(dn)}&clientId=${pk}.${encodeURIComponent(dn)}&resources=mqtt`;
-const hostOf = async (d: TestDaemon, pk: string, dn: string): Promise<string> => {
-  const r = await bootstrap(d.addresses!.bootstrap, form(pk, dn));
-  return r.status === 200 ? String((r.json as { data?: { resources?: { mqtt?: { host?: string } } } }).data?.resources?.mqtt?.host ?? JSON.stringify(r.json)) : `HTTP ${r.status}`;
-};
-/** The sum of a metric's samples whose labels include every one given. */
-const metricSum = async (d: TestDaemon, name: string, labels: Record<string, string> = {}): Promise<number> => {
-  let sum = 0;
-  for (const line of (await d.metrics()).split("\n")) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return sum;
-};
 const DEVICES = ["atk-1", "atk-2", "atk-3"];
 
 describe("attacks on the replication plane: no NATS writer and no member changes a fact it does not own", function () {
@@ -68,7 +54,7 @@ describe("attacks on the replication plane: no NATS writer and no member changes
           (e: grpc.ServiceError) => `error ${e.code}`,
         );
         out[m.id] = {
-          bootstrap: await Promise.all([...DEVICES, "never-registered"].map((dn) => hostOf(m.daemon, pk, dn))),
+          bootstrap: await Promise.all([...DEVICES, "never-registered"].map((dn) => endpointHost(m.daemon, pk, dn))),
           devices: [...(await listAll(admin, pk).catch(() => new Map())).entries()].map(([n, d]) => `${n}:${d.placement}:${d.holder}:${d.generation}`).sort(),
           product,
           accounts: (await operator.queryAccountList({ pageSize: 100 })).accounts.map((x) => `${x.accountId}:${x.accountName}`).sort(),
@@ -139,11 +125,11 @@ describe("attacks on the replication plane: no NATS writer and no member changes
     await waitFor("atk-1 at B everywhere", async () => {
       const j = (await a.queryDeviceDistributeJob({ jobId: job.jobId })).job!;
       if (j.status !== JobStatus.COMPLETED) return undefined;
-      for (const m of fed.members) if ((await hostOf(m.daemon, pk, "atk-1")) !== B.mqtt.host) return undefined;
-      for (const m of fed.members) if ((await hostOf(m.daemon, pk, "atk-2")) !== A.mqtt.host) return undefined;
+      for (const m of fed.members) if ((await endpointHost(m.daemon, pk, "atk-1")) !== B.mqtt.host) return undefined;
+      for (const m of fed.members) if ((await endpointHost(m.daemon, pk, "atk-2")) !== A.mqtt.host) return undefined;
       return true;
     }, 20000, 100).catch(async (e) => {
-      console.log((await a.queryDeviceDistributeJob({ jobId: job.jobId })).job, await Promise.all(fed.members.map(async (m) => [await hostOf(m.daemon, pk, "atk-1"), await hostOf(m.daemon, pk, "atk-2")])));
+      console.log((await a.queryDeviceDistributeJob({ jobId: job.jobId })).job, await Promise.all(fed.members.map(async (m) => [await endpointHost(m.daemon, pk, "atk-1"), await endpointHost(m.daemon, pk, "atk-2")])));
       for (const m of fed.members) console.log(m.id, m.daemon.logs.filter((l) => /warn|error/.test(l)).slice(-6).join("\n"));
       throw e;
     });
@@ -196,7 +182,7 @@ describe("attacks on the replication plane: no NATS writer and no member changes
       const job = (await bAdmin.createDeviceDistributeJob({ productKey: pk, targetRegionId: C.region, targetInstanceId: C.id, deviceNames: ["atk-1"] })).job!;
       await waitFor("atk-1 at C everywhere", async () => {
         if ((await bAdmin.queryDeviceDistributeJob({ jobId: job.jobId })).job!.status !== JobStatus.COMPLETED) return undefined;
-        for (const m of fed.members) if ((await hostOf(m.daemon, pk, "atk-1")) !== C.mqtt.host) return undefined;
+        for (const m of fed.members) if ((await endpointHost(m.daemon, pk, "atk-1")) !== C.mqtt.host) return undefined;
         return true;
       }, 20000, 100);
     } finally {
@@ -237,7 +223,7 @@ describe("attacks on the replication plane: no NATS writer and no member changes
       for (const m of [A, B]) {
         await waitFor(`${m.id} to read C's record`, async () => ((await metricSum(m.daemon, "iotfed_replication_last_revision")) >= rev ? true : undefined), 15000, 50);
         assert.ok((await metricSum(m.daemon, "iotfed_replication_refused_total", { kind: "instance", reason: "revoked" })) >= 1, `${m.id} refused it as revoked`);
-        assert.notEqual(await hostOf(m.daemon, pk, "atk-1"), "moved.example.com");
+        assert.notEqual(await endpointHost(m.daemon, pk, "atk-1"), "moved.example.com");
       }
       const after = (await snapshot()) as Record<string, unknown>;
       const was = before as Record<string, unknown>;

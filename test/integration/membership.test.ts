@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { JobStatus } from "../../internal/gen/iotfed/v1/admin_pb.js";
-import { bootstrap, freePort, makeCerts, startFederation, TestDaemon, waitFor, type FederationMember } from "../support/daemon.js";
+import { endpointHost, freePort, makeCerts, startFederation, TestDaemon, waitFor, type FederationMember } from "../support/daemon.js";
 import { NatsServer } from "../support/nats.js";
 import { waitJob } from "../support/jobs.js";
 import { peerClientAs, signingKeyOf } from "../support/peer.js";
@@ -21,10 +21,6 @@ import type { RouteChange } from "../../internal/domain/index.js";
  * answered for everywhere; then it is revoked, and its calls and records
  * are refused everywhere.
  */
-const hostOf = async (d: TestDaemon, pk: string, dn: string): Promise<string> => {
-  const r = await bootstrap(d.addresses!.bootstrap, `productKey=${pk}&deviceName=${encodeURIComponent(dn)}`);
-  return r.status === 200 ? String((r.json as { data?: { resources?: { mqtt?: { host?: string } } } }).data?.resources?.mqtt?.host) : `HTTP ${r.status}`;
-};
 
 describe("membership from the CA: a fourth region joins without restarting the others, then is revoked", function () {
   this.timeout(120000);
@@ -76,7 +72,7 @@ describe("membership from the CA: a fourth region joins without restarting the o
       }, 15000, 200);
       assert.equal((await waitJob(a, job.jobId)).status, JobStatus.COMPLETED);
       for (const [name, d] of [...fed.members.map((m) => [m.id, m.daemon] as const), [DID, D] as const]) {
-        await waitFor(`${name} to answer D for the device`, async () => ((await hostOf(d, pk, "gauge-0001")) === D_MQTT ? true : undefined), 10000, 100);
+        await waitFor(`${name} to answer D for the device`, async () => ((await endpointHost(d, pk, "gauge-0001")) === D_MQTT ? true : undefined), 10000, 100);
       }
     } finally {
       a.close();

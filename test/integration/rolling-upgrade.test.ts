@@ -4,7 +4,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
-import { bootstrap, startFederation, waitFor, type FederationMember, type TestDaemon } from "../support/daemon.js";
+import { endpointHost, metricSum, startFederation, waitFor, type FederationMember, type TestDaemon } from "../support/daemon.js";
 import { NatsServer } from "../support/nats.js";
 import { decodeRecord, encodeRecord, keyOf, openRecord } from "../../internal/replication/index.js";
 import type { RouteChange } from "../../internal/domain/index.js";
@@ -17,18 +17,6 @@ import type { RouteChange } from "../../internal/domain/index.js";
  * release wrote (unsigned RouteRecords).
  */
 
-const form = (pk: string, dn: string) => `productKey=${pk}&deviceName=${encodeURIComponent(dn)}&clientId=${pk}.${encodeURIComponent(dn)}&resources=mqtt`;
-const hostOf = async (d: TestDaemon, pk: string, dn: string): Promise<string> => {
-  const r = await bootstrap(d.addresses!.bootstrap, form(pk, dn));
-  return r.status === 200 ? String((r.json as { data?: { resources?: { mqtt?: { host?: string } } } }).data?.resources?.mqtt?.host) : `HTTP ${r.status}`;
-};
-const metricSum = async (d: TestDaemon, name: string, labels: Record<string, string> = {}): Promise<number> => {
-  let sum = 0;
-  for (const line of (await d.metrics()).split("\n")) {
-    if ((line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return sum;
-};
 
 describe("rolling upgrade to signed records: optional while a daemon of the earlier release runs, then required", function () {
   this.timeout(120000);
@@ -70,7 +58,7 @@ describe("rolling upgrade to signed records: optional while a daemon of the earl
     for (const c of oldRecords) rev = await kv.put(keyOf(c), encodeRecord(c, OLD));
     await readBy(rev);
     for (const m of fed.members) {
-      assert.equal(await hostOf(m.daemon, oldPk, "any-device"), "mqtt.old.example.com", `${m.id} answers for the earlier daemon's product`);
+      assert.equal(await endpointHost(m.daemon, oldPk, "any-device"), "mqtt.old.example.com", `${m.id} answers for the earlier daemon's product`);
       assert.ok((await metricSum(m.daemon, "iotfed_replication_unverified_total", { reason: "unsigned" })) >= 2);
     }
     // A signs: an unsigned instance record in its name is forged.
@@ -108,7 +96,7 @@ describe("rolling upgrade to signed records: optional while a daemon of the earl
     await readBy(await kv.put(keyOf(moved), encodeRecord(moved, OLD)));
     for (const m of fed.members) {
       assert.ok((await metricSum(m.daemon, "iotfed_replication_refused_total", { kind: "instance", reason: "unsigned" })) >= 1, `${m.id} refused it`);
-      assert.equal(await hostOf(m.daemon, oldPk, "any-device"), "mqtt.old.example.com");
+      assert.equal(await endpointHost(m.daemon, oldPk, "any-device"), "mqtt.old.example.com");
     }
   });
 });

@@ -367,3 +367,19 @@ export function runDaemonOnce(args: string[], env: NodeJS.ProcessEnv, cwd?: stri
     });
   });
 }
+
+/** The MQTT host a bootstrap of the device at `d` answers, or "HTTP <status>". */
+export async function endpointHost(d: TestDaemon, productKey: string, deviceName: string): Promise<string> {
+  const r = await bootstrap(d.addresses!.bootstrap, `productKey=${productKey}&deviceName=${encodeURIComponent(deviceName)}&clientId=${productKey}.${encodeURIComponent(deviceName)}&resources=mqtt`);
+  return r.status === 200 ? String((r.json as { data?: { resources?: { mqtt?: { host?: string } } } }).data?.resources?.mqtt?.host ?? JSON.stringify(r.json)) : `HTTP ${r.status}`;
+}
+
+/** The sum of a metric's samples at `d` whose labels include every one given (0 when there is none). */
+export async function metricSum(d: TestDaemon, name: string, labels: Record<string, string> = {}): Promise<number> {
+  let sum = 0;
+  for (const line of (await d.metrics()).split("\n")) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
+}
