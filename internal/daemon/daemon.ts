@@ -1,3 +1,4 @@
+import { unwatchFile, watchFile } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Server } from "node:http";
 import * as grpc from "@grpc/grpc-js";
@@ -19,7 +20,7 @@ import { AdminService } from "../gen/iotfed/v1/admin_pb.js";
 import { createCodeClock } from "./clock.js";
 import { createSreServer } from "./sre-server.js";
 import { joinHostPort, listen, splitHostPort } from "./listen.js";
-import { certificateNotAfter, readSecretFile, readTls } from "./files.js";
+import { certificateNotAfter, checkPrivateFile, readSecretFile, readTls } from "./files.js";
 import { closeHttp, shutdownGrpc, withDeadline } from "./shutdown.js";
 import { startDeviceBrokers } from "./device-brokers.js";
 import { authCodeEvents } from "./authcode-events.js";
@@ -125,6 +126,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // Phase 1: the replicated records, the instance directory, the repositories.
     const replicationStore = createReplicationStore(db, hub);
     const peerTls = config.peer.tls === undefined ? undefined : loadPeerTls(config.peer.tls);
+    /** The peer plane's certificates as they are now: renewed files are taken without a restart (clients and signing). */
+    let peerTlsNow = peerTls;
     const late: { trust?: Trust } = {}; // the trust below, for the directory made before it
     /** The peer listener's address once bound (a configured port 0 is known only then). */
     let boundPeerAddress = "";
@@ -197,11 +200,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
      */
     const clientAddress = new Map<string, string>(config.peers.map((p) => [p.id, p.address]));
     const followMembers = (): void => {
-      if (peerTls === undefined) return;
+      if (peerTlsNow === undefined) return;
       for (const p of directory.peers()) {
         if (p.address === undefined || clientAddress.get(p.id) === p.address) continue;
         peerClients.get(p.id)?.close();
-        peerClients.set(p.id, createPeerClients([{ id: p.id, address: p.address }], peerTls, config.peer.callTimeoutMs).get(p.id)!);
+        peerClients.set(p.id, createPeerClients([{ id: p.id, address: p.address }], peerTlsNow, config.peer.callTimeoutMs).get(p.id)!);
         clientAddress.set(p.id, p.address);
         log.info({ peer: p.id, address: p.address, region: p.region }, "a member joined (its signed instance record): it is a peer now");
       }
@@ -216,6 +219,49 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     };
     followMembers();
     trust.onRevocationsChanged(followMembers);
+
+    /**
+     * A renewed peer certificate and key, read again when the files change
+     * and on SIGHUP: checked (a member's, the key its certificate's, 0600),
+     * then the clients to every peer are made anew with it, this daemon's
+     * instance record lists it first, and every record it owns is published
+     * again signed with it. The peer listener keeps presenting the
+     * certificate it started with (still valid) until the next restart.
+     */
+    const reloadPeerTls = (): void => {
+      const files = config.peer.tls;
+      if (files === undefined || peerTlsNow === undefined) return;
+      try {
+        checkPrivateFile(files.keyFile, "peer.tls.keyFile");
+        const next = loadPeerTls(files);
+        if (next.ca.equals(peerTlsNow.ca) && next.cert.equals(peerTlsNow.cert) && next.key.equals(peerTlsNow.key)) return;
+        const rotated = trust.rotate(next);
+        peerTlsNow = next;
+        for (const [id, client] of [...peerClients]) {
+          const address = clientAddress.get(id);
+          if (address === undefined) continue;
+          client.close();
+          peerClients.set(id, createPeerClients([{ id, address }], next, config.peer.callTimeoutMs).get(id)!);
+        }
+        if (rotated) {
+          directory.announceSelf();
+          const requeued = records.useSigningKey(trust.signingKey!.keyId.toString("hex"), directory.self.id);
+          log.warn({ records: requeued }, "peer certificate renewed: new connections use it, and this daemon's records are published again signed with it");
+        } else log.warn("peer CA or certificate files reloaded");
+      } catch (e) {
+        log.error({ err: (e as Error).message }, "renewed peer certificate files refused; keeping the current ones");
+      }
+    };
+    const tlsFiles = config.peer.tls === undefined ? [] : [config.peer.tls.certFile, config.peer.tls.keyFile, config.peer.tls.caFile];
+    const stopWatching = (): void => {
+      process.off("SIGHUP", reloadPeerTls);
+      for (const f of tlsFiles) unwatchFile(f, reloadPeerTls);
+    };
+    if (tlsFiles.length > 0) {
+      process.on("SIGHUP", reloadPeerTls);
+      for (const f of tlsFiles) watchFile(f, { interval: 1000 }, reloadPeerTls);
+      started.push({ close: stopWatching });
+    }
     const worker = createJobWorker({
       jobs,
       products,
@@ -457,6 +503,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         ]);
         limiter.close();
         for (const c of peerClients.values()) c.close();
+        stopWatching();
+        await trust.close();
         db.close();
         log.info("iotfedd stopped");
       },

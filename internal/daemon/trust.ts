@@ -17,6 +17,13 @@ export interface Trust {
   /** What this daemon knows of holders, homes and versions: the ground every ownership check stands on. */
   view: OwnershipView & { instanceVersion(instanceId: string): number };
   gate: RecordGate;
+  /**
+   * Takes a renewed peer certificate and key (read again on SIGHUP or when
+   * the files change): checked like the first, then signing uses it; the
+   * previous certificate stays this daemon's until its records are signed
+   * again. Throws (changing nothing) when it is not this instance's.
+   */
+  rotate(next: PeerTls): boolean;
   /** Calls `fn` after the revocation list was read again. */
   onRevocationsChanged(fn: () => void): void;
   /** Writes refused records to the audit log, at most AUDIT_PER_MINUTE a minute (the metric counts them all). */
@@ -36,14 +43,28 @@ const AUDIT_PER_MINUTE = 60;
 export function startTrust(o: { config: Config; peerTls: PeerTls | undefined; records: RecordsRepo; products: ProductsRepo; audit: AuditRepo; logger: Logger }): Trust {
   const { config, peerTls, records, products, logger: log } = o;
   const self = config.instance.id;
-  let signingKey: SigningKey | undefined;
+  let key: SigningKey | undefined;
   if (peerTls !== undefined) {
     try {
-      signingKey = signingKeyFrom(self, peerTls.cert, peerTls.key);
+      key = signingKeyFrom(self, peerTls.cert, peerTls.key);
     } catch (e) {
       throw new ConfigurationError("peer.tls.certFile", (e as Error).message, { cause: e });
     }
   }
+  /** A live view of the current key: whoever holds it signs with the newest (rotate()). */
+  const signingKey: SigningKey | undefined =
+    key === undefined
+      ? undefined
+      : {
+          instanceId: self,
+          get certificate() {
+            return key!.certificate;
+          },
+          get keyId() {
+            return key!.keyId;
+          },
+          sign: (context, data) => key!.sign(context, data),
+        };
   const members = createMembers({ caPem: peerTls?.ca });
   const revocationFile = config.peer.tls?.revocationFile;
   const changed: (() => void)[] = [];
@@ -61,8 +82,8 @@ export function startTrust(o: { config: Config; peerTls: PeerTls | undefined; re
     }
   };
   loadRevocations(true);
-  if (signingKey !== undefined) {
-    const own = members.admit(self, [signingKey.certificate]);
+  if (key !== undefined) {
+    const own = members.admit(self, [key.certificate]);
     if (!own.ok) throw new ConfigurationError("peer.tls.certFile", `this daemon's certificate is not a member's: ${own.detail}`);
   }
   for (const i of records.instances()) if (i.instanceId !== self && i.certificates.length > 0) members.admit(i.instanceId, i.certificates);
@@ -91,6 +112,20 @@ export function startTrust(o: { config: Config; peerTls: PeerTls | undefined; re
     view,
     gate,
     onRevocationsChanged: (fn) => void changed.push(fn),
+    rotate(next) {
+      if (key === undefined) return false;
+      const k = signingKeyFrom(self, next.cert, next.key);
+      const cas = members.certificateKeys(self, [k.certificate]);
+      if (!cas.ok) {
+        members.setCa(next.ca);
+        const again = members.certificateKeys(self, [k.certificate]);
+        if (!again.ok) throw new Error(`the new peer certificate is not a member's: ${again.detail}`);
+      } else members.setCa(next.ca);
+      if (k.keyId.equals(key.keyId)) return false;
+      members.admit(self, [k.certificate, key.certificate]);
+      key = k;
+      return true;
+    },
     auditRefused(refused) {
       const m = Math.floor(Date.now() / 60000);
       if (m !== minute) {
