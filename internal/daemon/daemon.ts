@@ -1,4 +1,3 @@
-import { unwatchFile, watchFile } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Server } from "node:http";
 import * as grpc from "@grpc/grpc-js";
@@ -10,7 +9,7 @@ import { backupStore, createReplicationStore, createRepositories, openStore, typ
 import { createInstanceDirectory, createRouteSync } from "../routing/index.js";
 import { RouteTable } from "../routes/index.js";
 import { createReplicator } from "../replication/index.js";
-import { createPeerClients, createPeerServer, loadPeerTls, peerServerCredentials, type PeerClient } from "../peer/index.js";
+import { createPeerServer, loadPeerTls, peerServerCredentials } from "../peer/index.js";
 import { createJobEvents, createJobWorker, createPlacement } from "../jobs/index.js";
 import { createClientIpResolver, createLocator, packagedCityDatabases } from "../geo/index.js";
 import { createMetrics } from "../metrics/index.js";
@@ -20,12 +19,13 @@ import { AdminService } from "../gen/iotfed/v1/admin_pb.js";
 import { createCodeClock } from "./clock.js";
 import { createSreServer } from "./sre-server.js";
 import { joinHostPort, listen, splitHostPort } from "./listen.js";
-import { certificateNotAfter, checkPrivateFile, readSecretFile, readTls } from "./files.js";
+import { certificateNotAfter, readSecretFile, readTls } from "./files.js";
 import { closeHttp, shutdownGrpc, withDeadline } from "./shutdown.js";
 import { startDeviceBrokers } from "./device-brokers.js";
 import { authCodeEvents } from "./authcode-events.js";
 import { regionCoordinates } from "./regions.js";
 import { startTrust, type Trust } from "./trust.js";
+import { startPeerLinks } from "./peer-links.js";
 import { preflight } from "./preflight.js";
 
 export const VERSION = "0.1.0";
@@ -126,8 +126,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // Phase 1: the replicated records, the instance directory, the repositories.
     const replicationStore = createReplicationStore(db, hub);
     const peerTls = config.peer.tls === undefined ? undefined : loadPeerTls(config.peer.tls);
-    /** The peer plane's certificates as they are now: renewed files are taken without a restart (clients and signing). */
-    let peerTlsNow = peerTls;
     const late: { trust?: Trust } = {}; // the trust below, for the directory made before it
     /** The peer listener's address once bound (a configured port 0 is known only then). */
     let boundPeerAddress = "";
@@ -188,80 +186,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
             hub,
             onApplied: (changes) => {
               routeSync.applyReplicated(changes);
-              if (changes.some((c) => c.kind === "instance")) followMembers();
+              if (changes.some((c) => c.kind === "instance")) links.followMembers();
             },
             metrics,
             logger: log,
           });
-    const peerClients: Map<string, PeerClient> = peerTls === undefined ? new Map<string, PeerClient>() : createPeerClients(config.peers, peerTls, config.peer.callTimeoutMs);
-    /**
-     * Members that joined by their signed instance record get a client at
-     * the address their record gives (no restart); a revoked one loses it.
-     */
-    const clientAddress = new Map<string, string>(config.peers.map((p) => [p.id, p.address]));
-    const followMembers = (): void => {
-      if (peerTlsNow === undefined) return;
-      for (const p of directory.peers()) {
-        if (p.address === undefined || clientAddress.get(p.id) === p.address) continue;
-        peerClients.get(p.id)?.close();
-        peerClients.set(p.id, createPeerClients([{ id: p.id, address: p.address }], peerTlsNow, config.peer.callTimeoutMs).get(p.id)!);
-        clientAddress.set(p.id, p.address);
-        log.info({ peer: p.id, address: p.address, region: p.region }, "a member joined (its signed instance record): it is a peer now");
-      }
-      for (const id of [...peerClients.keys()]) {
-        if (trust.members.isRevoked(id)) {
-          peerClients.get(id)?.close();
-          peerClients.delete(id);
-          clientAddress.delete(id);
-          log.warn({ peer: id }, "a revoked member is no longer a peer");
-        }
-      }
-    };
-    followMembers();
-    trust.onRevocationsChanged(followMembers);
-
-    /**
-     * A renewed peer certificate and key, read again when the files change
-     * and on SIGHUP: checked (a member's, the key its certificate's, 0600),
-     * then the clients to every peer are made anew with it, this daemon's
-     * instance record lists it first, and every record it owns is published
-     * again signed with it. The peer listener keeps presenting the
-     * certificate it started with (still valid) until the next restart.
-     */
-    const reloadPeerTls = (): void => {
-      const files = config.peer.tls;
-      if (files === undefined || peerTlsNow === undefined) return;
-      try {
-        checkPrivateFile(files.keyFile, "peer.tls.keyFile");
-        const next = loadPeerTls(files);
-        if (next.ca.equals(peerTlsNow.ca) && next.cert.equals(peerTlsNow.cert) && next.key.equals(peerTlsNow.key)) return;
-        const rotated = trust.rotate(next);
-        peerTlsNow = next;
-        for (const [id, client] of [...peerClients]) {
-          const address = clientAddress.get(id);
-          if (address === undefined) continue;
-          client.close();
-          peerClients.set(id, createPeerClients([{ id, address }], next, config.peer.callTimeoutMs).get(id)!);
-        }
-        if (rotated) {
-          directory.announceSelf();
-          const requeued = records.useSigningKey(trust.signingKey!.keyId.toString("hex"), directory.self.id);
-          log.warn({ records: requeued }, "peer certificate renewed: new connections use it, and this daemon's records are published again signed with it");
-        } else log.warn("peer CA or certificate files reloaded");
-      } catch (e) {
-        log.error({ err: (e as Error).message }, "renewed peer certificate files refused; keeping the current ones");
-      }
-    };
-    const tlsFiles = config.peer.tls === undefined ? [] : [config.peer.tls.certFile, config.peer.tls.keyFile, config.peer.tls.caFile];
-    const stopWatching = (): void => {
-      process.off("SIGHUP", reloadPeerTls);
-      for (const f of tlsFiles) unwatchFile(f, reloadPeerTls);
-    };
-    if (tlsFiles.length > 0) {
-      process.on("SIGHUP", reloadPeerTls);
-      for (const f of tlsFiles) watchFile(f, { interval: 1000 }, reloadPeerTls);
-      started.push({ close: stopWatching });
-    }
+    const links = startPeerLinks({ config, peerTls, directory, trust, records, logger: log });
+    started.push({ close: () => links.close() });
+    const peerClients = links.clients;
     const worker = createJobWorker({
       jobs,
       products,
@@ -502,8 +434,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           brokers.close(deadline),
         ]);
         limiter.close();
-        for (const c of peerClients.values()) c.close();
-        stopWatching();
+        links.close();
         await trust.close();
         db.close();
         log.info("iotfedd stopped");
