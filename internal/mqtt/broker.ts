@@ -85,6 +85,13 @@ export async function createEmbeddedBroker(opts: BrokerOptions) {
     const dev = byClient.get(client);
     if (dev === undefined) return;
     const k = key(dev.productKey, dev.deviceName);
+    // Disabled, deleted or moved between its sign-in and now (aedes sends the
+    // CONNACK before this event): cut here, as cut() would have.
+    if (!auth.worksHere(dev.productKey, dev.deviceName)) {
+      metrics.mqttSessionsCut.inc();
+      client.close();
+      return;
+    }
     online.get(k)?.close();
     online.set(k, client);
     devices.connected(dev.productKey, dev.deviceName, now());
