@@ -316,7 +316,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       });
       const ps = peerServer;
       started.push({ close: () => ps.forceShutdown() });
-      peerAddr = await bindGrpc(ps, config.peer.listen, peerServerCredentials(peerTls), "peer.listen");
+      const peerCreds = peerServerCredentials(peerTls);
+      links.onRenewed((t) => peerCreds.renew(t));
+      peerAddr = await bindGrpc(ps, config.peer.listen, peerCreds, "peer.listen");
       boundPeerAddress = peerAddr;
       directory.announceSelf(); // with the bound address, when the configured one named port 0
     }

@@ -14,6 +14,8 @@ export interface PeerLinks {
   clients: Map<string, PeerClient>;
   /** Brings the clients up to the directory's peers (call when instance records arrive). */
   followMembers(): void;
+  /** Calls `fn` with each renewed certificate and key once checked (the peer listener takes them). */
+  onRenewed(fn: (t: PeerTls) => void): void;
   close(): void;
 }
 
@@ -25,10 +27,9 @@ export interface PeerLinks {
  *   revoked member loses its client;
  * - a renewed peer certificate and key, read again when the files change
  *   and on SIGHUP: checked (a member's, the key its certificate's, 0600),
- *   then every client is made anew with it, this daemon's instance record
- *   lists it first, and every record it owns is published again signed with
- *   it. The peer listener keeps presenting the certificate it started with
- *   (still valid) until the next restart.
+ *   then every client is made anew with it, the peer listener presents it
+ *   to new connections, this daemon's instance record lists it first, and
+ *   every record it owns is published again signed with it.
  */
 export function startPeerLinks(o: { config: Config; peerTls: PeerTls | undefined; directory: InstanceDirectory; trust: Trust; records: RecordsRepo; logger: Logger }): PeerLinks {
   const { config, directory, trust, records, logger: log } = o;
@@ -36,6 +37,7 @@ export function startPeerLinks(o: { config: Config; peerTls: PeerTls | undefined
   let tls = o.peerTls;
   const clients: Map<string, PeerClient> = tls === undefined ? new Map<string, PeerClient>() : createPeerClients(config.peers, tls, timeout);
   const address = new Map<string, string>(config.peers.map((p) => [p.id, p.address]));
+  const renewed: ((t: PeerTls) => void)[] = [];
   const connect = (id: string, at: string, with_: PeerTls): void => {
     clients.get(id)?.close();
     clients.set(id, createPeerClients([{ id, address: at }], with_, timeout).get(id)!);
@@ -71,6 +73,7 @@ export function startPeerLinks(o: { config: Config; peerTls: PeerTls | undefined
         const at = address.get(id);
         if (at !== undefined) connect(id, at, next);
       }
+      for (const fn of renewed) fn(next);
       if (rotated) {
         directory.announceSelf();
         const requeued = records.useSigningKey(trust.signingKey!.keyId.toString("hex"), directory.self.id);
@@ -92,6 +95,9 @@ export function startPeerLinks(o: { config: Config; peerTls: PeerTls | undefined
   return {
     clients,
     followMembers,
+    onRenewed(fn) {
+      renewed.push(fn);
+    },
     close() {
       if (closed) return;
       closed = true;

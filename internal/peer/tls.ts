@@ -31,9 +31,27 @@ export function loadPeerTls(files: PeerTlsFiles): PeerTls {
   return { ca: read("caFile", files.caFile), cert: read("certFile", files.certFile), key: read("keyFile", files.keyFile) };
 }
 
-/** The peer listener: mutual TLS, a client certificate signed by the federation CA is required. */
-export function peerServerCredentials(t: PeerTls): grpc.ServerCredentials {
-  return grpc.ServerCredentials.createSsl(t.ca, [{ cert_chain: t.cert, private_key: t.key }], true);
+/**
+ * The peer listener's credentials: mutual TLS, a client certificate signed by
+ * the federation CA is required (as `createSsl(ca, …, true)`), and renew()
+ * puts a renewed certificate, key or CA into the running listener: grpc-js
+ * sets the new secure context on its TLS server, so new connections get it
+ * and established ones keep theirs.
+ */
+export class PeerServerCredentials extends grpc.ServerCredentials {
+  constructor(t: PeerTls) {
+    super({ requestCert: true, rejectUnauthorized: true }, { ca: t.ca, cert: t.cert, key: t.key });
+  }
+  renew(t: PeerTls): void {
+    this.updateSecureContextOptions({ ca: t.ca, cert: t.cert, key: t.key });
+  }
+  _equals(other: grpc.ServerCredentials): boolean {
+    return other === this;
+  }
+}
+
+export function peerServerCredentials(t: PeerTls): PeerServerCredentials {
+  return new PeerServerCredentials(t);
 }
 
 /** A peer's identity is its certificate's common name, which must equal its instance id. */

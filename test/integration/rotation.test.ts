@@ -9,14 +9,30 @@ import { waitJob } from "../support/jobs.js";
 import { decodeRecord, keyOf } from "../../internal/replication/index.js";
 import { keyIdOf } from "../../internal/trust/index.js";
 import { X509Certificate } from "node:crypto";
+import { connect as tlsConnect } from "node:tls";
 
 /*
  * A peer certificate renewed while the federation runs (docs/operating/
  * security.md "Membership and revocation"): the daemon takes the new files
- * on SIGHUP, without a restart; new connections use the new certificate,
+ * on SIGHUP, without a restart; new connections (its calls, and its peer
+ * listener) use the new certificate,
  * its instance record lists it first (the old one second), its records are
  * published again signed with it, and the others go on working with it.
  */
+/** The certificate A's peer listener presents to a new TLS connection (made with a member's client certificate). */
+function presented(A: FederationMember, certFile: string, keyFile: string, caFile: string): Promise<Buffer> {
+  const [host, port] = [A.peerAddress.slice(0, A.peerAddress.lastIndexOf(":")), Number(A.peerAddress.slice(A.peerAddress.lastIndexOf(":") + 1))];
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host, port, cert: readFileSync(certFile), key: readFileSync(keyFile), ca: readFileSync(caFile), ALPNProtocols: ["h2"], checkServerIdentity: () => undefined }, () => {
+      const raw = s.getPeerX509Certificate()?.raw;
+      s.destroy();
+      if (raw === undefined) reject(new Error("no certificate presented"));
+      else resolve(raw);
+    });
+    s.once("error", reject);
+  });
+}
+
 describe("certificate rotation without a restart", function () {
   this.timeout(120000);
   let nats: NatsServer;
@@ -33,11 +49,14 @@ describe("certificate rotation without a restart", function () {
     await nats?.dispose();
   });
 
-  it("A's certificate and key are renewed and A is sent SIGHUP: its record lists the new certificate first, and a distribution A→B works with it", async () => {
+  it("A's certificate and key are renewed and A is sent SIGHUP: its listener presents the new one, its record lists it first, and a distribution A→B works with it", async () => {
     const certs = makeCerts(fed.certDir, [A.id]); // a new key and certificate for A from the same CA, over the old files
     const fresh = new X509Certificate(readFileSync(certs.cert(A.id))).raw;
+    const before = await presented(A, certs.cert(B.id), certs.key(B.id), certs.ca);
+    assert.ok(!before.equals(fresh));
     A.daemon.proc!.kill("SIGHUP");
     await waitFor("A to take its new certificate", () => Promise.resolve(A.daemon.logs.some((l) => /peer certificate renewed/.test(l)) ? true : undefined), 10000, 100);
+    assert.ok((await presented(A, certs.cert(B.id), certs.key(B.id), certs.ca)).equals(fresh), "A's peer listener presents the new certificate to new connections");
     const nc = await connect({ servers: nats.url });
     try {
       const kv = await new Kvm(nc).open("iotfed-routes");
