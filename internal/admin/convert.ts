@@ -182,6 +182,7 @@ export const authCodeToWire = (c: AuthCodeRecord): MessageInitShape<typeof AuthC
   issueTimeMs: BigInt(c.issuedAt),
   expireTimeMs: BigInt(c.expiresAt),
   usedByJobId: c.usedJob,
+  requesterInstanceId: c.requesterPeer,
 });
 
 export const poolToWire = (p: domain.PoolRoute, full: boolean): MessageInitShape<typeof PoolProductSchema> => ({

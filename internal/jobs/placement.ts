@@ -150,6 +150,12 @@ export function createPlacement(opts: PlacementOptions) {
       if (holder === self) {
         r = await placeHere(pk, dn, target, opts.waitMs);
       } else {
+        // Only the product's owner and its candidates ask a holder to move a device (the holder checks it too).
+        const route = opts.records.product(pk);
+        if (route !== undefined && route.home !== self && !route.candidates.includes(self)) {
+          result = "refused";
+          return holder;
+        }
         const client = opts.peers.get(holder);
         if (client === undefined) {
           result = "refused";

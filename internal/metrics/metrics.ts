@@ -291,7 +291,7 @@ export function createMetrics() {
   });
   const peerRefused = new Counter({
     name: "iotfed_peer_refused_total",
-    help: "Peer calls refused before anything was read because the caller is not a member (revoked, bad_certificate).",
+    help: "Peer calls (or devices in them) refused by who the caller is: not a member (revoked, bad_certificate, …, checked before anything is read), not the devices' holder (not_holder), not the owner of the bundle (forged_bundle), or not party to the call (not_party: PlaceDevice from an instance that is neither the product's owner nor a candidate).",
     labelNames: ["reason"] as const,
     registers: [registry],
   });

@@ -73,7 +73,7 @@ export interface PeerServerOptions {
    */
   ownership: OwnershipView;
   /** A product's route as its owner signed it (its account and home), if replicated here. */
-  productRoute: (productKey: string) => { accountId: string; home: string; version: number } | undefined;
+  productRoute: (productKey: string) => { accountId: string; home: string; version: number; candidates: string[] } | undefined;
   /**
    * Replication is on: a product's route is expected here before its first
    * handoff. Without it the caller's bundle is all there is to go by.
@@ -337,11 +337,18 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           const response = await opts.forwardedJobCall(ctx.peerId, req.accountId, req.method, req.request, req.requesterAddress);
           return { response };
         },
-        async placeDevice(req) {
+        async placeDevice(req, ctx) {
           checkProductKey(req.productKey);
           checkDeviceName(req.deviceName);
           if (req.targetInstanceId === "") throw new InvalidArgumentError("target_instance_id", "is required");
           if (req.waitMs < 0 || req.waitMs > opts.maxPlaceWaitMs) throw new InvalidArgumentError("wait_ms", `must be 0-${opts.maxPlaceWaitMs}`);
+          // The caller's role: an instance of the product's placement (its owner or a candidate, by
+          // the owner's signed product route) that answered the device's bootstrap (R3).
+          const route = opts.productRoute(req.productKey);
+          if (route === undefined || (route.home !== ctx.peerId && !route.candidates.includes(ctx.peerId))) {
+            metrics.peerRefused.inc({ reason: "not_party" });
+            throw new PermissionDeniedError(`R3: ${ctx.peerId} is neither the owner nor a candidate of product ${req.productKey}; only they ask for its devices' placement`, { field: "product_key" });
+          }
           const r = await opts.place(req.productKey, req.deviceName, req.targetInstanceId, req.waitMs);
           return { result: r.result, holderInstanceId: r.holder, generation: BigInt(r.generation), message: r.message };
         },

@@ -16,13 +16,13 @@ import type { PeerClient } from "../../internal/peer/index.js";
  * that nothing changed at the receiver and that the refusal was counted.
  */
 
-const refusedCount = async (d: TestDaemon): Promise<number> => {
-  const line = (await d.metrics()).split("\n").find((l) => l.startsWith('iotfed_peer_refused_total{reason="not_holder"}'));
+const refusedCount = async (d: TestDaemon, reason = "not_holder"): Promise<number> => {
+  const line = (await d.metrics()).split("\n").find((l) => l.startsWith(`iotfed_peer_refused_total{reason="${reason}"}`));
   return line === undefined ? 0 : Number(line.split(" ").pop());
 };
 const secret = "s".repeat(32);
 
-describe("attacks through the peer plane: a Handoff brings only devices the caller holds, into the product's own account", function () {
+describe("attacks through the peer plane: a Handoff brings only devices the caller holds, into the product's own account; codes and placement only from the parties", function () {
   this.timeout(120000);
   let nats: NatsServer;
   let fed: Awaited<ReturnType<typeof startFederation>>;
@@ -130,8 +130,54 @@ describe("attacks through the peer plane: a Handoff brings only devices the call
     }
   });
 
-  it("a code's requester name comes from the account directory: C's IssueAuthCode naming acme \"Your Bank\" shows acme's own name to the target", async () => {
-    const peer = asC(B);
+  it("R4: RedeemAuthCode from a peer that is not the job's source is refused, and the code stays good for the real source", async () => {
+    const v = B.daemon.admin(victim);
+    try {
+      const issued = await a.requestAuthCode({ targetAccountId: victim, targetRegionId: B.region, targetInstanceId: B.id });
+      const shown = (await v.listAuthCodes({ pageSize: 10 })).codes.find((c) => c.codeId === issued.codeId)!;
+      assert.equal(shown.requesterInstanceId, A.id, "the target sees which instance asked");
+      const code = shown.code;
+      const peer = asC(B);
+      try {
+        await rejects(
+          peer.redeemAuthCode({ code, requesterAccountId: accountId, targetAccountId: victim, jobId: "job_stolenCode0001", productKey: pk }),
+          grpc.status.FAILED_PRECONDITION,
+          new RegExp(`no authorization code was issued to account ${victim} for account ${accountId} at ${C.id}`),
+        );
+      } finally {
+        peer.close();
+      }
+      const job = (await a.createDeviceDistributeJob({ productKey: pk, targetRegionId: B.region, targetInstanceId: B.id, targetAccountId: victim, authCode: code, deviceNames: ["valve-2"] })).job!;
+      assert.equal((await waitJob(a, job.jobId)).status, JobStatus.COMPLETED, "the code was not used up by C's try");
+    } finally {
+      v.close();
+    }
+  });
+
+  it("R3: PlaceDevice from a peer that is neither the product's owner nor a candidate is refused; the device stays", async () => {
+    const meter = (await a.createProduct({ productName: "Meter" })).product!.productKey;
+    await a.registerDevice({ productKey: meter, deviceName: "meter-1" });
+    const job = (await a.createDeviceDistributeJob({ productKey: meter, strategy: "nearest", candidates: [A, B].map((m) => ({ regionId: m.region, instanceId: m.id })), deviceNames: ["meter-1"] })).job!;
+    assert.equal((await waitJob(a, job.jobId)).status, JobStatus.COMPLETED);
+    await waitFor("C to learn the product route", async () => ((await endpointHost(C.daemon, meter, "meter-1")) === A.mqtt.host ? true : undefined), 15000, 50);
+    const before = await refusedCount(A.daemon, "not_party");
+    const peer = asC(A);
+    try {
+      await rejects(
+        peer.placeDevice({ productKey: meter, deviceName: "meter-1", targetInstanceId: B.id, waitMs: 3000 }),
+        grpc.status.PERMISSION_DENIED,
+        new RegExp(`R3: ${C.id} is neither the owner nor a candidate of product ${meter}`),
+      );
+    } finally {
+      peer.close();
+    }
+    assert.equal((await listAll(a, meter)).get("meter-1")!.placement, DevicePlacement.HERE, "still held at A");
+    for (const m of fed.members) assert.equal(await endpointHost(m.daemon, meter, "meter-1"), A.mqtt.host);
+    assert.equal(await refusedCount(A.daemon, "not_party"), before + 1, "counted");
+  });
+
+  it("a code's requester name comes from the account directory: A's IssueAuthCode naming acme \"Your Bank\" shows acme's own name to the target", async () => {
+    const peer = peerClientAs(fed.certDir, A, B);
     try {
       await peer.issueAuthCode({ requesterAccountId: accountId, requesterAccountName: "Your Bank", targetAccountId: victim });
       await rejects(peer.issueAuthCode({ requesterAccountId: "9999999999999999", requesterAccountName: "Nobody", targetAccountId: victim }), grpc.status.FAILED_PRECONDITION, /not in the account directory/);

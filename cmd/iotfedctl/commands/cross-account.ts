@@ -46,8 +46,8 @@ export function addAuthCodeCommands(program: Command): void {
     printJson: (codes, nextPageToken) => printJson(ListAuthCodesResponseSchema, create(ListAuthCodesResponseSchema, { codes, nextPageToken })),
     print: (items) =>
       printTable(
-        ["CODE ID", "CODE", "FROM ACCOUNT", "STATE", "WRONG TRIES", "EXPIRES", "USED BY JOB"],
-        items.map((x) => [x.codeId, x.code || "-", `${x.requesterAccountName} (${x.requesterAccountId})`, x.state, x.failedTries, time(x.expireTimeMs), x.usedByJobId || "-"]),
+        ["CODE ID", "CODE", "FROM ACCOUNT", "AT INSTANCE", "STATE", "WRONG TRIES", "EXPIRES", "USED BY JOB"],
+        items.map((x) => [x.codeId, x.code || "-", `${x.requesterAccountName} (${x.requesterAccountId})`, x.requesterInstanceId || "-", x.state, x.failedTries, time(x.expireTimeMs), x.usedByJobId || "-"]),
       ),
   });
 }
