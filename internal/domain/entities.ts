@@ -124,6 +124,18 @@ export interface ProductBundle
   topics: { shortName: string; operation: TopicOperation; description: string }[];
   thingModel: string;
   script: { scriptType: ScriptType; content: string } | undefined;
+  /**
+   * The owner's signature of the bundle (docs/operating/security.md), kept
+   * with a copy and relayed unchanged; undefined when the owner sends it
+   * unsigned (it signs as it sends) or a copy predates signatures.
+   */
+  ownerSignature?: OwnerSignature | undefined;
+}
+
+/** A signature and the certificate (DER) whose key made it. */
+export interface OwnerSignature {
+  certificate: Uint8Array;
+  signature: Uint8Array;
 }
 
 /** What moves with a device (R8): its certificate and identity, never its runtime data. */

@@ -3,7 +3,7 @@ import type * as grpc from "@grpc/grpc-js";
 import type { JobsRepo, ProductsRepo, StoreHub } from "../store/index.js";
 import { signReleases, type SigningKey } from "../trust/index.js";
 import { isRetryable, type DeviceCertificate, type ErrorCode, type Job, type RemoteError } from "../domain/index.js";
-import { bundleToWire, certToWire, type PeerClient } from "../peer/index.js";
+import { bundleToWire, certToWire, signedBundle, type PeerClient } from "../peer/index.js";
 import { fromPeerError, statusName } from "../rpc/index.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
@@ -78,7 +78,7 @@ export function createJobWorker(opts: JobWorkerOptions) {
         const res = await client.handoff({
           jobId: job.jobId,
           sourceRegionId: opts.regionId,
-          product: bundleToWire(products.bundle(job.productKey)),
+          product: bundleToWire(signedBundle(products.bundle(job.productKey), opts.signingKey)),
           devices: devices.map(certToWire),
           targetAccountId: job.targetAccount || job.accountId,
           strategy: job.strategy === "specified" ? "specified" : "nearest",
@@ -276,7 +276,7 @@ export function createJobWorker(opts: JobWorkerOptions) {
       const client = peers.get(c.instanceId);
       if (client === undefined) continue;
       try {
-        const res = await client.syncProduct({ product: bundleToWire(products.bundle(c.productKey)) });
+        const res = await client.syncProduct({ product: bundleToWire(signedBundle(products.bundle(c.productKey), opts.signingKey)) });
         products.recordCopy(c.productKey, c.instanceId, Number(res.version));
       } catch (e) {
         const code = (e as grpc.ServiceError).code;

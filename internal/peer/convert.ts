@@ -1,4 +1,4 @@
-import { releaseFromWire, releaseToWire } from "../trust/index.js";
+import { releaseFromWire, releaseToWire, signBundle, type SigningKey } from "../trust/index.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { DeviceCertificateSchema, ProductBundleSchema, DeviceCertificate as WireCert, ProductBundle as WireBundle } from "../gen/iotfed/v1/peer_pb.js";
 import {
@@ -33,7 +33,18 @@ export function bundleToWire(b: ProductBundle): MessageInitShape<typeof ProductB
     thingModel: b.thingModel,
     scriptType: b.script?.scriptType ?? "",
     scriptContent: b.script?.content ?? "",
+    ownerCertificate: b.ownerSignature?.certificate ?? new Uint8Array(),
+    ownerSignature: b.ownerSignature?.signature ?? new Uint8Array(),
   };
+}
+
+/**
+ * A bundle as it goes to a peer: the owner signs its own as it sends; a
+ * forwarder relays the owner's signature it keeps with its copy.
+ */
+export function signedBundle(b: ProductBundle, key: SigningKey | undefined): ProductBundle {
+  if (key === undefined || b.ownerInstanceId !== key.instanceId) return b;
+  return { ...b, ownerSignature: signBundle(key, b) };
 }
 
 function oneOf<T extends string>(field: string, v: string, allowed: readonly T[]): T {
@@ -73,6 +84,7 @@ export function bundleFromWire(w: WireBundle | undefined): ProductBundle {
     })),
     thingModel: w.thingModel,
     script: w.scriptType === "" ? undefined : { scriptType: oneOf<ScriptType>("product.script_type", w.scriptType, ["javascript", "python", "php"]), content: w.scriptContent },
+    ownerSignature: w.ownerSignature.length === 0 ? undefined : { certificate: w.ownerCertificate, signature: w.ownerSignature },
   };
 }
 

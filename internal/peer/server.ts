@@ -16,8 +16,10 @@ import {
   type DeviceRelease,
   type Endpoint,
   type HandoffOutcome,
+  type Product,
+  type ProductBundle,
 } from "../domain/index.js";
-import { judgeHolding, keyIdOf, releaseProofs, releaseRoot, RELEASE_ROOT_CONTEXT, verifySigned, type Members, type OwnershipView, type SigningKey } from "../trust/index.js";
+import { checkBundle, judgeHolding, keyIdOf, releaseProofs, releaseRoot, RELEASE_ROOT_CONTEXT, verifySigned, type Members, type OwnershipView, type SigningKey } from "../trust/index.js";
 import { redeemRefusal, type AccountsRepo, type AuditEntry, type AuditRepo, type AuthCodesRepo, type HandoffApplier, type ProductsRepo } from "../store/index.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
@@ -147,6 +149,24 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
   const audit = (ctx: PeerContext, requesterAddress: string, e: Omit<AuditEntry, "actorKind" | "actorAddress">): void =>
     opts.audit.record({ ...e, actorKind: "peer", actorAddress: `${ctx.peerId} ${requesterAddress || ctx.address}` });
   /**
+   * A copy is made or updated only as its owner signed the bundle (docs/
+   * operating/security.md "Product bundles"): a forwarder relays, never
+   * changes. A product owned here is never changed by a peer at all.
+   */
+  const ownerSigned = (ctx: PeerContext, product: ProductBundle, local: Product | undefined, jobId: string): void => {
+    if (opts.signingKey === undefined || local?.ownerInstanceId === opts.self) return;
+    const c = checkBundle(opts.members, product);
+    if (c.ok) return;
+    if (c.reason === "unsigned" && !opts.releasesRequired()) {
+      metrics.replicationUnverified.inc({ kind: "bundle", reason: "unsigned" });
+      return;
+    }
+    metrics.peerRefused.inc({ reason: "forged_bundle" });
+    audit(ctx, "", { action: "handoff.received", result: "refused", actorAccount: product.accountId, accountId: local?.accountId ?? product.accountId, productKey: product.productKey, instanceId: opts.self, subjectId: jobId, detail: `${c.reason}: ${c.detail}` });
+    logger.warn({ from: ctx.peerId, product: product.productKey, reason: c.reason, job: jobId }, "a product bundle not as its owner signed it was refused");
+    throw new PermissionDeniedError(`${c.detail} (${c.reason}); a copy is taken only as its owner signed it`, { field: "product.owner_signature" });
+  };
+  /**
    * Whether the caller holds a device it hands off (internal/trust/
    * ownership.ts judgeHolding): undefined when it does, else why not.
    * Release roots are checked once per call.
@@ -204,6 +224,7 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           if (route === undefined && opts.replicated && local === undefined) {
             throw new UnavailableError(`product ${product.productKey} has no route here yet (replication); the handoff is retried`);
           }
+          ownerSigned(ctx, product, local, req.jobId);
           const targetAccount = req.targetAccountId === "" ? product.accountId : req.targetAccountId;
           if (route !== undefined) {
             if (route.home !== product.ownerInstanceId) throw forgedAccount(`product ${product.productKey} is owned by ${route.home}, not ${product.ownerInstanceId} as ${ctx.peerId}'s bundle says`);
@@ -267,6 +288,7 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           if (ctx.peerId !== local.receivedFrom && ctx.peerId !== local.ownerInstanceId) {
             throw new PermissionDeniedError(`${ctx.peerId} neither owns product ${product.productKey} nor sent it here`);
           }
+          ownerSigned(ctx, product, local, "");
           const r = opts.applier.sync(product, ctx.peerId);
           return { applied: r.applied, version: BigInt(r.version) };
         },

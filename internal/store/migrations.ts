@@ -385,6 +385,14 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE instance_routes ADD COLUMN kind TEXT NOT NULL DEFAULT '';
   ALTER TABLE replication_state ADD COLUMN signing_key TEXT NOT NULL DEFAULT '';
   `,
+  // 8: owner-signed product bundles. A copy keeps its owner's signature to
+  // relay it unchanged; the owner pushes every copy once more (synced_version
+  // 0) so that copies made before signatures get theirs.
+  `
+  ALTER TABLE products ADD COLUMN owner_certificate BLOB;
+  ALTER TABLE products ADD COLUMN owner_signature BLOB;
+  UPDATE product_copies SET synced_version = 0;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

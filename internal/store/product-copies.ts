@@ -1,5 +1,5 @@
 import type { Db } from "./db.js";
-import { PreconditionError, type DescribeInstance, type Product, type ProductBundle } from "../domain/index.js";
+import { PreconditionError, type DescribeInstance, type OwnerSignature, type Product, type ProductBundle } from "../domain/index.js";
 import { decodePageToken, encodePageToken, type Page } from "./paging.js";
 
 /**
@@ -31,8 +31,16 @@ export function createProductCopies(o: { db: Db; self: string; where: DescribeIn
        description = @description, version = @version, nearest_candidates = @candidatesJson, thing_model = @thingModel, script_type = @scriptType, script_content = @scriptContent, updated_at = @t
      WHERE product_key = @productKey`,
   );
+  const setSignature = db.prepare("UPDATE products SET owner_certificate = ?, owner_signature = ? WHERE product_key = ?");
+  const selectSignature = db.prepare<[string], { owner_certificate: Buffer | null; owner_signature: Buffer | null }>(
+    "SELECT owner_certificate, owner_signature FROM products WHERE product_key = ?",
+  );
   const deleteTopics = db.prepare("DELETE FROM topic_classes WHERE product_key = ?");
   const insertTopic = db.prepare("INSERT INTO topic_classes(product_key, short_name, operation, description) VALUES (?, ?, ?, ?)");
+
+  const keepSignature = (b: ProductBundle): void => {
+    setSignature.run(b.ownerSignature === undefined ? null : Buffer.from(b.ownerSignature.certificate), b.ownerSignature === undefined ? null : Buffer.from(b.ownerSignature.signature), b.productKey);
+  };
 
   return {
     /**
@@ -67,6 +75,11 @@ export function createProductCopies(o: { db: Db; self: string; where: DescribeIn
      * only when newer than the copy held; a product owned here, or a copy of
      * another owner or account, is never changed. True when the copy changed.
      */
+    /** The owner's signature kept with a copy here, to relay with its bundle. */
+    ownerSignature(productKey: string): OwnerSignature | undefined {
+      const r = selectSignature.get(productKey);
+      return r?.owner_certificate == null || r.owner_signature == null ? undefined : { certificate: r.owner_certificate, signature: r.owner_signature };
+    },
     applyCopy(b: ProductBundle, source: string, t: number, receiving: string): boolean {
       const local = o.get(b.productKey);
       const row = {
@@ -88,10 +101,16 @@ export function createProductCopies(o: { db: Db; self: string; where: DescribeIn
         if (local.accountId !== receiving) {
           throw new PreconditionError(`product ${b.productKey} here belongs to account ${local.accountId}, not ${receiving}`, { field: "target_account_id" });
         }
-        if (local.ownerInstanceId === self || b.version <= local.version) return false;
+        if (local.ownerInstanceId === self) return false;
+        if (b.version <= local.version) {
+          // The same version, now with its owner's signature (a copy made before signatures).
+          if (b.version === local.version && b.ownerSignature !== undefined && this.ownerSignature(b.productKey) === undefined) keepSignature(b);
+          return false;
+        }
         updateProduct.run(row);
         deleteTopics.run(b.productKey);
       }
+      keepSignature(b);
       for (const tc of b.topics) insertTopic.run(b.productKey, tc.shortName, tc.operation, tc.description);
       return true;
     },

@@ -280,6 +280,7 @@ export function createProductsRepo(opts: ProductsRepoOptions) {
         topics: this.topics(productKey).map((t) => ({ shortName: t.shortName, operation: t.operation, description: t.description })),
         thingModel: this.thingModel(productKey),
         script: this.script(productKey),
+        ownerSignature: p.ownerInstanceId === opts.self ? undefined : this.ownerSignature(productKey),
       };
     },
     /** Records that `instanceId` holds a copy at `version` (never lowers it). */

@@ -4,6 +4,7 @@ export * from "./release.js";
 export * from "./members.js";
 export * from "./revocations.js";
 export * from "./ownership.js";
+export * from "./bundle.js";
 export * from "./verify-pool.js";
 export type { VerifyItem } from "./verify-work.js";
 export { releaseToWire, releaseFromWire } from "./release-wire.js";

@@ -4,7 +4,7 @@ import { JobStatus, DevicePlacement } from "../../internal/gen/iotfed/v1/admin_p
 import { endpointHost, startFederation, waitFor, type AdminClient, type FederationMember, type TestDaemon } from "../support/daemon.js";
 import { NatsServer } from "../support/nats.js";
 import { listAll, waitJob } from "../support/jobs.js";
-import { peerClientAs, wireBundle } from "../support/peer.js";
+import { peerClientAs, signedWireBundle, signingKeyOf, wireBundle } from "../support/peer.js";
 import { rejects } from "../support/grpc.js";
 import type { PeerClient } from "../../internal/peer/index.js";
 
@@ -31,7 +31,7 @@ describe("attacks through the peer plane: a Handoff brings only devices the call
   let accountId: string;
   let victim: string;
   let pk: string;
-  let bundle: ReturnType<typeof wireBundle>;
+  let bundle: ReturnType<typeof signedWireBundle<ReturnType<typeof wireBundle>>>;
   let asC: (to: FederationMember) => PeerClient;
 
   before(async () => {
@@ -47,7 +47,8 @@ describe("attacks through the peer plane: a Handoff brings only devices the call
     const job = (await a.createDeviceDistributeJob({ productKey: pk, targetRegionId: B.region, targetInstanceId: B.id, deviceNames: ["valve-1"] })).job!;
     assert.equal((await waitJob(a, job.jobId)).status, JobStatus.COMPLETED);
     await waitFor("valve-1 at B everywhere", async () => ((await Promise.all(fed.members.map((m) => endpointHost(m.daemon, pk, "valve-1")))).every((h) => h === B.mqtt.host) ? true : undefined), 15000, 50);
-    bundle = wireBundle({ productKey: pk, accountId, accountName: "acme", productName: "Valve", ownerInstanceId: A.id, version: p.version });
+    // A's genuine signature of its bundle, as C would relay it from a copy it holds.
+    bundle = signedWireBundle(wireBundle({ productKey: pk, accountId, accountName: "acme", productName: "Valve", ownerInstanceId: A.id, version: p.version }), signingKeyOf(fed.certDir, A.id));
     asC = (to) => peerClientAs(fed.certDir, C, to);
   });
   after(async () => {
@@ -106,27 +107,56 @@ describe("attacks through the peer plane: a Handoff brings only devices the call
     for (const m of fed.members) assert.equal(await endpointHost(m.daemon, pk, "valve-1"), B.mqtt.host);
   });
 
-  it("a copy owned by A is not rewritten by C: a higher version with other topic classes leaves B's copy as it was", async () => {
+  it("a copy owned by A is not rewritten by C: its bundle changed after A signed it, signed by C, or unsigned — refused, and B's copy stays as it was", async () => {
     const b = B.daemon.admin(accountId);
     try {
       const before = (await b.queryProduct({ productKey: pk })).product!;
+      const beforeRefused = await refusedCount(B.daemon, "forged_bundle");
+      const hijacked = { version: before.version + 10n, productName: "Hijacked", topics: [{ topicShortName: "everything", operation: "all", description: "" }] };
+      const attempts: [string, ReturnType<typeof wireBundle>, RegExp][] = [
+        ["A's signature, fields changed", { ...bundle, ...hijacked }, /is not as its owner .* signed it .*\(bad_signature\)/],
+        ["signed by C", signedWireBundle(wireBundle({ ...bundle, ...hijacked, ownerCertificate: new Uint8Array(), ownerSignature: new Uint8Array() }), signingKeyOf(fed.certDir, C.id)), /signed with a certificate that is not its owner's: the certificate names .*, not .* \(bad_certificate\)/],
+        ["unsigned", wireBundle({ ...bundle, ...hijacked, ownerCertificate: new Uint8Array(), ownerSignature: new Uint8Array() }), /carries no signature of its owner .* \(unsigned\)/],
+      ];
       const peer = asC(B);
       try {
-        await peer.handoff({
-          jobId: "job_rewrite00001",
-          sourceRegionId: C.region,
-          product: { ...bundle, version: before.version + 10n, productName: "Hijacked", topics: [{ topicShortName: "everything", operation: "all", description: "" }] },
-          devices: [],
-          strategy: "specified",
-        });
+        for (const [what, product, why] of attempts) {
+          await rejects(peer.handoff({ jobId: "job_rewrite00001", sourceRegionId: C.region, product, devices: [], strategy: "specified" }), grpc.status.PERMISSION_DENIED, why);
+          await rejects(peer.syncProduct({ product }), grpc.status.PERMISSION_DENIED, /neither owns product .* nor sent it here/);
+          const after = (await b.queryProduct({ productKey: pk })).product!;
+          assert.equal(after.version, before.version, what);
+          assert.equal(after.productName, "Valve", what);
+        }
       } finally {
         peer.close();
       }
-      const after = (await b.queryProduct({ productKey: pk })).product!;
-      assert.equal(after.version, before.version);
-      assert.equal(after.productName, "Valve");
+      assert.equal(await refusedCount(B.daemon, "forged_bundle"), beforeRefused + attempts.length, "counted");
     } finally {
       b.close();
+    }
+  });
+
+  it("a forwarder relays its owner's signature and may not change the bundle: B passes valve-1 on to C, then B's altered bundle is refused at C", async () => {
+    const atB = B.daemon.admin(accountId);
+    const atC = C.daemon.admin(accountId);
+    try {
+      const job = (await atB.createDeviceDistributeJob({ productKey: pk, targetRegionId: C.region, targetInstanceId: C.id, deviceNames: ["valve-1"] })).job!;
+      assert.equal((await waitJob(atB, job.jobId)).status, JobStatus.COMPLETED, "C took B's copy with A's signature");
+      const copy = (await atC.queryProduct({ productKey: pk })).product!;
+      assert.equal(copy.ownerInstanceId, A.id);
+      const asB = peerClientAs(fed.certDir, B, C);
+      try {
+        const altered = { ...bundle, version: copy.version + 1n, topics: [{ topicShortName: "everything", operation: "all", description: "" }] };
+        await rejects(asB.syncProduct({ product: altered }), grpc.status.PERMISSION_DENIED, /is not as its owner .* signed it .*\(bad_signature\)/);
+        await rejects(asB.handoff({ jobId: "job_forwarder0001", sourceRegionId: B.region, product: altered, devices: [], strategy: "specified" }), grpc.status.PERMISSION_DENIED, /\(bad_signature\)/);
+      } finally {
+        asB.close();
+      }
+      assert.equal((await atC.queryProduct({ productKey: pk })).product!.version, copy.version, "C's copy stays as A made it");
+      assert.equal((await atC.queryProductTopic({ productKey: pk })).topics.length, 0);
+    } finally {
+      atB.close();
+      atC.close();
     }
   });
 

@@ -5,7 +5,7 @@ import { DevicePlacement, JobStatus, ProductStatus, TopicOperation } from "../..
 import { writeFileSync, rmSync } from "node:fs";
 import { bootstrap, startFederation, tempDir, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
 import { NatsServer } from "../support/nats.js";
-import { peerClientAs, wireBundle } from "../support/peer.js";
+import { peerClientAs, signedWireBundle, signingKeyOf, wireBundle } from "../support/peer.js";
 import { join } from "node:path";
 import { waitJob } from "../support/jobs.js";
 import { rejects } from "../support/grpc.js";
@@ -325,7 +325,7 @@ describe("cross-account distribution, grants, the public pool and the audit log"
     // daemon that skipped the code would: B checks the job's redemption.
     const peer = peerClientAs(fed.certDir, A, B);
     try {
-      const product = wireBundle({ productKey: gpk, accountId: ids.alice, accountName: "alice", productName: "Granted", ownerInstanceId: A.id });
+      const product = signedWireBundle(wireBundle({ productKey: gpk, accountId: ids.alice, accountName: "alice", productName: "Granted", ownerInstanceId: A.id }), signingKeyOf(fed.certDir, A.id));
       await rejects(
         peer.handoff({ jobId: "job_forgedNoCode0001", sourceRegionId: A.region, product, devices: [], targetAccountId: ids.bob, strategy: "specified" }),
         grpc.status.PERMISSION_DENIED,

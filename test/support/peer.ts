@@ -3,7 +3,10 @@ import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ProductBundleSchema } from "../../internal/gen/iotfed/v1/peer_pb.js";
 import { createPeerClients, loadPeerTls, type PeerClient } from "../../internal/peer/index.js";
-import { signingKeyFrom, type SigningKey } from "../../internal/trust/index.js";
+import { bundleFromWire } from "../../internal/peer/convert.js";
+import { create } from "@bufbuild/protobuf";
+import { ProductBundleSchema as WireBundleSchema } from "../../internal/gen/iotfed/v1/peer_pb.js";
+import { signBundle, signingKeyFrom, type SigningKey } from "../../internal/trust/index.js";
 import type { FederationMember } from "./daemon.js";
 
 /** The signing key of a member whose certificate startFederation made in `certDir` (what that daemon, or a thief of its key, signs with). */
@@ -34,4 +37,14 @@ export function wireBundle<F extends Omit<MessageInitShape<typeof ProductBundleS
     thingModel: '{"properties":[],"events":[],"services":[]}',
     ...fields,
   };
+}
+
+/**
+ * A wire bundle signed with `signer`'s key as its owner signs (the genuine
+ * signature when `signer` is the bundle's owner; what a thief of that key
+ * could make otherwise). Fields changed after signing break it.
+ */
+export function signedWireBundle<B extends ReturnType<typeof wireBundle>>(bundle: B, signer: SigningKey): B & { ownerCertificate: Uint8Array; ownerSignature: Uint8Array } {
+  const s = signBundle(signer, { ...bundleFromWire(create(WireBundleSchema, bundle)), ownerInstanceId: signer.instanceId });
+  return { ...bundle, ownerCertificate: s.certificate, ownerSignature: s.signature };
 }
