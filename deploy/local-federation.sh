@@ -4,7 +4,9 @@
 # layout of deploy/nats/), certificates (deploy/gen-certs.sh), and one
 # configuration and one iotfedd per region, all on loopback, logs and stores
 # under DIR. The routes bucket lives in cn-shanghai's NATS cluster and is
-# mirrored into the two others; each daemon talks to its own region's NATS.
+# mirrored into the two others; each daemon talks to its own region's NATS
+# over TLS as its own NATS user (its peer certificate, mapped by
+# verify_and_map), with the least permissions that work (deploy/nats/).
 #
 #   deploy/local-federation.sh start DIR [BASE_PORT]   # default BASE_PORT 7100
 #   deploy/local-federation.sh stop DIR
@@ -35,7 +37,9 @@ case "$cmd" in
     [ -f "$root/dist/cmd/iotfedd/main.js" ] || { echo "run 'npm run build' first" >&2; exit 1; }
     ids=()
     for r in "${regions[@]}"; do ids+=("iot-$r-1"); done
-    [ -f "$dir/tls/ca.crt" ] || bash "$here/gen-certs.sh" "$dir/tls" "${ids[@]}" >/dev/null
+    nats_names=()
+    for r in "${regions[@]}"; do nats_names+=("nats-$r"); done
+    [ -f "$dir/tls/ca.crt" ] || bash "$here/gen-certs.sh" "$dir/tls" "${ids[@]}" "${nats_names[@]}" >/dev/null
     [ -f "$dir/seal.key" ] || (umask 077; openssl rand -base64 32 > "$dir/seal.key")
     [ -f "$dir/operator.token" ] || (umask 077; openssl rand -hex 24 > "$dir/operator.token")
     nats_server=${NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}
@@ -45,6 +49,13 @@ case "$cmd" in
       [ -n "$gateways" ] && gateways+=", "
       gateways+="{ name: c-${regions[$j]}, urls: [nats://127.0.0.1:$((base + 10 * j + 7))] }"
     done
+    # One NATS user per daemon (deploy/nats/iotfed-users.conf explains each permission).
+    users=""
+    for j in 0 1 2; do
+      mirror=""
+      [ "$j" != 0 ] && mirror="KV_iotfed-routes_${regions[$j]}"
+      users+="$(bash "$here/nats/iotfed-user.sh" "${ids[$j]}" iotfed-routes "$mirror")"$'\n'
+    done
     for i in 0 1 2; do
       p=$((base + 10 * i))
       name="nats-${regions[$i]}"
@@ -52,6 +63,10 @@ case "$cmd" in
       {
         echo "server_name: $name"
         echo "listen: 127.0.0.1:$((p + 5))"
+        echo "tls { cert_file: \"$dir/tls/$name.crt\", key_file: \"$dir/tls/$name.key\", ca_file: \"$dir/tls/ca.crt\", verify_and_map: true }"
+        echo "authorization { users: ["
+        echo "$users"
+        echo "] }"
         echo "jetstream { store_dir: \"$dir/$name\" }"
         echo "cluster { name: c-${regions[$i]}, listen: 127.0.0.1:$((p + 6)), routes: [nats://127.0.0.1:$((p + 6))] }"
         echo "gateway { name: c-${regions[$i]}, listen: 127.0.0.1:$((p + 7)), gateways: [ $gateways ] }"
@@ -84,7 +99,10 @@ case "$cmd" in
         echo "  listen: 127.0.0.1:$((p + 3))"
         echo "  tls: { caFile: $dir/tls/ca.crt, certFile: $dir/tls/${ids[$i]}.crt, keyFile: $dir/tls/${ids[$i]}.key }"
         echo "replication:"
-        echo "  servers: [nats://127.0.0.1:$((p + 5))]"
+        echo "  servers: [tls://127.0.0.1:$((p + 5))]"
+        echo "  caFile: $dir/tls/ca.crt"
+        echo "  certFile: $dir/tls/${ids[$i]}.crt"
+        echo "  keyFile: $dir/tls/${ids[$i]}.key"
         echo "  placementCluster: c-${regions[0]}"
         if [ "$i" != 0 ]; then echo "  mirror: { stream: KV_iotfed-routes_${regions[$i]}, cluster: c-${regions[$i]} }"; fi
         echo "peers:"

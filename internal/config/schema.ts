@@ -207,6 +207,21 @@ export const configSchema = z
         /** CA file for tls:// servers. */
         caFile: z.string().min(1).optional(),
         /**
+         * A client certificate and key for NATS (TLS): the server maps the
+         * certificate to this daemon's user (verify_and_map; deploy/nats/).
+         * Usually the peer certificate, whose name is the instance id.
+         */
+        certFile: z.string().min(1).optional(),
+        keyFile: z.string().min(1).optional(),
+        /**
+         * Subject prefix of this daemon's reply inboxes. Its own by default, so
+         * that NATS permissions can let each daemon read only its own replies.
+         */
+        inboxPrefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "must be subject tokens of letters, digits, _ and - (no wildcards)")
+          .optional(),
+        /**
          * required: a record from the stream is applied only when its owner
          * signed it (docs/operating/security.md). optional: during a rolling
          * upgrade, unsigned records of daemons not yet upgraded are applied too,
@@ -222,6 +237,7 @@ export const configSchema = z
         staleAfterMs: z.number().int().min(100).max(3600000).default(5000),
       })
       .strict()
+      .refine((r) => (r.certFile === undefined) === (r.keyFile === undefined), { message: "certFile and keyFile go together", path: ["certFile"] })
       .optional(),
     /** The instance's MQTT endpoint run by the daemon itself (devices sign in here). */
     mqtt: z

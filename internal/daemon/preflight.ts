@@ -26,4 +26,6 @@ export function preflight(config: Config, env: NodeJS.ProcessEnv): void {
   if (config.security.sealKeyFile !== undefined && env.IOTFED_SEAL_KEY === undefined) checkPrivateFile(config.security.sealKeyFile, "security.sealKeyFile");
   if (config.security.operatorTokenFile !== undefined && env.IOTFED_OPERATOR_TOKEN === undefined) checkPrivateFile(config.security.operatorTokenFile, "security.operatorTokenFile");
   if (config.peer.tls !== undefined) checkPrivateFile(config.peer.tls.keyFile, "peer.tls.keyFile");
+  if (config.replication?.keyFile !== undefined) checkPrivateFile(config.replication.keyFile, "replication.keyFile");
+  if (config.replication?.credsFile !== undefined) checkPrivateFile(config.replication.credsFile, "replication.credsFile");
 }

@@ -25,6 +25,11 @@ export interface ReplicatorOptions {
   mirror?: { stream: string; cluster?: string | undefined } | undefined;
   credsFile?: string | undefined;
   caFile?: string | undefined;
+  /** Client certificate and key for NATS over TLS (the server maps the certificate to this daemon's user). */
+  certFile?: string | undefined;
+  keyFile?: string | undefined;
+  /** This daemon's reply-inbox prefix (default `_INBOX_<self>`, so that permissions can keep replies private). */
+  inboxPrefix?: string | undefined;
   /** This instance's id (the NATS connection name, and committed_by of its records). */
   self: string;
   /** What this daemon signs its records with; undefined: they go unsigned (no peer certificate). */
@@ -142,7 +147,10 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
       pingInterval: 5000,
       maxPingOut: 2,
       ...(opts.credsFile === undefined ? {} : { authenticator: credsAuthenticator(readFileSync(opts.credsFile)) }),
-      ...(opts.caFile === undefined ? {} : { tls: { caFile: opts.caFile } }),
+      inboxPrefix: opts.inboxPrefix ?? `_INBOX_${opts.self}`,
+      ...(opts.caFile === undefined && opts.certFile === undefined
+        ? {}
+        : { tls: { ...(opts.caFile === undefined ? {} : { caFile: opts.caFile }), ...(opts.certFile === undefined ? {} : { certFile: opts.certFile, keyFile: opts.keyFile! }) } }),
     });
     connected = true;
     log.info({ server: conn.getServer() }, "replication: connected to NATS");
