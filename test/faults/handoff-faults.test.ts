@@ -7,7 +7,7 @@ import { createUnaryClient } from "../../internal/rpc/index.js";
 import { peerClientCredentials } from "../../internal/peer/index.js";
 import { bootstrap, makeCerts, startFederation, tempDir, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
 import { assertOneHolderEach as oneHolderEach, waitJob } from "../support/jobs.js";
-import { peerClientAs, wireBundle } from "../support/peer.js";
+import { peerClientAs, signedWireBundle, signingKeyOf, wireBundle } from "../support/peer.js";
 
 const NAMES = Array.from({ length: 1000 }, (_, i) => `dev-${String(i).padStart(4, "0")}`);
 const assertOneHolderEach = (src: AdminClient, dst: AdminClient, productKey: string, dstId: string) => oneHolderEach(src, dst, productKey, dstId, NAMES);
@@ -123,7 +123,7 @@ describe("handoff faults and the peer plane's security", function () {
 
   it("a repeated handoff returns the stored outcome and changes nothing; another job for a device already held is refused", async () => {
     const peer = peerClientAs(fed.certDir, A, B, 5000);
-    const product = wireBundle({ productKey: "dupTest0001", accountId: "9990000000000001", accountName: "dup-account", productName: "Dup", ownerInstanceId: A.id });
+    const product = signedWireBundle(wireBundle({ productKey: "dupTest0001", accountId: "9990000000000001", accountName: "dup-account", productName: "Dup", ownerInstanceId: A.id }), signingKeyOf(fed.certDir, A.id));
     const device = { deviceName: "dup-0001", deviceSecret: "s".repeat(32), iotId: "iot-dup-0001", generation: 1n, homeInstanceId: A.id, createTimeMs: 1n };
     const first = await peer.handoff({ jobId: "job_dup", product, devices: [device], targetAccountId: product.accountId });
     const again = await peer.handoff({ jobId: "job_dup", product, devices: [device], targetAccountId: product.accountId });

@@ -4,7 +4,7 @@ import { bootstrap, freePort, startFederation, tempDir, waitFor, type AdminClien
 import { waitJob } from "../support/jobs.js";
 import { NatsServer } from "../support/nats.js";
 import { connect, refusalCode, signIn } from "../support/mqtt.js";
-import { peerClientAs, wireBundle } from "../support/peer.js";
+import { peerClientAs, signedWireBundle, signingKeyOf, wireBundle } from "../support/peer.js";
 import { rejects } from "../support/grpc.js";
 import * as grpc from "@grpc/grpc-js";
 import { createHmac } from "node:crypto";
@@ -103,7 +103,7 @@ describe("jobs: cut-over at commit, abort, return (R6, R8, R13)", function () {
     try {
       return await late.handoff({
         jobId,
-        product: wireBundle({ productKey: pk, accountId, accountName: "acme", productName: "Meter", ownerInstanceId: A.id }),
+        product: signedWireBundle(wireBundle({ productKey: pk, accountId, accountName: "acme", productName: "Meter", ownerInstanceId: A.id }), signingKeyOf(fed.certDir, A.id)),
         devices: [{ deviceName: dn, deviceSecret: secrets.get(dn)!, iotId: "x", generation: 1n, homeInstanceId: A.id, createTimeMs: 1n }],
         targetAccountId: accountId,
       });

@@ -6,8 +6,9 @@ import { tmpdir } from "node:os";
 import { makeCerts } from "../support/daemon.js";
 import { openTestStore, type TestStore } from "../support/store.js";
 import { createRecordGate, keyOf, openRecord, RecordError, sealRecord, type RecordGate } from "../../internal/replication/index.js";
-import type { DeviceRoute, RouteChange } from "../../internal/domain/index.js";
+import type { DeviceRoute, ProductBundle, RouteChange } from "../../internal/domain/index.js";
 import {
+  checkBundle,
   createMembers,
   createVerifyPool,
   fingerprintOf,
@@ -18,6 +19,7 @@ import {
   releaseProofs,
   rootFromPath,
   signingKeyFrom,
+  signBundle,
   signReleases,
   type Members,
   type SigningKey,
@@ -186,6 +188,41 @@ describe("trust: members, signatures and the record gate", function () {
     });
     assert.deepEqual(store.records.keptRelease(PK, "lamp-1", "iot-b")?.generation, 2);
     assert.equal(store.records.keptRelease(PK, "lamp-1", "iot-c"), undefined);
+  });
+
+  it("product bundles: the owner's signature covers every field but the account; another member's, a changed field or none is refused", () => {
+    const bundle: ProductBundle = { productKey: "bUnDlE00001", accountId: "1234567890123456", accountName: "acme", productName: "lamp", nodeType: "device", dataFormat: "alink-json", authType: "device-secret", status: "published", description: "", ownerInstanceId: "iot-b", version: 3, candidates: ["iot-b", "iot-c"], topics: [{ shortName: "b", operation: "pub", description: "" }, { shortName: "a", operation: "sub", description: "" }], thingModel: "{}", script: undefined };
+    const signed = { ...bundle, ownerSignature: signBundle(keys["iot-b"]!, bundle) };
+    assert.deepEqual(checkBundle(members, signed), { ok: true });
+    assert.deepEqual(checkBundle(members, { ...signed, accountId: "6543210987654321", accountName: "other", topics: [...signed.topics].reverse() }), { ok: true }, "the account is not signed; topic order does not matter");
+    for (const changed of [{ productName: "LAMP" }, { version: 4 }, { candidates: ["iot-c"] }, { topics: [{ shortName: "a", operation: "all" as const, description: "" }] }, { thingModel: "{ }" }, { script: { scriptType: "javascript" as const, content: "x" } }]) {
+      const r = checkBundle(members, { ...signed, ...changed });
+      assert.ok(!r.ok && r.reason === "bad_signature", JSON.stringify(changed));
+    }
+    const byC = checkBundle(members, { ...bundle, ownerSignature: signBundle(keys["iot-c"]!, { ...bundle, ownerInstanceId: "iot-c" }) });
+    assert.ok(!byC.ok && byC.reason === "bad_certificate" && /names iot-c, not iot-b/.test(byC.detail));
+    const byStranger = checkBundle(members, { ...bundle, ownerSignature: signBundle(stranger, bundle) });
+    assert.ok(!byStranger.ok && byStranger.reason === "bad_certificate");
+    const none = checkBundle(members, bundle);
+    assert.ok(!none.ok && none.reason === "unsigned");
+    assert.throws(() => signBundle(keys["iot-c"]!, bundle), /does not own product/);
+  });
+
+  it("a copy keeps its owner's signature to relay it; a copy made before signatures gets it when the owner pushes the same version again", () => {
+    const acct = store.accounts.create("acme").accountId;
+    const bundle: ProductBundle = { productKey: "cOpY0000001", accountId: acct, accountName: "acme", productName: "lamp", nodeType: "device", dataFormat: "alink-json", authType: "device-secret", status: "published", description: "", ownerInstanceId: "iot-b", version: 2, candidates: [], topics: [], thingModel: "{}", script: undefined };
+    store.handoff.apply({ jobId: "job_copy_1", sourceInstance: "iot-b", product: bundle, devices: [] });
+    assert.equal(store.products.bundle(bundle.productKey).ownerSignature, undefined, "made before signatures");
+    const signature = signBundle(keys["iot-b"]!, bundle);
+    assert.equal(store.handoff.sync({ ...bundle, ownerSignature: signature }, "iot-b").applied, false, "the same version: the copy does not change");
+    const kept = store.products.bundle(bundle.productKey);
+    assert.deepEqual(Buffer.from(kept.ownerSignature!.signature), Buffer.from(signature.signature));
+    assert.deepEqual(checkBundle(members, kept), { ok: true }, "relayed as the owner signed it");
+    store.handoff.sync({ ...bundle, ownerSignature: signBundle(keys["iot-b"]!, { ...bundle, description: "x" }) }, "iot-b");
+    assert.deepEqual(Buffer.from(store.products.bundle(bundle.productKey).ownerSignature!.signature), Buffer.from(signature.signature), "a kept signature is not replaced at the same version");
+    const v3 = { ...bundle, version: 3, productName: "lamp 2" };
+    store.handoff.sync({ ...v3, ownerSignature: signBundle(keys["iot-b"]!, v3) }, "iot-b");
+    assert.deepEqual(checkBundle(members, store.products.bundle(bundle.productKey)), { ok: true }, "a newer version brings its own");
   });
 
   it("judge: the previous holder at the generation before the release is the one that released", () => {
