@@ -285,7 +285,7 @@ export function createMetrics() {
   });
   const replicationUnverified = new Counter({
     name: "iotfed_replication_unverified_total",
-    help: "Records (and product bundles from peers, kind=bundle) applied without proof while replication.signatures is optional (a rolling upgrade), by kind and reason (unsigned, no_release). Zero before turning signatures to required.",
+    help: "Records (and, from peers, product bundles kind=bundle and confirmed devices kind=confirm) applied without proof while replication.signatures is optional (a rolling upgrade), by kind and reason (unsigned, no_release). Zero before turning signatures to required.",
     labelNames: ["kind", "reason"] as const,
     registers: [registry],
   });

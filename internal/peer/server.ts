@@ -338,6 +338,7 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           const refs = handoffRefs(req.devices, opts.maxDevicesPerCall);
           const account = opts.products.get(req.productKey)?.accountId ?? "";
           const proofs = opts.signingKey === undefined ? undefined : releasesOf(ctx, opts.signingKey, req.productKey, account, refs, req.nearest, req.release, opts.releasesRequired());
+          if (opts.signingKey !== undefined && proofs === undefined) metrics.replicationUnverified.inc({ kind: "confirm", reason: "no_release" }, refs.length);
           const confirmed = opts.applier.confirm(req.jobId, req.productKey, ctx.peerId, refs, req.nearest, proofs);
           if (confirmed > 0) logger.info({ job: req.jobId, from: ctx.peerId, product: req.productKey, devices: confirmed }, "handoff confirmed: the devices sign in here now");
           return { confirmed };

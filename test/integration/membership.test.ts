@@ -10,7 +10,7 @@ import { endpointHost, freePort, makeCerts, startFederation, TestDaemon, waitFor
 import { NatsServer } from "../support/nats.js";
 import { waitJob } from "../support/jobs.js";
 import { peerClientAs, signingKeyOf } from "../support/peer.js";
-import { keyOf, sealRecord } from "../../internal/replication/index.js";
+import { keyOf, openRecord, sealRecord } from "../../internal/replication/index.js";
 import type { RouteChange } from "../../internal/domain/index.js";
 
 /*
@@ -48,15 +48,28 @@ describe("membership from the CA: a fourth region joins without restarting the o
 
   it("D starts with its own configuration and a CA certificate only; A distributes to it, and every daemon answers D for the device", async () => {
     const certs = makeCerts(fed.certDir, [DID]);
+    const port = await freePort();
     D = new TestDaemon({
       config: {
         region: { id: "cn-beijing" },
         instance: { id: DID, kind: "public", mqtt: { host: D_MQTT, port: 1883 } },
-        peer: { listen: `127.0.0.1:${await freePort()}`, tls: { caFile: certs.ca, certFile: certs.cert(DID), keyFile: certs.key(DID) } },
+        // Listening on every address; the others are told where to call it.
+        peer: { listen: `0.0.0.0:${port}`, advertiseAddress: `localhost:${port}`, tls: { caFile: certs.ca, certFile: certs.cert(DID), keyFile: certs.key(DID) } },
         replication: { servers: [nats.url] },
       },
     });
     await D.start();
+    const nc = await connect({ servers: nats.url });
+    try {
+      const kv = await new Kvm(nc).open("iotfed-routes");
+      const record = await waitFor("D's instance record", async () => {
+        const e = await kv.get(`inst.${DID}`);
+        return e === null || e.operation !== "PUT" ? undefined : openRecord(`inst.${DID}`, e.value);
+      }, 10000, 100);
+      assert.ok(record.change.kind === "instance" && record.change.route.peerAddress === `localhost:${port}`, "it publishes peer.advertiseAddress, not the wildcard it listens on");
+    } finally {
+      await nc.close();
+    }
     const accountId = (await A.daemon.ctlJson(["account", "create", "acme"])).account.accountId as string;
     const a = A.daemon.admin(accountId);
     try {

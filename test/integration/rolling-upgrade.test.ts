@@ -8,6 +8,9 @@ import { endpointHost, metricSum, startFederation, waitFor, type FederationMembe
 import { NatsServer } from "../support/nats.js";
 import { decodeRecord, encodeRecord, keyOf, openRecord } from "../../internal/replication/index.js";
 import type { RouteChange } from "../../internal/domain/index.js";
+import * as grpc from "@grpc/grpc-js";
+import { peerClientAs, wireBundle } from "../support/peer.js";
+import { rejects } from "../support/grpc.js";
 
 /*
  * The rolling upgrade to signed records (docs/operating/security.md
@@ -68,6 +71,35 @@ describe("rolling upgrade to signed records: optional while a daemon of the earl
     await waitFor("A to put its own instance record back", async () => (openRecord(keyOf(forged), (await kv.get(keyOf(forged)))!.value).signature?.signer === A.id ? true : undefined), 10000, 100);
   });
 
+  /** A product of A's with devices, known at B, that a peer of the earlier release hands to B by hand. */
+  let legacy: { accountId: string; pk: string; version: bigint };
+  const unsignedBundle = () => wireBundle({ productKey: legacy.pk, accountId: legacy.accountId, accountName: "legacy-peer", productName: "relay", ownerInstanceId: A.id, version: legacy.version });
+  const device = (dn: string) => ({ deviceName: dn, deviceSecret: "s".repeat(32), iotId: `iot-${dn}`, generation: 1n, homeInstanceId: A.id, createTimeMs: 1n });
+
+  it("optional: a peer of the earlier release — a Handoff with an unsigned bundle, a ConfirmHandoff without a release — is taken and counted", async () => {
+    const accountId = (await A.daemon.ctlJson(["account", "create", "legacy-peer"])).account.accountId as string;
+    const a = A.daemon.admin(accountId);
+    try {
+      const p = (await a.createProduct({ productName: "relay" })).product!;
+      await a.batchRegisterDevice({ productKey: p.productKey, deviceNames: ["relay-1", "relay-2"] });
+      legacy = { accountId, pk: p.productKey, version: p.version };
+    } finally {
+      a.close();
+    }
+    await waitFor("B to know the product", async () => ((await endpointHost(B.daemon, legacy.pk, "relay-1")) === A.mqtt.host ? true : undefined), 10000, 50);
+    const peer = peerClientAs(fed.certDir, A, B);
+    try {
+      const r = await peer.handoff({ jobId: "job_legacyPeer001", product: unsignedBundle(), devices: [device("relay-1")], targetAccountId: legacy.accountId, strategy: "specified" });
+      assert.equal(r.outcomes[0]!.accepted, true, r.outcomes[0]!.errorMessage);
+      const c = await peer.confirmHandoff({ jobId: "job_legacyPeer001", productKey: legacy.pk, devices: [{ deviceName: "relay-1", generation: 1n }] });
+      assert.equal(c.confirmed, 1);
+    } finally {
+      peer.close();
+    }
+    assert.equal(await metricSum(B.daemon, "iotfed_replication_unverified_total", { kind: "bundle", reason: "unsigned" }), 1);
+    assert.equal(await metricSum(B.daemon, "iotfed_replication_unverified_total", { kind: "confirm", reason: "no_release" }), 1);
+  });
+
   it("an upgraded daemon publishes again, signed, every record it published before the upgrade", async () => {
     const accountId = (await A.daemon.ctlJson(["account", "create", "upgrader"])).account.accountId as string;
     const a = A.daemon.admin(accountId);
@@ -97,6 +129,20 @@ describe("rolling upgrade to signed records: optional while a daemon of the earl
     for (const m of fed.members) {
       assert.ok((await metricSum(m.daemon, "iotfed_replication_refused_total", { kind: "instance", reason: "unsigned" })) >= 1, `${m.id} refused it`);
       assert.equal(await endpointHost(m.daemon, oldPk, "any-device"), "mqtt.old.example.com");
+    }
+    // The peer plane too: an unsigned bundle and a confirm without a release are refused.
+    const peer = peerClientAs(fed.certDir, A, B);
+    try {
+      await rejects(peer.handoff({ jobId: "job_legacyPeer002", product: unsignedBundle(), devices: [device("relay-2")], targetAccountId: legacy.accountId, strategy: "specified" }), grpc.status.PERMISSION_DENIED, /carries no signature of its owner .* \(unsigned\)/);
+      await rejects(peer.confirmHandoff({ jobId: "job_legacyPeer001", productKey: legacy.pk, devices: [{ deviceName: "relay-1", generation: 1n }] }), grpc.status.INVALID_ARGUMENT, /release: is required/);
+    } finally {
+      peer.close();
+    }
+    const b = B.daemon.admin(legacy.accountId);
+    try {
+      await rejects(b.queryDeviceDetail({ productKey: legacy.pk, deviceName: "relay-2" }), grpc.status.NOT_FOUND, /does not exist|not found/i);
+    } finally {
+      b.close();
     }
   });
 });
