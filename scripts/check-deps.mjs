@@ -26,6 +26,7 @@ const allowed = {
   replication: ["domain", "store", "trust", "metrics", "log", "gen"],
   routing: ["domain", "store", "routes", "log"],
   mqtt: ["domain", "store", "metrics", "log"],
+  thing: ["domain", "store", "metrics", "log"],
   daemon: null, // the composition root may import every module
   gen: [],
 };

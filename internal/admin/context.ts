@@ -22,6 +22,20 @@ export interface PeerCalls {
   forwardJobCall(req: MessageInitShape<typeof ForwardJobCallRequestSchema>, opts?: { deadlineMs?: number }): Promise<ForwardJobCallResponse>;
 }
 
+/** A device's reply to a property set or a service call. */
+export interface DeviceReply {
+  id: string;
+  code: number;
+  message: string;
+  data: unknown;
+}
+
+/** What the admin API asks of the thing runtime (docs/guides/thing-model.md). */
+export interface ThingCalls {
+  setProperty(productKey: string, deviceName: string, items: unknown): Promise<DeviceReply>;
+  invokeService(productKey: string, deviceName: string, identifier: string, args: unknown): Promise<DeviceReply>;
+}
+
 export interface AdminContext {
   principal: Principal;
   /** The client's address (for the audit log). */
@@ -29,7 +43,9 @@ export interface AdminContext {
 }
 
 export interface AdminDeps {
-  repos: Pick<Repositories, "accounts" | "products" | "devices" | "jobs" | "authCodes" | "grants" | "audit" | "records">;
+  repos: Pick<Repositories, "accounts" | "products" | "devices" | "jobs" | "authCodes" | "grants" | "audit" | "records" | "runtime" | "groups" | "topology">;
+  /** Property sets and service calls to online devices (the thing runtime). */
+  thing: ThingCalls;
   /** This instance, its peers (distribution targets) and the replicated directory. */
   directory: InstanceDirectory;
   /** R1: devices per job, CSV and batch registration. */

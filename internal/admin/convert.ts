@@ -160,6 +160,7 @@ export const jobToWire = (j: domain.Job, regionId: string, instanceId: string, r
   updateTimeMs: BigInt(j.updatedAt),
   candidates: j.candidates.map((id) => ({ instanceId: id, regionId: regionOf(id) })),
   targetAccountId: j.targetAccount,
+  runtimeData: j.runtimeData,
 });
 
 export const grantToWire = (g: GrantRecord): MessageInitShape<typeof GrantSchema> => ({

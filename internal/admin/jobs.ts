@@ -16,6 +16,7 @@ import {
   parseStrategy,
   type Job,
   type JobDeviceResult,
+  type RuntimeDataChoice,
 } from "../domain/index.js";
 import type { ConfiguredInstance } from "../routing/index.js";
 import type { AdminContext, HandlerKit, Handlers } from "./context.js";
@@ -46,6 +47,13 @@ type JobMethods =
  * Distribution jobs at their source (R1–R6, R13): created here and run by
  * the job worker; their per-device results; what was distributed where.
  */
+/** runtime_data of a device job: keep (the seed's rule, R8) unless migrate is asked for. */
+function parseRuntimeData(v: string): RuntimeDataChoice {
+  if (v === "" || v === "keep") return "keep";
+  if (v === "migrate") return "migrate";
+  throw new InvalidArgumentError("runtime_data", "must be keep or migrate");
+}
+
 export function jobHandlers({ deps, access, audited }: HandlerKit, crossAccount: CrossAccount): Handlers<JobMethods> {
   const { products, devices, jobs, grants } = deps.repos;
   const { directory } = deps;
@@ -119,6 +127,7 @@ export function jobHandlers({ deps, access, audited }: HandlerKit, crossAccount:
       if (elsewhere(req.sourceInstanceId)) return forward(req.sourceInstanceId, "createDeviceDistributeJob", ctx, req);
       const p = access.ownedProduct(ctx, req.productKey);
       const strategy = parseStrategy(req.strategy);
+      const runtimeData = parseRuntimeData(req.runtimeData);
       const cross = crossAccount.requested(req.targetAccountId, p.accountId);
       let peer: { id: string; region: string } | undefined;
       let candidates: string[] = [];
@@ -129,6 +138,7 @@ export function jobHandlers({ deps, access, audited }: HandlerKit, crossAccount:
           throw new InvalidArgumentError(req.targetInstanceId !== "" ? "target_instance_id" : "target_region_id", "is not used by the nearest strategy: list the instances in candidates");
         }
         candidates = checkCandidates(req.candidates, directory.members());
+        if (runtimeData === "migrate") throw new InvalidArgumentError("runtime_data", "migrate moves data with devices a job moves now; the nearest strategy moves each device later, when it bootstraps (keep)");
         assertNearestAtHome(p, self.id, access.where);
       } else {
         if (req.candidates.length > 0) throw new InvalidArgumentError("candidates", "are for the nearest strategy; the specified strategy names target_instance_id");
@@ -167,6 +177,7 @@ export function jobHandlers({ deps, access, audited }: HandlerKit, crossAccount:
         targetInstance: peer?.id ?? "",
         targetAccount,
         deviceNames: req.deviceNames,
+        runtimeData,
       });
       if (cross) {
         audited.record(ctx, { action: "job.created", result: "ok", accountId: p.accountId, otherAccount: targetAccount, productKey: p.productKey, instanceId: job.targetInstance, subjectId: job.jobId, detail: `${job.total} devices` });

@@ -10,6 +10,8 @@ import { createCrossAccount } from "./cross-account.js";
 import { grantHandlers } from "./grants.js";
 import { poolHandlers } from "./pool.js";
 import { auditHandlers } from "./audit.js";
+import { thingDataHandlers } from "./thing-data.js";
+import { groupHandlers } from "./groups.js";
 
 /**
  * The admin API: validation, access (access.ts), then one repository call
@@ -30,5 +32,7 @@ export function createAdminService(deps: AdminDeps): AdminHandlers {
     ...grantHandlers(kit),
     ...poolHandlers(kit),
     ...auditHandlers(kit),
+    ...thingDataHandlers(kit),
+    ...groupHandlers(kit),
   };
 }

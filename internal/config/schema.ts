@@ -239,6 +239,20 @@ export const configSchema = z
       .strict()
       .refine((r) => (r.certFile === undefined) === (r.keyFile === undefined), { message: "certFile and keyFile go together", path: ["certFile"] })
       .optional(),
+    /** Devices' runtime data (docs/guides/thing-model.md): thing-model values and events kept at the holder. */
+    runtimeData: z
+      .object({
+        /** Values kept per property (the newest; older ones go at the next trim). */
+        historyPerProperty: z.number().int().min(1).max(1_000_000).default(1000),
+        /** Events kept per device (the newest). */
+        eventsPerDevice: z.number().int().min(1).max(1_000_000).default(1000),
+        /** How often history and events beyond those bounds are removed. */
+        trimIntervalMs: z.number().int().min(100).max(3_600_000).default(10000),
+        /** How long SetDeviceProperty and InvokeThingService wait for the device's reply. */
+        callTimeoutMs: z.number().int().min(100).max(60000).default(5000),
+      })
+      .strict()
+      .prefault({}),
     /** The instance's MQTT endpoint run by the daemon itself (devices sign in here). */
     mqtt: z
       .object({

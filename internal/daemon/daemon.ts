@@ -22,6 +22,7 @@ import { joinHostPort, listen, splitHostPort } from "./listen.js";
 import { certificateNotAfter, readSecretFile, readTls } from "./files.js";
 import { closeHttp, shutdownGrpc, withDeadline } from "./shutdown.js";
 import { startDeviceBrokers } from "./device-brokers.js";
+import { startThingRuntime } from "./thing.js";
 import { authCodeEvents } from "./authcode-events.js";
 import { regionCoordinates } from "./regions.js";
 import { startTrust, type Trust } from "./trust.js";
@@ -148,8 +149,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       where: (id) => directory.where(id),
       codesPerHour: config.crossAccount.codesPerHour,
       codeClock: createCodeClock(config.testHooks ? env.IOTFED_CLOCK_OFFSET_FILE : undefined, log),
+      runtimeData: config.runtimeData,
     });
     const { records, accounts, products, devices, jobs } = repos;
+    const thing = startThingRuntime({ config, repos, hub, metrics, logger: log });
+    started.push({ close: () => thing.close() });
     const trust = startTrust({ config, peerTls, records, products, audit: repos.audit, logger: log });
     late.trust = trust;
     started.push({ close: () => void trust.close() });
@@ -268,6 +272,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       abortJob: (jobId, force, waitMs) => worker.abort(jobId, force, waitMs),
       peerClient: (id) => peerClients.get(id),
       grantInstanceKinds: config.grants.instanceKinds,
+      thing: thing.runtime,
       backup: async (name) => {
         const r = await backupStore(db, resolve(config.backupDir ?? join(dataDir, "backups")), name);
         log.info({ path: r.path, bytes: r.bytes, lastRevision: r.lastRevision, ms: r.ms }, "store backed up");
@@ -361,7 +366,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       degraded: () => replicator?.stale(),
     });
     started.push(sre);
-    const brokers = await startDeviceBrokers({ config, embedded, devices, products, hub, metrics, logger: log });
+    const brokers = await startDeviceBrokers({ config, embedded, devices, products, hub, thing: thing.runtime, metrics, logger: log });
     started.push({ close: () => void brokers.close(0) });
 
     metrics.buildInfo.set({ version: VERSION, region: config.region.id, instance: config.instance.id, kind: config.instance.kind }, 1);

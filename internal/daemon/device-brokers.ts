@@ -5,6 +5,7 @@ import type { Metrics } from "../metrics/index.js";
 import type { DevicesRepo, ProductsRepo, StoreHub } from "../store/index.js";
 import { ConfigurationError } from "../domain/index.js";
 import { createEmbeddedBroker, createExternalBroker, type EmbeddedBroker } from "../mqtt/index.js";
+import type { ThingRuntime } from "../thing/index.js";
 import { listen } from "./listen.js";
 import { readSecretFile, readTls } from "./files.js";
 import { closeHttp, withDeadline } from "./shutdown.js";
@@ -32,10 +33,12 @@ export async function startDeviceBrokers(o: {
   devices: DevicesRepo;
   products: ProductsRepo;
   hub: StoreHub;
+  /** Devices' thing-model messages; it reaches devices through each broker started here. */
+  thing: ThingRuntime;
   metrics: Metrics;
   logger: Logger;
 }): Promise<DeviceBrokers> {
-  const { config, embedded, devices, products, hub, metrics, logger: log } = o;
+  const { config, embedded, devices, products, hub, thing, metrics, logger: log } = o;
   let broker: EmbeddedBroker | undefined;
   let mqtt = "";
   if (config.mqtt.broker.enabled || embedded) {
@@ -47,12 +50,14 @@ export async function startDeviceBrokers(o: {
       notifyGraceMs: b.notifyGraceMs,
       timestampWindowMs: config.mqtt.timestampWindowMs,
       requireTimestamp: config.mqtt.requireTimestamp,
+      messages: thing,
       metrics,
       logger: log,
     });
     try {
       mqtt = await listen(eb.server, b.listen);
       broker = eb;
+      thing.attach(eb);
       hub.on("device.moved", (d) => eb.deviceMoved(d.productKey, d.deviceName));
       hub.on("device.changed", (d) => {
         if (d.disabled) eb.cut(d.productKey, d.deviceName);
@@ -79,9 +84,11 @@ export async function startDeviceBrokers(o: {
       notifyGraceMs: x.notifyGraceMs,
       timestampWindowMs: config.mqtt.timestampWindowMs,
       requireTimestamp: config.mqtt.requireTimestamp,
+      messages: thing,
       metrics,
       logger: log,
     });
+    thing.attach(ext);
     hooksServer = ext.server;
     mqttHooks = await listen(ext.server, x.listen).catch((e: Error) => {
       throw new ConfigurationError("mqtt.external.listen", `cannot listen on ${x.listen}: ${e.message}`, { cause: e });

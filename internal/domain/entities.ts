@@ -110,9 +110,13 @@ export interface Job {
   unreachableSince: number;
   /** An abort in progress (R13): `fence` waits for the target to fence the pending devices; `force` does not. */
   aborting: "" | "fence" | "force";
+  /** keep (R8: runtime data stays at the source) or migrate (the latest property values and the shadow go with the devices). */
+  runtimeData: RuntimeDataChoice;
   createdAt: number;
   updatedAt: number;
 }
+
+export type RuntimeDataChoice = "keep" | "migrate";
 
 /** Everything that moves with a product (R8): info, topic classes, thing model, script. */
 export interface ProductBundle
@@ -153,6 +157,15 @@ export interface DeviceCertificate {
    * never left it.
    */
   acquired?: DeviceRelease | undefined;
+  /** runtime_data: migrate — the latest property values and the shadow, which leave the source with it. */
+  runtime?: DeviceRuntime | undefined;
+}
+
+/** What a migrating device takes along (never history or events: they stay at the source). */
+export interface DeviceRuntime {
+  properties: { identifier: string; value: string; time: number }[];
+  /** The shadow document (JSON) and its version; undefined when it had none. */
+  shadow: { json: string; version: number } | undefined;
 }
 
 export interface HandoffOutcome {

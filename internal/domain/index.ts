@@ -5,6 +5,7 @@ export * from "./entities.js";
 export * from "./limits.js";
 export * from "./topic.js";
 export * from "./tsl.js";
+export * from "./thing-values.js";
 export * from "./access.js";
 export * from "./bootstrap-reply.js";
 export * from "./ownership.js";

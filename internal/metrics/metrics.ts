@@ -289,6 +289,12 @@ export function createMetrics() {
     labelNames: ["kind", "reason"] as const,
     registers: [registry],
   });
+  const thingMessages = new Counter({
+    name: "iotfed_thing_messages_total",
+    help: "Thing-model messages from devices (property posts, events, by kind), by the Alink code of the reply: 200 stored, 460 malformed, 63xx a value the thing model does not allow (docs/guides/thing-model.md).",
+    labelNames: ["kind", "code"] as const,
+    registers: [registry],
+  });
   const peerRefused = new Counter({
     name: "iotfed_peer_refused_total",
     help: "Peer calls (or devices in them) refused by who the caller is: not a member (revoked, bad_certificate, …, checked before anything is read), not the devices' holder (not_holder), not the owner of the bundle (forged_bundle), or not party to the call (not_party: PlaceDevice from an instance that is neither the product's owner nor a candidate).",
@@ -337,6 +343,7 @@ export function createMetrics() {
     replicationRefused,
     replicationUnverified,
     peerRefused,
+    thingMessages,
     replicationPublished,
     replicationErrors,
     replicationApplyLag,

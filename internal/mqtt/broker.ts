@@ -18,9 +18,21 @@ export interface BrokerOptions {
   /** The sign-in timestamp window (a captured CONNECT is not valid for ever). */
   timestampWindowMs?: number;
   requireTimestamp?: boolean;
+  /** Thing-model messages (docs/guides/thing-model.md): what devices publish, and gateways' sub-devices. */
+  messages?: DeviceMessages;
   metrics: Metrics;
   logger: Logger;
   now?: () => number;
+}
+
+/** Where devices' publishes go beyond routing (the thing runtime), and who speaks for whom. */
+export interface DeviceMessages {
+  /** A device's publish, authorized; `via` is the connection's device. */
+  received(via: SignedInDevice, topic: string, payload: Buffer): boolean;
+  /** Whether `via` (a gateway) speaks for the device now: it logged in through its session. */
+  speaksFor(via: SignedInDevice, productKey: string, deviceName: string): boolean;
+  /** The session of `via` ended. */
+  disconnected(via: SignedInDevice): void;
 }
 
 export type EmbeddedBroker = Awaited<ReturnType<typeof createEmbeddedBroker>>;
@@ -65,7 +77,8 @@ export async function createEmbeddedBroker(opts: BrokerOptions) {
   /** Each publish and subscription: the device still works here (held, enabled) and the topic is its own. */
   const allowed = (client: Client | null, topic: string, op: "pub" | "sub"): boolean => {
     const dev = client === null ? undefined : byClient.get(client);
-    if (dev === undefined || !auth.allowed(dev, topic, op)) return false;
+    const speaksFor = opts.messages === undefined || dev === undefined ? undefined : (pk: string, dn: string): boolean => opts.messages!.speaksFor(dev, pk, dn);
+    if (dev === undefined || !auth.allowed(dev, topic, op, speaksFor)) return false;
     // A device just moved (R7) may still answer its bootstrap notify during the grace time.
     return auth.worksHere(dev.productKey, dev.deviceName) || (op === "pub" && topic === `${notifyTopic(dev.productKey, dev.deviceName)}_reply`);
   };
@@ -102,8 +115,21 @@ export async function createEmbeddedBroker(opts: BrokerOptions) {
     const k = key(dev.productKey, dev.deviceName);
     if (online.get(k) !== client) return; // replaced by a newer connection
     online.delete(k);
+    opts.messages?.disconnected(dev);
     devices.disconnected(dev.productKey, dev.deviceName, now());
   });
+  if (opts.messages !== undefined) {
+    const messages = opts.messages;
+    aedes.on("publish", (packet, client) => {
+      const dev = client === null ? undefined : byClient.get(client);
+      if (dev === undefined || packet.topic.startsWith("$SYS")) return;
+      try {
+        messages.received(dev, packet.topic, packet.payload as Buffer);
+      } catch (e) {
+        logger.error({ err: e, topic: packet.topic }, "device message not handled");
+      }
+    });
+  }
   aedes.on("clientError", (_client, err) => logger.debug({ err: err.message }, "mqtt client error"));
   aedes.on("connectionError", (_client, err) => logger.debug({ err: err.message }, "mqtt connection error"));
 
@@ -114,6 +140,16 @@ export async function createEmbeddedBroker(opts: BrokerOptions) {
     /** Devices connected now. */
     onlineCount(): number {
       return online.size;
+    },
+    /** Whether the device has a session here now. */
+    connected(productKey: string, deviceName: string): boolean {
+      return online.has(key(productKey, deviceName));
+    },
+    /** Publishes to devices (a property set, a service call, a reply). */
+    publish(topic: string, payload: string): void {
+      aedes.publish({ cmd: "publish", topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) => {
+        if (err !== undefined && err !== null) logger.warn({ err: err.message, topic }, "publish to a device failed");
+      });
     },
     /**
      * R7: a device its target accepted (cut-over) is sent `thing.bootstrap.notify`

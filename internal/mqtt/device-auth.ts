@@ -41,6 +41,10 @@ const signsInHere = (d: Pick<Device, "placement" | "arriving">): boolean => (d.p
 export function createDeviceAuth(opts: { devices: DevicesRepo; products: ProductsRepo; clock?: SignInClock }) {
   const { devices, products } = opts;
   const clock = opts.clock ?? { timestampWindowMs: 0, requireTimestamp: false, now: Date.now };
+  const worksHere = (productKey: string, deviceName: string): boolean => {
+    const d = devices.get(productKey, deviceName);
+    return d !== undefined && signsInHere(d) && !d.disabled;
+  };
   return {
     signIn(clientId: string, username: string | undefined, password: Buffer | string | undefined): SignInResult {
       let s;
@@ -63,13 +67,19 @@ export function createDeviceAuth(opts: { devices: DevicesRepo; products: Product
       return { ok: true, device: { productKey: s.productKey, deviceName: s.deviceName } };
     },
     /** Whether the device works here now: held here and enabled (each publish and subscription is checked against it). */
-    worksHere(productKey: string, deviceName: string): boolean {
-      const d = devices.get(productKey, deviceName);
-      return d !== undefined && signsInHere(d) && !d.disabled;
-    },
-    /** Whether the device may publish to (or subscribe to the filter) `topic`. */
-    allowed(dev: SignedInDevice, topic: string, op: "pub" | "sub"): boolean {
-      if (topic.startsWith(`/sys/${dev.productKey}/${dev.deviceName}/`)) return !topic.includes("#") || topic.endsWith("/#");
+    worksHere,
+    /**
+     * Whether the device may publish to (or subscribe to the filter) `topic`:
+     * its own `/sys/…` and `/ext/session/…` topics, a sub-device's `/sys/…`
+     * topics while it speaks for it (`speaksFor`: the sub-device logged in
+     * through its session and works here), its product's topic classes.
+     */
+    allowed(dev: SignedInDevice, topic: string, op: "pub" | "sub", speaksFor?: (productKey: string, deviceName: string) => boolean): boolean {
+      const wildcardsOk = !topic.includes("#") || topic.endsWith("/#");
+      if (topic.startsWith(`/sys/${dev.productKey}/${dev.deviceName}/`)) return wildcardsOk;
+      if (topic.startsWith(`/ext/session/${dev.productKey}/${dev.deviceName}/`)) return wildcardsOk && !topic.includes("+");
+      const sys = /^\/sys\/([^/+#]+)\/([^/+#]+)\//.exec(topic);
+      if (sys !== null && speaksFor !== undefined) return wildcardsOk && speaksFor(sys[1]!, sys[2]!) && worksHere(sys[1]!, sys[2]!);
       const user = `/${dev.productKey}/${dev.deviceName}/user/`;
       if (!topic.startsWith(user)) return false;
       const rest = topic.slice(user.length);

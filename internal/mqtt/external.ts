@@ -5,6 +5,7 @@ import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
 import { createDeviceAuth } from "./device-auth.js";
 import { notifyPayload, notifyTopic } from "./topics.js";
+import type { DeviceMessages } from "./broker.js";
 
 export interface ExternalBrokerOptions {
   devices: DevicesRepo;
@@ -14,6 +15,8 @@ export interface ExternalBrokerOptions {
   /** The broker's management API (EMQX 5 REST), for R7: publish the notify, then kick the device. */
   api?: { url: string; key: string; secret: string };
   notifyGraceMs: number;
+  /** Thing-model messages: `message.publish` webhooks of devices' thing topics go here. */
+  messages?: DeviceMessages;
   /** The sign-in timestamp window (a captured CONNECT is not valid for ever). */
   timestampWindowMs?: number;
   requireTimestamp?: boolean;
@@ -46,6 +49,8 @@ export function createExternalBroker(opts: ExternalBrokerOptions) {
   const now = opts.now ?? Date.now;
   const auth = createDeviceAuth({ devices, products: opts.products, clock: { timestampWindowMs: opts.timestampWindowMs ?? 0, requireTimestamp: opts.requireTimestamp ?? false, now } });
   const tokenHash = createHash("sha256").update(opts.token).digest();
+  /** Devices with a session at the broker, by its webhooks. */
+  const sessions = new Set<string>();
   const authorized = (req: IncomingMessage): boolean => {
     const h = req.headers.authorization ?? "";
     if (!h.startsWith("Bearer ")) return false;
@@ -68,18 +73,29 @@ export function createExternalBroker(opts: ExternalBrokerOptions) {
       const dev = auth.fromUsername(str(body.username) ?? "");
       const action = str(body.action);
       const topic = str(body.topic) ?? "";
-      const ok = dev !== undefined && (action === "publish" || action === "subscribe") && auth.worksHere(dev.productKey, dev.deviceName) && auth.allowed(dev, topic, action === "publish" ? "pub" : "sub");
+      const speaksFor = dev === undefined || opts.messages === undefined ? undefined : (pk: string, dn: string): boolean => opts.messages!.speaksFor(dev, pk, dn);
+      const ok = dev !== undefined && (action === "publish" || action === "subscribe") && auth.worksHere(dev.productKey, dev.deviceName) && auth.allowed(dev, topic, action === "publish" ? "pub" : "sub", speaksFor);
       return { status: 200, body: { result: ok ? "allow" : "deny" } };
     }
     if (path === "/mqtt/webhook") {
       const event = (str(body.event) ?? str(body.action) ?? "").replace("_", ".");
       const dev = auth.fromUsername(str(body.username) ?? "");
       if (dev === undefined) return { status: 204, body: undefined };
-      if (event === "client.connected") devices.connected(dev.productKey, dev.deviceName, now());
-      else if (event === "client.disconnected") devices.disconnected(dev.productKey, dev.deviceName, now());
-      else if (event === "message.publish" && str(body.topic) === `${notifyTopic(dev.productKey, dev.deviceName)}_reply`) {
+      if (event === "client.connected") {
+        devices.connected(dev.productKey, dev.deviceName, now());
+        sessions.add(`${dev.productKey}\0${dev.deviceName}`);
+      } else if (event === "client.disconnected") {
+        devices.disconnected(dev.productKey, dev.deviceName, now());
+        sessions.delete(`${dev.productKey}\0${dev.deviceName}`);
+        opts.messages?.disconnected(dev);
+      } else if (event === "message.publish" && str(body.topic) === `${notifyTopic(dev.productKey, dev.deviceName)}_reply`) {
         devices.notifyReplied(dev.productKey, dev.deviceName, now());
         metrics.bootstrapNotifies.inc({ result: "replied" });
+      } else if (event === "message.publish" && opts.messages !== undefined) {
+        // The broker authorized the publish (our authz hook); its payload as the webhook carries it.
+        const topic = str(body.topic) ?? "";
+        const payload = str(body.payload) ?? "";
+        opts.messages.received(dev, topic, Buffer.from(payload, str(body.payload_encoding) === "base64" ? "base64" : "utf8"));
       }
       return { status: 204, body: undefined };
     }
@@ -147,6 +163,15 @@ export function createExternalBroker(opts: ExternalBrokerOptions) {
 
   return {
     server,
+    /** Whether the device has a session at the broker (its webhooks said so). */
+    connected(productKey: string, deviceName: string): boolean {
+      return sessions.has(`${productKey}\0${deviceName}`);
+    },
+    /** Publishes to devices through the broker's management API (nothing without one). */
+    publish(topic: string, payload: string): void {
+      if (opts.api === undefined) return;
+      void api("POST", "/api/v5/publish", { topic, payload, qos: 1 }).catch((e: unknown) => logger.warn({ err: (e as Error).message, topic }, "could not publish to a device through the broker's API"));
+    },
     /**
      * R7 through the broker's management API: publish the notify on the
      * device's notify topic, then after the grace time disconnect every

@@ -1,4 +1,4 @@
-export { createEmbeddedBroker, type EmbeddedBroker, type BrokerOptions } from "./broker.js";
-export type { DeviceAuth, SignedInDevice, SignInResult } from "./device-auth.js";
+export { createEmbeddedBroker, type EmbeddedBroker, type BrokerOptions, type DeviceMessages } from "./broker.js";
+export { createDeviceAuth, type DeviceAuth, type SignedInDevice, type SignInResult } from "./device-auth.js";
 export { topicMatches } from "./topics.js";
 export { createExternalBroker, type ExternalBroker, type ExternalBrokerOptions } from "./external.js";

@@ -8,6 +8,7 @@ import {
   checkProductKey,
   type DataFormat,
   type DeviceCertificate,
+  type DeviceRuntime,
   type NodeType,
   type ProductBundle,
   type ProductStatus,
@@ -98,7 +99,43 @@ export function certToWire(c: DeviceCertificate): MessageInitShape<typeof Device
     nickname: c.nickname,
     createTimeMs: BigInt(c.createdAt),
     ...(c.acquired === undefined ? {} : { acquired: releaseToWire(c.acquired) }),
+    ...(c.runtime === undefined
+      ? {}
+      : {
+          runtime: {
+            properties: c.runtime.properties.map((p) => ({ identifier: p.identifier, valueJson: p.value, timeMs: BigInt(p.time) })),
+            shadowJson: c.runtime.shadow?.json ?? "",
+            shadowVersion: BigInt(c.runtime.shadow?.version ?? 0),
+          },
+        }),
   };
+}
+
+const MAX_RUNTIME_PROPERTIES = 1000;
+const MAX_VALUE_BYTES = 64 * 1024;
+const MAX_SHADOW_BYTES = 16 * 1024;
+const PROPERTY_ID_RE = /^[A-Za-z0-9_]{1,50}$/;
+
+/** The runtime data a migrating device brings: well-formed and bounded, each value JSON. */
+function runtimeFromWire(w: NonNullable<WireCert["runtime"]>, at: string): DeviceRuntime {
+  if (w.properties.length > MAX_RUNTIME_PROPERTIES) throw new InvalidArgumentError(`${at}.properties`, `holds more than ${MAX_RUNTIME_PROPERTIES} values`);
+  const json = (text: string, field: string, max: number): void => {
+    if (Buffer.byteLength(text) > max) throw new InvalidArgumentError(field, `must be at most ${max} bytes`);
+    try {
+      JSON.parse(text);
+    } catch {
+      throw new InvalidArgumentError(field, "is not valid JSON");
+    }
+  };
+  const properties = w.properties.map((p, i) => {
+    if (!PROPERTY_ID_RE.test(p.identifier)) throw new InvalidArgumentError(`${at}.properties[${i}].identifier`, "is not a thing-model identifier");
+    json(p.valueJson, `${at}.properties[${i}].value_json`, MAX_VALUE_BYTES);
+    if (p.timeMs < 0n) throw new InvalidArgumentError(`${at}.properties[${i}].time_ms`, "must not be negative");
+    return { identifier: p.identifier, value: p.valueJson, time: Number(p.timeMs) };
+  });
+  if (w.shadowVersion === 0n) return { properties, shadow: undefined };
+  json(w.shadowJson, `${at}.shadow_json`, MAX_SHADOW_BYTES);
+  return { properties, shadow: { json: w.shadowJson, version: Number(w.shadowVersion) } };
 }
 
 export function certFromWire(w: WireCert, i: number): DeviceCertificate {
@@ -110,6 +147,7 @@ export function certFromWire(w: WireCert, i: number): DeviceCertificate {
   if (typeof acquired === "string") throw new InvalidArgumentError(`devices[${i}].acquired`, acquired);
   return {
     ...(acquired === undefined ? {} : { acquired }),
+    ...(w.runtime === undefined ? {} : { runtime: runtimeFromWire(w.runtime, `devices[${i}].runtime`) }),
     deviceName: w.deviceName,
     deviceSecret: w.deviceSecret,
     iotId: w.iotId,

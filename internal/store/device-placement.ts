@@ -5,6 +5,26 @@ import type { DeviceCertificate, Placement } from "../domain/index.js";
 /** AAD binding a sealed secret to its device row. */
 export const secretAad = (productKey: string, deviceName: string): string => `${productKey}/${deviceName}`;
 
+/** What a device that left cleared behind it (R8): counts, and the gateway it was a sub-device of. */
+export interface LeftBehind {
+  tags: number;
+  groups: number;
+  subDevices: number;
+  gateway: string | undefined;
+}
+
+/** The job's per-device note of what was cleared: "tags, 2 groups and topology with 12 sub-devices cleared". */
+export function leftBehindNote(l: LeftBehind): string {
+  const parts: string[] = [];
+  if (l.tags > 0) parts.push(`${l.tags} ${l.tags === 1 ? "tag" : "tags"}`);
+  if (l.groups > 0) parts.push(`${l.groups} ${l.groups === 1 ? "group" : "groups"}`);
+  if (l.subDevices > 0) parts.push(`topology with ${l.subDevices} ${l.subDevices === 1 ? "sub-device" : "sub-devices"} (they stay here, without their gateway)`);
+  if (l.gateway !== undefined) parts.push(`topology under gateway ${l.gateway}`);
+  if (parts.length === 0) return "";
+  const last = parts.pop()!;
+  return `R8: ${parts.length === 0 ? last : `${parts.join(", ")} and ${last}`} cleared`;
+}
+
 /** What a job or a handoff needs to know of a device row. */
 export interface PlacementRow {
   placement: Placement;
@@ -39,8 +59,21 @@ export function createDevicePlacement(db: Db, sealer: Sealer, self: string) {
   );
   const markAwayByRoute = db.prepare("UPDATE devices SET placement = 'away', holder = ?, generation = ?, leaving_job = NULL WHERE product_key = ? AND device_name = ? AND placement = 'here'");
   const markHereByRoute = db.prepare("UPDATE devices SET placement = 'here', holder = ?, generation = ? WHERE product_key = ? AND device_name = ? AND placement = 'away'");
-  // R8: tags (and groups, topology) are cleared when a device leaves.
+  // R8: tags, groups and topology are cleared when a device leaves.
   const clearTags = db.prepare("DELETE FROM device_tags WHERE product_key = ? AND device_name = ?");
+  const clearGroups = db.prepare("DELETE FROM device_group_members WHERE product_key = ? AND device_name = ?");
+  const clearSubDevices = db.prepare("DELETE FROM device_topology WHERE gateway_product_key = ? AND gateway_device_name = ?");
+  const clearGateway = db.prepare<[string, string], { gateway_product_key: string; gateway_device_name: string }>(
+    "DELETE FROM device_topology WHERE sub_product_key = ? AND sub_device_name = ? RETURNING gateway_product_key, gateway_device_name",
+  );
+  /** R8 at the source: what a leaving device leaves behind cleared, and what that was. */
+  const clearOnLeaving = (productKey: string, deviceName: string): LeftBehind => {
+    const tags = clearTags.run(productKey, deviceName).changes;
+    const groups = clearGroups.run(productKey, deviceName).changes;
+    const subDevices = clearSubDevices.run(productKey, deviceName).changes;
+    const gw = clearGateway.get(productKey, deviceName);
+    return { tags, groups, subDevices, gateway: gw === undefined ? undefined : `${gw.gateway_product_key}/${gw.gateway_device_name}` };
+  };
   const insertReceived = db.prepare(
     `INSERT INTO devices(product_key, device_name, iot_id, secret_sealed, nickname, state, created_at, placement, holder, generation, home_instance, received_from, arriving_job)
      VALUES (?, ?, ?, ?, ?, 'inactive', ?, 'here', ?, ?, ?, ?, ?)`,
@@ -77,10 +110,9 @@ export function createDevicePlacement(db: Db, sealer: Sealer, self: string) {
      * `holder` (its name stays reserved, R10; runtime data stays, tags are
      * cleared, R8). False when it was not leaving in that job.
      */
-    moveAway(productKey: string, deviceName: string, jobId: string, holder: string, generation: number): boolean {
-      if (moveAway.run(holder, generation, productKey, deviceName, jobId).changes !== 1) return false;
-      clearTags.run(productKey, deviceName);
-      return true;
+    moveAway(productKey: string, deviceName: string, jobId: string, holder: string, generation: number): LeftBehind | undefined {
+      if (moveAway.run(holder, generation, productKey, deviceName, jobId).changes !== 1) return undefined;
+      return clearOnLeaving(productKey, deviceName);
     },
     /** Source, step 4, refused (or its job aborted): the device leaving in `jobId` is held here again at its old generation. */
     stayHere(productKey: string, deviceName: string, jobId: string): void {
@@ -154,7 +186,7 @@ export function createDevicePlacement(db: Db, sealer: Sealer, self: string) {
         if (row.generation >= generation) return undefined;
         if (holder !== self && row.placement === "here") {
           markAwayByRoute.run(holder, generation, productKey, deviceName);
-          clearTags.run(productKey, deviceName);
+          clearOnLeaving(productKey, deviceName);
           return "away";
         }
         if (holder === self && row.placement === "away") {

@@ -134,6 +134,8 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
   const selectShadow = db.prepare<[string, string], { shadow: string | null; shadow_version: number }>(
     "SELECT shadow, shadow_version FROM devices WHERE product_key = ? AND device_name = ?",
   );
+  const clearShadow = db.prepare("UPDATE devices SET shadow = NULL, shadow_version = shadow_version + 1 WHERE product_key = ? AND device_name = ?");
+  const putShadow = db.prepare("UPDATE devices SET shadow = ?, shadow_version = max(shadow_version + 1, ?) WHERE product_key = ? AND device_name = ?");
   const updateShadow = db.prepare("UPDATE devices SET shadow = ?, shadow_version = shadow_version + 1 WHERE product_key = ? AND device_name = ?");
   const listAway = db.prepare<[string, string, string, string, number], DeviceRow>(
     `SELECT ${DEVICE_COLUMNS} FROM devices WHERE product_key = ? AND placement = 'away' AND device_name > ? AND (? = '' OR holder = ?) ORDER BY device_name LIMIT ?`,
@@ -286,6 +288,14 @@ export function createDevicesRepo(opts: DevicesRepoOptions) {
       const r = selectShadow.get(productKey, deviceName);
       if (r === undefined) throw new NotFoundError(`device ${productKey}/${deviceName} does not exist`, { field: "device_name" });
       return { json: r.shadow ?? "{}", version: r.shadow_version };
+    },
+    /** runtime_data: migrate — the shadow left with the device (call in the job's transaction). */
+    clearShadow(productKey: string, deviceName: string): void {
+      clearShadow.run(productKey, deviceName);
+    },
+    /** runtime_data: migrate — the shadow a device brought replaces the one kept here (call in the handoff's transaction). */
+    putShadow(productKey: string, deviceName: string, json: string, version: number): void {
+      putShadow.run(json, version, productKey, deviceName);
     },
     setShadow(productKey: string, deviceName: string, json: string): number {
       return db.transaction(() => {

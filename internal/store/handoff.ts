@@ -2,6 +2,7 @@ import type { Db } from "./db.js";
 import type { RecordsRepo } from "./records.js";
 import type { AccountsRepo } from "./accounts.js";
 import type { ProductsRepo } from "./products.js";
+import type { RuntimeDataRepo } from "./runtime-data.js";
 import type { DevicesRepo } from "./devices.js";
 import type { StoreHub } from "./events.js";
 import {
@@ -55,6 +56,8 @@ export function createHandoffApplier(opts: {
   accounts: AccountsRepo;
   /** The devices' placement (the only writer of the devices table). */
   devices: DevicesRepo;
+  /** Runtime data a migrating device brings. */
+  runtime: Pick<RuntimeDataRepo, "putLatest">;
   now?: () => number;
 }) {
   const { db, self, where } = opts;
@@ -79,6 +82,13 @@ export function createHandoffApplier(opts: {
     return opts.products.applyCopy(b, source, t, receiving);
   };
 
+  /** runtime_data: migrate — the latest values and the shadow it brought replace what was kept here. */
+  const arrivedWith = (pk: string, d: DeviceCertificate): void => {
+    if (d.runtime === undefined) return;
+    opts.runtime.putLatest(pk, d.deviceName, d.runtime.properties);
+    if (d.runtime.shadow !== undefined) opts.devices.putShadow(pk, d.deviceName, d.runtime.shadow.json, d.runtime.shadow.version);
+  };
+
   const applyDevice = (input: HandoffInput, d: DeviceCertificate, t: number, ownedHere: boolean): HandoffOutcome => {
     const pk = input.product.productKey;
     const prior = selectApplied.get(input.jobId, pk, d.deviceName, d.generation);
@@ -93,6 +103,7 @@ export function createHandoffApplier(opts: {
       outcome = refuse("PERMISSION_DENIED", `device ${pk}/${d.deviceName} was never registered at ${where(self)}, which owns product ${pk}: it cannot arrive here`);
     } else if (row === undefined) {
       opts.devices.receive(pk, d, input.sourceInstance, input.jobId, false);
+      arrivedWith(pk, d);
       outcome = { deviceName: d.deviceName, generation: d.generation, accepted: true, errorCode: "", errorMessage: "" };
     } else if (row.placement !== "away" && (row.arrivingJob === null || row.generation >= d.generation)) {
       outcome = refuse("FAILED_PRECONDITION", `device ${pk}/${d.deviceName} is already held by ${where(self)} (generation ${row.generation})`);
@@ -100,6 +111,7 @@ export function createHandoffApplier(opts: {
       outcome = refuse("FAILED_PRECONDITION", `device ${pk}/${d.deviceName} is at generation ${row.generation} here; generation ${d.generation} is stale`);
     } else {
       opts.devices.receive(pk, d, input.sourceInstance, input.jobId, true);
+      arrivedWith(pk, d);
       outcome = { deviceName: d.deviceName, generation: d.generation, accepted: true, errorCode: "", errorMessage: "" };
     }
     insertApplied.run(input.jobId, pk, d.deviceName, d.generation, input.sourceInstance, outcome.accepted ? 1 : 0, outcome.errorCode, outcome.errorMessage, t);

@@ -17,3 +17,8 @@ export { redeemRefusal, type AuthCodesRepo, type AuthCodeRecord, type RedeemOutc
 export type { GrantsRepo, GrantRecord } from "./grants.js";
 export type { AuditRepo, AuditEntry, AuditRecord } from "./audit.js";
 export type { JobEventsRepo, AnnouncedJobState } from "./job-events.js";
+export type { RuntimeDataRepo, PropertyValue, DeviceEvent, RuntimeBatch, TimeRange, TimePage } from "./runtime-data.js";
+export type { GroupsRepo, DeviceGroup, DeviceRef } from "./groups.js";
+export { MAX_GROUP_DEVICES } from "./groups.js";
+export type { TopologyRepo } from "./topology.js";
+export { MAX_SUB_DEVICES } from "./topology.js";

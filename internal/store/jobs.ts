@@ -13,9 +13,12 @@ import {
   type JobDeviceResult,
   type JobStatus,
   type JobType,
+  type RuntimeDataChoice,
   type Strategy,
 } from "../domain/index.js";
 import type { DevicesRepo } from "./devices.js";
+import type { RuntimeDataRepo } from "./runtime-data.js";
+import { leftBehindNote } from "./device-placement.js";
 import { createJobAbort } from "./job-abort.js";
 import { toPage, decodePageToken, type Page } from "./paging.js";
 
@@ -36,6 +39,7 @@ interface JobRow {
   message: string;
   unreachable_since: number;
   aborting: "" | "fence" | "force";
+  runtime_data: RuntimeDataChoice;
   created_at: number;
   updated_at: number;
 }
@@ -57,6 +61,7 @@ const toJob = (r: JobRow): Job => ({
   message: r.message,
   unreachableSince: r.unreachable_since,
   aborting: r.aborting,
+  runtimeData: r.runtime_data,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -67,6 +72,8 @@ export interface JobDeviceRecord {
   generation: number;
   errorCode: string;
   errorMessage: string;
+  /** What the device left behind at the source (R8), once it moved. */
+  note: string;
 }
 
 export interface NewJob {
@@ -84,6 +91,8 @@ export interface NewJob {
   targetAccount?: string;
   /** The job id, when the caller had to know it first (a redeemed code names it). */
   jobId?: string;
+  /** keep when absent. */
+  runtimeData?: RuntimeDataChoice;
 }
 
 export interface JobFilter {
@@ -111,13 +120,15 @@ export function createJobsRepo(opts: {
   /** Told of device changes after each commit, and of each device a job marks leaving (R7). */
   hub: StoreHub;
   records: RecordsRepo;
+  /** Runtime data, for jobs that migrate it. */
+  runtime: Pick<RuntimeDataRepo, "clearLatest" | "latest">;
   now?: () => number;
 }) {
   const { db, devices, self, where } = opts;
   const now = opts.now ?? Date.now;
   const insertJob = db.prepare(
-    `INSERT INTO jobs(job_id, job_type, account_id, product_key, strategy, candidates, target_region, target_instance, target_account, status, total, created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'initializing', ?, ?, ?)`,
+    `INSERT INTO jobs(job_id, job_type, account_id, product_key, strategy, candidates, target_region, target_instance, target_account, status, total, runtime_data, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'initializing', ?, ?, ?, ?)`,
   );
   const insertJobDevice = db.prepare("INSERT INTO job_devices(job_id, device_name, generation, result) VALUES (?, ?, 0, 'pending')");
   const selectJob = db.prepare<[string], JobRow>("SELECT * FROM jobs WHERE job_id = ?");
@@ -142,7 +153,7 @@ export function createJobsRepo(opts: {
     "SELECT device_name, generation FROM job_devices WHERE job_id = ? AND result = 'pending' ORDER BY device_name LIMIT ?",
   );
   const countPending = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM job_devices WHERE job_id = ? AND result = 'pending'");
-  const detail = db.prepare<[string, string, string, string, number], { device_name: string; result: JobDeviceResult; generation: number; error_code: string; error_message: string }>(
+  const detail = db.prepare<[string, string, string, string, number], { device_name: string; result: JobDeviceResult; generation: number; error_code: string; error_message: string; note: string }>(
     "SELECT * FROM job_devices WHERE job_id = ? AND device_name > ? AND (? = '' OR result = ?) ORDER BY device_name LIMIT ?",
   );
   const countByStatus = db.prepare<[], { status: JobStatus; n: number }>("SELECT status, count(*) AS n FROM jobs GROUP BY status");
@@ -150,7 +161,7 @@ export function createJobsRepo(opts: {
   const listStatements = new Map<string, Statement<(string | number)[], JobRow>>();
   const outboxDepth = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM job_devices WHERE result = 'pending'");
   // Step 4, accepted: the device's part is done; its release waits to be confirmed to the target.
-  const acceptJobDevice = db.prepare("UPDATE job_devices SET result = 'succeeded', error_code = '', error_message = '', confirmed = 0 WHERE job_id = ? AND device_name = ? AND result = 'pending'");
+  const acceptJobDevice = db.prepare("UPDATE job_devices SET result = 'succeeded', error_code = '', error_message = '', note = ?, confirmed = 0 WHERE job_id = ? AND device_name = ? AND result = 'pending'");
   const setConfirmed = db.prepare("UPDATE job_devices SET confirmed = 1 WHERE job_id = ? AND device_name = ?");
   const unconfirmed = db.prepare<[number], { job_id: string; device_name: string; generation: number; product_key: string; target_instance: string; strategy: Strategy; account: string }>(
     `SELECT jd.job_id, jd.device_name, jd.generation, j.product_key, j.target_instance, j.strategy,
@@ -168,7 +179,7 @@ export function createJobsRepo(opts: {
       const id = j.jobId ?? newJobId();
       const t = now();
       db.transaction(() => {
-        insertJob.run(id, j.jobType, j.accountId, j.productKey, j.strategy ?? "specified", JSON.stringify(j.candidates ?? []), j.targetRegion, j.targetInstance, j.targetAccount ?? "", j.deviceNames.length, t, t);
+        insertJob.run(id, j.jobType, j.accountId, j.productKey, j.strategy ?? "specified", JSON.stringify(j.candidates ?? []), j.targetRegion, j.targetInstance, j.targetAccount ?? "", j.deviceNames.length, j.runtimeData ?? "keep", t, t);
         for (const dn of j.deviceNames) insertJobDevice.run(id, dn);
       })();
       const job = this.require(id);
@@ -259,10 +270,18 @@ export function createJobsRepo(opts: {
     /** The next pending devices with their certificates (secrets opened for the peer call only). */
     pendingBatch(jobId: string, productKey: string, limit: number): DeviceCertificate[] {
       const out: DeviceCertificate[] = [];
+      const migrate = selectJob.get(jobId)?.runtime_data === "migrate";
       for (const r of pendingBatch.all(jobId, limit)) {
         const cert = devices.certificate(productKey, r.device_name, r.generation);
+        if (cert === undefined) continue;
         // With how this daemon got it: the target takes a device only from its holder.
-        if (cert !== undefined) out.push({ ...cert, acquired: opts.records.keptRelease(productKey, r.device_name, self) });
+        const acquired = opts.records.keptRelease(productKey, r.device_name, self);
+        if (!migrate) {
+          out.push({ ...cert, acquired });
+          continue;
+        }
+        const shadow = devices.shadow(productKey, r.device_name);
+        out.push({ ...cert, acquired, runtime: { properties: opts.runtime.latest(productKey, r.device_name), shadow: shadow.version === 0 ? undefined : shadow } });
       }
       return out;
     },
@@ -280,7 +299,13 @@ export function createJobsRepo(opts: {
       db.transaction(() => {
         for (const o of outcomes) {
           if (o.accepted) {
-            if (devices.moveAway(job.productKey, o.deviceName, job.jobId, job.targetInstance, o.generation)) {
+            const left = devices.moveAway(job.productKey, o.deviceName, job.jobId, job.targetInstance, o.generation);
+            if (left !== undefined) {
+              // runtime_data: migrate — the latest values and the shadow went with the device.
+              if (job.runtimeData === "migrate") {
+                opts.runtime.clearLatest(job.productKey, o.deviceName);
+                devices.clearShadow(job.productKey, o.deviceName);
+              }
               const t = now();
               opts.records.commit(
                 {
@@ -289,7 +314,7 @@ export function createJobsRepo(opts: {
                 },
                 false,
               );
-              acceptJobDevice.run(job.jobId, o.deviceName);
+              acceptJobDevice.run(leftBehindNote(left), job.jobId, o.deviceName);
               accepted.push(o.deviceName);
             }
           } else {
@@ -378,6 +403,7 @@ export function createJobsRepo(opts: {
         generation: r.generation,
         errorCode: r.error_code,
         errorMessage: r.error_message,
+        note: r.note,
       }));
       return toPage(rows, size, (r) => r.deviceName);
     },

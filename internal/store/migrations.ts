@@ -393,6 +393,78 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE products ADD COLUMN owner_signature BLOB;
   UPDATE product_copies SET synced_version = 0;
   `,
+  // 9: devices' runtime data (docs/guides/thing-model.md): the latest value
+  // of each property, a bounded history of property values and of events;
+  // groups and gateway topology (cleared when a device leaves, R8); a job's
+  // runtime_data choice and what each device left behind.
+  `
+  CREATE TABLE property_latest (
+    product_key TEXT NOT NULL,
+    device_name TEXT NOT NULL,
+    identifier  TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    time        INTEGER NOT NULL,
+    PRIMARY KEY (product_key, device_name, identifier),
+    FOREIGN KEY (product_key, device_name) REFERENCES devices(product_key, device_name) ON DELETE CASCADE
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE TABLE property_history (
+    seq         INTEGER PRIMARY KEY,
+    product_key TEXT NOT NULL,
+    device_name TEXT NOT NULL,
+    identifier  TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    time        INTEGER NOT NULL,
+    FOREIGN KEY (product_key, device_name) REFERENCES devices(product_key, device_name) ON DELETE CASCADE
+  ) STRICT;
+  CREATE INDEX property_history_key ON property_history(product_key, device_name, identifier, time, seq);
+
+  CREATE TABLE device_events (
+    seq         INTEGER PRIMARY KEY,
+    product_key TEXT NOT NULL,
+    device_name TEXT NOT NULL,
+    identifier  TEXT NOT NULL,
+    event_type  TEXT NOT NULL,
+    output      TEXT NOT NULL,
+    time        INTEGER NOT NULL,
+    FOREIGN KEY (product_key, device_name) REFERENCES devices(product_key, device_name) ON DELETE CASCADE
+  ) STRICT;
+  CREATE INDEX device_events_key ON device_events(product_key, device_name, time, seq);
+
+  CREATE TABLE device_groups (
+    group_id    TEXT PRIMARY KEY,
+    account_id  TEXT NOT NULL,
+    group_name  TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    created_at  INTEGER NOT NULL,
+    UNIQUE (account_id, group_name)
+  ) STRICT;
+
+  CREATE TABLE device_group_members (
+    group_id    TEXT NOT NULL REFERENCES device_groups(group_id) ON DELETE CASCADE,
+    product_key TEXT NOT NULL,
+    device_name TEXT NOT NULL,
+    added_at    INTEGER NOT NULL,
+    PRIMARY KEY (group_id, product_key, device_name),
+    FOREIGN KEY (product_key, device_name) REFERENCES devices(product_key, device_name) ON DELETE CASCADE
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX device_group_members_device ON device_group_members(product_key, device_name);
+
+  CREATE TABLE device_topology (
+    sub_product_key     TEXT NOT NULL,
+    sub_device_name     TEXT NOT NULL,
+    gateway_product_key TEXT NOT NULL,
+    gateway_device_name TEXT NOT NULL,
+    added_at            INTEGER NOT NULL,
+    PRIMARY KEY (sub_product_key, sub_device_name),
+    FOREIGN KEY (sub_product_key, sub_device_name) REFERENCES devices(product_key, device_name) ON DELETE CASCADE,
+    FOREIGN KEY (gateway_product_key, gateway_device_name) REFERENCES devices(product_key, device_name) ON DELETE CASCADE
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX device_topology_gateway ON device_topology(gateway_product_key, gateway_device_name);
+
+  ALTER TABLE jobs ADD COLUMN runtime_data TEXT NOT NULL DEFAULT 'keep' CHECK (runtime_data IN ('keep','migrate'));
+  ALTER TABLE job_devices ADD COLUMN note TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

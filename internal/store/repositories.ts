@@ -15,6 +15,9 @@ import { createGrantsRepo } from "./grants.js";
 import { createAuditRepo } from "./audit.js";
 import { createJobEventsRepo } from "./job-events.js";
 import { translatingErrors } from "./errors.js";
+import { createRuntimeData } from "./runtime-data.js";
+import { createGroupsRepo } from "./groups.js";
+import { createTopologyRepo } from "./topology.js";
 
 /** The replication plane's tables: what the instance directory and every repository build on. */
 export interface ReplicationStore {
@@ -42,6 +45,8 @@ export interface RepositoriesOptions extends ReplicationStore {
   codesPerHour?: number;
   /** The clock of authorization codes (expiry, rate limit). */
   codeClock?: () => number;
+  /** Bounds of devices' runtime data (runtimeData in the configuration). */
+  runtimeData?: { historyPerProperty: number; eventsPerDevice: number };
   now?: () => number;
 }
 
@@ -58,8 +63,11 @@ export function createRepositories(o: RepositoriesOptions) {
   const accounts = createAccountsRepo(db, { self, records, now });
   const devices = createDevicesRepo({ db, sealer, hub, self, where, now });
   const products = createProductsRepo({ db, hub, records, devices, self, where, regionId: o.regionId, now });
-  const jobs = createJobsRepo({ db, self, where, hub, records, devices, now });
-  const handoff = createHandoffApplier({ db, self, where, hub, records, accounts, devices, products, now });
+  const runtime = createRuntimeData(db, { historyPerProperty: o.runtimeData?.historyPerProperty ?? 1000, eventsPerDevice: o.runtimeData?.eventsPerDevice ?? 1000 });
+  const groups = createGroupsRepo(db, now);
+  const topology = createTopologyRepo(db, now);
+  const jobs = createJobsRepo({ db, self, where, hub, records, devices, runtime, now });
+  const handoff = createHandoffApplier({ db, self, where, hub, records, accounts, devices, products, runtime, now });
   const authCodes = createAuthCodesRepo({ db, sealer, now: o.codeClock ?? now, ...(o.codesPerHour === undefined ? {} : { maxPerHour: o.codesPerHour }) });
   const grants = createGrantsRepo(db, now);
   const audit = createAuditRepo(db, hub, now);
@@ -77,5 +85,8 @@ export function createRepositories(o: RepositoriesOptions) {
     grants: translatingErrors(grants),
     audit: translatingErrors(audit),
     jobEvents: translatingErrors(jobEvents),
+    runtime: translatingErrors(runtime),
+    groups: translatingErrors(groups),
+    topology: translatingErrors(topology),
   };
 }

@@ -27,7 +27,7 @@ describe("account isolation through every admin RPC", function () {
   let alice: AdminClient; // the owner
   let mallory: AdminClient; // another account with its own token at A
   let aliceId = "";
-  const v = { p1: "", p2: "", topicId: 0n, jobId: "", grantId: "", productGrantId: "", codeId: "", code: "", iotId: "", tokenId: "" };
+  const v = { p1: "", p2: "", topicId: 0n, jobId: "", grantId: "", productGrantId: "", codeId: "", code: "", iotId: "", tokenId: "", groupId: "" };
   /** What must never reach mallory. */
   let forbidden: string[] = [];
 
@@ -63,6 +63,8 @@ describe("account isolation through every admin RPC", function () {
     v.iotId = (await alice.queryDeviceDetail({ productKey: v.p1, deviceName: "alice-dev-1" })).device!.iotId;
     await alice.saveDeviceProp({ productKey: v.p1, deviceName: "alice-dev-1", props: [{ key: "site", value: "roof" }] });
     await alice.updateDeviceShadow({ productKey: v.p1, deviceName: "alice-dev-1", shadowJson: '{"kwh":1}' });
+    v.groupId = (await alice.createDeviceGroup({ groupName: "alice-roof" })).group!.groupId;
+    await alice.batchAddDeviceGroupRelations({ groupId: v.groupId, devices: [{ productKey: v.p1, deviceName: "alice-dev-1" }] });
     v.jobId = (await alice.createDeviceDistributeJob({ productKey: v.p1, targetInstanceId: B.id, deviceNames: ["alice-dev-3"] })).job!.jobId;
     await waitJob(() => alice, v.jobId);
     v.p2 = (await alice.createProduct({ productName: "AliceShared" })).product!.productKey;
@@ -75,7 +77,7 @@ describe("account isolation through every admin RPC", function () {
     const code = (await alice.listAuthCodes({})).codes[0]!;
     v.codeId = code.codeId;
     v.code = code.code;
-    forbidden = [v.p1, v.p2, "alice-dev-", "alice-shared-", v.jobId, v.grantId, v.productGrantId, v.codeId, v.iotId, v.tokenId, `"${v.code}"`];
+    forbidden = [v.p1, v.p2, "alice-dev-", "alice-shared-", v.jobId, v.grantId, v.productGrantId, v.codeId, v.iotId, v.tokenId, `"${v.code}"`, v.groupId, "alice-roof"];
   });
   after(async () => {
     for (const c of clients) c.close();
@@ -99,6 +101,7 @@ describe("account isolation through every admin RPC", function () {
     all.push(await alice.listDeviceDistributeJob({ pageSize: 1000 }), await alice.queryDeviceDistributeDetail({ jobId: v.jobId }));
     all.push(await alice.listGrants({}), await alice.listAuthCodes({}), await alice.listAuditEvents({ pageSize: 1000 }));
     all.push(await A.daemon.admin().queryAccountTokenList({ accountId: aliceId }));
+    all.push(await alice.queryDeviceGroupList({}), await alice.queryDeviceListByDeviceGroup({ groupId: v.groupId }), await alice.queryDevicePropertyStatus({ productKey: v.p1, deviceName: "alice-dev-1" }));
     return json(all);
   };
 
@@ -163,6 +166,21 @@ describe("account isolation through every admin RPC", function () {
     listPoolProducts: [(c) => c.listPoolProducts({})],
     queryPoolProduct: [(c) => c.queryPoolProduct({ productKey: v.p2 })],
     listAuditEvents: [(c) => c.listAuditEvents({ pageSize: 1000 })],
+    queryDevicePropertyStatus: [(c) => c.queryDevicePropertyStatus({ productKey: v.p1, deviceName: "alice-dev-1" })],
+    queryDevicePropertyData: [(c) => c.queryDevicePropertyData({ productKey: v.p1, deviceName: "alice-dev-1", identifier: "kwh" })],
+    queryDeviceEventData: [(c) => c.queryDeviceEventData({ productKey: v.p1, deviceName: "alice-dev-1" })],
+    setDeviceProperty: [(c) => c.setDeviceProperty({ productKey: v.p1, deviceName: "alice-dev-1", itemsJson: '{"kwh":1}' })],
+    invokeThingService: [(c) => c.invokeThingService({ productKey: v.p1, deviceName: "alice-dev-1", identifier: "reboot", argsJson: "{}" })],
+    createDeviceGroup: [(c) => c.createDeviceGroup({ groupName: "mallory-own" })],
+    deleteDeviceGroup: [(c) => c.deleteDeviceGroup({ groupId: v.groupId })],
+    queryDeviceGroupList: [(c) => c.queryDeviceGroupList({})],
+    batchAddDeviceGroupRelations: [(c) => c.batchAddDeviceGroupRelations({ groupId: v.groupId, devices: [{ productKey: v.p1, deviceName: "alice-dev-2" }] })],
+    batchDeleteDeviceGroupRelations: [(c) => c.batchDeleteDeviceGroupRelations({ groupId: v.groupId, devices: [{ productKey: v.p1, deviceName: "alice-dev-1" }] })],
+    queryDeviceListByDeviceGroup: [(c) => c.queryDeviceListByDeviceGroup({ groupId: v.groupId })],
+    queryDeviceGroupByDevice: [(c) => c.queryDeviceGroupByDevice({ productKey: v.p1, deviceName: "alice-dev-1" })],
+    getThingTopo: [(c) => c.getThingTopo({ productKey: v.p1, deviceName: "alice-dev-1" })],
+    batchAddThingTopo: [(c) => c.batchAddThingTopo({ productKey: v.p1, deviceName: "alice-dev-1", subDevices: [{ productKey: v.p1, deviceName: "alice-dev-2" }] })],
+    removeThingTopo: [(c) => c.removeThingTopo({ productKey: v.p1, deviceName: "alice-dev-1", subDevices: [{ productKey: v.p1, deviceName: "alice-dev-2" }] })],
   };
 
   it("the cases cover every AdminService method", () => {
@@ -184,13 +202,13 @@ describe("account isolation through every admin RPC", function () {
           if (typeof se.code !== "number") throw e;
           const allowed = [grpc.status.NOT_FOUND, grpc.status.PERMISSION_DENIED, ...(method === "requestAuthCode" ? [grpc.status.FAILED_PRECONDITION] : [])];
           assert.ok(allowed.includes(se.code), `${what}: ${grpc.status[se.code]}: ${se.details}`);
-          for (const f of forbidden) assert.ok(!se.details.includes(f) || f === v.p1 || f === v.p2 || f === v.jobId || f === v.grantId || f === v.productGrantId || f === v.iotId || f === v.tokenId, `${what}'s refusal tells mallory ${f}`);
+          for (const f of forbidden) assert.ok(!se.details.includes(f) || f === v.p1 || f === v.p2 || f === v.jobId || f === v.grantId || f === v.productGrantId || f === v.iotId || f === v.tokenId || f === v.groupId, `${what}'s refusal tells mallory ${f}`);
           outcomes.push(`${what}:${grpc.status[se.code]}`);
         }
       }
     }
     const ok = outcomes.filter((o) => o.endsWith(":OK")).map((o) => o.split("#")[0]);
-    assert.deepEqual(ok.sort(), ["createProduct", "listAuditEvents", "listAuthCodes", "listDeviceDistributeJob", "listDeviceDistributeJob", "listDistributedProduct", "listGrants", "listGrants", "listGrants", "queryProductList", "whoAmI"].sort(), outcomes.join(", "));
+    assert.deepEqual(ok.sort(), ["createDeviceGroup", "queryDeviceGroupList", "createProduct", "listAuditEvents", "listAuthCodes", "listDeviceDistributeJob", "listDeviceDistributeJob", "listDistributedProduct", "listGrants", "listGrants", "listGrants", "queryProductList", "whoAmI"].sort(), outcomes.join(", "));
     assert.equal(await snapshot(), before, "alice's things changed");
   });
 

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file iotfed/v1/peer.proto.
  */
 export const file_iotfed_v1_peer: GenFile = /*@__PURE__*/
-  fileDesc("ChRpb3RmZWQvdjEvcGVlci5wcm90bxIJaW90ZmVkLnYxIlIKDlRvcGljQ2xhc3NEYXRhEhgKEHRvcGljX3Nob3J0X25hbWUYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIqUDCg1Qcm9kdWN0QnVuZGxlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSFAoMYWNjb3VudF9uYW1lGAMgASgJEhQKDHByb2R1Y3RfbmFtZRgEIAEoCRIRCglub2RlX3R5cGUYBSABKAkSEwoLZGF0YV9mb3JtYXQYBiABKAkSEQoJYXV0aF90eXBlGAcgASgJEg4KBnN0YXR1cxgIIAEoCRITCgtkZXNjcmlwdGlvbhgJIAEoCRIZChFvd25lcl9pbnN0YW5jZV9pZBgKIAEoCRIPCgd2ZXJzaW9uGAsgASgDEikKBnRvcGljcxgMIAMoCzIZLmlvdGZlZC52MS5Ub3BpY0NsYXNzRGF0YRITCgt0aGluZ19tb2RlbBgNIAEoCRITCgtzY3JpcHRfdHlwZRgOIAEoCRIWCg5zY3JpcHRfY29udGVudBgPIAEoCRISCgpjYW5kaWRhdGVzGBAgAygJEhkKEW93bmVyX2NlcnRpZmljYXRlGBEgASgMEhcKD293bmVyX3NpZ25hdHVyZRgSIAEoDCLTAQoRRGV2aWNlQ2VydGlmaWNhdGUSEwoLZGV2aWNlX25hbWUYASABKAkSFQoNZGV2aWNlX3NlY3JldBgCIAEoCRIOCgZpb3RfaWQYAyABKAkSEgoKZ2VuZXJhdGlvbhgEIAEoAxIYChBob21lX2luc3RhbmNlX2lkGAUgASgJEhAKCG5pY2tuYW1lGAYgASgJEhYKDmNyZWF0ZV90aW1lX21zGAcgASgDEioKCGFjcXVpcmVkGAggASgLMhguaW90ZmVkLnYxLkRldmljZVJlbGVhc2UiwQEKDkhhbmRvZmZSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIYChBzb3VyY2VfcmVnaW9uX2lkGAIgASgJEikKB3Byb2R1Y3QYAyABKAsyGC5pb3RmZWQudjEuUHJvZHVjdEJ1bmRsZRItCgdkZXZpY2VzGAQgAygLMhwuaW90ZmVkLnYxLkRldmljZUNlcnRpZmljYXRlEhkKEXRhcmdldF9hY2NvdW50X2lkGAUgASgJEhAKCHN0cmF0ZWd5GAYgASgJIooBChRJc3N1ZUF1dGhDb2RlUmVxdWVzdBIcChRyZXF1ZXN0ZXJfYWNjb3VudF9pZBgBIAEoCRIeChZyZXF1ZXN0ZXJfYWNjb3VudF9uYW1lGAIgASgJEhkKEXRhcmdldF9hY2NvdW50X2lkGAMgASgJEhkKEXJlcXVlc3Rlcl9hZGRyZXNzGAQgASgJIkAKFUlzc3VlQXV0aENvZGVSZXNwb25zZRIPCgdjb2RlX2lkGAEgASgJEhYKDmV4cGlyZV90aW1lX21zGAIgASgDIp4BChVSZWRlZW1BdXRoQ29kZVJlcXVlc3QSDAoEY29kZRgBIAEoCRIcChRyZXF1ZXN0ZXJfYWNjb3VudF9pZBgCIAEoCRIZChF0YXJnZXRfYWNjb3VudF9pZBgDIAEoCRIOCgZqb2JfaWQYBCABKAkSEwoLcHJvZHVjdF9rZXkYBSABKAkSGQoRcmVxdWVzdGVyX2FkZHJlc3MYBiABKAkiKQoWUmVkZWVtQXV0aENvZGVSZXNwb25zZRIPCgdjb2RlX2lkGAEgASgJInUKDURldmljZU91dGNvbWUSEwoLZGV2aWNlX25hbWUYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoAxIQCghhY2NlcHRlZBgDIAEoCBISCgplcnJvcl9jb2RlGAQgASgJEhUKDWVycm9yX21lc3NhZ2UYBSABKAkifAoPSGFuZG9mZlJlc3BvbnNlEioKCG91dGNvbWVzGAEgAygLMhguaW90ZmVkLnYxLkRldmljZU91dGNvbWUSEQoJbXF0dF9ob3N0GAIgASgJEhEKCW1xdHRfcG9ydBgDIAEoBRIXCg9wcm9kdWN0X3ZlcnNpb24YBCABKAMiPwoSU3luY1Byb2R1Y3RSZXF1ZXN0EikKB3Byb2R1Y3QYASABKAsyGC5pb3RmZWQudjEuUHJvZHVjdEJ1bmRsZSI3ChNTeW5jUHJvZHVjdFJlc3BvbnNlEg8KB2FwcGxpZWQYASABKAgSDwoHdmVyc2lvbhgCIAEoAyJrChJQbGFjZURldmljZVJlcXVlc3QSEwoLcHJvZHVjdF9rZXkYASABKAkSEwoLZGV2aWNlX25hbWUYAiABKAkSGgoSdGFyZ2V0X2luc3RhbmNlX2lkGAMgASgJEg8KB3dhaXRfbXMYBCABKAUiZgoTUGxhY2VEZXZpY2VSZXNwb25zZRIOCgZyZXN1bHQYASABKAkSGgoSaG9sZGVyX2luc3RhbmNlX2lkGAIgASgJEhIKCmdlbmVyYXRpb24YAyABKAMSDwoHbWVzc2FnZRgEIAEoCSI1CgpIYW5kb2ZmUmVmEhMKC2RldmljZV9uYW1lGAEgASgJEhIKCmdlbmVyYXRpb24YAiABKAMiowEKFUNvbmZpcm1IYW5kb2ZmUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEwoLcHJvZHVjdF9rZXkYAiABKAkSJgoHZGV2aWNlcxgDIAMoCzIVLmlvdGZlZC52MS5IYW5kb2ZmUmVmEg8KB25lYXJlc3QYBCABKAgSLAoHcmVsZWFzZRgFIAEoCzIbLmlvdGZlZC52MS5SZWxlYXNlU2lnbmF0dXJlIjoKEFJlbGVhc2VTaWduYXR1cmUSDgoGa2V5X2lkGAEgASgMEhYKDnJvb3Rfc2lnbmF0dXJlGAIgASgMIisKFkNvbmZpcm1IYW5kb2ZmUmVzcG9uc2USEQoJY29uZmlybWVkGAEgASgNImIKE0ZlbmNlSGFuZG9mZlJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhMKC3Byb2R1Y3Rfa2V5GAIgASgJEiYKB2RldmljZXMYAyADKAsyFS5pb3RmZWQudjEuSGFuZG9mZlJlZiI1ChRGZW5jZUhhbmRvZmZSZXNwb25zZRIdChVhY2NlcHRlZF9kZXZpY2VfbmFtZXMYASADKAkiZwoVRm9yd2FyZEpvYkNhbGxSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSDgoGbWV0aG9kGAIgASgJEg8KB3JlcXVlc3QYAyABKAwSGQoRcmVxdWVzdGVyX2FkZHJlc3MYBCABKAkiKgoWRm9yd2FyZEpvYkNhbGxSZXNwb25zZRIQCghyZXNwb25zZRgBIAEoDDKVBQoLUGVlclNlcnZpY2USQAoHSGFuZG9mZhIZLmlvdGZlZC52MS5IYW5kb2ZmUmVxdWVzdBoaLmlvdGZlZC52MS5IYW5kb2ZmUmVzcG9uc2USTAoLU3luY1Byb2R1Y3QSHS5pb3RmZWQudjEuU3luY1Byb2R1Y3RSZXF1ZXN0Gh4uaW90ZmVkLnYxLlN5bmNQcm9kdWN0UmVzcG9uc2USTAoLUGxhY2VEZXZpY2USHS5pb3RmZWQudjEuUGxhY2VEZXZpY2VSZXF1ZXN0Gh4uaW90ZmVkLnYxLlBsYWNlRGV2aWNlUmVzcG9uc2USUgoNSXNzdWVBdXRoQ29kZRIfLmlvdGZlZC52MS5Jc3N1ZUF1dGhDb2RlUmVxdWVzdBogLmlvdGZlZC52MS5Jc3N1ZUF1dGhDb2RlUmVzcG9uc2USVQoOUmVkZWVtQXV0aENvZGUSIC5pb3RmZWQudjEuUmVkZWVtQXV0aENvZGVSZXF1ZXN0GiEuaW90ZmVkLnYxLlJlZGVlbUF1dGhDb2RlUmVzcG9uc2USVQoOQ29uZmlybUhhbmRvZmYSIC5pb3RmZWQudjEuQ29uZmlybUhhbmRvZmZSZXF1ZXN0GiEuaW90ZmVkLnYxLkNvbmZpcm1IYW5kb2ZmUmVzcG9uc2USTwoMRmVuY2VIYW5kb2ZmEh4uaW90ZmVkLnYxLkZlbmNlSGFuZG9mZlJlcXVlc3QaHy5pb3RmZWQudjEuRmVuY2VIYW5kb2ZmUmVzcG9uc2USVQoORm9yd2FyZEpvYkNhbGwSIC5pb3RmZWQudjEuRm9yd2FyZEpvYkNhbGxSZXF1ZXN0GiEuaW90ZmVkLnYxLkZvcndhcmRKb2JDYWxsUmVzcG9uc2ViBnByb3RvMw", [file_iotfed_v1_replication]);
+  fileDesc("ChRpb3RmZWQvdjEvcGVlci5wcm90bxIJaW90ZmVkLnYxIlIKDlRvcGljQ2xhc3NEYXRhEhgKEHRvcGljX3Nob3J0X25hbWUYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIqUDCg1Qcm9kdWN0QnVuZGxlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSFAoMYWNjb3VudF9uYW1lGAMgASgJEhQKDHByb2R1Y3RfbmFtZRgEIAEoCRIRCglub2RlX3R5cGUYBSABKAkSEwoLZGF0YV9mb3JtYXQYBiABKAkSEQoJYXV0aF90eXBlGAcgASgJEg4KBnN0YXR1cxgIIAEoCRITCgtkZXNjcmlwdGlvbhgJIAEoCRIZChFvd25lcl9pbnN0YW5jZV9pZBgKIAEoCRIPCgd2ZXJzaW9uGAsgASgDEikKBnRvcGljcxgMIAMoCzIZLmlvdGZlZC52MS5Ub3BpY0NsYXNzRGF0YRITCgt0aGluZ19tb2RlbBgNIAEoCRITCgtzY3JpcHRfdHlwZRgOIAEoCRIWCg5zY3JpcHRfY29udGVudBgPIAEoCRISCgpjYW5kaWRhdGVzGBAgAygJEhkKEW93bmVyX2NlcnRpZmljYXRlGBEgASgMEhcKD293bmVyX3NpZ25hdHVyZRgSIAEoDCL+AQoRRGV2aWNlQ2VydGlmaWNhdGUSEwoLZGV2aWNlX25hbWUYASABKAkSFQoNZGV2aWNlX3NlY3JldBgCIAEoCRIOCgZpb3RfaWQYAyABKAkSEgoKZ2VuZXJhdGlvbhgEIAEoAxIYChBob21lX2luc3RhbmNlX2lkGAUgASgJEhAKCG5pY2tuYW1lGAYgASgJEhYKDmNyZWF0ZV90aW1lX21zGAcgASgDEioKCGFjcXVpcmVkGAggASgLMhguaW90ZmVkLnYxLkRldmljZVJlbGVhc2USKQoHcnVudGltZRgJIAEoCzIYLmlvdGZlZC52MS5EZXZpY2VSdW50aW1lImoKDURldmljZVJ1bnRpbWUSLAoKcHJvcGVydGllcxgBIAMoCzIYLmlvdGZlZC52MS5Qcm9wZXJ0eVZhbHVlEhMKC3NoYWRvd19qc29uGAIgASgJEhYKDnNoYWRvd192ZXJzaW9uGAMgASgDIkgKDVByb3BlcnR5VmFsdWUSEgoKaWRlbnRpZmllchgBIAEoCRISCgp2YWx1ZV9qc29uGAIgASgJEg8KB3RpbWVfbXMYAyABKAMiwQEKDkhhbmRvZmZSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIYChBzb3VyY2VfcmVnaW9uX2lkGAIgASgJEikKB3Byb2R1Y3QYAyABKAsyGC5pb3RmZWQudjEuUHJvZHVjdEJ1bmRsZRItCgdkZXZpY2VzGAQgAygLMhwuaW90ZmVkLnYxLkRldmljZUNlcnRpZmljYXRlEhkKEXRhcmdldF9hY2NvdW50X2lkGAUgASgJEhAKCHN0cmF0ZWd5GAYgASgJIooBChRJc3N1ZUF1dGhDb2RlUmVxdWVzdBIcChRyZXF1ZXN0ZXJfYWNjb3VudF9pZBgBIAEoCRIeChZyZXF1ZXN0ZXJfYWNjb3VudF9uYW1lGAIgASgJEhkKEXRhcmdldF9hY2NvdW50X2lkGAMgASgJEhkKEXJlcXVlc3Rlcl9hZGRyZXNzGAQgASgJIkAKFUlzc3VlQXV0aENvZGVSZXNwb25zZRIPCgdjb2RlX2lkGAEgASgJEhYKDmV4cGlyZV90aW1lX21zGAIgASgDIp4BChVSZWRlZW1BdXRoQ29kZVJlcXVlc3QSDAoEY29kZRgBIAEoCRIcChRyZXF1ZXN0ZXJfYWNjb3VudF9pZBgCIAEoCRIZChF0YXJnZXRfYWNjb3VudF9pZBgDIAEoCRIOCgZqb2JfaWQYBCABKAkSEwoLcHJvZHVjdF9rZXkYBSABKAkSGQoRcmVxdWVzdGVyX2FkZHJlc3MYBiABKAkiKQoWUmVkZWVtQXV0aENvZGVSZXNwb25zZRIPCgdjb2RlX2lkGAEgASgJInUKDURldmljZU91dGNvbWUSEwoLZGV2aWNlX25hbWUYASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoAxIQCghhY2NlcHRlZBgDIAEoCBISCgplcnJvcl9jb2RlGAQgASgJEhUKDWVycm9yX21lc3NhZ2UYBSABKAkifAoPSGFuZG9mZlJlc3BvbnNlEioKCG91dGNvbWVzGAEgAygLMhguaW90ZmVkLnYxLkRldmljZU91dGNvbWUSEQoJbXF0dF9ob3N0GAIgASgJEhEKCW1xdHRfcG9ydBgDIAEoBRIXCg9wcm9kdWN0X3ZlcnNpb24YBCABKAMiPwoSU3luY1Byb2R1Y3RSZXF1ZXN0EikKB3Byb2R1Y3QYASABKAsyGC5pb3RmZWQudjEuUHJvZHVjdEJ1bmRsZSI3ChNTeW5jUHJvZHVjdFJlc3BvbnNlEg8KB2FwcGxpZWQYASABKAgSDwoHdmVyc2lvbhgCIAEoAyJrChJQbGFjZURldmljZVJlcXVlc3QSEwoLcHJvZHVjdF9rZXkYASABKAkSEwoLZGV2aWNlX25hbWUYAiABKAkSGgoSdGFyZ2V0X2luc3RhbmNlX2lkGAMgASgJEg8KB3dhaXRfbXMYBCABKAUiZgoTUGxhY2VEZXZpY2VSZXNwb25zZRIOCgZyZXN1bHQYASABKAkSGgoSaG9sZGVyX2luc3RhbmNlX2lkGAIgASgJEhIKCmdlbmVyYXRpb24YAyABKAMSDwoHbWVzc2FnZRgEIAEoCSI1CgpIYW5kb2ZmUmVmEhMKC2RldmljZV9uYW1lGAEgASgJEhIKCmdlbmVyYXRpb24YAiABKAMiowEKFUNvbmZpcm1IYW5kb2ZmUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEwoLcHJvZHVjdF9rZXkYAiABKAkSJgoHZGV2aWNlcxgDIAMoCzIVLmlvdGZlZC52MS5IYW5kb2ZmUmVmEg8KB25lYXJlc3QYBCABKAgSLAoHcmVsZWFzZRgFIAEoCzIbLmlvdGZlZC52MS5SZWxlYXNlU2lnbmF0dXJlIjoKEFJlbGVhc2VTaWduYXR1cmUSDgoGa2V5X2lkGAEgASgMEhYKDnJvb3Rfc2lnbmF0dXJlGAIgASgMIisKFkNvbmZpcm1IYW5kb2ZmUmVzcG9uc2USEQoJY29uZmlybWVkGAEgASgNImIKE0ZlbmNlSGFuZG9mZlJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhMKC3Byb2R1Y3Rfa2V5GAIgASgJEiYKB2RldmljZXMYAyADKAsyFS5pb3RmZWQudjEuSGFuZG9mZlJlZiI1ChRGZW5jZUhhbmRvZmZSZXNwb25zZRIdChVhY2NlcHRlZF9kZXZpY2VfbmFtZXMYASADKAkiZwoVRm9yd2FyZEpvYkNhbGxSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSDgoGbWV0aG9kGAIgASgJEg8KB3JlcXVlc3QYAyABKAwSGQoRcmVxdWVzdGVyX2FkZHJlc3MYBCABKAkiKgoWRm9yd2FyZEpvYkNhbGxSZXNwb25zZRIQCghyZXNwb25zZRgBIAEoDDKVBQoLUGVlclNlcnZpY2USQAoHSGFuZG9mZhIZLmlvdGZlZC52MS5IYW5kb2ZmUmVxdWVzdBoaLmlvdGZlZC52MS5IYW5kb2ZmUmVzcG9uc2USTAoLU3luY1Byb2R1Y3QSHS5pb3RmZWQudjEuU3luY1Byb2R1Y3RSZXF1ZXN0Gh4uaW90ZmVkLnYxLlN5bmNQcm9kdWN0UmVzcG9uc2USTAoLUGxhY2VEZXZpY2USHS5pb3RmZWQudjEuUGxhY2VEZXZpY2VSZXF1ZXN0Gh4uaW90ZmVkLnYxLlBsYWNlRGV2aWNlUmVzcG9uc2USUgoNSXNzdWVBdXRoQ29kZRIfLmlvdGZlZC52MS5Jc3N1ZUF1dGhDb2RlUmVxdWVzdBogLmlvdGZlZC52MS5Jc3N1ZUF1dGhDb2RlUmVzcG9uc2USVQoOUmVkZWVtQXV0aENvZGUSIC5pb3RmZWQudjEuUmVkZWVtQXV0aENvZGVSZXF1ZXN0GiEuaW90ZmVkLnYxLlJlZGVlbUF1dGhDb2RlUmVzcG9uc2USVQoOQ29uZmlybUhhbmRvZmYSIC5pb3RmZWQudjEuQ29uZmlybUhhbmRvZmZSZXF1ZXN0GiEuaW90ZmVkLnYxLkNvbmZpcm1IYW5kb2ZmUmVzcG9uc2USTwoMRmVuY2VIYW5kb2ZmEh4uaW90ZmVkLnYxLkZlbmNlSGFuZG9mZlJlcXVlc3QaHy5pb3RmZWQudjEuRmVuY2VIYW5kb2ZmUmVzcG9uc2USVQoORm9yd2FyZEpvYkNhbGwSIC5pb3RmZWQudjEuRm9yd2FyZEpvYkNhbGxSZXF1ZXN0GiEuaW90ZmVkLnYxLkZvcndhcmRKb2JDYWxsUmVzcG9uc2ViBnByb3RvMw", [file_iotfed_v1_replication]);
 
 /**
  * TopicClassData is a topic class as it travels with a product.
@@ -262,6 +262,14 @@ export type DeviceCertificate = Message<"iotfed.v1.DeviceCertificate"> & {
    * @generated from field: iotfed.v1.DeviceRelease acquired = 8;
    */
   acquired?: DeviceRelease | undefined;
+
+  /**
+   * runtime_data: migrate — the latest property values and the shadow,
+   * which leave the source with the device.
+   *
+   * @generated from field: iotfed.v1.DeviceRuntime runtime = 9;
+   */
+  runtime?: DeviceRuntime | undefined;
 };
 
 /**
@@ -270,6 +278,68 @@ export type DeviceCertificate = Message<"iotfed.v1.DeviceCertificate"> & {
  */
 export const DeviceCertificateSchema: GenMessage<DeviceCertificate> = /*@__PURE__*/
   messageDesc(file_iotfed_v1_peer, 2);
+
+/**
+ * DeviceRuntime is what a migrating device takes along.
+ *
+ * @generated from message iotfed.v1.DeviceRuntime
+ */
+export type DeviceRuntime = Message<"iotfed.v1.DeviceRuntime"> & {
+  /**
+   * The latest value of each property.
+   *
+   * @generated from field: repeated iotfed.v1.PropertyValue properties = 1;
+   */
+  properties: PropertyValue[];
+
+  /**
+   * The shadow document (JSON); empty with shadow_version 0 when none.
+   *
+   * @generated from field: string shadow_json = 2;
+   */
+  shadowJson: string;
+
+  /**
+   * @generated from field: int64 shadow_version = 3;
+   */
+  shadowVersion: bigint;
+};
+
+/**
+ * Describes the message iotfed.v1.DeviceRuntime.
+ * Use `create(DeviceRuntimeSchema)` to create a new message.
+ */
+export const DeviceRuntimeSchema: GenMessage<DeviceRuntime> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_peer, 3);
+
+/**
+ * PropertyValue is a property's value (JSON) at a time.
+ *
+ * @generated from message iotfed.v1.PropertyValue
+ */
+export type PropertyValue = Message<"iotfed.v1.PropertyValue"> & {
+  /**
+   * @generated from field: string identifier = 1;
+   */
+  identifier: string;
+
+  /**
+   * @generated from field: string value_json = 2;
+   */
+  valueJson: string;
+
+  /**
+   * @generated from field: int64 time_ms = 3;
+   */
+  timeMs: bigint;
+};
+
+/**
+ * Describes the message iotfed.v1.PropertyValue.
+ * Use `create(PropertyValueSchema)` to create a new message.
+ */
+export const PropertyValueSchema: GenMessage<PropertyValue> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_peer, 4);
 
 /**
  * HandoffRequest is one batch of a distribution job.
@@ -327,7 +397,7 @@ export type HandoffRequest = Message<"iotfed.v1.HandoffRequest"> & {
  * Use `create(HandoffRequestSchema)` to create a new message.
  */
 export const HandoffRequestSchema: GenMessage<HandoffRequest> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 3);
+  messageDesc(file_iotfed_v1_peer, 5);
 
 /**
  * IssueAuthCodeRequest names the accounts of a cross-account distribution.
@@ -369,7 +439,7 @@ export type IssueAuthCodeRequest = Message<"iotfed.v1.IssueAuthCodeRequest"> & {
  * Use `create(IssueAuthCodeRequestSchema)` to create a new message.
  */
 export const IssueAuthCodeRequestSchema: GenMessage<IssueAuthCodeRequest> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 4);
+  messageDesc(file_iotfed_v1_peer, 6);
 
 /**
  * IssueAuthCodeResponse identifies the code without revealing it.
@@ -397,7 +467,7 @@ export type IssueAuthCodeResponse = Message<"iotfed.v1.IssueAuthCodeResponse"> &
  * Use `create(IssueAuthCodeResponseSchema)` to create a new message.
  */
 export const IssueAuthCodeResponseSchema: GenMessage<IssueAuthCodeResponse> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 5);
+  messageDesc(file_iotfed_v1_peer, 7);
 
 /**
  * RedeemAuthCodeRequest presents a code for a job.
@@ -453,7 +523,7 @@ export type RedeemAuthCodeRequest = Message<"iotfed.v1.RedeemAuthCodeRequest"> &
  * Use `create(RedeemAuthCodeRequestSchema)` to create a new message.
  */
 export const RedeemAuthCodeRequestSchema: GenMessage<RedeemAuthCodeRequest> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 6);
+  messageDesc(file_iotfed_v1_peer, 8);
 
 /**
  * RedeemAuthCodeResponse confirms the code is bound to the job.
@@ -474,7 +544,7 @@ export type RedeemAuthCodeResponse = Message<"iotfed.v1.RedeemAuthCodeResponse">
  * Use `create(RedeemAuthCodeResponseSchema)` to create a new message.
  */
 export const RedeemAuthCodeResponseSchema: GenMessage<RedeemAuthCodeResponse> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 7);
+  messageDesc(file_iotfed_v1_peer, 9);
 
 /**
  * DeviceOutcome is the receiver's answer for one device.
@@ -523,7 +593,7 @@ export type DeviceOutcome = Message<"iotfed.v1.DeviceOutcome"> & {
  * Use `create(DeviceOutcomeSchema)` to create a new message.
  */
 export const DeviceOutcomeSchema: GenMessage<DeviceOutcome> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 8);
+  messageDesc(file_iotfed_v1_peer, 10);
 
 /**
  * HandoffResponse answers per device, in request order.
@@ -565,7 +635,7 @@ export type HandoffResponse = Message<"iotfed.v1.HandoffResponse"> & {
  * Use `create(HandoffResponseSchema)` to create a new message.
  */
 export const HandoffResponseSchema: GenMessage<HandoffResponse> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 9);
+  messageDesc(file_iotfed_v1_peer, 11);
 
 /**
  * SyncProductRequest carries the owner's current product.
@@ -586,7 +656,7 @@ export type SyncProductRequest = Message<"iotfed.v1.SyncProductRequest"> & {
  * Use `create(SyncProductRequestSchema)` to create a new message.
  */
 export const SyncProductRequestSchema: GenMessage<SyncProductRequest> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 10);
+  messageDesc(file_iotfed_v1_peer, 12);
 
 /**
  * SyncProductResponse tells what the receiver holds now.
@@ -614,7 +684,7 @@ export type SyncProductResponse = Message<"iotfed.v1.SyncProductResponse"> & {
  * Use `create(SyncProductResponseSchema)` to create a new message.
  */
 export const SyncProductResponseSchema: GenMessage<SyncProductResponse> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 11);
+  messageDesc(file_iotfed_v1_peer, 13);
 
 /**
  * PlaceDeviceRequest names a nearest-strategy device and where it should go.
@@ -656,7 +726,7 @@ export type PlaceDeviceRequest = Message<"iotfed.v1.PlaceDeviceRequest"> & {
  * Use `create(PlaceDeviceRequestSchema)` to create a new message.
  */
 export const PlaceDeviceRequestSchema: GenMessage<PlaceDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 12);
+  messageDesc(file_iotfed_v1_peer, 14);
 
 /**
  * PlaceDeviceResponse tells where the device is now.
@@ -700,7 +770,7 @@ export type PlaceDeviceResponse = Message<"iotfed.v1.PlaceDeviceResponse"> & {
  * Use `create(PlaceDeviceResponseSchema)` to create a new message.
  */
 export const PlaceDeviceResponseSchema: GenMessage<PlaceDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 13);
+  messageDesc(file_iotfed_v1_peer, 15);
 
 /**
  * HandoffRef names one device of a handoff at its generation.
@@ -728,7 +798,7 @@ export type HandoffRef = Message<"iotfed.v1.HandoffRef"> & {
  * Use `create(HandoffRefSchema)` to create a new message.
  */
 export const HandoffRefSchema: GenMessage<HandoffRef> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 14);
+  messageDesc(file_iotfed_v1_peer, 16);
 
 /**
  * ConfirmHandoffRequest lists devices the caller released to this daemon.
@@ -780,7 +850,7 @@ export type ConfirmHandoffRequest = Message<"iotfed.v1.ConfirmHandoffRequest"> &
  * Use `create(ConfirmHandoffRequestSchema)` to create a new message.
  */
 export const ConfirmHandoffRequestSchema: GenMessage<ConfirmHandoffRequest> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 15);
+  messageDesc(file_iotfed_v1_peer, 17);
 
 /**
  * ReleaseSignature signs a batch of device releases.
@@ -808,7 +878,7 @@ export type ReleaseSignature = Message<"iotfed.v1.ReleaseSignature"> & {
  * Use `create(ReleaseSignatureSchema)` to create a new message.
  */
 export const ReleaseSignatureSchema: GenMessage<ReleaseSignature> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 16);
+  messageDesc(file_iotfed_v1_peer, 18);
 
 /**
  * ConfirmHandoffResponse says how many devices became signable here now.
@@ -829,7 +899,7 @@ export type ConfirmHandoffResponse = Message<"iotfed.v1.ConfirmHandoffResponse">
  * Use `create(ConfirmHandoffResponseSchema)` to create a new message.
  */
 export const ConfirmHandoffResponseSchema: GenMessage<ConfirmHandoffResponse> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 17);
+  messageDesc(file_iotfed_v1_peer, 19);
 
 /**
  * FenceHandoffRequest lists devices of a job this daemon must refuse from now on.
@@ -864,7 +934,7 @@ export type FenceHandoffRequest = Message<"iotfed.v1.FenceHandoffRequest"> & {
  * Use `create(FenceHandoffRequestSchema)` to create a new message.
  */
 export const FenceHandoffRequestSchema: GenMessage<FenceHandoffRequest> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 18);
+  messageDesc(file_iotfed_v1_peer, 20);
 
 /**
  * FenceHandoffResponse names the devices that were already accepted here.
@@ -885,7 +955,7 @@ export type FenceHandoffResponse = Message<"iotfed.v1.FenceHandoffResponse"> & {
  * Use `create(FenceHandoffResponseSchema)` to create a new message.
  */
 export const FenceHandoffResponseSchema: GenMessage<FenceHandoffResponse> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 19);
+  messageDesc(file_iotfed_v1_peer, 21);
 
 /**
  * ForwardJobCallRequest is one admin-API job call for an account.
@@ -927,7 +997,7 @@ export type ForwardJobCallRequest = Message<"iotfed.v1.ForwardJobCallRequest"> &
  * Use `create(ForwardJobCallRequestSchema)` to create a new message.
  */
 export const ForwardJobCallRequestSchema: GenMessage<ForwardJobCallRequest> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 20);
+  messageDesc(file_iotfed_v1_peer, 22);
 
 /**
  * ForwardJobCallResponse is the method's response message, serialized.
@@ -948,7 +1018,7 @@ export type ForwardJobCallResponse = Message<"iotfed.v1.ForwardJobCallResponse">
  * Use `create(ForwardJobCallResponseSchema)` to create a new message.
  */
 export const ForwardJobCallResponseSchema: GenMessage<ForwardJobCallResponse> = /*@__PURE__*/
-  messageDesc(file_iotfed_v1_peer, 21);
+  messageDesc(file_iotfed_v1_peer, 23);
 
 /**
  * PeerService is served by every iotfedd on its peer listener.
