@@ -18,8 +18,10 @@
 #   - read the bucket (and its mirror): stream info, create and update the
 #     bucket's stream and the mirror, ordered consumers, direct gets, flow
 #     control replies — never delete or purge a stream or a message;
-#   - publish its job events (iotfed.jobs.<instance id>.>) and authorization
-#     code events (iotfed.account.*.authcode);
+#   - publish its job events (iotfed.jobs.<instance id>.>), authorization
+#     code events (iotfed.account.*.authcode) and its devices' data for the
+#     accounts that may see it (iotfed.data.>: any account acts at any
+#     instance whose operator enabled it);
 #   - receive replies on its own inbox prefix only (_INBOX_<instance id>,
 #     replication.inboxPrefix's default): no daemon reads another's replies.
 set -euo pipefail
@@ -32,7 +34,7 @@ if ! [[ $id =~ ^[A-Za-z0-9-]{2,64}$ ]]; then
 fi
 streams=("KV_$bucket")
 [ -n "$mirror" ] && streams+=("$mirror")
-pub=("\$KV.$bucket.>" "\$JS.API.INFO" "iotfed.jobs.$id.>" "iotfed.account.*.authcode")
+pub=("\$KV.$bucket.>" "\$JS.API.INFO" "iotfed.jobs.$id.>" "iotfed.account.*.authcode" "iotfed.data.>")
 for s in "${streams[@]}"; do
   pub+=(
     "\$JS.API.STREAM.INFO.$s"

@@ -250,6 +250,11 @@ export const configSchema = z
         trimIntervalMs: z.number().int().min(100).max(3_600_000).default(10000),
         /** How long SetDeviceProperty and InvokeThingService wait for the device's reply. */
         callTimeoutMs: z.number().int().min(100).max(60000).default(5000),
+        /**
+         * Stored property posts and events go to `<subjectPrefix>.<accountId>.<productKey>.<deviceName token>.property`
+         * (or `.event.<identifier>`) on core NATS, for the owner's account and each grantee's (R15), when replication is on.
+         */
+        subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "must be NATS subject tokens separated by dots").default("iotfed.data"),
       })
       .strict()
       .prefault({}),

@@ -8,7 +8,7 @@ import { createSealer, hashToken, loadOperatorToken, loadSealKey } from "../secu
 import { backupStore, createReplicationStore, createRepositories, openStore, type Db, type StoreEvents } from "../store/index.js";
 import { createInstanceDirectory, createRouteSync } from "../routing/index.js";
 import { RouteTable } from "../routes/index.js";
-import { createReplicator } from "../replication/index.js";
+import { createReplicator, type Replicator } from "../replication/index.js";
 import { createPeerServer, loadPeerTls, peerServerCredentials } from "../peer/index.js";
 import { createJobEvents, createJobWorker, createPlacement } from "../jobs/index.js";
 import { createClientIpResolver, createLocator, packagedCityDatabases } from "../geo/index.js";
@@ -127,7 +127,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // Phase 1: the replicated records, the instance directory, the repositories.
     const replicationStore = createReplicationStore(db, hub);
     const peerTls = config.peer.tls === undefined ? undefined : loadPeerTls(config.peer.tls);
-    const late: { trust?: Trust } = {}; // the trust below, for the directory made before it
+    const late: { trust?: Trust; replicator?: Replicator | undefined } = {}; // what is made below, for what is made before it
     /** The peer listener's address once bound (a configured port 0 is known only then). */
     let boundPeerAddress = "";
     const signingCertificate = (): Uint8Array[] => (trust?.signingKey === undefined ? [] : [trust.signingKey.certificate]);
@@ -152,7 +152,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       runtimeData: config.runtimeData,
     });
     const { records, accounts, products, devices, jobs } = repos;
-    const thing = startThingRuntime({ config, repos, hub, metrics, logger: log });
+    // Stored device data goes out on the replication connection, once it exists (phase 3).
+    const thing = startThingRuntime({ config, repos, hub, publish: (subject, data) => late.replicator?.publishEvent(subject, data) ?? false, metrics, logger: log });
     started.push({ close: () => thing.close() });
     const trust = startTrust({ config, peerTls, records, products, audit: repos.audit, logger: log });
     late.trust = trust;
@@ -195,6 +196,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
             metrics,
             logger: log,
           });
+    late.replicator = replicator;
     const links = startPeerLinks({ config, peerTls, directory, trust, records, logger: log });
     started.push({ close: () => links.close() });
     const peerClients = links.clients;

@@ -4,6 +4,7 @@ import type { Metrics } from "../metrics/index.js";
 import type { Repositories, StoreHub } from "../store/index.js";
 import { createThingRuntime, type ThingData, type ThingRuntime } from "../thing/index.js";
 import { createDeviceAuth } from "../mqtt/index.js";
+import { encodeToken } from "../replication/index.js";
 
 /**
  * Devices' runtime data (docs/guides/thing-model.md): the thing runtime
@@ -11,7 +12,15 @@ import { createDeviceAuth } from "../mqtt/index.js";
  * and service calls, and the timer that keeps history and events within
  * their bounds.
  */
-export function startThingRuntime(o: { config: Config; repos: Repositories; hub: StoreHub; onData?: (d: ThingData) => void; metrics: Metrics; logger: Logger }): { runtime: ThingRuntime; close(): void } {
+export function startThingRuntime(o: {
+  config: Config;
+  repos: Repositories;
+  hub: StoreHub;
+  /** Publishes on core NATS (the replication connection); false when not connected. */
+  publish: (subject: string, data: Uint8Array) => boolean;
+  metrics: Metrics;
+  logger: Logger;
+}): { runtime: ThingRuntime; close(): void } {
   const { config, repos, metrics, logger: log } = o;
   // The brokers' rule: held here (not arriving) and enabled.
   const { worksHere } = createDeviceAuth({ devices: repos.devices, products: repos.products });
@@ -23,7 +32,7 @@ export function startThingRuntime(o: { config: Config; repos: Repositories; hub:
     worksHere,
     callTimeoutMs: config.runtimeData.callTimeoutMs,
     timestampWindowMs: config.mqtt.timestampWindowMs,
-    ...(o.onData === undefined ? {} : { onData: o.onData }),
+    onData: dataPublisher(config.runtimeData.subjectPrefix, repos, o.publish),
     metrics,
     logger: log,
   });
@@ -42,5 +51,29 @@ export function startThingRuntime(o: { config: Config; repos: Repositories; hub:
       clearInterval(timer);
       runtime.flush();
     },
+  };
+}
+
+/**
+ * Each stored post and event on core NATS, once per account that may see
+ * it: the product's owner and each grantee of the device (R15), on
+ * `<prefix>.<accountId>.<productKey>.<deviceName token>.property` or
+ * `….event.<identifier>`. An account's NATS user may read only its own
+ * prefix (deploy/nats/iotfed-account-user.sh): a subscription of its own,
+ * beside the owner's, that writes nothing.
+ */
+function dataPublisher(prefix: string, repos: Repositories, publish: (subject: string, data: Uint8Array) => boolean): (d: ThingData) => void {
+  const encoder = new TextEncoder();
+  return (d) => {
+    const owner = repos.products.get(d.productKey)?.accountId;
+    if (owner === undefined) return;
+    const accounts = [owner, ...repos.grants.granteesOf(d.productKey, d.deviceName)];
+    const tail = d.kind === "property" ? "property" : `event.${d.identifier}`;
+    const body =
+      d.kind === "property"
+        ? { productKey: d.productKey, deviceName: d.deviceName, items: Object.fromEntries(d.properties.map((p) => [p.identifier, { value: JSON.parse(p.value) as unknown, time: p.time }])) }
+        : { productKey: d.productKey, deviceName: d.deviceName, identifier: d.identifier, type: d.eventType, value: JSON.parse(d.output) as unknown, time: d.time };
+    const data = encoder.encode(JSON.stringify(body));
+    for (const account of accounts) publish(`${prefix}.${account}.${d.productKey}.${encodeToken(d.deviceName)}.${tail}`, data);
   };
 }

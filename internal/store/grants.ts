@@ -48,6 +48,9 @@ export function createGrantsRepo(db: Db, now: () => number = Date.now) {
   const granteeDevice = db.prepare<[string, string, string], { n: number }>(
     "SELECT count(*) AS n FROM grants WHERE product_key = ? AND device_name = ? AND grantee_account = ? AND kind = 'device'",
   );
+  const granteesOfDevice = db.prepare<[string, string], { grantee_account: string }>(
+    "SELECT DISTINCT grantee_account FROM grants WHERE product_key = ? AND device_name = ? AND kind = 'device' ORDER BY grantee_account",
+  );
   const granteeProduct = db.prepare<[string, string], { n: number }>(
     "SELECT count(*) AS n FROM grants WHERE product_key = ? AND device_name = '' AND grantee_account = ? AND kind = 'product'",
   );
@@ -116,6 +119,10 @@ export function createGrantsRepo(db: Db, now: () => number = Date.now) {
     },
     hasDeviceGrant(productKey: string, deviceName: string, grantee: string): boolean {
       return granteeDevice.get(productKey, deviceName, grantee)!.n > 0;
+    },
+    /** The accounts a device is granted to (R15): they may read its data and subscribe to it. */
+    granteesOf(productKey: string, deviceName: string): string[] {
+      return granteesOfDevice.all(productKey, deviceName).map((r) => r.grantee_account);
     },
     /** DeviceNames of `productKey` granted to `grantee`, a page at a time. */
     grantedDevicesPage(productKey: string, grantee: string, size: number, pageToken: string): Page<string> {
