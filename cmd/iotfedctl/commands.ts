@@ -4,12 +4,13 @@ import { addAccountCommands } from "./commands/accounts.js";
 import { addProductCommands } from "./commands/products.js";
 import { addDeviceCommands } from "./commands/devices.js";
 import { addJobCommands } from "./commands/jobs.js";
+import { addThingCommands } from "./commands/thing.js";
 import { addAuditCommands, addAuthCodeCommands, addGrantCommands, addPoolCommands } from "./commands/cross-account.js";
 
 /** The iotfedctl program: global options, then one file of commands per resource (commands/). */
 export function buildProgram(): Command {
   const program = new Command("iotfedctl")
-    .description("Operator CLI for iotfedd: accounts, products, topic classes, thing models, scripts and devices.")
+    .description("Operator CLI for iotfedd: accounts, products, topic classes, thing models, scripts, devices and their data, groups, topology, jobs.")
     .option("-s, --server <host:port>", "admin API address (env IOTFED_SERVER; default 127.0.0.1:50051)")
     .option("-t, --token <token>", "bearer token (env IOTFED_TOKEN)")
     .option("--token-file <file>", "read the token from a file (env IOTFED_TOKEN_FILE; default ./data/operator.token when present)")
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   addProductCommands(program);
   addDeviceCommands(program);
   addJobCommands(program);
+  addThingCommands(program);
   addAuthCodeCommands(program);
   addGrantCommands(program);
   addPoolCommands(program);

@@ -21,6 +21,7 @@ describe("thing-model data over MQTT: property posts, history, events, property 
   let port: number;
   let pk: string;
   let dev: Device;
+  let accountId: string;
   const secrets = new Map<string, string>();
 
   before(async () => {
@@ -33,7 +34,7 @@ describe("thing-model data over MQTT: property posts, history, events, property 
       },
     });
     await d.start();
-    const accountId = (await d.ctlJson(["account", "create", "acme"])).account.accountId as string;
+    accountId = (await d.ctlJson(["account", "create", "acme"])).account.accountId as string;
     a = d.admin(accountId);
     pk = (await a.createProduct({ productName: "Thermo" })).product!.productKey;
     await a.importThingModelTsl({ productKey: pk, tslJson: THERMO_TSL });
@@ -162,6 +163,27 @@ describe("thing-model data over MQTT: property posts, history, events, property 
     await a.deleteDeviceGroup({ groupId: g.groupId });
     assert.deepEqual((await a.queryDeviceGroupByDevice({ productKey: pk, deviceName: "thermo-1" })).groups, []);
     assert.ok((await a.queryDeviceDetail({ productKey: pk, deviceName: "thermo-1" })).device !== undefined, "a deleted group's devices stay");
+  });
+
+  it("iotfedctl: thing props, history and events, set and call; group create, add, of; topo list", async () => {
+    const ctl = (args: string[]) => d.ctlJson(["-A", accountId, ...args]);
+    const props = (await ctl(["thing", "props", pk, "thermo-1"])) as { properties: { identifier: string; valueJson?: string }[] };
+    assert.equal(props.properties.find((p) => p.identifier === "label")?.valueJson, '"kitchen"');
+    const history = (await ctl(["thing", "history", pk, "thermo-1", "temp", "--page-size", "2"])) as { points: { valueJson: string }[] };
+    assert.equal(history.points.length, 2);
+    const events = (await ctl(["thing", "events", pk, "thermo-1", "--identifier", "overheat", "--asc"])) as { events: { outputJson: string }[] };
+    assert.equal(events.events[0]!.outputJson, '{"temp":92}');
+    const [set] = await Promise.all([ctl(["thing", "set", pk, "thermo-1", '{"label":"hall"}']), dev.answerNext("property/set", 200)]);
+    assert.equal((set as { code: number }).code, 200);
+    const [call] = await Promise.all([ctl(["thing", "call", pk, "thermo-1", "reboot", '{"delay":1}']), dev.answerNext("reboot", 200, { ok: 1 })]);
+    assert.equal((call as { dataJson: string }).dataJson, '{"ok":1}');
+    const g = ((await ctl(["group", "create", "hallway", "-d", "by the door"])) as { group: { groupId: string } }).group;
+    await ctl(["group", "add", g.groupId, `${pk}/thermo-1`]);
+    assert.deepEqual(((await ctl(["group", "of", pk, "thermo-1"])) as { groups: { groupName: string }[] }).groups.map((x) => x.groupName), ["hallway"]);
+    assert.deepEqual(((await ctl(["topo", "list", pk, "thermo-1"])) as { subDevices?: unknown[] }).subDevices ?? [], [], "not a gateway: no sub-devices");
+    const usage = await d.ctl(["-A", accountId, "group", "add", g.groupId, "no-slash"]);
+    assert.equal(usage.code, 2, usage.stderr);
+    assert.match(usage.stderr, /no-slash: must be productKey\/deviceName/);
   });
 
   it("a gateway adds sub-devices over MQTT with their signs, brings one online through its session, and posts its data; a sub-device not logged in gets nothing through", async () => {

@@ -53,8 +53,9 @@ export function addJobCommands(program: Command): void {
     .option("--target-account <accountId>", "receiving account of a cross-account distribution (R4)", "")
     .option("--auth-code <digits>", "the authorization code the receiving account got (R4; see `authcode request`)", "")
     .option("--source-instance <instanceId>", "create the job at this instance (where the product and devices are); that instance decides whether the account may", "")
+    .option("--runtime-data <keep|migrate>", "keep: runtime data stays at the source (R8); migrate: the latest property values and the shadow go with each device", "keep")
     .action(
-    act(program, (pk: string, o: { targetInstance?: string; targetRegion: string; strategy: string; candidate: string[]; devices?: string; file?: string; targetAccount: string; authCode: string; sourceInstance: string }) => async (c, json) => {
+    act(program, (pk: string, o: { targetInstance?: string; targetRegion: string; strategy: string; candidate: string[]; devices?: string; file?: string; targetAccount: string; authCode: string; sourceInstance: string; runtimeData: string }) => async (c, json) => {
       if ((o.devices === undefined) === (o.file === undefined)) throw new UsageError("give exactly one of --devices or --file");
       if (o.strategy === "nearest" ? o.candidate.length === 0 : o.targetInstance === undefined && (o.targetAccount === "" || o.targetRegion === "")) {
         throw new UsageError(o.strategy === "nearest" ? "the nearest strategy needs --candidate region/instance (one per region)" : "give --target-instance (or, cross-account to a legacy public instance, --target-region)");
@@ -77,6 +78,7 @@ export function addJobCommands(program: Command): void {
         targetRegionId: o.targetRegion,
         deviceNames,
         strategy: o.strategy,
+        runtimeData: o.runtimeData,
         candidates,
         targetAccountId: o.targetAccount,
         authCode: o.authCode,
