@@ -2,7 +2,7 @@
  * iotfed benchmarks. Each one runs its baseline in the same run and prints
  * ratios. Usage:
  *   npm run bench                                  # all, default sizes
- *   npm run bench -- route | http | nearest | replication | catchup | handoff | cross-account | soak
+ *   npm run bench -- route | http | nearest | replication | catchup | handoff | cross-account | soak | thing
  *   BENCH_SOAK_SECONDS=600 npm run bench -- soak   # a longer soak (default 60 s)
  *   BENCH_ROUTES=50000000 npm run bench -- route   # the table at 50M routes
  *   BENCH_SKIP_LOAD=1 ...                          # without the SQLite load part
@@ -18,6 +18,7 @@ import { benchCrossAccount } from "./cross-account.bench.js";
 import { benchReplication } from "./replication.bench.js";
 import { benchCatchup } from "./catchup.bench.js";
 import { benchSoak } from "./soak.bench.js";
+import { benchThing } from "./thing.bench.js";
 import { bootstrapRequest, load, type LoadResult } from "./load.js";
 import { benchDeviceName, benchProductKey, NEAREST_PRODUCTS } from "./names.js";
 
@@ -299,6 +300,26 @@ async function soakBench(): Promise<void> {
   console.log(`  last/first window: throughput ${fmt(last.rate / first.rate, 2)}x, p99 ${fmt(last.p99 / first.p99, 2)}x, RSS ${fmt(first.rssMiB, 0)} → ${fmt(last.rssMiB, 0)} MiB, heap ${fmt(first.heapMiB, 0)} → ${fmt(last.heapMiB, 0)} MiB`);
 }
 
+async function thingBench(): Promise<void> {
+  const connections = Number(process.env.BENCH_THING_CONNECTIONS ?? 200);
+  const total = Number(process.env.BENCH_THING_POSTS ?? 40_000);
+  const rounds = Number(process.env.BENCH_PAIRS ?? 3);
+  const r = await benchThing(connections, total, rounds);
+  console.log(`\nproperty posts through the embedded broker into the store: ${num(connections)} devices, one connection each, ${num(total)} posts per run, each QoS 1 and answered before the device posts again`);
+  console.log("  (ours: checked against the thing model, stored — latest value and history, many posts per transaction — and answered on _reply;");
+  console.log("   baseline: a bare aedes broker in its own process, the same clients and payloads, QoS 1, the PUBACK awaited; runs alternated, server on CPU 0 with taskset)");
+  const show = (name: string, x: (typeof r.ours)[0]) =>
+    console.log(`  ${name.padEnd(9)} ${num(x.posts / x.seconds).padStart(7)} posts/s  p50 ${fmt(x.p50, 2)} ms  p99 ${fmt(x.p99, 2)} ms  server CPU ${fmt(x.cpuUs)} µs/post  load generator CPU ${fmt(x.clientUs)} µs/post  failed ${x.failed}`);
+  for (let i = 0; i < r.ours.length; i++) {
+    show("baseline", r.baseline[i]!);
+    show("ours", r.ours[i]!);
+  }
+  const med = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
+  const rate = (x: (typeof r.ours)[0]) => x.posts / x.seconds;
+  console.log(`  median: ours ${num(med(r.ours.map(rate)))} posts/s, baseline ${num(med(r.baseline.map(rate)))} publishes/s; ours/baseline ${fmt(med(r.ours.map(rate)) / med(r.baseline.map(rate)), 2)}x`);
+  console.log(`  server CPU per post, median: ours ${fmt(med(r.ours.map((x) => x.cpuUs)))} µs, baseline ${fmt(med(r.baseline.map((x) => x.cpuUs)))} µs (${fmt(med(r.ours.map((x) => x.cpuUs)) / med(r.baseline.map((x) => x.cpuUs)), 2)}x); properties stored for a device: ${r.stored}/3`);
+}
+
 header();
 if (which === "all" || which === "route") await routeBench();
 if (which === "all" || which === "http") await httpBench();
@@ -308,3 +329,4 @@ if (which === "all" || which === "catchup") await catchupBench();
 if (which === "all" || which === "handoff") await handoffBench();
 if (which === "all" || which === "cross-account") await crossAccountBench();
 if (which === "all" || which === "soak") await soakBench();
+if (which === "all" || which === "thing") await thingBench();

@@ -153,7 +153,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     const { records, accounts, products, devices, jobs } = repos;
     // Stored device data goes out on the replication connection, once it exists (phase 3).
-    const thing = startThingRuntime({ config, repos, hub, publish: (subject, data) => late.replicator?.publishEvent(subject, data) ?? false, metrics, logger: log });
+    const thing = startThingRuntime({ config, repos, hub, publish: (subject, data) => late.replicator?.publishEvent(subject, data) ?? false, publishing: () => late.replicator?.connected() === true, metrics, logger: log });
     started.push({ close: () => thing.close() });
     const trust = startTrust({ config, peerTls, records, products, audit: repos.audit, logger: log });
     late.trust = trust;

@@ -18,6 +18,8 @@ export function startThingRuntime(o: {
   hub: StoreHub;
   /** Publishes on core NATS (the replication connection); false when not connected. */
   publish: (subject: string, data: Uint8Array) => boolean;
+  /** Whether there is a connection to publish on (nothing is built for subscriptions without one). */
+  publishing: () => boolean;
   metrics: Metrics;
   logger: Logger;
 }): { runtime: ThingRuntime; close(): void } {
@@ -32,7 +34,7 @@ export function startThingRuntime(o: {
     worksHere,
     callTimeoutMs: config.runtimeData.callTimeoutMs,
     timestampWindowMs: config.mqtt.timestampWindowMs,
-    onData: dataPublisher(config.runtimeData.subjectPrefix, repos, o.publish),
+    onData: dataPublisher(config.runtimeData.subjectPrefix, repos, o.publish, o.publishing),
     metrics,
     logger: log,
   });
@@ -62,9 +64,10 @@ export function startThingRuntime(o: {
  * prefix (deploy/nats/iotfed-account-user.sh): a subscription of its own,
  * beside the owner's, that writes nothing.
  */
-function dataPublisher(prefix: string, repos: Repositories, publish: (subject: string, data: Uint8Array) => boolean): (d: ThingData) => void {
+function dataPublisher(prefix: string, repos: Repositories, publish: (subject: string, data: Uint8Array) => boolean, publishing: () => boolean): (d: ThingData) => void {
   const encoder = new TextEncoder();
   return (d) => {
+    if (!publishing()) return;
     const owner = repos.products.get(d.productKey)?.accountId;
     if (owner === undefined) return;
     const accounts = [owner, ...repos.grants.granteesOf(d.productKey, d.deviceName)];

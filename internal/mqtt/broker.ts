@@ -133,7 +133,9 @@ export async function createEmbeddedBroker(opts: BrokerOptions) {
   aedes.on("clientError", (_client, err) => logger.debug({ err: err.message }, "mqtt client error"));
   aedes.on("connectionError", (_client, err) => logger.debug({ err: err.message }, "mqtt connection error"));
 
-  const server: Server = opts.tls === undefined ? createTcpServer(aedes.handle) : createTlsServer({ cert: opts.tls.cert, key: opts.tls.key }, aedes.handle);
+  // No Nagle: a PUBACK and the reply that follows it are two small writes, and
+  // the second must not wait for the device's delayed ACK (~40 ms).
+  const server: Server = opts.tls === undefined ? createTcpServer({ noDelay: true }, aedes.handle) : createTlsServer({ cert: opts.tls.cert, key: opts.tls.key, noDelay: true }, aedes.handle);
 
   return {
     server,

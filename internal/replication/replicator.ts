@@ -57,6 +57,8 @@ export interface Replicator {
   snapshot(): ReplicationSnapshot;
   /** Publishes an event on a core NATS subject; false when not connected (events are best effort). */
   publishEvent(subject: string, data: Uint8Array): boolean;
+  /** Whether it is connected to NATS now. */
+  connected(): boolean;
   stop(): Promise<void>;
 }
 
@@ -535,6 +537,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
         return false;
       }
     },
+    connected: () => connected,
     snapshot(): ReplicationSnapshot {
       const out = opts.outbox.depth();
       const now = Date.now();

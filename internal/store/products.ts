@@ -165,6 +165,7 @@ export function createProductsRepo(opts: ProductsRepoOptions) {
     );
   };
   /** Every change to an owned product bumps its version and commits its route. */
+  const selectVersion = db.prepare<[string], number>("SELECT version FROM products WHERE product_key = ?").pluck();
   const touch = (productKey: string): void => {
     bump.run(now(), productKey);
     commitRoute(toProduct(select.get(productKey)!), false);
@@ -301,6 +302,10 @@ export function createProductsRepo(opts: ProductsRepoOptions) {
         if (p !== undefined) commitRoute({ ...toProduct(p), version: p.version + 1 }, true);
       })();
       hub.emit("product.deleted", { productKey });
+    },
+    /** The product's version here (cheap: a cache of what derives from it checks it on each use); undefined when absent. */
+    version(productKey: string): number | undefined {
+      return selectVersion.get(productKey);
     },
     thingModel(productKey: string): string {
       return selectModel.get(productKey)?.thing_model ?? EMPTY_THING_MODEL;

@@ -32,7 +32,7 @@ export type ThingData =
   | { kind: "event"; productKey: string; deviceName: string; identifier: string; eventType: string; output: string; time: number };
 
 export interface ThingRuntimeOptions {
-  products: { get(productKey: string): Product | undefined; thingModel(productKey: string): string };
+  products: { get(productKey: string): Product | undefined; version(productKey: string): number | undefined; thingModel(productKey: string): string };
   devices: {
     get(productKey: string, deviceName: string): Device | undefined;
     secret(productKey: string, deviceName: string): string;
@@ -93,13 +93,14 @@ export function createThingRuntime(opts: ThingRuntimeOptions) {
     publish(`${topic}_reply`, replyPayload({ id, code, data, message, method }));
   };
 
+  /** The product's thing model, parsed once per product version. */
   function modelOf(productKey: string): ThingModel | undefined {
-    const p = products.get(productKey);
-    if (p === undefined) return undefined;
+    const version = products.version(productKey);
+    if (version === undefined) return undefined;
     const cached = models.get(productKey);
-    if (cached !== undefined && cached.version === p.version) return cached.model;
+    if (cached !== undefined && cached.version === version) return cached.model;
     const model = JSON.parse(products.thingModel(productKey)) as ThingModel;
-    models.set(productKey, { version: p.version, model });
+    models.set(productKey, { version, model });
     return model;
   }
 
