@@ -11,6 +11,7 @@ import { bootstrap, freePort, makeCerts, startFederation, TestDaemon, waitFor, t
 import { waitJob } from "../support/jobs.js";
 import { NatsServer } from "../support/nats.js";
 import { connect, refusalCode, signIn } from "../support/mqtt.js";
+import { THERMO_TSL } from "../support/thing.js";
 
 type Fed = Awaited<ReturnType<typeof startFederation>>;
 
@@ -238,6 +239,27 @@ describe("devices over MQTT through an external broker: HTTP authn/authz, webhoo
     assert.equal(await authz(`/sys/${pk}/ext-0001/thing/bootstrap/notify`, "subscribe"), "allow");
   });
 
+  it("thing data through the external broker: a property post in a message.publish webhook is stored and answered through the management API; a property set goes out through it and its reply comes back by webhook", async () => {
+    await a.importThingModelTsl({ productKey: pk, tslJson: THERMO_TSL });
+    await a.registerDevice({ productKey: pk, deviceName: "ext-0002" });
+    const username = `ext-0002&${pk}`;
+    await hook("/mqtt/webhook", { event: "client.connected", clientid: "t2", username });
+    const post = `/sys/${pk}/ext-0002/thing/event/property/post`;
+    assert.equal((await hook("/mqtt/authz", { clientid: "t2", username, topic: post, action: "publish" })).json!.result, "allow");
+    await hook("/mqtt/webhook", { event: "message.publish", clientid: "t2", username, topic: post, payload: JSON.stringify({ id: "41", params: { temp: 19.5 }, method: "thing.event.property.post" }) });
+    const published = (topic: string) => calls.filter((c) => c.url === "/api/v5/publish").map((c) => JSON.parse(c.body) as { topic: string; payload: string }).find((x) => x.topic === topic);
+    const reply = await waitFor("the reply through the API", () => Promise.resolve(published(`${post}_reply`)), 5000, 20);
+    assert.deepEqual({ code: (JSON.parse(reply.payload) as { code: number }).code, id: (JSON.parse(reply.payload) as { id: string }).id }, { code: 200, id: "41" });
+    const temp = (await a.queryDevicePropertyStatus({ productKey: pk, deviceName: "ext-0002" })).properties.find((x) => x.identifier === "temp")!;
+    assert.equal(temp.valueJson, "19.5");
+    const set = a.setDeviceProperty({ productKey: pk, deviceName: "ext-0002", itemsJson: '{"power":1}' });
+    const out = await waitFor("the set through the API", () => Promise.resolve(published(`/sys/${pk}/ext-0002/thing/service/property/set`)), 5000, 20);
+    const id = (JSON.parse(out.payload) as { id: string }).id;
+    await hook("/mqtt/webhook", { event: "message.publish", clientid: "t2", username, topic: `/sys/${pk}/ext-0002/thing/service/property/set_reply`, payload: JSON.stringify({ id, code: 200, data: {} }) });
+    assert.equal((await set).code, 200);
+    await hook("/mqtt/webhook", { event: "client.disconnected", clientid: "t2", username });
+  });
+
   it("webhooks make the device online (activated) and offline; R7: leaving, it is notified and kicked through the management API, and its reply is recorded", async () => {
     assert.equal((await hook("/mqtt/webhook", { event: "client.connected", clientid: "t1", username: `ext-0001&${pk}` })).status, 204);
     let d = (await a.queryDeviceDetail({ productKey: pk, deviceName: "ext-0001" })).device!;
@@ -250,7 +272,7 @@ describe("devices over MQTT through an external broker: HTTP authn/authz, webhoo
 
     const job = await a.createDeviceDistributeJob({ productKey: pk, targetRegionId: B.region, targetInstanceId: B.id, deviceNames: ["ext-0001"] });
     await waitFor("the kick", () => (calls.some((c) => c.method === "DELETE") ? true : undefined), 10000, 20);
-    const publish = calls.find((c) => c.url === "/api/v5/publish")!;
+    const publish = calls.find((c) => c.url === "/api/v5/publish" && c.body.includes("bootstrap/notify"))!;
     const p = JSON.parse(publish.body) as { topic: string; payload: string; qos: number };
     assert.equal(p.topic, `/sys/${pk}/ext-0001/thing/bootstrap/notify`);
     assert.deepEqual({ ...JSON.parse(p.payload), id: "x" }, { id: "x", version: "1.0", method: "thing.bootstrap.notify", params: { cmd: 0 } });
