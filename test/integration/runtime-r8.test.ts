@@ -111,7 +111,7 @@ describe("R8: what a distributed device leaves behind and what it takes (keep | 
     assert.deepEqual(await latest(b, "thermo-4"), { temp: "20" }, "the target keeps what was posted there");
   });
 
-  it("migrate: the latest values and the shadow go with the device and the source keeps none; the nearest strategy cannot migrate", async () => {
+  it("migrate: the latest values and the shadow go with the device and the source keeps none, both ways; the nearest strategy cannot migrate", async () => {
     const atA = await device(A, "thermo-5");
     assert.equal((await atA.post({ temp: 11, mode: 1 })).code, 200);
     atA.end();
@@ -121,6 +121,13 @@ describe("R8: what a distributed device leaves behind and what it takes (keep | 
     assert.equal((await b.getDeviceShadow({ productKey: pk, deviceName: "thermo-5" })).shadowJson, '{"reported":{"mode":1}}');
     assert.deepEqual(await latest(a, "thermo-5"), {}, "the source keeps no latest value");
     assert.equal((await a.getDeviceShadow({ productKey: pk, deviceName: "thermo-5" })).shadowJson, "{}", "nor the shadow");
+    // And back: what was posted at the target comes home with it, and the target keeps none.
+    const atB = await waitFor("thermo-5 to sign in at B", async () => device(B, "thermo-5").catch(() => undefined), 10000, 200);
+    assert.equal((await atB.post({ temp: 33 })).code, 200);
+    atB.end();
+    await distribute(b, A, pk, ["thermo-5"], "migrate");
+    assert.deepEqual(await latest(a, "thermo-5"), { temp: "33", mode: "1" }, "the target's values, back at the source");
+    assert.deepEqual(await latest(b, "thermo-5"), {});
     await rejects(
       a.createDeviceDistributeJob({ productKey: pk, strategy: "nearest", candidates: [{ regionId: A.region, instanceId: A.id }, { regionId: B.region, instanceId: B.id }], deviceNames: ["thermo-2"], runtimeData: "migrate" }),
       grpc.status.INVALID_ARGUMENT,
