@@ -9,7 +9,8 @@
  * load generator, which a CIDR override puts in Frankfurt); products
  * 500-999 are specified-strategy devices. Prints its port on stdout once ready.
  */
-import { createServer, type Server } from "node:http";
+import { createServer } from "node:http";
+import { createServer as createNetServer, type Server } from "node:net";
 import type { AddressInfo } from "node:net";
 import { RouteTable } from "../internal/routes/index.js";
 import { createBootstrapServer } from "../internal/bootstrap/index.js";
@@ -83,16 +84,38 @@ if (mode === "ours" || mode === "nearest") {
         }
       : {}),
   });
+} else if (mode === "raw") {
+  // The second baseline: raw sockets that find the end of the head and
+  // Content-Length, read the body and write one fixed reply (no checks at all).
+  const body = Buffer.from(bootstrapSuccessBody({ host: "iot-as-mqtt.region-0.example.com", port: 1883 }));
+  const reply = Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`), body]);
+  server = createNetServer({ noDelay: true }, (sock) => {
+    let buf: Buffer | undefined;
+    sock.on("data", (chunk: Buffer) => {
+      buf = buf === undefined ? chunk : Buffer.concat([buf, chunk]);
+      for (;;) {
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const m = /content-length: *(\d+)/i.exec(buf.toString("latin1", 0, end));
+        const len = m === null ? 0 : Number(m[1]);
+        if (buf.length < end + 4 + len) return;
+        buf = buf.subarray(end + 4 + len);
+        sock.write(reply);
+      }
+    });
+    sock.on("error", () => sock.destroy());
+  });
 } else {
   const body = Buffer.from(bootstrapSuccessBody({ host: "iot-as-mqtt.region-0.example.com", port: 1883 }));
-  server = createServer((req, res) => {
+  const http = createServer((req, res) => {
     req.on("data", () => {});
     req.on("end", () => {
       res.writeHead(200, { "content-type": "application/json", "content-length": body.length });
       res.end(body);
     });
   });
-  server.keepAliveTimeout = 60000;
+  http.keepAliveTimeout = 60000;
+  server = http;
 }
 (globalThis as { gc?: () => void }).gc?.();
 server.listen(0, "127.0.0.1", () => {

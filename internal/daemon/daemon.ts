@@ -1,5 +1,6 @@
 import { join, resolve } from "node:path";
 import type { Server } from "node:http";
+import type { Server as NetServer } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import type { LoadedConfig } from "../config/index.js";
 import type { Logger } from "../log/index.js";
@@ -71,7 +72,7 @@ function bindGrpc(server: grpc.Server, addr: string, creds: grpc.ServerCredentia
 }
 
 /** Listens with an HTTP-style server; a failure names the configuration key of the address. */
-function listenAt(server: Server, addr: string, key: string): Promise<string> {
+function listenAt(server: NetServer, addr: string, key: string): Promise<string> {
   return listen(server, addr).catch((e: Error) => {
     throw new ConfigurationError(key, `cannot listen on ${addr}: ${e.message}`, { cause: e });
   });

@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type * as grpc from "@grpc/grpc-js";
 
 /** Stops accepting, lets requests finish until the deadline, then closes what is left. */
-export function closeHttp(server: Server, deadlineMs: number): Promise<void> {
+export function closeHttp(server: Pick<Server, "closeAllConnections" | "closeIdleConnections"> & { close(cb: () => void): unknown }, deadlineMs: number): Promise<void> {
   return new Promise((done) => {
     const timer = setTimeout(() => {
       server.closeAllConnections();

@@ -102,10 +102,10 @@ describe("hostile input: the bootstrap edge and the admin API", function () {
     await d?.dispose();
   });
 
-  it("5,000 generated malformed bootstrap requests: each gets a clear 4xx in the envelope, none a 5xx; the daemon stays up and its memory bounded", async () => {
+  it("100,000 generated malformed bootstrap requests: each gets a clear 4xx in the envelope, none a 5xx; the daemon stays up and its memory bounded", async () => {
     const port = Number(d.addresses!.bootstrap.split(":").pop());
     const r = rng(0x10fed);
-    const total = 5000;
+    const total = Number(process.env.HOSTILE_REQUESTS ?? 100_000);
     const byKind = new Map<string, Map<string, number>>();
     const before = await rss();
     let next = 0;
