@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { RouteTable } from "../internal/routes/index.js";
 import { openStore, streamDeviceRouteBlocks } from "../internal/store/index.js";
+import { readRouteSnapshot, writeRouteSnapshot } from "../internal/routing/index.js";
 import { benchDeviceName, benchProductKey, BENCH_HOLDERS } from "./names.js";
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -54,6 +55,8 @@ export interface ScaleSide {
   hitNs: number;
   missNs: number;
   loadMs: number;
+  /** The same routes from a route snapshot (a clean shutdown's), ms; 0 when not measured. */
+  snapshotLoadMs?: number;
 }
 export interface ScaleResult {
   routes: number;
@@ -161,6 +164,16 @@ export async function benchRouteScale(n: number, lookups: number): Promise<Scale
     loaded.endLoad();
     ours.loadMs = performance.now() - t0;
     if (loaded.stats().devices !== n) throw new Error(`loaded ${loaded.stats().devices} of ${n}`);
+    // The start-up after a clean shutdown: the snapshot it wrote, read back (as the daemon does).
+    writeRouteSnapshot(dir, "bench", loaded.deviceSnapshot());
+    gc();
+    const t2 = performance.now();
+    const snap = readRouteSnapshot(dir, "bench");
+    if (typeof snap === "string") throw new Error(`snapshot: ${snap}`);
+    const restored = new RouteTable();
+    restored.restoreDevices(snap);
+    ours.snapshotLoadMs = performance.now() - t2;
+    if (restored.stats().devices !== n || restored.lookup(benchProductKey(7), benchDeviceName(7)) !== loaded.lookup(benchProductKey(7), benchDeviceName(7))) throw new Error("the snapshot does not answer as the table it came from");
     if ("loadMs" in baseline) {
       const t1 = performance.now();
       const map = new Map<string, number>();

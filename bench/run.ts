@@ -48,6 +48,7 @@ async function routeBench(): Promise<void> {
     ["lookups/s on one core, miss", 1e9 / r.ours.missNs, b === undefined ? undefined : 1e9 / b.missNs, "/s", false],
   ];
   if (r.ours.loadMs > 0) rows.push([`load ${num(n)} routes from SQLite`, r.ours.loadMs, b?.loadMs, "ms", true]);
+  if ((r.ours.snapshotLoadMs ?? 0) > 0) rows.push([`load ${num(n)} from a route snapshot`, r.ours.snapshotLoadMs!, b?.loadMs, "ms", true]);
   console.log(`  ${"".padEnd(38)} ${"ours".padStart(12)} ${"baseline".padStart(12)}  better by`);
   for (const [what, ours, base, unit, lowerIsBetter] of rows) {
     const o = unit === "/s" ? num(ours) : fmt(ours);

@@ -378,7 +378,7 @@ export function createHttp1Server(opts: Http1Options): EdgeServer {
       else if (c.started === 0 && !c.busy && t - c.lastActive > opts.keepAliveMs) c.socket.destroy();
     }
   };
-  const timer = setInterval(server.sweep, Math.max(100, Math.min(1000, opts.requestTimeoutMs / 4)));
+  const timer = setInterval(() => server.sweep(), Math.max(100, Math.min(1000, opts.requestTimeoutMs / 4)));
   timer.unref();
   server.on("close", () => clearInterval(timer));
   return server;

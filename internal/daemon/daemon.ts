@@ -1,5 +1,4 @@
 import { join, resolve } from "node:path";
-import type { Server } from "node:http";
 import type { Server as NetServer } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import type { LoadedConfig } from "../config/index.js";
@@ -433,19 +432,40 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         health.setStatus("", "NOT_SERVING");
         health.setStatus(AdminService.typeName, "NOT_SERVING");
         const deadline = config.shutdownTimeoutMs;
+        // Whether every writer stopped within the deadline (then nothing writes after).
+        let stoppedAll = true;
+        const writer = (p: Promise<unknown>): Promise<void> => {
+          let done = false;
+          return withDeadline(
+            p.finally(() => (done = true)),
+            deadline,
+          ).then(() => {
+            if (!done) stoppedAll = false;
+          });
+        };
         await Promise.all([
           closeHttp(bootstrap, deadline),
-          shutdownGrpc(admin, deadline),
+          writer(shutdownGrpc(admin, deadline)),
           closeHttp(sre, deadline),
-          ...(peerServer === undefined ? [] : [shutdownGrpc(peerServer, deadline)]),
-          withDeadline(worker.stop(), deadline),
-          withDeadline(jobEvents.stop(), deadline),
-          ...(replicator === undefined ? [] : [withDeadline(replicator.stop(), deadline)]),
-          brokers.close(deadline),
+          ...(peerServer === undefined ? [] : [writer(shutdownGrpc(peerServer, deadline))]),
+          writer(worker.stop()),
+          writer(jobEvents.stop()),
+          ...(replicator === undefined ? [] : [writer(replicator.stop())]),
+          writer(brokers.close(deadline)),
         ]);
         limiter.close();
         links.close();
         await trust.close();
+        thing.close();
+        if (stoppedAll) {
+          try {
+            const t0 = performance.now();
+            const bytes = routeSync.saveSnapshot(dataDir);
+            log.info({ bytes, ms: Math.round(performance.now() - t0) }, "route snapshot written: the next start-up reads it instead of the store's routes");
+          } catch (e) {
+            log.warn({ err: (e as Error).message }, "route snapshot not written: the next start-up loads the routes from the store");
+          }
+        }
         db.close();
         log.info("iotfedd stopped");
       },

@@ -31,20 +31,48 @@ const MAX_LOAD = 0.8;
 const GROWTH = 1.5;
 const MAX_PAYLOAD = 0x7ffffe;
 
+/** What a snapshot keeps of a table. */
+export interface FingerprintTableState {
+  capacity: number;
+  live: number;
+  tombstones: number;
+  key: Uint8Array;
+  slots: Int32Array;
+}
+
 export class FingerprintTable {
   private capacity: number;
   private slots: Int32Array;
   private live = 0;
   private tombstones = 0;
   private readonly key: SipKey;
+  private readonly keyBytes: Uint8Array;
   private readonly fp = new Int32Array(4);
   private stage = new Int32Array(0);
   private staged = 0;
 
   constructor(initialCapacity = 1024, sipKey: Uint8Array = randomBytes(16)) {
     this.key = new SipKey(sipKey);
+    this.keyBytes = Uint8Array.from(sipKey);
     this.capacity = Math.max(16, Math.ceil(initialCapacity / MAX_LOAD));
     this.slots = new Int32Array(this.capacity * STRIDE);
+  }
+
+  /** The table as it is (for a snapshot): its slots (not copied), counts and SipHash key. */
+  state(): FingerprintTableState {
+    this.flushStaged();
+    return { capacity: this.capacity, live: this.live, tombstones: this.tombstones, key: this.keyBytes, slots: this.slots };
+  }
+
+  /** A table from a snapshot's state (the slots are taken as they are). */
+  static fromState(s: FingerprintTableState): FingerprintTable {
+    if (s.slots.length !== s.capacity * STRIDE || s.live + s.tombstones > s.capacity || s.key.length !== 16) throw new RangeError("route snapshot: the table's sizes do not agree");
+    const t = new FingerprintTable(16, s.key);
+    t.capacity = s.capacity;
+    t.slots = s.slots;
+    t.live = s.live;
+    t.tombstones = s.tombstones;
+    return t;
   }
 
   get size(): number {

@@ -1,4 +1,4 @@
-export { FingerprintTable } from "./fingerprint-table.js";
+export { FingerprintTable, type FingerprintTableState } from "./fingerprint-table.js";
 export { SipKey, sip128, sip128Parts, sip13Parts } from "./siphash.js";
 export {
   RouteTable,
@@ -8,4 +8,5 @@ export {
   LOOKUP_UNKNOWN_DEVICE,
   LOOKUP_DISABLED,
   type RouteTableStats,
+  type RouteSnapshot,
 } from "./route-table.js";

@@ -1,5 +1,5 @@
 import { bootstrapSuccessBody, type Endpoint } from "../domain/index.js";
-import { FingerprintTable } from "./fingerprint-table.js";
+import { FingerprintTable, type FingerprintTableState } from "./fingerprint-table.js";
 
 /** Device entry flags (the low 8 bits of an entry; the instance index is above them). */
 export const FLAG_DISABLED = 1;
@@ -38,9 +38,15 @@ export interface RouteTableStats {
  * and an instance that changes its device endpoint is one update, not one
  * per device. Device entries live in an off-heap FingerprintTable.
  */
+/** A RouteTable's device entries as a snapshot keeps them. */
+export interface RouteSnapshot {
+  instanceIds: string[];
+  table: FingerprintTableState;
+}
+
 export class RouteTable {
   private readonly products = new Map<string, ProductEntry>();
-  private readonly devices: FingerprintTable;
+  private devices: FingerprintTable;
   private readonly instanceIds: string[] = [];
   private readonly instanceIndex = new Map<string, number>();
   private readonly endpoints: (Endpoint | undefined)[] = [];
@@ -55,6 +61,24 @@ export class RouteTable {
 
   constructor(initialDeviceCapacity = 1024, sipKey?: Uint8Array) {
     this.devices = new FingerprintTable(initialDeviceCapacity, sipKey);
+  }
+
+  /**
+   * The device entries for a snapshot (docs/operating/backup-restore.md
+   * "Route snapshot"): instance ids in index order, and the table.
+   */
+  deviceSnapshot(): RouteSnapshot {
+    return { instanceIds: [...this.instanceIds], table: this.devices.state() };
+  }
+
+  /**
+   * Takes device entries from a snapshot. Call first, on a fresh table:
+   * the snapshot's instance indices become this table's.
+   */
+  restoreDevices(s: RouteSnapshot): void {
+    if (this.instanceIds.length > 0 || this.devices.size > 0) throw new Error("route snapshot: restore into a fresh table only");
+    for (const id of s.instanceIds) this.instance(id);
+    this.devices = FingerprintTable.fromState(s.table);
   }
 
   /** Interns an instance id; returns its index. */

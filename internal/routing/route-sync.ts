@@ -1,6 +1,8 @@
 import type { DeviceRoute, RouteChange } from "../domain/index.js";
 import type { DevicesRepo, ProductsRepo, RecordsRepo, StoreHub } from "../store/index.js";
+import { randomBytes } from "node:crypto";
 import { streamDeviceRouteBlocks } from "../store/index.js";
+import { readRouteSnapshot, removeRouteSnapshot, writeRouteSnapshot } from "./route-snapshot.js";
 import type { RouteTable, RouteTableStats } from "../routes/index.js";
 import type { Logger } from "../log/index.js";
 import type { InstanceDirectory } from "./instance-directory.js";
@@ -73,8 +75,18 @@ export function createRouteSync(opts: RouteSyncOptions) {
      * this daemon holds or made itself, which is newer wherever both exist.
      * `dataDir` holds the store, read on a worker thread in blocks.
      */
-    async load(dataDir: string): Promise<RouteTableStats & { ms: number }> {
+    async load(dataDir: string): Promise<RouteTableStats & { ms: number; from: "snapshot" | "store"; why?: string }> {
       const t0 = performance.now();
+      // The device entries from the snapshot a clean shutdown left, while the
+      // store says it still matches; the mark goes before anything is written.
+      const snapshotId = records.routeSnapshot();
+      let snapshot: ReturnType<typeof readRouteSnapshot> = "no snapshot recorded in the store";
+      if (snapshotId !== "") {
+        records.setRouteSnapshot("");
+        snapshot = readRouteSnapshot(dataDir, snapshotId);
+        if (typeof snapshot !== "string") routeTable.restoreDevices(snapshot);
+      }
+      removeRouteSnapshot(dataDir);
       for (const i of directory.all()) setInstance(i.id);
       for (const p of records.products()) {
         if (p.deleted) continue;
@@ -85,6 +97,7 @@ export function createRouteSync(opts: RouteSyncOptions) {
         routeTable.setProduct(p.productKey, p.ownerInstanceId, p.ownerInstanceId === self);
         if (p.candidates.length > 0) refreshCandidates(p.productKey);
       }
+      if (typeof snapshot !== "string") return { ...routeTable.stats(), ms: Math.round(performance.now() - t0), from: "snapshot" };
       routeTable.reserveDevices(records.counts().devices + devices.countAll());
       await streamDeviceRouteBlocks(dataDir, (block) => routeTable.loadDeviceBlock(block));
       routeTable.endLoad();
@@ -94,7 +107,18 @@ export function createRouteSync(opts: RouteSyncOptions) {
         const disabled = r.holder === self && devices.get(r.productKey, r.deviceName)?.disabled === true;
         routeTable.setDevice(r.productKey, r.deviceName, r.holder, disabled, true);
       }
-      return { ...routeTable.stats(), ms: Math.round(performance.now() - t0) };
+      return { ...routeTable.stats(), ms: Math.round(performance.now() - t0), from: "store", why: snapshot };
+    },
+
+    /**
+     * At a clean shutdown, once nothing writes any more: the device entries
+     * to a snapshot file, then its id into the store. Returns its size.
+     */
+    saveSnapshot(dataDir: string): number {
+      const id = randomBytes(8).toString("hex");
+      const bytes = writeRouteSnapshot(dataDir, id, routeTable.deviceSnapshot());
+      records.setRouteSnapshot(id);
+      return bytes;
     },
 
     /** Brings the table (and, after a restore, the device rows) up to records applied from the stream. */

@@ -465,6 +465,12 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN runtime_data TEXT NOT NULL DEFAULT 'keep' CHECK (runtime_data IN ('keep','migrate'));
   ALTER TABLE job_devices ADD COLUMN note TEXT NOT NULL DEFAULT '';
   `,
+  // 10: the route snapshot a clean shutdown leaves (docs/operating/
+  // backup-restore.md "Route snapshot"): its id while it matches the store,
+  // cleared at start-up before anything is written.
+  `
+  ALTER TABLE replication_state ADD COLUMN route_snapshot TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -37,6 +37,8 @@ export function createRecordsRepo(db: Db, opts: { outbox: Outbox; hub: StoreHub;
   const selectRevision = db.prepare<[], { last_revision: number }>("SELECT last_revision FROM replication_state WHERE id = 1");
   const setRevision = db.prepare("UPDATE replication_state SET last_revision = ?, updated_at = ? WHERE id = 1");
   const selectSigningKey = db.prepare<[], { signing_key: string }>("SELECT signing_key FROM replication_state WHERE id = 1");
+  const selectRouteSnapshot = db.prepare<[], string>("SELECT route_snapshot FROM replication_state WHERE id = 1").pluck();
+  const setRouteSnapshot = db.prepare("UPDATE replication_state SET route_snapshot = ? WHERE id = 1");
   const setSigningKey = db.prepare("UPDATE replication_state SET signing_key = ? WHERE id = 1");
   const counts = db.prepare<[], { devices: number; products: number; instances: number }>(
     `SELECT (SELECT count(*) FROM device_routes) AS devices,
@@ -135,6 +137,14 @@ export function createRecordsRepo(db: Db, opts: { outbox: Outbox; hub: StoreHub;
     },
     product(productKey: string): ProductRoute | undefined {
       return kinds.product.get(productKey, "");
+    },
+    /** The id of the route snapshot that matches this store, or "" (none, or the store changed since). */
+    routeSnapshot(): string {
+      return selectRouteSnapshot.get() ?? "";
+    },
+    /** Records (or, with "", forgets) the route snapshot that matches this store now. */
+    setRouteSnapshot(id: string): void {
+      setRouteSnapshot.run(id);
     },
     products(): ProductRoute[] {
       return allProducts.all().map(toProductRoute);
