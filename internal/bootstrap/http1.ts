@@ -30,6 +30,8 @@ export interface EdgeRequest {
   readonly remotePort: number;
   /** A header's value (the first), by its lower-case name; undefined when absent. */
   header(lowerName: string): string | undefined;
+  /** Whether the header (the first of that name) is present and starts with `lowerPrefix`, case-insensitively; no string is built. */
+  headerStartsWith(lowerName: string, lowerPrefix: string): boolean;
   /** All headers as `[name, value, name, value, …]`, as `node:http` gives them. */
   rawHeaders(): string[];
 }
@@ -216,6 +218,20 @@ class Request implements EdgeRequest {
     const { lines, buf } = this.head;
     for (let i = 0; i < lines.length; i += 4) if (nameIs(buf, lines[i]!, lines[i + 1]!, lowerName)) return latin1(buf, lines[i + 2]!, lines[i + 3]!);
     return undefined;
+  }
+  headerStartsWith(lowerName: string, lowerPrefix: string): boolean {
+    const { lines, buf } = this.head;
+    for (let i = 0; i < lines.length; i += 4) {
+      if (!nameIs(buf, lines[i]!, lines[i + 1]!, lowerName)) continue;
+      const vs = lines[i + 2]!;
+      if (lines[i + 3]! - vs < lowerPrefix.length) return false;
+      for (let k = 0; k < lowerPrefix.length; k++) {
+        const c = buf[vs + k]!;
+        if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== lowerPrefix.charCodeAt(k)) return false;
+      }
+      return true;
+    }
+    return false;
   }
   rawHeaders(): string[] {
     const { lines, buf } = this.head;

@@ -118,8 +118,7 @@ export function createBootstrapServer(opts: BootstrapServerOptions): EdgeServer 
       if (!REGION_RE.test(path.slice(REGIONAL_PREFIX.length))) return send(respond, 400, REPLY.badRegion);
     } else return send(respond, 404, REPLY.notFound);
     if (req.method !== wantMethod && !(wantMethod === "GET" && req.method === "POST")) return send(respond, 405, REPLY.method);
-    const ctype = req.header("content-type");
-    if (ctype === undefined || !ctype.toLowerCase().startsWith(FORM_TYPE)) return send(respond, 415, REPLY.contentType);
+    if (!req.headerStartsWith("content-type", FORM_TYPE)) return send(respond, 415, REPLY.contentType);
     if (limiter !== undefined && !limiter.allow(keyOf(req))) return send(respond, 429, REPLY.tooMany);
     try {
       answer(req, respond, started);

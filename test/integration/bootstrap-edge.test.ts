@@ -72,6 +72,15 @@ describe("single instance: the bootstrap edge", function () {
     }
   });
 
+  it("takes the content type in any case and with parameters", async () => {
+    for (const ct of ["APPLICATION/X-WWW-FORM-URLENCODED", "Application/x-www-form-urlencoded; charset=UTF-8"]) {
+      const r = await bootstrap(addr, `productKey=${pk}&deviceName=lamp-0001`, { contentType: ct });
+      assert.equal(r.status, 200, ct);
+    }
+    const r = await bootstrap(addr, `productKey=${pk}&deviceName=lamp-0001`, { contentType: "application/x-www-form" });
+    assert.equal(r.status, 415, "a prefix of the type is not the type");
+  });
+
   it("serves the SDK's regional form GET /auth/bootstrap/regionId/{id}", async () => {
     const r = await raw(addr, [
       `GET /auth/bootstrap/regionId/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded;charset=utf-8\r\nContent-Length: ${`productKey=${pk}&deviceName=lamp-0001`.length}\r\nConnection: close\r\n\r\nproductKey=${pk}&deviceName=lamp-0001`,
