@@ -8,8 +8,8 @@
  *   BENCH_SKIP_LOAD=1 ...                          # without the SQLite load part
  */
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { cpuMs } from "./proc.js";
 import { join } from "node:path";
 import { cpus } from "node:os";
 import { benchRouteScale } from "./route-table.bench.js";
@@ -94,15 +94,6 @@ async function httpBench(): Promise<void> {
   }
 }
 
-/** CPU time (user + system) a process has used, in ms, from /proc (Linux); NaN elsewhere. */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks at USER_HZ 100
-  } catch {
-    return NaN;
-  }
-}
 
 interface Measured extends LoadResult {
   /** Server CPU time per request, µs: what the server costs, whatever else the host is doing. */

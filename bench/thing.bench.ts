@@ -8,8 +8,8 @@
  * The server's CPU time per post is read from /proc.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { cpuMs } from "./proc.js";
 import { join } from "node:path";
 import mqtt from "mqtt";
 import { freePort, TestDaemon } from "../test/support/daemon.js";
@@ -46,14 +46,6 @@ export interface ThingBenchResult {
   stored: number;
 }
 
-function cpuMs(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return NaN;
-  }
-}
 
 const payload = (i: number): string => JSON.stringify({ id: String(i), version: "1.0", params: { temp: 20 + (i % 50) / 10, hum: i % 100, state: i % 2 }, method: "thing.event.property.post" });
 

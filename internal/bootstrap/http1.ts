@@ -28,6 +28,8 @@ export interface EdgeRequest {
   readonly body: Buffer;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** The same object for every request of one connection (per-connection state can be kept against it). */
+  readonly connection: object;
   /** A header's value (the first), by its lower-case name; undefined when absent. */
   header(lowerName: string): string | undefined;
   /** Whether the header (the first of that name) is present and starts with `lowerPrefix`, case-insensitively; no string is built. */
@@ -207,6 +209,7 @@ class Request implements EdgeRequest {
     readonly body: Buffer,
     readonly remoteAddress: string,
     readonly remotePort: number,
+    readonly connection: object,
   ) {}
   get method(): string {
     return this.head.method;
@@ -340,7 +343,7 @@ export function createHttp1Server(opts: Http1Options): EdgeServer {
       c.requests++;
       const last = !head.keepAlive || c.requests >= opts.maxRequestsPerSocket;
       let answered = false;
-      opts.onRequest(new Request(head, body, c.socket.remoteAddress ?? "", c.socket.remotePort ?? 0), (status, reply, close = false) => {
+      opts.onRequest(new Request(head, body, c.socket.remoteAddress ?? "", c.socket.remotePort ?? 0, c), (status, reply, close = false) => {
         if (answered) return;
         answered = true;
         const closeNow = close || last || draining;

@@ -97,13 +97,12 @@ export function createBootstrapServer(opts: BootstrapServerOptions): EdgeServer 
   };
 
   /** Per connection, its limiter key: the peer's address (an IPv6 /64), or null behind a trusted proxy (each request by the client it forwards). */
-  const peerKeys = new Map<string, string | null>();
+  const peerKeys = new WeakMap<object, string | null>();
   const keyOf = (req: EdgeRequest): string => {
-    let peerKey = peerKeys.get(req.remoteAddress);
+    let peerKey = peerKeys.get(req.connection);
     if (peerKey === undefined) {
       peerKey = opts.clientIp?.trusts(req.remoteAddress) === true ? null : limitKey(req.remoteAddress);
-      if (peerKeys.size > 100_000) peerKeys.clear();
-      peerKeys.set(req.remoteAddress, peerKey);
+      peerKeys.set(req.connection, peerKey);
     }
     return peerKey ?? limitKey(opts.clientIp!.resolve(req.remoteAddress, req.rawHeaders()));
   };
