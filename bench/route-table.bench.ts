@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { RouteTable } from "../internal/routes/index.js";
 import { openStore, streamDeviceRouteBlocks } from "../internal/store/index.js";
-import { readRouteSnapshot, writeRouteSnapshot } from "../internal/routing/index.js";
+import { readRouteSnapshot, routeSnapshotPath, writeRouteSnapshot } from "../internal/routing/index.js";
 import { benchDeviceName, benchProductKey, BENCH_HOLDERS } from "./names.js";
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -165,13 +165,13 @@ export async function benchRouteScale(n: number, lookups: number): Promise<Scale
     ours.loadMs = performance.now() - t0;
     if (loaded.stats().devices !== n) throw new Error(`loaded ${loaded.stats().devices} of ${n}`);
     // The start-up after a clean shutdown: the snapshot it wrote, read back (as the daemon does).
-    writeRouteSnapshot(dir, "bench", loaded.deviceSnapshot());
+    writeRouteSnapshot(routeSnapshotPath(dir), "bench", loaded.snapshot());
     gc();
     const t2 = performance.now();
-    const snap = readRouteSnapshot(dir, "bench");
+    const snap = readRouteSnapshot(routeSnapshotPath(dir), "bench");
     if (typeof snap === "string") throw new Error(`snapshot: ${snap}`);
     const restored = new RouteTable();
-    restored.restoreDevices(snap);
+    restored.restore(snap);
     ours.snapshotLoadMs = performance.now() - t2;
     if (restored.stats().devices !== n || restored.lookup(benchProductKey(7), benchDeviceName(7)) !== loaded.lookup(benchProductKey(7), benchDeviceName(7))) throw new Error("the snapshot does not answer as the table it came from");
     if ("loadMs" in baseline) {

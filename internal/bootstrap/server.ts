@@ -1,6 +1,6 @@
 import { DEVICE_NAME_RE, PRODUCT_KEY_RE } from "../domain/index.js";
 import { FLAG_DISABLED, FLAG_NEAREST, LOOKUP_UNKNOWN_DEVICE, LOOKUP_UNKNOWN_PRODUCT, type RouteTable } from "../routes/index.js";
-import type { Metrics } from "../metrics/index.js";
+import type { EdgeMetrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
 import { FormError, parseBootstrapForm } from "./form.js";
 import { REPLY, errorReply } from "./envelope.js";
@@ -11,14 +11,14 @@ import { createHttp1Server, type EdgeRequest, type EdgeServer, type Respond } fr
 
 export interface BootstrapServerOptions {
   routeTable: RouteTable;
-  metrics: Metrics;
+  metrics: Pick<EdgeMetrics, "bootstrapRequests" | "bootstrapDuration">;
   logger: Logger;
   maxBodyBytes: number;
   requestTimeoutMs: number;
   keepAliveMs: number;
   tls?: { cert: Buffer; key: Buffer };
   /** The nearest strategy (R3); nearest-placed devices are answered by their holder without it. */
-  nearest?: NearestResolver;
+  nearest?: Pick<NearestResolver, "resolve">;
   /** Connection and per-address request limits. */
   limiter?: EdgeLimiter;
   /** With trusted proxies, requests are limited by the client address they forward. */

@@ -432,6 +432,18 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The device edge's processes. */
+    edge: z
+      .object({
+        /**
+         * Processes that answer bootstrap on the one port (node:cluster), each
+         * with its own copy of the route table. auto: one per core, except in
+         * the embedded default (0). 0: the daemon's own process answers.
+         */
+        workers: z.union([z.literal("auto"), z.number().int().min(0).max(256)]).default("auto"),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),

@@ -13,7 +13,7 @@ import { createPeerServer, loadPeerTls, peerServerCredentials } from "../peer/in
 import { createJobEvents, createJobWorker, createPlacement } from "../jobs/index.js";
 import { createClientIpResolver, createLocator, packagedCityDatabases } from "../geo/index.js";
 import { createMetrics } from "../metrics/index.js";
-import { createBootstrapServer, createEdgeLimiter, createNearestResolver } from "../bootstrap/index.js";
+import { createNearestResolver } from "../bootstrap/index.js";
 import { createAdminServer, createForwardedJobCalls } from "../admin/index.js";
 import { AdminService } from "../gen/iotfed/v1/admin_pb.js";
 import { createCodeClock } from "./clock.js";
@@ -28,6 +28,7 @@ import { regionCoordinates } from "./regions.js";
 import { startTrust, type Trust } from "./trust.js";
 import { startPeerLinks } from "./peer-links.js";
 import { preflight } from "./preflight.js";
+import { startEdge } from "./edge.js";
 
 export const VERSION = "0.1.0";
 
@@ -331,40 +332,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
 
     const clientIp = createClientIpResolver(config.placement.trustedProxies);
-    const limiter = createEdgeLimiter(
-      {
-        maxConnections: config.limits.bootstrapMaxConnections,
-        maxConnectionsPerIp: config.limits.bootstrapMaxConnectionsPerIp,
-        ratePerIp: config.limits.bootstrapRatePerIp,
-        burst: config.limits.bootstrapBurstPerIp,
-        maxTracked: 200_000,
-      },
-      (reason) => metrics.bootstrapShed.labels(reason).inc(),
-    );
-    started.push({ close: () => limiter.close() });
-    const bootstrap = createBootstrapServer({
+    const nearest = createNearestResolver({
       routeTable,
-      metrics,
-      logger: log,
-      limiter,
+      locator,
       clientIp,
-      maxBodyBytes: config.limits.bootstrapMaxBodyBytes,
-      requestTimeoutMs: config.limits.bootstrapRequestTimeoutMs,
-      keepAliveMs: config.limits.bootstrapKeepAliveMs,
-      nearest: createNearestResolver({
-        routeTable,
-        locator,
-        clientIp,
-        regionAt,
-        place: (pk, dn, holder, target) => placement.request(pk, dn, holder, target),
-        metrics,
-      }),
-      ...(config.tls.bootstrap === undefined ? {} : { tls: readTls(config.tls.bootstrap, "tls.bootstrap") }),
+      regionAt,
+      place: (pk, dn, holder, target) => placement.request(pk, dn, holder, target),
+      metrics,
     });
-    started.push(bootstrap);
+    const edge = startEdge({ config, embedded, routeTable, nearest, clientIp, dataDir, metrics, logger: log });
+    started.push({ close: () => edge.kill() });
     const sre = createSreServer({
-      registry: metrics.registry,
-      notReady: () => (stopping ? "shutting down" : ready ? undefined : "starting"),
+      metrics,
+      notReady: () => (stopping ? "shutting down" : ready ? edge.notServing() : "starting"),
       degraded: () => replicator?.stale(),
     });
     started.push(sre);
@@ -396,7 +376,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
     const addresses: Addresses = {
       admin: adminAddr,
-      bootstrap: await listenAt(bootstrap, config.listen.bootstrap, "listen.bootstrap"),
+      bootstrap: await edge.listen(),
       metrics: await listenAt(sre, config.listen.metrics, "listen.metrics"),
       peer: peerAddr,
       mqtt: brokers.mqtt,
@@ -420,6 +400,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         replication: config.replication === undefined ? "off" : config.replication.servers.join(","),
         adminTls: config.tls.admin !== undefined,
         bootstrapTls: config.tls.bootstrap !== undefined,
+        edgeWorkers: edge.workers,
       },
       "iotfedd ready",
     );
@@ -444,7 +425,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           });
         };
         await Promise.all([
-          closeHttp(bootstrap, deadline),
+          edge.stop(deadline),
           writer(shutdownGrpc(admin, deadline)),
           closeHttp(sre, deadline),
           ...(peerServer === undefined ? [] : [writer(shutdownGrpc(peerServer, deadline))]),
@@ -453,7 +434,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           ...(replicator === undefined ? [] : [writer(replicator.stop())]),
           writer(brokers.close(deadline)),
         ]);
-        limiter.close();
         links.close();
         await trust.close();
         thing.close();

@@ -1,8 +1,7 @@
 import { createServer, type Server } from "node:http";
-import type { Registry } from "prom-client";
-
 export interface SreServerOptions {
-  registry: Registry;
+  /** The Prometheus exposition and its content type. */
+  metrics: { render(): Promise<string>; contentType: string };
   /** Undefined when ready; else why not. */
   notReady(): string | undefined;
   /**
@@ -25,9 +24,9 @@ export function createSreServer(opts: SreServerOptions): Server {
     };
     if (req.method !== "GET" && req.method !== "HEAD") return json(405, { error: "method not allowed" });
     if (path === "/metrics") {
-      opts.registry.metrics().then(
+      opts.metrics.render().then(
         (text) => {
-          res.writeHead(200, { "content-type": opts.registry.contentType });
+          res.writeHead(200, { "content-type": opts.metrics.contentType });
           res.end(text);
         },
         () => json(500, { error: "metrics collection failed" }),

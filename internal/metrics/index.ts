@@ -1,1 +1,1 @@
-export { createMetrics, type Metrics, type ScrapeSources, type ReplicationSnapshot } from "./metrics.js";
+export { createMetrics, createEdgeMetrics, type Metrics, type EdgeMetrics, type ScrapeSources, type ReplicationSnapshot } from "./metrics.js";

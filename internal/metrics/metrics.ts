@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from "prom-client";
 
 /**
  * Every metric the daemon exports, in one place. Names follow Prometheus
@@ -82,6 +82,33 @@ function hotHistogram(registry: Registry, name: string, help: string, buckets: r
   };
 }
 
+/**
+ * The device edge's own metrics, in a registry of their own: the daemon's
+ * when it serves the edge itself, or an edge worker's, which the daemon
+ * sums at scrape.
+ */
+export function createEdgeMetrics() {
+  const registry = new Registry();
+  return {
+    registry,
+    bootstrapRequests: hotCounter(registry, "iotfed_bootstrap_requests_total", "Bootstrap requests answered, by reply code (200, 400, 403, 404, 405, 408, 413, 415, 500).", "code"),
+    bootstrapDuration: hotHistogram(
+      registry,
+      "iotfed_bootstrap_request_duration_seconds",
+      "Time from the complete request to the reply, for bootstrap requests answered 200.",
+      [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
+    ),
+    bootstrapShed: hotCounter(
+      registry,
+      "iotfed_bootstrap_shed_total",
+      "Bootstrap work refused by the edge's limits: connections (total), connections_per_ip, rate (429 replies).",
+      "reason",
+    ),
+  };
+}
+
+export type EdgeMetrics = ReturnType<typeof createEdgeMetrics>;
+
 export interface ScrapeSources {
   routeTable(): { products: number; devices: number; instances: number; offHeapBytes: number };
   /** Devices on the embedded broker; undefined when it is off. */
@@ -112,13 +139,9 @@ export function createMetrics() {
   // Standard process_* and nodejs_* names, as dashboards and alerts expect them.
   collectDefaultMetrics({ register: registry });
 
-  const bootstrapRequests = hotCounter(registry, "iotfed_bootstrap_requests_total", "Bootstrap requests answered, by reply code (200, 400, 403, 404, 405, 408, 413, 415, 500).", "code");
-  const bootstrapDuration = hotHistogram(
-    registry,
-    "iotfed_bootstrap_request_duration_seconds",
-    "Time from the complete request to the reply, for bootstrap requests answered 200.",
-    [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
-  );
+  const edge = createEdgeMetrics();
+  /** Edge workers' metrics, when the edge runs in worker processes. */
+  let workerMetrics: (() => Promise<MetricObjectWithValues<MetricValue<string>>[][]>) | undefined;
   const adminRequests = new Counter({
     name: "iotfed_admin_requests_total",
     help: "Admin API calls, by RPC method and gRPC status code name.",
@@ -217,18 +240,23 @@ export function createMetrics() {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  const bootstrapShed = hotCounter(
-    registry,
-    "iotfed_bootstrap_shed_total",
-    "Bootstrap work refused by the edge's limits: connections (total), connections_per_ip, rate (429 replies).",
-    "reason",
-  );
   const geoLookups = hotCounter(
     registry,
     "iotfed_geo_lookups_total",
     "Client locations resolved for nearest-strategy devices, by source (override, database, unknown); cached answers count again.",
     "source",
   );
+  const edgeWorkers = new Gauge({
+    name: "iotfed_edge_workers",
+    help: "Edge worker processes answering bootstrap (edge.workers), by state: serving, starting.",
+    labelNames: ["state"] as const,
+    registers: [registry],
+  });
+  const edgeWorkerRestarts = new Counter({
+    name: "iotfed_edge_worker_restarts_total",
+    help: "Edge worker processes started again after one ended without being asked to.",
+    registers: [registry],
+  });
   const mqttConnects = new Counter({
     name: "iotfed_mqtt_connects_total",
     help: "Device MQTT sign-ins at the embedded broker, by result (accepted, malformed, unknown, not_held, disabled, bad_signature, stale_timestamp, no_timestamp).",
@@ -378,8 +406,19 @@ export function createMetrics() {
     setSources(s: ScrapeSources): void {
       sources = s;
     },
-    bootstrapRequests,
-    bootstrapDuration,
+    /** From now on the edge's metrics are the sum of what these workers report (internal/bootstrap/edge-pool.ts). */
+    setEdgeWorkers(report: () => Promise<MetricObjectWithValues<MetricValue<string>>[][]>): void {
+      workerMetrics = report;
+    },
+    /** The exposition: this process's metrics and the edge's (its own, or its workers' summed). */
+    async render(): Promise<string> {
+      const own = await registry.metrics();
+      if (workerMetrics === undefined) return own + (await edge.registry.metrics());
+      return own + (await AggregatorRegistry.aggregate(await workerMetrics()).metrics());
+    },
+    contentType: registry.contentType,
+    bootstrapRequests: edge.bootstrapRequests,
+    bootstrapDuration: edge.bootstrapDuration,
     replicationApplied,
     replicationRefused,
     replicationUnverified,
@@ -399,7 +438,9 @@ export function createMetrics() {
     handoffDuration,
     peerCallErrors,
     peerRequests,
-    bootstrapShed,
+    bootstrapShed: edge.bootstrapShed,
+    edgeWorkers,
+    edgeWorkerRestarts,
     mqttConnects,
     mqttSessionsCut,
     authCodes,

@@ -9,4 +9,6 @@ export {
   LOOKUP_DISABLED,
   type RouteTableStats,
   type RouteSnapshot,
+  type RouteSnapshotMeta,
+  type RouteOp,
 } from "./route-table.js";

@@ -38,11 +38,39 @@ export interface RouteTableStats {
  * and an instance that changes its device endpoint is one update, not one
  * per device. Device entries live in an off-heap FingerprintTable.
  */
-/** A RouteTable's device entries as a snapshot keeps them. */
+/** A RouteTable as a snapshot keeps it. */
 export interface RouteSnapshot {
   instanceIds: string[];
   table: FingerprintTableState;
+  /**
+   * The rest of the table, by instance index: present in the snapshots edge
+   * workers start from; absent from a daemon's shutdown snapshot, whose
+   * start-up reads these from its store.
+   */
+  meta?: RouteSnapshotMeta | undefined;
 }
+
+export interface RouteSnapshotMeta {
+  endpoints: (Endpoint | null)[];
+  regions: string[];
+  /** [productKey, home instance index, authoritative] */
+  products: [string, number, boolean][];
+  /** [productKey, candidate instance indices] */
+  candidates: [string, number[]][];
+}
+
+/**
+ * One change to a RouteTable, as a follower (an edge worker) is sent it:
+ * instances by id, so that a follower may intern them in its own order.
+ */
+export type RouteOp =
+  | readonly [op: "endpoint", instanceId: string, host: string | null, port: number]
+  | readonly [op: "region", instanceId: string, region: string]
+  | readonly [op: "candidates", productKey: string, instanceIds: readonly string[]]
+  | readonly [op: "product", productKey: string, homeInstanceId: string, authoritative: boolean]
+  | readonly [op: "deleteProduct", productKey: string]
+  | readonly [op: "device", productKey: string, deviceName: string, holderInstanceId: string, flags: number]
+  | readonly [op: "deleteDevice", productKey: string, deviceName: string];
 
 export class RouteTable {
   private readonly products = new Map<string, ProductEntry>();
@@ -58,27 +86,76 @@ export class RouteTable {
   private loading = false;
   private lastInstanceId = "";
   private lastInstance = -1;
+  /** Called with every change once someone follows the table. */
+  private follower: ((op: RouteOp) => void) | undefined;
 
   constructor(initialDeviceCapacity = 1024, sipKey?: Uint8Array) {
     this.devices = new FingerprintTable(initialDeviceCapacity, sipKey);
   }
 
   /**
-   * The device entries for a snapshot (docs/operating/backup-restore.md
-   * "Route snapshot"): instance ids in index order, and the table.
+   * The table for a snapshot (docs/operating/backup-restore.md "Route
+   * snapshot"): instance ids in index order and the device entries (not
+   * copied: write them out before the next change); with `meta`, products,
+   * endpoints, regions and candidate sets too.
    */
-  deviceSnapshot(): RouteSnapshot {
-    return { instanceIds: [...this.instanceIds], table: this.devices.state() };
+  snapshot(meta = false): RouteSnapshot {
+    const s: RouteSnapshot = { instanceIds: [...this.instanceIds], table: this.devices.state() };
+    if (meta) {
+      s.meta = {
+        endpoints: this.endpoints.map((e) => e ?? null),
+        regions: [...this.regions],
+        products: [...this.products].map(([pk, p]) => [pk, p.home, p.authoritative]),
+        candidates: [...this.candidateSets].map(([pk, set]) => [pk, [...set]]),
+      };
+    }
+    return s;
   }
 
   /**
-   * Takes device entries from a snapshot. Call first, on a fresh table:
-   * the snapshot's instance indices become this table's.
+   * Takes a snapshot's entries. Call first, on a fresh table: the
+   * snapshot's instance indices become this table's.
    */
-  restoreDevices(s: RouteSnapshot): void {
+  restore(s: RouteSnapshot): void {
     if (this.instanceIds.length > 0 || this.devices.size > 0) throw new Error("route snapshot: restore into a fresh table only");
     for (const id of s.instanceIds) this.instance(id);
     this.devices = FingerprintTable.fromState(s.table);
+    const m = s.meta;
+    if (m === undefined) return;
+    const idAt = (i: number): string => {
+      const id = s.instanceIds[i];
+      if (id === undefined) throw new RangeError(`route snapshot: instance index ${i} out of range`);
+      return id;
+    };
+    m.endpoints.forEach((ep, i) => ep !== null && this.setEndpoint(idAt(i), ep));
+    m.regions.forEach((region, i) => region !== "" && this.setRegion(idAt(i), region));
+    for (const [pk, home, authoritative] of m.products) this.setProduct(pk, idAt(home), authoritative);
+    for (const [pk, set] of m.candidates) this.setCandidates(pk, set.map(idAt));
+  }
+
+  /** Follows every change from now on (one follower; undefined stops). Bulk loads are not followed: follow after them. */
+  follow(fn: ((op: RouteOp) => void) | undefined): void {
+    this.follower = fn;
+  }
+
+  /** Makes a change a followed table reported. */
+  apply(op: RouteOp): void {
+    switch (op[0]) {
+      case "endpoint":
+        return this.setEndpoint(op[1], op[2] === null ? undefined : { host: op[2], port: op[3] });
+      case "region":
+        return this.setRegion(op[1], op[2]);
+      case "candidates":
+        return this.setCandidates(op[1], op[2]);
+      case "product":
+        return this.setProduct(op[1], op[2], op[3]);
+      case "deleteProduct":
+        return this.deleteProduct(op[1]);
+      case "device":
+        return this.setDevice(op[1], op[2], op[3], (op[4] & FLAG_DISABLED) !== 0, (op[4] & FLAG_NEAREST) !== 0);
+      case "deleteDevice":
+        return this.deleteDevice(op[1], op[2]);
+    }
   }
 
   /** Interns an instance id; returns its index. */
@@ -104,6 +181,7 @@ export class RouteTable {
     const i = this.instance(instanceId);
     this.endpoints[i] = ep === undefined ? undefined : { host: ep.host, port: ep.port };
     this.replies[i] = ep === undefined ? undefined : Buffer.from(bootstrapSuccessBody(ep));
+    this.follower?.(["endpoint", instanceId, ep?.host ?? null, ep?.port ?? 0]);
   }
 
   /** Records an instance's region (the nearest strategy locates candidates by region). */
@@ -112,6 +190,7 @@ export class RouteTable {
     if (this.regions[i] !== region) {
       this.regions[i] = region;
       this.epoch++;
+      this.follower?.(["region", instanceId, region]);
     }
   }
 
@@ -121,6 +200,7 @@ export class RouteTable {
 
   /** Sets (or, with an empty list, clears) a product's nearest-strategy candidate set (R3). */
   setCandidates(productKey: string, instanceIds: readonly string[]): void {
+    this.follower?.(["candidates", productKey, [...instanceIds]]);
     if (instanceIds.length === 0) {
       if (this.candidateSets.delete(productKey)) this.epoch++;
       return;
@@ -154,15 +234,19 @@ export class RouteTable {
 
   setProduct(productKey: string, homeInstanceId: string, authoritative: boolean): void {
     this.products.set(productKey, { home: this.instance(homeInstanceId), authoritative });
+    this.follower?.(["product", productKey, homeInstanceId, authoritative]);
   }
 
   /** Forgets a product; lookups of its devices without an entry then answer "unknown product". */
   deleteProduct(productKey: string): void {
     this.products.delete(productKey);
+    this.follower?.(["deleteProduct", productKey]);
   }
 
   setDevice(productKey: string, deviceName: string, holderInstanceId: string, disabled: boolean, nearest = false): void {
-    this.devices.set(productKey, deviceName, this.instance(holderInstanceId), (disabled ? FLAG_DISABLED : 0) | (nearest ? FLAG_NEAREST : 0));
+    const flags = (disabled ? FLAG_DISABLED : 0) | (nearest ? FLAG_NEAREST : 0);
+    this.devices.set(productKey, deviceName, this.instance(holderInstanceId), flags);
+    this.follower?.(["device", productKey, deviceName, holderInstanceId, flags]);
   }
 
   /** Makes room for `n` device entries at once (start-up load; an estimate is fine). */
@@ -214,6 +298,7 @@ export class RouteTable {
 
   deleteDevice(productKey: string, deviceName: string): void {
     this.devices.delete(productKey, deviceName);
+    this.follower?.(["deleteDevice", productKey, deviceName]);
   }
 
   /** The instance id a device entry points at, if it has one (not the product fallback). */

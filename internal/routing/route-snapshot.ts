@@ -1,6 +1,6 @@
 import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { RouteSnapshot } from "../routes/index.js";
+import type { RouteSnapshot, RouteSnapshotMeta } from "../routes/index.js";
 
 /**
  * The route table's device entries on disk (docs/operating/backup-restore.md
@@ -10,9 +10,13 @@ import type { RouteSnapshot } from "../routes/index.js";
  * file is complete, and cleared at start-up before anything is written, so a
  * crash, a restore or any write since leaves the SQLite load).
  *
+ * Edge workers start from the same format, written by the daemon with the
+ * rest of the table (products, endpoints, regions, candidate sets) in the
+ * header: internal/bootstrap/edge-pool.ts.
+ *
  * Format: one JSON line (format, id, instance ids, sizes, the SipHash key
- * that made the fingerprints), then the slots as little-endian int32.
- * 0600, written beside and renamed into place.
+ * that made the fingerprints, the rest of the table when written), then the
+ * slots as little-endian int32. 0600, written beside and renamed into place.
  */
 export const ROUTE_SNAPSHOT_FILE = "routes.snapshot";
 const FORMAT = "iotfed-route-snapshot/1";
@@ -26,10 +30,14 @@ interface Header {
   tombstones: number;
   key: string;
   slotsBytes: number;
+  meta?: RouteSnapshotMeta;
 }
 
-export function writeRouteSnapshot(dataDir: string, id: string, s: RouteSnapshot): number {
-  const path = join(dataDir, ROUTE_SNAPSHOT_FILE);
+/** Where a daemon's shutdown snapshot lives. */
+export const routeSnapshotPath = (dataDir: string): string => join(dataDir, ROUTE_SNAPSHOT_FILE);
+
+/** Writes a snapshot to `path`; returns its size in bytes. */
+export function writeRouteSnapshot(path: string, id: string, s: RouteSnapshot): number {
   const tmp = `${path}.tmp`;
   const { table } = s;
   const header: Header = {
@@ -41,6 +49,7 @@ export function writeRouteSnapshot(dataDir: string, id: string, s: RouteSnapshot
     tombstones: table.tombstones,
     key: Buffer.from(table.key).toString("hex"),
     slotsBytes: table.slots.byteLength,
+    ...(s.meta === undefined ? {} : { meta: s.meta }),
   };
   const fd = openSync(tmp, "w", 0o600);
   try {
@@ -56,8 +65,7 @@ export function writeRouteSnapshot(dataDir: string, id: string, s: RouteSnapshot
 }
 
 /** The snapshot with this id, or why not (a missing, other or damaged file). */
-export function readRouteSnapshot(dataDir: string, id: string): RouteSnapshot | string {
-  const path = join(dataDir, ROUTE_SNAPSHOT_FILE);
+export function readRouteSnapshot(path: string, id: string): RouteSnapshot | string {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -66,9 +74,15 @@ export function readRouteSnapshot(dataDir: string, id: string): RouteSnapshot | 
   }
   try {
     const size = statSync(path).size;
-    const head = Buffer.alloc(Math.min(size, 1 << 20));
+    // The header grows with the products a snapshot with the rest of the table holds.
+    let head = Buffer.alloc(Math.min(size, 1 << 20));
     readSync(fd, head, 0, head.length, 0);
-    const nl = head.indexOf(10);
+    let nl = head.indexOf(10);
+    while (nl < 0 && head.length < Math.min(size, 256 << 20)) {
+      head = Buffer.alloc(Math.min(size, head.length * 4));
+      readSync(fd, head, 0, head.length, 0);
+      nl = head.indexOf(10);
+    }
     if (nl < 0) return "no header";
     let h: Header;
     try {
@@ -86,12 +100,12 @@ export function readRouteSnapshot(dataDir: string, id: string): RouteSnapshot | 
       if (n === 0) return "a partial file";
       at += n;
     }
-    return { instanceIds: h.instanceIds, table: { capacity: h.capacity, live: h.live, tombstones: h.tombstones, key: Buffer.from(h.key, "hex"), slots } };
+    return { instanceIds: h.instanceIds, table: { capacity: h.capacity, live: h.live, tombstones: h.tombstones, key: Buffer.from(h.key, "hex"), slots }, meta: h.meta };
   } finally {
     closeSync(fd);
   }
 }
 
-export function removeRouteSnapshot(dataDir: string): void {
-  rmSync(join(dataDir, ROUTE_SNAPSHOT_FILE), { force: true });
+export function removeRouteSnapshot(path: string): void {
+  rmSync(path, { force: true });
 }

@@ -2,7 +2,7 @@ import type { DeviceRoute, RouteChange } from "../domain/index.js";
 import type { DevicesRepo, ProductsRepo, RecordsRepo, StoreHub } from "../store/index.js";
 import { randomBytes } from "node:crypto";
 import { streamDeviceRouteBlocks } from "../store/index.js";
-import { readRouteSnapshot, removeRouteSnapshot, writeRouteSnapshot } from "./route-snapshot.js";
+import { readRouteSnapshot, removeRouteSnapshot, routeSnapshotPath, writeRouteSnapshot } from "./route-snapshot.js";
 import type { RouteTable, RouteTableStats } from "../routes/index.js";
 import type { Logger } from "../log/index.js";
 import type { InstanceDirectory } from "./instance-directory.js";
@@ -83,10 +83,10 @@ export function createRouteSync(opts: RouteSyncOptions) {
       let snapshot: ReturnType<typeof readRouteSnapshot> = "no snapshot recorded in the store";
       if (snapshotId !== "") {
         records.setRouteSnapshot("");
-        snapshot = readRouteSnapshot(dataDir, snapshotId);
-        if (typeof snapshot !== "string") routeTable.restoreDevices(snapshot);
+        snapshot = readRouteSnapshot(routeSnapshotPath(dataDir), snapshotId);
+        if (typeof snapshot !== "string") routeTable.restore(snapshot);
       }
-      removeRouteSnapshot(dataDir);
+      removeRouteSnapshot(routeSnapshotPath(dataDir));
       for (const i of directory.all()) setInstance(i.id);
       for (const p of records.products()) {
         if (p.deleted) continue;
@@ -116,7 +116,7 @@ export function createRouteSync(opts: RouteSyncOptions) {
      */
     saveSnapshot(dataDir: string): number {
       const id = randomBytes(8).toString("hex");
-      const bytes = writeRouteSnapshot(dataDir, id, routeTable.deviceSnapshot());
+      const bytes = writeRouteSnapshot(routeSnapshotPath(dataDir), id, routeTable.snapshot());
       records.setRouteSnapshot(id);
       return bytes;
     },

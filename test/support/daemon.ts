@@ -97,6 +97,9 @@ export class TestDaemon {
       dataDir: this.dataDir,
       listen: { admin: "127.0.0.1:0", bootstrap: "127.0.0.1:0", metrics: "127.0.0.1:0" },
       log: { level: "info" },
+      // The daemon's own process answers bootstrap, as in the embedded default;
+      // edge workers are tested where they are set (edge-workers.test.ts).
+      edge: { workers: 0 },
       ...spec.config,
       // Tests send bursts from 127.0.0.1; the edge's per-address limits are
       // tested where they are set (test/hostile).
