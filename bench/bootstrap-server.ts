@@ -7,9 +7,16 @@
  * strategy on: products 0-499 have three candidates and their devices are
  * nearest-placed and already in place (held by the candidate nearest to the
  * load generator, which a CIDR override puts in Frankfurt); products
- * 500-999 are specified-strategy devices. Prints its port on stdout once ready.
+ * 500-999 are specified-strategy devices. Mode `workers` is the real edge
+ * as the daemon runs it with `edge.workers: N` (argument 3): N worker
+ * processes on one port, each started from a snapshot of this table.
+ * Prints its port on stdout once ready.
  */
 import { createServer } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createEdgePool } from "../internal/daemon/edge-pool.js";
 import { createServer as createNetServer, type Server } from "node:net";
 import type { AddressInfo } from "node:net";
 import { RouteTable } from "../internal/routes/index.js";
@@ -22,10 +29,11 @@ import { createClientIpResolver, createLocator, KNOWN_REGIONS, packagedCityDatab
 import { benchDeviceName, benchProductKey, BENCH_HOLDERS, BENCH_HOLDER_REGIONS, NEAREST_PRODUCTS } from "./names.js";
 
 const [mode = "ours", routesArg = "100000"] = process.argv.slice(2);
+// mode workers: argv[4] is the worker count
 const n = Number(routesArg);
 
-let server: Server;
-if (mode === "ours" || mode === "nearest") {
+let server: Server | undefined;
+if (mode === "ours" || mode === "nearest" || mode === "workers") {
   const routeTable = new RouteTable();
   BENCH_HOLDERS.forEach((h, i) => {
     routeTable.setEndpoint(h, { host: `iot-as-mqtt.region-${i}.example.com`, port: 1883 });
@@ -49,7 +57,30 @@ if (mode === "ours" || mode === "nearest") {
     for (let p = 0; p < NEAREST_PRODUCTS; p++) routeTable.setCandidates(benchProductKey(p), BENCH_HOLDERS);
     for (let i = 0; i < n; i++) if (i % 1000 < NEAREST_PRODUCTS) routeTable.setDevice(benchProductKey(i % 1000), benchDeviceName(i), BENCH_HOLDERS[1], false, true);
   }
-  server = createBootstrapServer({
+  if (mode === "workers") {
+    const dataDir = mkdtempSync(join(tmpdir(), "iotfed-bench-edge-"));
+    const pool = createEdgePool({
+      workers: Number(process.argv[4] ?? 1),
+      routeTable,
+      dataDir,
+      worker: {
+        listen: "127.0.0.1:0",
+        limits: { maxBodyBytes: 4096, requestTimeoutMs: 10000, keepAliveMs: 60000, maxConnections: 1e6, maxConnectionsPerIp: 1e6, ratePerIp: 1e9, burst: 1e9 },
+        trustedProxies: [],
+        nearest: false,
+        logLevel: "silent",
+        svc: "bench",
+      },
+      metrics,
+      logger: createLogger("silent"),
+    });
+    const address = await pool.start();
+    process.stdout.write(`${address.slice(address.lastIndexOf(":") + 1)}\n`);
+    process.on("SIGTERM", () => void pool.stop(1000).finally(() => {
+      rmSync(dataDir, { recursive: true, force: true });
+      process.exit(0);
+    }));
+  } else server = createBootstrapServer({
     routeTable,
     metrics,
     logger: createLogger("silent"),
@@ -118,7 +149,10 @@ if (mode === "ours" || mode === "nearest") {
   server = http;
 }
 (globalThis as { gc?: () => void }).gc?.();
-server.listen(0, "127.0.0.1", () => {
-  process.stdout.write(`${(server.address() as AddressInfo).port}\n`);
-});
-process.on("SIGTERM", () => process.exit(0));
+const s = server;
+if (s !== undefined) {
+  s.listen(0, "127.0.0.1", () => {
+    process.stdout.write(`${(s.address() as AddressInfo).port}\n`);
+  });
+  process.on("SIGTERM", () => process.exit(0));
+}

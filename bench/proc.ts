@@ -9,3 +9,17 @@ export function cpuMs(pid: number | undefined): number {
     return NaN;
   }
 }
+
+/** The pids of a process's children, from /proc (Linux). */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** CPU time of a process and every process below it, in ms. */
+export function treeCpuMs(pid: number): number {
+  return cpuMs(pid) + childPids(pid).reduce((sum, c) => sum + treeCpuMs(c), 0);
+}

@@ -2,14 +2,14 @@
  * iotfed benchmarks. Each one runs its baseline in the same run and prints
  * ratios. Usage:
  *   npm run bench                                  # all, default sizes
- *   npm run bench -- route | http | nearest | replication | catchup | handoff | cross-account | soak | thing
+ *   npm run bench -- route | http | workers | nearest | replication | catchup | handoff | cross-account | soak | thing
  *   BENCH_SOAK_SECONDS=600 npm run bench -- soak   # a longer soak (default 60 s)
  *   BENCH_ROUTES=50000000 npm run bench -- route   # the table at 50M routes
  *   BENCH_SKIP_LOAD=1 ...                          # without the SQLite load part
  */
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { cpuMs } from "./proc.js";
+import { cpuMs, treeCpuMs } from "./proc.js";
 import { join } from "node:path";
 import { cpus } from "node:os";
 import { benchRouteScale } from "./route-table.bench.js";
@@ -63,8 +63,8 @@ async function routeBench(): Promise<void> {
 /** With taskset (util-linux) and two or more CPUs, the server gets CPU 0 and the load generator (this process) the others. */
 const pinning = cpus().length >= 2 && spawnSync("taskset", ["-V"]).status === 0;
 
-async function withServer<T>(mode: string, routes: number, fn: (port: number, pid: number | undefined) => Promise<T>): Promise<T> {
-  const args = ["--expose-gc", "--max-old-space-size=8192", join(here, "bootstrap-server.js"), mode, String(routes)];
+async function withServer<T>(mode: string, routes: number, fn: (port: number, pid: number | undefined) => Promise<T>, extra: string[] = []): Promise<T> {
+  const args = ["--expose-gc", "--max-old-space-size=8192", join(here, "bootstrap-server.js"), mode, String(routes), ...extra];
   const child = pinning
     ? spawn("taskset", ["-c", "0", process.execPath, ...args], { stdio: ["ignore", "pipe", "inherit"] })
     : spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
@@ -163,6 +163,58 @@ async function httpRuns(): Promise<void> {
   }
   const p99 = (n: number) => scale.filter(([k]) => k === n).reduce((x, [, r]) => x + r.p99, 0) / 2;
   console.log(`  p99(${num(big)}) / p99(${num(small)}): ${fmt(p99(big) / p99(small), 2)}x (mean of two runs each)`);
+}
+
+/**
+ * edge.workers: the real edge pool (the daemon's code) with 1 and with 2
+ * worker processes on one port, alternating in the same run. Server CPU is
+ * the pool's process and its workers, from /proc; the load generator (this
+ * process, one core at most) shares the machine, and its CPU is printed.
+ */
+async function workersBench(): Promise<void> {
+  const total = Number(process.env.BENCH_REQUESTS ?? 100_000);
+  const pairs = Number(process.env.BENCH_PAIRS ?? 3);
+  const conns = 64;
+  const routes = 100_000;
+  const cores = cpus().length;
+  const req = (i: number) => {
+    const d = Math.floor(((Math.imul(i + 1, 2654435761) >>> 0) / 4294967296) * routes);
+    return bootstrapRequest(benchProductKey(d % 1000), benchDeviceName(d));
+  };
+  console.log(`\nedge.workers: 1 worker against 2 on one port, ${num(total)} requests per run, ${conns} keep-alive connections, ${num(routes)} routes, ${cores} cores, ${pairs} pairs (1, 2, 1, 2, ...)`);
+  console.log("  (server CPU: the daemon's pool process and its workers; the load generator is this process and shares the cores)");
+  const runs: { workers: number; rate: number; p99: number; serverUs: number; genUs: number }[] = [];
+  for (let p = 0; p < pairs; p++) {
+    for (const workers of [1, 2]) {
+      const r = await withServer(
+        "workers",
+        routes,
+        async (port, pid) => {
+          await load({ port, total: 20_000, conns, maxSeconds: 30, request: req });
+          const c0 = treeCpuMs(pid!);
+          const g0 = process.cpuUsage();
+          const r = await load({ port, total, conns, maxSeconds: 60, request: req });
+          const g = process.cpuUsage(g0);
+          return { ...r, serverUs: ((treeCpuMs(pid!) - c0) * 1000) / r.requests, genUs: (g.user + g.system) / r.requests };
+        },
+        [String(workers)],
+      );
+      const rate = r.requests / r.seconds;
+      runs.push({ workers, rate, p99: r.p99, serverUs: r.serverUs, genUs: r.genUs });
+      console.log(
+        `  ${workers} worker${workers === 1 ? " " : "s"} ${num(rate).padStart(7)} req/s  p99 ${fmt(r.p99, 2)} ms  server CPU ${fmt(r.serverUs)} µs/request  load generator ${fmt(r.genUs)} µs/request (${fmt((100 * r.genUs) / (r.genUs + r.serverUs), 0)}% of the CPU used)  non-200: ${r.non200}  errors: ${r.errors}`,
+      );
+    }
+  }
+  const med = (w: number, f: (r: (typeof runs)[number]) => number) => {
+    const xs = runs.filter((r) => r.workers === w).map(f).sort((x, y) => x - y);
+    return xs[Math.floor(xs.length / 2)]!;
+  };
+  console.log(
+    `  medians: 1 worker ${num(med(1, (r) => r.rate))} req/s at ${fmt(med(1, (r) => r.serverUs))} µs/request; 2 workers ${num(med(2, (r) => r.rate))} req/s at ${fmt(med(2, (r) => r.serverUs))} µs/request; ` +
+      `2/1 throughput ${fmt(med(2, (r) => r.rate) / med(1, (r) => r.rate), 2)}x, 2/1 CPU per request ${fmt(med(2, (r) => r.serverUs) / med(1, (r) => r.serverUs), 2)}x; load generator ${fmt(med(2, (r) => r.genUs))} µs/request`,
+  );
+  console.log(`  on N dedicated cores the edge answers about N x ${num(1e6 / med(2, (r) => r.serverUs))} req/s (1 s of CPU / CPU per request), while the load generator or the NIC does not set the pace first`);
 }
 
 /**
@@ -318,6 +370,7 @@ async function thingBench(): Promise<void> {
 header();
 if (which === "all" || which === "route") await routeBench();
 if (which === "all" || which === "http") await httpBench();
+if (which === "all" || which === "workers") await workersBench();
 if (which === "all" || which === "nearest") await nearestBench();
 if (which === "all" || which === "replication") await replicationBench();
 if (which === "all" || which === "catchup") await catchupBench();
