@@ -3,6 +3,7 @@
  * iotfedd — the federation daemon for one region+instance.
  *
  *   iotfedd [--config FILE]       (or IOTFED_CONFIG=FILE)
+ *   iotfedd --role edge --config FILE
  *
  * With no configuration it runs the embedded default: a complete single
  * instance in region cn-shanghai, data in ./data, listeners on loopback.
@@ -14,11 +15,14 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../../internal/config/index.js";
 import { ConfigurationError } from "../../internal/domain/index.js";
 import { createLogger } from "../../internal/log/index.js";
-import { startDaemon, VERSION } from "../../internal/daemon/index.js";
+import { startDaemon, startEdgeRole, VERSION } from "../../internal/daemon/index.js";
 
-const USAGE = `usage: iotfedd [--config FILE] [--version]
+const USAGE = `usage: iotfedd [--config FILE] [--role daemon|edge] [--version]
 
   --config FILE   YAML configuration (default: $IOTFED_CONFIG, else the embedded default)
+  --role ROLE     daemon (default): the region+instance's authority;
+                  edge: only the device edge, following the routes bucket
+                  (docs/guides/device-edge.md "Stateless edges")
   --version       print the version and exit
 
 Environment: IOTFED_CONFIG, IOTFED_SEAL_KEY, IOTFED_OPERATOR_TOKEN.
@@ -29,7 +33,7 @@ async function main(): Promise<number> {
   process.umask(0o077);
   let args;
   try {
-    args = parseArgs({ options: { config: { type: "string" }, version: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
+    args = parseArgs({ options: { config: { type: "string" }, role: { type: "string", default: "daemon" }, version: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
   } catch (e) {
     process.stderr.write(`iotfedd: ${(e as Error).message}\n${USAGE}\n`);
     return 2;
@@ -42,9 +46,15 @@ async function main(): Promise<number> {
     process.stdout.write(`iotfedd ${VERSION}\n`);
     return 0;
   }
+  const role = args.values.role;
+  if (role !== "daemon" && role !== "edge") {
+    process.stderr.write(`iotfedd: --role must be daemon or edge, not ${role}\n${USAGE}\n`);
+    return 2;
+  }
   let loaded;
   try {
     loaded = loadConfig(args.values.config);
+    if (role === "edge" && loaded.embedded) throw new ConfigurationError("", "--role edge needs a configuration file (--config or IOTFED_CONFIG): an edge follows a federation's routes bucket");
   } catch (e) {
     if (e instanceof ConfigurationError) {
       process.stderr.write(`iotfedd: configuration error: ${e.message}\n`);
@@ -55,7 +65,7 @@ async function main(): Promise<number> {
   const logger = createLogger(loaded.config.log.level);
   let daemon;
   try {
-    daemon = await startDaemon({ loaded, logger });
+    daemon = role === "edge" ? await startEdgeRole({ loaded, logger }) : await startDaemon({ loaded, logger });
   } catch (e) {
     // Every configuration problem (a key, a file it names, a listen address, the store's schema) is a ConfigurationError.
     const configish = e instanceof ConfigurationError;

@@ -441,6 +441,13 @@ export const configSchema = z
          * the embedded default (0). 0: the daemon's own process answers.
          */
         workers: z.union([z.literal("auto"), z.number().int().min(0).max(256)]).default("auto"),
+        /**
+         * `iotfedd --role edge` only: the federation CA, which every member's
+         * instance record (the keys records are checked with) must chain to.
+         */
+        caFile: z.string().min(1).optional(),
+        /** `iotfedd --role edge` only: members no longer trusted, as peer.tls.revocationFile. */
+        revocationFile: z.string().min(1).optional(),
       })
       .strict()
       .prefault({}),

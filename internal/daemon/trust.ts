@@ -40,7 +40,16 @@ const AUDIT_PER_MINUTE = 60;
  * record passes. The revocation list is read again when it changes and on
  * SIGHUP; a list that cannot be read keeps the one before.
  */
-export function startTrust(o: { config: Config; peerTls: PeerTls | undefined; records: RecordsRepo; products: ProductsRepo; audit: AuditRepo; logger: Logger }): Trust {
+export function startTrust(o: {
+  config: Config;
+  peerTls: PeerTls | undefined;
+  /** Without peerTls (an edge, which signs nothing): the federation CA and revocation list to check members with. */
+  checkOnly?: { ca: Buffer | undefined; revocationFile: string | undefined; key: string };
+  records: RecordsRepo;
+  products: ProductsRepo;
+  audit: AuditRepo;
+  logger: Logger;
+}): Trust {
   const { config, peerTls, records, products, logger: log } = o;
   const self = config.instance.id;
   let key: SigningKey | undefined;
@@ -65,8 +74,9 @@ export function startTrust(o: { config: Config; peerTls: PeerTls | undefined; re
           },
           sign: (context, data) => key!.sign(context, data),
         };
-  const members = createMembers({ caPem: peerTls?.ca });
-  const revocationFile = config.peer.tls?.revocationFile;
+  const members = createMembers({ caPem: peerTls?.ca ?? o.checkOnly?.ca });
+  const revocationFile = o.checkOnly === undefined ? config.peer.tls?.revocationFile : o.checkOnly.revocationFile;
+  const revocationKey = o.checkOnly?.key ?? "peer.tls.revocationFile";
   const changed: (() => void)[] = [];
   const loadRevocations = (initial: boolean): void => {
     if (revocationFile === undefined) return;
@@ -77,7 +87,7 @@ export function startTrust(o: { config: Config; peerTls: PeerTls | undefined; re
         for (const fn of changed) fn();
       }
     } catch (e) {
-      if (initial) throw new ConfigurationError("peer.tls.revocationFile", (e as Error).message, { cause: e });
+      if (initial) throw new ConfigurationError(revocationKey, (e as Error).message, { cause: e });
       log.error({ path: revocationFile, err: (e as Error).message }, "revocation list unreadable; keeping the previous one");
     }
   };

@@ -32,6 +32,12 @@ export interface ReplicatorOptions {
   inboxPrefix?: string | undefined;
   /** This instance's id (the NATS connection name, and committed_by of its records). */
   self: string;
+  /**
+   * An edge (iotfedd --role edge): follows the routes and writes nothing —
+   * it opens the bucket (and reads a mirror) without creating either, and
+   * publishes no record.
+   */
+  readOnly?: boolean;
   /** What this daemon signs its records with; undefined: they go unsigned (no peer certificate). */
   signingKey: SigningKey | undefined;
   /** Every record from the stream passes it before it is applied. */
@@ -59,6 +65,8 @@ export interface Replicator {
   publishEvent(subject: string, data: Uint8Array): boolean;
   /** Whether it is connected to NATS now. */
   connected(): boolean;
+  /** Connected, and every record of the stream up to its last one checked here. */
+  caughtUp(): boolean;
   stop(): Promise<void>;
 }
 
@@ -175,6 +183,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
 
   async function openBucket(conn: NatsConnection): Promise<KV> {
     const kvm = new Kvm(conn);
+    if (opts.readOnly === true) return kvm.open(opts.bucket);
     return kvm.create(opts.bucket, {
       history: 1,
       replicas: opts.replicas,
@@ -365,7 +374,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
 
   async function ensureMirror(jsm: JetStreamManager): Promise<void> {
     const m = opts.mirror;
-    if (m === undefined) return;
+    if (m === undefined || opts.readOnly === true) return;
     try {
       await jsm.streams.info(m.stream);
     } catch (e) {
@@ -449,7 +458,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
         metrics.replicationErrors.inc({ op: "watch" });
         const message = String((e as Error).message ?? e);
         log.warn({ err: message }, "replication: watch failed; resuming from the last applied revision");
-        if (isStreamNotFound(e)) {
+        if (isStreamNotFound(e) && opts.readOnly !== true) {
           // NATS lost the stream (a store wiped, a cluster rebuilt): create it
           // again; the next round finds it behind us and republishes our routes.
           try {
@@ -500,7 +509,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
         await ensureMirror(jsm);
         log.info({ bucket: opts.bucket, readFrom: readStream, lastRevision: records.lastRevision() }, "replication: routes bucket open; catching up");
         await preload(kv);
-        await Promise.all([publishLoop(kv), watchLoop(nc, jsm), checkLoop(jsm)]);
+        await Promise.all([...(opts.readOnly === true ? [] : [publishLoop(kv)]), watchLoop(nc, jsm), checkLoop(jsm)]);
         return;
       } catch (e) {
         if (stopper.signal.aborted) return;
@@ -538,6 +547,7 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
       }
     },
     connected: () => connected,
+    caughtUp: () => caughtUp && connected,
     snapshot(): ReplicationSnapshot {
       const out = opts.outbox.depth();
       const now = Date.now();

@@ -71,6 +71,8 @@ export interface DaemonSpec {
   /** Reuse a data directory (restarts). */
   dataDir?: string;
   env?: NodeJS.ProcessEnv;
+  /** More command-line arguments (e.g. `--role edge`). */
+  args?: string[];
 }
 
 /**
@@ -116,7 +118,7 @@ export class TestDaemon {
     this.logs = [];
     this.stderr = "";
     this.addresses = undefined;
-    const proc = spawn(process.execPath, [IOTFEDD, "--config", this.configPath], { env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(process.execPath, [IOTFEDD, "--config", this.configPath, ...(this.spec.args ?? [])], { env: this.env, stdio: ["ignore", "pipe", "pipe"] });
     this.proc = proc;
     let buf = "";
     proc.stdout.setEncoding("utf8").on("data", (chunk: string) => {
