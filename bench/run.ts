@@ -214,7 +214,7 @@ async function workersBench(): Promise<void> {
     `  medians: 1 worker ${num(med(1, (r) => r.rate))} req/s at ${fmt(med(1, (r) => r.serverUs))} µs/request; 2 workers ${num(med(2, (r) => r.rate))} req/s at ${fmt(med(2, (r) => r.serverUs))} µs/request; ` +
       `2/1 throughput ${fmt(med(2, (r) => r.rate) / med(1, (r) => r.rate), 2)}x, 2/1 CPU per request ${fmt(med(2, (r) => r.serverUs) / med(1, (r) => r.serverUs), 2)}x; load generator ${fmt(med(2, (r) => r.genUs))} µs/request`,
   );
-  console.log(`  on N dedicated cores the edge answers about N x ${num(1e6 / med(2, (r) => r.serverUs))} req/s (1 s of CPU / CPU per request), while the load generator or the NIC does not set the pace first`);
+  console.log(`  1 s of CPU / this run's CPU per request: ${num(1e6 / med(2, (r) => r.serverUs))} req/s a core while sharing the cores with the load generator (a pinned core's figure: npm run bench -- http)`);
 }
 
 /**

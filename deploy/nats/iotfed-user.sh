@@ -4,6 +4,12 @@
 # configuration (deploy/nats/README.md, "Users and permissions").
 #
 #   deploy/nats/iotfed-user.sh INSTANCE_ID [BUCKET [MIRROR_STREAM]]
+#   deploy/nats/iotfed-user.sh --edge EDGE_ID [BUCKET [MIRROR_STREAM]]
+#
+# With --edge, the user of stateless edges (iotfedd --role edge, whose
+# instance.id is EDGE_ID): it reads the bucket (and mirror) and nothing
+# else — it cannot put a record, create or change a stream, or publish an
+# event.
 #
 # The user's name is the instance id: with `tls { verify_and_map: true }`
 # the server takes it from the daemon's client certificate (the peer
@@ -25,6 +31,11 @@
 #   - receive replies on its own inbox prefix only (_INBOX_<instance id>,
 #     replication.inboxPrefix's default): no daemon reads another's replies.
 set -euo pipefail
+edge=0
+if [ "${1:-}" = "--edge" ]; then
+  edge=1
+  shift
+fi
 id=${1:?instance id}
 bucket=${2:-iotfed-routes}
 mirror=${3:-}
@@ -34,12 +45,15 @@ if ! [[ $id =~ ^[A-Za-z0-9-]{2,64}$ ]]; then
 fi
 streams=("KV_$bucket")
 [ -n "$mirror" ] && streams+=("$mirror")
-pub=("\$KV.$bucket.>" "\$JS.API.INFO" "iotfed.jobs.$id.>" "iotfed.account.*.authcode" "iotfed.data.>")
+if [ $edge = 1 ]; then
+  pub=("\$JS.API.INFO")
+else
+  pub=("\$KV.$bucket.>" "\$JS.API.INFO" "iotfed.jobs.$id.>" "iotfed.account.*.authcode" "iotfed.data.>")
+fi
 for s in "${streams[@]}"; do
+  [ $edge = 1 ] || pub+=("\$JS.API.STREAM.CREATE.$s" "\$JS.API.STREAM.UPDATE.$s")
   pub+=(
     "\$JS.API.STREAM.INFO.$s"
-    "\$JS.API.STREAM.CREATE.$s"
-    "\$JS.API.STREAM.UPDATE.$s"
     "\$JS.API.STREAM.MSG.GET.$s"
     "\$JS.API.DIRECT.GET.$s"
     "\$JS.API.DIRECT.GET.$s.>"

@@ -68,6 +68,29 @@ describe("deploy files: systemd, Kubernetes, Dockerfile", () => {
     assert.equal(sm.spec.endpoints[0].path, "/metrics");
   });
 
+  it("the edge manifest: a Deployment of `iotfedd --role edge` with a valid configuration, ready by /readyz, scaled by an HPA, behind a Service", () => {
+    const edge = parseAllDocuments(read("deploy/k8s/iotfed-edge-cn-shanghai.yaml")).map((d) => d.toJS() as K8s);
+    const of = (k: string): K8s => edge.find((d) => d.kind === k)!;
+    assert.deepEqual([...new Set(edge.map((d) => d.kind))].sort(), ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Service"]);
+    const c = validateConfig(parseAllDocuments(of("ConfigMap").data!["iotfedd.yaml"]!)[0]!.toJS());
+    assert.ok(c.replication !== undefined && c.edge.caFile !== undefined && c.peer.tls === undefined, "follows NATS, checks with the CA, holds no member's key");
+    const dep = of("Deployment");
+    const ct = dep.spec.template.spec.containers[0];
+    assert.deepEqual(ct.args.slice(0, 2), ["--role", "edge"]);
+    const edgePorts = new Map<string, number>(ct.ports.map((p: { name: string; containerPort: number }) => [p.name, p.containerPort]));
+    assert.equal(edgePorts.get("bootstrap"), portOf(c.listen.bootstrap));
+    assert.equal(edgePorts.get("metrics"), portOf(c.listen.metrics));
+    assert.deepEqual(ct.readinessProbe.httpGet, { path: "/readyz", port: "metrics" });
+    assert.ok(dep.spec.template.spec.terminationGracePeriodSeconds * 1000 > c.shutdownTimeoutMs);
+    const mounts: { name: string; mountPath: string }[] = ct.volumeMounts;
+    assert.ok(mounts.some((m) => m.mountPath === c.dataDir));
+    for (const f of [c.edge.caFile, c.replication.certFile!, c.replication.keyFile!, c.tls.bootstrap!.certFile]) assert.ok(mounts.some((m) => f.startsWith(`${m.mountPath}/`)), `${f} is under a mounted volume`);
+    assert.equal(of("HorizontalPodAutoscaler").spec.scaleTargetRef.name, dep.metadata.name);
+    const svc = of("Service");
+    for (const [k, v] of Object.entries(svc.spec.selector as Record<string, string>)) assert.equal(dep.spec.template.metadata.labels[k], v);
+    assert.ok(svc.spec.ports.every((p: { targetPort: string }) => edgePorts.has(p.targetPort)));
+  });
+
   it("the systemd unit runs the built daemon as its own user, hardened, restarting on failure but not on a configuration error", () => {
     const unit = read("deploy/systemd/iotfedd.service");
     const kv = new Map(unit.split("\n").filter((l) => /^[A-Za-z]+=/.test(l)).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
