@@ -51,9 +51,9 @@ else
   pub=("\$KV.$bucket.>" "\$JS.API.INFO" "iotfed.jobs.$id.>" "iotfed.account.*.authcode" "iotfed.data.>")
 fi
 for s in "${streams[@]}"; do
+  pub+=("\$JS.API.STREAM.INFO.$s")
   [ $edge = 1 ] || pub+=("\$JS.API.STREAM.CREATE.$s" "\$JS.API.STREAM.UPDATE.$s")
   pub+=(
-    "\$JS.API.STREAM.INFO.$s"
     "\$JS.API.STREAM.MSG.GET.$s"
     "\$JS.API.DIRECT.GET.$s"
     "\$JS.API.DIRECT.GET.$s.>"
