@@ -27,6 +27,7 @@ const allowed = {
   routing: ["domain", "store", "routes", "log"],
   mqtt: ["domain", "store", "metrics", "log"],
   thing: ["domain", "store", "metrics", "log"],
+  console: ["gen"],
   daemon: null, // the composition root may import every module
   gen: [],
 };

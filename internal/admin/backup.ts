@@ -2,10 +2,54 @@ import { PrincipalKind } from "../gen/iotfed/v1/admin_pb.js";
 import { requireOperator } from "../domain/index.js";
 import type { HandlerKit, Handlers } from "./context.js";
 
-/** Who the caller is, where it is, and the store's backup (operator only). */
-export function instanceHandlers({ deps }: HandlerKit): Handlers<"whoAmI" | "backup"> {
+/** How long QueryFederation reuses its count of device routes by holder (a scan of every route). */
+const ROUTE_COUNT_TTL_MS = 60_000;
+/** How long QueryFederation waits for each peer's health check. */
+const PROBE_MS = 1500;
+
+/** Who the caller is, where it is, the federation as it sees it, and the store's backup (operator only). */
+export function instanceHandlers({ deps }: HandlerKit): Handlers<"whoAmI" | "backup" | "queryFederation"> {
   const self = deps.directory.self;
+  let routeCount: { at: number; byHolder: Map<string, number> } | undefined;
   return {
+    async queryFederation(_req, ctx) {
+      // Route and job counts span every account: the operator's to see.
+      const operator = ctx.principal.kind === "operator";
+      const now = Date.now();
+      if (operator && (routeCount === undefined || now - routeCount.at > ROUTE_COUNT_TTL_MS)) routeCount = { at: now, byHolder: deps.repos.records.routesByHolder() };
+      const counted = routeCount ?? { at: 0, byHolder: new Map<string, number>() };
+      const known = deps.directory.all();
+      const reach = await Promise.all(
+        known.map(async (i): Promise<string> => {
+          if (i.id === self.id) return "self";
+          const p = deps.probePeer(i.id, PROBE_MS);
+          if (p === undefined) return "not_peer";
+          return (await p.catch(() => false)) ? "reachable" : "unreachable";
+        }),
+      );
+      const st = deps.status();
+      const r = st.replication;
+      return {
+        selfInstanceId: self.id,
+        instances: known.map((i, n) => ({
+          instanceId: i.id,
+          regionId: i.region,
+          kind: i.kind ?? "",
+          mqttHost: i.mqtt.host,
+          mqttPort: i.mqtt.port,
+          reachability: reach[n]!,
+          deviceRoutes: operator ? BigInt(counted.byHolder.get(i.id) ?? 0) : 0n,
+        })),
+        replication:
+          r === undefined
+            ? { enabled: false }
+            : { enabled: true, connected: r.connected, lastRevision: BigInt(r.lastRevision), revisionsBehind: BigInt(r.revisionsBehind), lagSeconds: r.lagSeconds, outboxRows: BigInt(r.outboxRows), stale: r.stale ?? "" },
+        routeProducts: operator ? BigInt(st.routes.products) : 0n,
+        routeDevices: operator ? BigInt(st.routes.devices) : 0n,
+        jobsByStatus: operator ? Object.fromEntries([...deps.repos.jobs.countByStatus()].map(([k, v]) => [k, BigInt(v)])) : {},
+        routesCountedAtMs: operator ? BigInt(counted.at) : 0n,
+      };
+    },
     whoAmI(_req, ctx) {
       const p = ctx.principal;
       return {

@@ -14,6 +14,7 @@ import type { BackupResult, Repositories } from "../store/index.js";
 import type { InstanceDirectory } from "../routing/index.js";
 import type { Access } from "./access.js";
 import type { Audited } from "./audited.js";
+import type { ReplicationSnapshot } from "../metrics/index.js";
 
 /** The peer calls the admin API makes: codes for cross-account distribution (R4), and job calls it forwards. */
 export interface PeerCalls {
@@ -60,6 +61,17 @@ export interface AdminDeps {
   peerClient: (instanceId: string) => PeerCalls | undefined;
   /** Instance kinds where grants are allowed (R18). */
   grantInstanceKinds: readonly InstanceKind[];
+  /** This daemon's planes, for QueryFederation. */
+  status: () => DaemonStatus;
+  /** Whether a peer answers a health check within `ms`; undefined for an instance that is not a peer. */
+  probePeer: (instanceId: string, ms: number) => Promise<boolean> | undefined;
+}
+
+/** What QueryFederation tells of this daemon beyond its store. */
+export interface DaemonStatus {
+  /** Undefined when replication is off. */
+  replication: (ReplicationSnapshot & { stale: string | undefined }) | undefined;
+  routes: { products: number; devices: number };
 }
 
 /** Every AdminService method, as this daemon implements it. */

@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { ReflectionService } from "@grpc/reflection";
 import { AdminService } from "../gen/iotfed/v1/admin_pb.js";
-import { createCallRunner, fileDescriptorProtos, serviceDefinition, unaryImplementation } from "../rpc/index.js";
+import { connectHandler, createCallRunner, fileDescriptorProtos, serviceDefinition, unaryImplementation } from "../rpc/index.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
 import { createAdminService } from "./service.js";
@@ -22,7 +22,13 @@ export interface AdminServerOptions extends AdminDeps {
  * counted by method and status, and its errors mapped by the one table in
  * rpc/status.ts; internal errors are logged here and never sent.
  */
-export function createAdminServer(opts: AdminServerOptions): { server: grpc.Server; health: HealthImplementation; service: AdminHandlers } {
+export function createAdminServer(opts: AdminServerOptions): {
+  server: grpc.Server;
+  health: HealthImplementation;
+  service: AdminHandlers;
+  /** The same service with the Connect protocol, for the console and JSON clients (internal/console). */
+  connect: ReturnType<typeof connectHandler>;
+} {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,
     "grpc.max_concurrent_streams": 100,
@@ -32,6 +38,11 @@ export function createAdminServer(opts: AdminServerOptions): { server: grpc.Serv
   const authenticate = createAuthenticator(opts.operatorTokenHash, opts.repos.accounts);
   const impl = createAdminService(opts);
   const { metrics, logger } = opts;
+  const observe = (method: string, code: string, seconds: number): void => {
+    metrics.adminDuration.observe({ method }, seconds);
+    metrics.adminRequests.inc({ method, code });
+  };
+  const internalError = (method: string, err: unknown): void => logger.error({ err, method }, "admin call failed");
 
   server.addService(
     serviceDefinition(AdminService),
@@ -39,12 +50,15 @@ export function createAdminServer(opts: AdminServerOptions): { server: grpc.Serv
       AdminService,
       impl,
       createCallRunner<AdminContext>({
-        context: (call) => ({ principal: authenticate(call.metadata), address: call.getPeer() }),
-        observe: (method, code, seconds) => {
-          metrics.adminDuration.observe({ method }, seconds);
-          metrics.adminRequests.inc({ method, code });
-        },
-        internalError: (method, err) => logger.error({ err, method }, "admin call failed"),
+        context: (call) => ({
+          principal: authenticate((name) => {
+            const v = call.metadata.get(name)[0];
+            return typeof v === "string" ? v : undefined;
+          }),
+          address: call.getPeer(),
+        }),
+        observe,
+        internalError,
       }),
     ),
   );
@@ -54,5 +68,11 @@ export function createAdminServer(opts: AdminServerOptions): { server: grpc.Serv
   // @grpc/reflection reads only `fileDescriptorProtos` of each package entry.
   const pkg = { [AdminService.typeName]: { fileDescriptorProtos: fileDescriptorProtos(AdminService) } };
   new ReflectionService(pkg as never).addToServer(server);
-  return { server, health, service: impl };
+  const connect = connectHandler<(typeof AdminService)["method"], AdminContext>(AdminService, impl, {
+    context: (header, address) => ({ principal: authenticate(header), address }),
+    observe,
+    internalError,
+    readMaxBytes: opts.maxMessageBytes,
+  });
+  return { server, health, service: impl, connect };
 }

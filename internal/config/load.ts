@@ -76,6 +76,9 @@ export function validateConfig(doc: unknown): Config {
   return config;
 }
 
+/** Where the embedded default serves the web console. */
+export const EMBEDDED_CONSOLE = "127.0.0.1:8081";
+
 /** The embedded default: a complete single instance on loopback, data in ./data. */
 export function defaultConfig(): Config {
   return validateConfig({});
@@ -87,7 +90,11 @@ export function defaultConfig(): Config {
  */
 export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const source = path ?? (env.IOTFED_CONFIG || undefined);
-  if (source === undefined) return { config: defaultConfig(), embedded: true, source: undefined };
+  if (source === undefined) {
+    const config = defaultConfig();
+    config.listen.console = EMBEDDED_CONSOLE; // `npm start` shows the console
+    return { config, embedded: true, source: undefined };
+  }
   let text: string;
   try {
     text = readFileSync(source, "utf8");

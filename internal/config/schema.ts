@@ -66,6 +66,8 @@ export const configSchema = z
         bootstrap: hostPort.default("127.0.0.1:8080"),
         /** /metrics, /healthz, /readyz (SRE plane). */
         metrics: hostPort.default("127.0.0.1:9464"),
+        /** The web console and the admin API with the Connect protocol; off when absent (the embedded default: 127.0.0.1:8081). */
+        console: hostPort.optional(),
       })
       .strict()
       .prefault({}),
@@ -75,6 +77,8 @@ export const configSchema = z
         admin: tlsFiles.optional(),
         /** TLS for the bootstrap listener (devices use port 443). */
         bootstrap: tlsFiles.optional(),
+        /** TLS for the console listener; plaintext when absent (loopback only). */
+        console: tlsFiles.optional(),
       })
       .strict()
       .prefault({}),

@@ -29,6 +29,7 @@ import { startTrust, type Trust } from "./trust.js";
 import { startPeerLinks } from "./peer-links.js";
 import { preflight } from "./preflight.js";
 import { startEdge } from "./edge.js";
+import { createConsoleServer } from "../console/index.js";
 
 export const VERSION = "0.1.0";
 
@@ -54,6 +55,8 @@ export interface Addresses {
   mqtt: string;
   /** The external broker's HTTP hooks; empty when off. */
   mqttHooks: string;
+  /** The web console; empty when off. */
+  console: string;
 }
 
 export interface Daemon {
@@ -267,7 +270,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // Phase 4: the listeners.
     let ready = false;
     let stopping = false;
-    const { server: admin, health, service: adminService } = createAdminServer({
+    const { server: admin, health, service: adminService, connect: adminConnect } = createAdminServer({
       repos,
       directory,
       maxDevicesPerBatch: config.limits.devicesPerBatch,
@@ -275,6 +278,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       abortJob: (jobId, force, waitMs) => worker.abort(jobId, force, waitMs),
       peerClient: (id) => peerClients.get(id),
       grantInstanceKinds: config.grants.instanceKinds,
+      status: () => {
+        const r = replicator?.snapshot();
+        return { replication: r === undefined ? undefined : { ...r, stale: replicator?.stale() }, routes: routeTable.stats() };
+      },
+      probePeer: (id, ms) => (trust.members.isRevoked(id) ? Promise.resolve(false) : peerClients.get(id)?.probe(ms)),
       thing: thing.runtime,
       backup: async (name) => {
         const r = await backupStore(db, resolve(config.backupDir ?? join(dataDir, "backups")), name);
@@ -342,6 +350,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     const edge = startEdge({ config, embedded, routeTable, nearest, clientIp, dataDir, metrics, logger: log });
     started.push({ close: () => edge.kill() });
+    const consoleServer =
+      config.listen.console === undefined ? undefined : createConsoleServer({ connect: adminConnect, tls: config.tls.console === undefined ? undefined : readTls(config.tls.console, "tls.console") });
+    if (consoleServer !== undefined) started.push(consoleServer);
     const sre = createSreServer({
       metrics,
       notReady: () => (stopping ? "shutting down" : ready ? edge.notServing() : "starting"),
@@ -378,6 +389,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       admin: adminAddr,
       bootstrap: await edge.listen(),
       metrics: await listenAt(sre, config.listen.metrics, "listen.metrics"),
+      console: consoleServer === undefined ? "" : await listenAt(consoleServer, config.listen.console!, "listen.console"),
       peer: peerAddr,
       mqtt: brokers.mqtt,
       mqttHooks: brokers.mqttHooks,
@@ -428,6 +440,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           edge.stop(deadline),
           writer(shutdownGrpc(admin, deadline)),
           closeHttp(sre, deadline),
+          ...(consoleServer === undefined ? [] : [closeHttp(consoleServer, deadline)]),
           ...(peerServer === undefined ? [] : [writer(shutdownGrpc(peerServer, deadline))]),
           writer(worker.stop()),
           writer(jobEvents.stop()),

@@ -119,6 +119,7 @@ export async function startEdgeRole(opts: EdgeRoleOptions): Promise<Daemon> {
       peer: "",
       mqtt: "",
       mqttHooks: "",
+      console: "",
     };
     replicator.start();
     const poll = setInterval(() => {

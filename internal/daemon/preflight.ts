@@ -23,6 +23,13 @@ export function preflight(config: Config, env: NodeJS.ProcessEnv): void {
       `${config.listen.admin} is not a loopback address and tls.admin is not set: the operator token would cross the network in clear. Set tls.admin, or security.allowPlaintextAdmin: true if a TLS proxy terminates in front of it`,
     );
   }
+  const consoleHost = config.listen.console === undefined ? undefined : splitHostPort(config.listen.console).host;
+  if (consoleHost !== undefined && !isLoopback(consoleHost) && config.tls.console === undefined && !config.security.allowPlaintextAdmin) {
+    throw new ConfigurationError(
+      "listen.console",
+      `${config.listen.console!} is not a loopback address and tls.console is not set: operators' tokens would cross the network in clear. Set tls.console, or security.allowPlaintextAdmin: true if a TLS proxy terminates in front of it`,
+    );
+  }
   if (config.security.sealKeyFile !== undefined && env.IOTFED_SEAL_KEY === undefined) checkPrivateFile(config.security.sealKeyFile, "security.sealKeyFile");
   if (config.security.operatorTokenFile !== undefined && env.IOTFED_OPERATOR_TOKEN === undefined) checkPrivateFile(config.security.operatorTokenFile, "security.operatorTokenFile");
   if (config.peer.tls !== undefined) checkPrivateFile(config.peer.tls.keyFile, "peer.tls.keyFile");

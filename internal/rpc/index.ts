@@ -7,3 +7,4 @@ export {
   type UnaryClient,
 } from "./adapter.js";
 export { fromPeerError, GRPC_STATUS_OF, statusName, createCallRunner, type CallRunnerOptions } from "./status.js";
+export { connectHandler, type ConnectHandlerOptions } from "./connect.js";

@@ -40,6 +40,7 @@ export function createRecordsRepo(db: Db, opts: { outbox: Outbox; hub: StoreHub;
   const selectRouteSnapshot = db.prepare<[], string>("SELECT route_snapshot FROM replication_state WHERE id = 1").pluck();
   const setRouteSnapshot = db.prepare("UPDATE replication_state SET route_snapshot = ? WHERE id = 1");
   const setSigningKey = db.prepare("UPDATE replication_state SET signing_key = ? WHERE id = 1");
+  const routesByHolder = db.prepare<[], { holder: string; n: number }>("SELECT holder, count(*) AS n FROM device_routes GROUP BY holder");
   const counts = db.prepare<[], { devices: number; products: number; instances: number }>(
     `SELECT (SELECT count(*) FROM device_routes) AS devices,
             (SELECT count(*) FROM product_routes WHERE deleted = 0) AS products,
@@ -188,6 +189,10 @@ export function createRecordsRepo(db: Db, opts: { outbox: Outbox; hub: StoreHub;
     },
     counts(): { devices: number; products: number; instances: number } {
       return counts.get()!;
+    },
+    /** Device routes by holder: a scan of every route (callers cache it). */
+    routesByHolder(): Map<string, number> {
+      return new Map(routesByHolder.all().map((r) => [r.holder, r.n]));
     },
   };
 }

@@ -108,6 +108,7 @@ describe("account isolation through every admin RPC", function () {
   /** Each admin method, called with alice's identifiers (a test fails when a method is added without a case). */
   const CASES: Record<Method, Call[]> = {
     whoAmI: [(c) => c.whoAmI({})],
+    queryFederation: [(c) => c.queryFederation({})],
     backup: [(c) => c.backup({ name: "mine.db" })],
     createAccount: [(c) => c.createAccount({ accountName: "mallory2" })],
     queryAccountList: [(c) => c.queryAccountList({})],

@@ -11,7 +11,8 @@ describe("configuration", () => {
     const c = defaultConfig();
     assert.equal(c.region.id, "cn-shanghai");
     assert.equal(c.dataDir, "./data");
-    for (const addr of Object.values(c.listen)) assert.match(addr, /^127\.0\.0\.1:\d+$/);
+    for (const addr of Object.values(c.listen)) assert.match(addr ?? "", /^127\.0\.0\.1:\d+$/);
+    assert.equal(loadConfig(undefined, {}).config.listen.console, "127.0.0.1:8081", "npm start shows the console");
     assert.equal(c.limits.devicesPerBatch, 1000);
     assert.equal(loadConfig(undefined, {}).embedded, true);
   });

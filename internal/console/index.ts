@@ -1,0 +1,1 @@
+export { createConsoleServer, CONSOLE_CSP, type ConsoleServerOptions } from "./server.js";
