@@ -23,3 +23,4 @@ await build({
   logLevel: "warning",
 });
 copyFileSync(join(root, "web/index.html"), join(out, "index.html"));
+copyFileSync(join(root, "web/icon.svg"), join(out, "assets/icon.svg"));

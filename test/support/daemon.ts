@@ -21,6 +21,8 @@ export interface Addresses {
   metrics: string;
   /** The external broker's HTTP hooks, when on. */
   mqttHooks?: string;
+  /** The web console, when listen.console is set. */
+  console?: string;
 }
 
 export interface CtlResult {
@@ -130,7 +132,7 @@ export class TestDaemon {
         this.logs.push(line);
         try {
           const rec = JSON.parse(line) as { msg?: string } & Partial<Addresses>;
-          if (rec.msg === "iotfedd ready") this.addresses = { admin: rec.admin!, bootstrap: rec.bootstrap!, metrics: rec.metrics!, ...(rec.mqttHooks ? { mqttHooks: rec.mqttHooks } : {}) };
+          if (rec.msg === "iotfedd ready") this.addresses = { admin: rec.admin!, bootstrap: rec.bootstrap!, metrics: rec.metrics!, ...(rec.mqttHooks ? { mqttHooks: rec.mqttHooks } : {}), ...(rec.console ? { console: rec.console } : {}) };
         } catch {
           /* not JSON */
         }

@@ -62,6 +62,7 @@ const MESSAGES = {
   create: ["Create", "创建"],
   createProduct: ["Create a product", "创建产品"],
   created: ["Created {what}", "已创建 {what}"],
+  createdAt: ["Created", "创建时间"],
   owner: ["Owner", "所属实例"],
   here: ["here", "本实例"],
   readOnly: ["read-only copy", "只读副本"],

@@ -4,7 +4,7 @@ import "./app.css";
 import { PrincipalKind } from "../../internal/gen/iotfed/v1/admin_pb.js";
 import { adminClient, loadSession, refusal, saveSession, type Refusal, type Session } from "./api.js";
 import { LANGS, savedLang, saveLang, translate, type Lang, type MessageKey } from "./i18n.js";
-import { Ctx, ErrorBox, Field, type ConsoleContext } from "./ui.js";
+import { Ctx, Field, type ConsoleContext } from "./ui.js";
 import { OverviewPage } from "./pages/overview.js";
 import { ProductsPage } from "./pages/products.js";
 import { DevicesPage } from "./pages/devices.js";
@@ -108,7 +108,20 @@ function Shell({ session, lang, setLang, signOut }: { session: Session; lang: La
     document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   }, [lang]);
   const t = (k: MessageKey) => translate(lang, k);
-  if (who === undefined) return <ErrorBox error={error} />;
+  if (who === undefined) {
+    return error === undefined ? (
+      <p class="muted">…</p>
+    ) : (
+      <main class="signin">
+        <div class="refusal" role="alert">
+          {error.message}
+        </div>
+        <button type="button" onClick={signOut}>
+          {t("signOut")}
+        </button>
+      </main>
+    );
+  }
   const View = PAGES.find((p) => p.id === page)!.view;
   return (
     <Ctx.Provider value={{ admin, lang, self: who }}>

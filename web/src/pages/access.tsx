@@ -32,7 +32,7 @@ export function GrantsPage() {
           { key: "dn", title: "DeviceName", cell: (g) => g.deviceName || "—" },
           { key: "from", title: t("grantor"), cell: (g) => g.grantorAccountId },
           { key: "to", title: t("grantee"), cell: (g) => g.granteeAccountId },
-          { key: "time", title: t("created"), cell: (g) => fmtTime(g.createTimeMs) },
+          { key: "time", title: t("createdAt"), cell: (g) => fmtTime(g.createTimeMs) },
           {
             key: "revoke",
             title: "",

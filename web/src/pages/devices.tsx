@@ -68,7 +68,7 @@ function DeviceDetail({ productKey, deviceName, onChanged }: { productKey: strin
         <dd>{d.homeInstanceId}</dd>
         <dt>{t("generation")}</dt>
         <dd>{String(d.generation)}</dd>
-        <dt>{t("created")}</dt>
+        <dt>{t("createdAt")}</dt>
         <dd>{fmtTime(d.createTimeMs)}</dd>
         <dt>{t("lastOnline")}</dt>
         <dd>{fmtTime(d.lastOnlineTimeMs)}</dd>

@@ -297,7 +297,7 @@ export function DistributionPage() {
                   </span>
                 ),
               },
-              { key: "time", title: t("created"), cell: (j) => fmtTime(j.createTimeMs) },
+              { key: "time", title: t("createdAt"), cell: (j) => fmtTime(j.createTimeMs) },
             ]}
           />
           {job !== undefined && <JobDetail key={job.jobId} job={job} onChanged={reload} />}
