@@ -1,5 +1,5 @@
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
-import { Code, ConnectError, createContextKey, createContextValues, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { ConnectError, createContextKey, createContextValues, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { statusName, toServiceError } from "./status.js";
@@ -51,7 +51,7 @@ export function connectHandler<T extends GenServiceMethods, Ctx>(
           if (typeof v === "string") meta.set(k, v);
         }
         // gRPC status numbers are Connect's codes.
-        throw new ConnectError(se.details, se.code as number as Code, meta);
+        throw new ConnectError(se.details, se.code as number, meta);
       } finally {
         opts.observe(m.name, code, Number(process.hrtime.bigint() - started) / 1e9);
       }
@@ -65,5 +65,5 @@ export function connectHandler<T extends GenServiceMethods, Ctx>(
     grpcWeb: true,
     connect: true,
     contextValues: (req) => createContextValues().set(remoteAddress, `${req.socket.remoteAddress ?? ""}:${req.socket.remotePort ?? ""}`),
-  }) as (req: IncomingMessage, res: ServerResponse) => void;
+  });
 }

@@ -135,7 +135,7 @@ describe("the web console in Chromium, against two daemons with NATS", function 
     await page.locator('tr[data-row="meter-2"]').waitFor();
     await shot(page, "distribution");
     const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download the results (CSV)" }).click()]);
-    const text = readFileSync((await download.path())!, "utf8");
+    const text = readFileSync((await download.path()), "utf8");
     const lines = text.trim().split("\n");
     assert.equal(lines[0], "deviceName,result,generation,errorCode,errorMessage,note");
     assert.deepEqual(
