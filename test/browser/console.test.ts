@@ -221,7 +221,7 @@ describe("the web console in Chromium, against two daemons with NATS", function 
     await a.close();
   });
 
-  it("switches to 简体中文 on every page; each page is saved as a screenshot", async () => {
+  it("switches to 简体中文 on every page, where every control is labelled; each page is saved as a screenshot", async () => {
     const page = await open(A, alice);
     await page.getByLabel("Language").first().selectOption("zh");
     await page.waitForFunction('document.documentElement.lang === "zh-CN"');
@@ -231,6 +231,11 @@ describe("the web console in Chromium, against two daemons with NATS", function 
       assert.equal(await page.locator("main h1").textContent(), title);
       await page.waitForTimeout(300);
       await shot(page, `zh-${id}`);
+      // Every control has a label a screen reader reads.
+      const unlabelled = await page.evaluate(`[...document.querySelectorAll("input, select, textarea")]
+        .filter((e) => e.type !== "hidden" && e.labels.length === 0 && !e.getAttribute("aria-label"))
+        .map((e) => e.outerHTML.slice(0, 80))`);
+      assert.deepEqual(unlabelled, [], `unlabelled controls on ${id}`);
     }
     assert.equal(await page.getByRole("button", { name: "退出" }).count(), 1);
     await page.close();
