@@ -44,3 +44,32 @@ export type FromWorker =
   /** A nearest-placed device (R3): which instance answers it. */
   | { t: "place"; n: number; productKey: string; deviceName: string; holder: string; peer: string; headers: string[] }
   | { t: "metrics"; n: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
+
+/**
+ * Requests over an IPC channel, each waiting for the reply with its number;
+ * one that gets none within `timeoutMs` settles with `fallback`.
+ */
+export function createReplies<T>() {
+  let seq = 0;
+  const waiting = new Map<number, (v: T) => void>();
+  return {
+    ask(send: (n: number) => void, timeoutMs: number, fallback: T): Promise<T> {
+      return new Promise<T>((done) => {
+        const n = ++seq;
+        const timer = setTimeout(() => {
+          waiting.delete(n);
+          done(fallback);
+        }, timeoutMs);
+        waiting.set(n, (v) => {
+          clearTimeout(timer);
+          waiting.delete(n);
+          done(v);
+        });
+        send(n);
+      });
+    },
+    answer(n: number, v: T): void {
+      waiting.get(n)?.(v);
+    },
+  };
+}

@@ -10,7 +10,7 @@ import type { Metrics } from "../metrics/index.js";
 import type { Logger } from "../log/index.js";
 import { ConfigurationError } from "../domain/index.js";
 import { writeRouteSnapshot } from "../routing/index.js";
-import { EDGE_WORKER_ENV, type EdgeWorkerConfig, type FromWorker, type ToWorker } from "./edge-ipc.js";
+import { createReplies, EDGE_WORKER_ENV, type EdgeWorkerConfig, type FromWorker, type ToWorker } from "./edge-ipc.js";
 
 export interface EdgePoolOptions {
   /** Worker processes (edge.workers). */
@@ -76,8 +76,7 @@ export function createEdgePool(opts: EdgePoolOptions) {
   let stopping = false;
   let pending: RouteOp[] = [];
   let flushScheduled = false;
-  let scrapeSeq = 0;
-  const scrapes = new Map<number, (m: MetricObjectWithValues<MetricValue<string>>[]) => void>();
+  const scrapes = createReplies<MetricObjectWithValues<MetricValue<string>>[] | undefined>();
   let allListening: ((address: string) => void) | undefined;
   let anyFailed: ((e: Error) => void) | undefined;
 
@@ -170,7 +169,7 @@ export function createEdgePool(opts: EdgePoolOptions) {
         return;
       }
       case "metrics":
-        scrapes.get(m.n)?.(m.metrics);
+        scrapes.answer(m.n, m.metrics);
         return;
     }
   };
@@ -238,24 +237,7 @@ export function createEdgePool(opts: EdgePoolOptions) {
 
     /** Each serving worker's edge metrics (a worker that does not answer in time is left out). */
     async metrics(): Promise<MetricObjectWithValues<MetricValue<string>>[][]> {
-      const asks = slots
-        .filter((s) => s.serving)
-        .map(
-          (s) =>
-            new Promise<MetricObjectWithValues<MetricValue<string>>[] | undefined>((done) => {
-              const n = ++scrapeSeq;
-              const t = setTimeout(() => {
-                scrapes.delete(n);
-                done(undefined);
-              }, SCRAPE_TIMEOUT_MS);
-              scrapes.set(n, (m) => {
-                clearTimeout(t);
-                scrapes.delete(n);
-                done(m);
-              });
-              send(s.worker, { t: "scrape", n });
-            }),
-        );
+      const asks = slots.filter((s) => s.serving).map((s) => scrapes.ask((n) => send(s.worker, { t: "scrape", n }), SCRAPE_TIMEOUT_MS, undefined));
       return (await Promise.all(asks)).filter((m) => m !== undefined);
     },
 

@@ -9,7 +9,7 @@ import { ConfigurationError } from "../domain/index.js";
 import { readTls } from "./files.js";
 import { listen } from "./listen.js";
 import { closeHttp } from "./shutdown.js";
-import { EDGE_WORKER_ENV, type EdgeWorkerConfig, type FromWorker, type ToWorker } from "./edge-ipc.js";
+import { createReplies, EDGE_WORKER_ENV, type EdgeWorkerConfig, type FromWorker, type ToWorker } from "./edge-ipc.js";
 
 /** How long a worker waits for the daemon's answer on a nearest-placed device before answering its holder. */
 const PLACE_TIMEOUT_MS = 35_000;
@@ -31,24 +31,14 @@ export async function runEdgeWorker(): Promise<void> {
   let loaded: ((ok: boolean) => void) | undefined;
   const ready = new Promise<boolean>((r) => (loaded = r));
 
-  let placeSeq = 0;
-  const placing = new Map<number, (instance: string) => void>();
+  const placing = createReplies<string | undefined>();
   const nearest = config.nearest
     ? {
         resolve(productKey: string, deviceName: string, holder: number, peer: string, headers: readonly string[]): Promise<number> {
-          return new Promise<number>((done) => {
-            const n = ++placeSeq;
-            const t = setTimeout(() => {
-              placing.delete(n);
-              done(holder);
-            }, PLACE_TIMEOUT_MS);
-            placing.set(n, (instance) => {
-              clearTimeout(t);
-              placing.delete(n);
-              done(routeTable.instance(instance));
-            });
-            tell({ t: "place", n, productKey, deviceName, holder: routeTable.instanceAt(holder), peer, headers: [...headers] });
-          });
+          const holderId = routeTable.instanceAt(holder);
+          return placing
+            .ask((n) => tell({ t: "place", n, productKey, deviceName, holder: holderId, peer, headers: [...headers] }), PLACE_TIMEOUT_MS, undefined)
+            .then((id) => (id === undefined ? holder : routeTable.instance(id)));
         },
       }
     : undefined;
@@ -83,7 +73,7 @@ export async function runEdgeWorker(): Promise<void> {
         for (const op of m.ops) routeTable.apply(op);
         return;
       case "placed":
-        return placing.get(m.n)?.(m.instance);
+        return placing.answer(m.n, m.instance);
       case "scrape":
         void metrics.registry.getMetricsAsJSON().then((json) => tell({ t: "metrics", n: m.n, metrics: json }));
         return;

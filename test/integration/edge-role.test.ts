@@ -2,34 +2,18 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
-import { JobStatus } from "../../internal/gen/iotfed/v1/admin_pb.js";
 import { encodeRecord, keyOf } from "../../internal/replication/index.js";
-import { bootstrap, metricSum, startFederation, TestDaemon, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
+import { endpointHost, metricSum, startFederation, TestDaemon, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
 import { NatsServer } from "../support/nats.js";
+import { distributeAndWait } from "../support/jobs.js";
 
-const hostOf = async (d: TestDaemon, pk: string, dn: string): Promise<string> => {
-  const r = await bootstrap(d.addresses!.bootstrap, `productKey=${pk}&deviceName=${encodeURIComponent(dn)}`);
-  return r.status === 200 ? (r.json.data.resources.mqtt.host as string) : `HTTP ${r.status}`;
-};
+const hostOf = (d: TestDaemon, pk: string, dn: string): Promise<string> => endpointHost(d, pk, dn);
 const readyz = async (d: TestDaemon): Promise<{ status: number; reason?: string }> => {
   const r = await fetch(`http://${d.addresses!.metrics}/readyz`);
   const body = (await r.json()) as { reason?: string };
   return { status: r.status, ...(body.reason === undefined ? {} : { reason: body.reason }) };
 };
 
-async function distribute(a: AdminClient, pk: string, to: FederationMember, names: string[]): Promise<void> {
-  const r = await a.createDeviceDistributeJob({ productKey: pk, targetRegionId: to.region, targetInstanceId: to.id, deviceNames: names });
-  const job = await waitFor(
-    "job done",
-    async () => {
-      const j = (await a.queryDeviceDistributeJob({ jobId: r.job!.jobId })).job!;
-      return j.status === JobStatus.COMPLETED || j.status === JobStatus.FAILED ? j : undefined;
-    },
-    60000,
-    50,
-  );
-  assert.equal(job.status, JobStatus.COMPLETED, job.message);
-}
 
 /*
  * Stateless edges (docs/guides/device-edge.md "Stateless edges"): edge
@@ -90,7 +74,7 @@ describe("stateless edges (iotfedd --role edge) follow the routes bucket and ans
 
   it("a distribution at the daemon A→B is answered by both edges within the replication lag", async () => {
     const t0 = Date.now();
-    await distribute(a, pk, B, ["e-000", "odd.name@site:7"]);
+    await distributeAndWait(a, pk, B, ["e-000", "odd.name@site:7"]);
     const done = Date.now();
     for (const e of edges.slice(0, 2)) {
       await waitFor("the edge to answer B", async () => ((await hostOf(e, pk, "e-000")) === B.mqtt.host && (await hostOf(e, pk, "odd.name@site:7")) === B.mqtt.host ? true : undefined), 5000, 20);
@@ -120,7 +104,7 @@ describe("stateless edges (iotfedd --role edge) follow the routes bucket and ans
   });
 
   it("an edge that joins late, while NATS is down, is not ready with nothing; once NATS is back it has every route when it first says ready", async () => {
-    await distribute(a, pk, B, names.slice(1, 9));
+    await distributeAndWait(a, pk, B, names.slice(1, 9));
     // The routes are in the stream (a running edge has them) before NATS goes.
     await waitFor("the routes in the stream", async () => ((await Promise.all(names.slice(1, 9).map((n) => hostOf(edges[1]!, pk, n)))).every((h) => h === B.mqtt.host) ? true : undefined), 10000, 50);
     await nats.kill();

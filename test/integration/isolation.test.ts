@@ -209,7 +209,12 @@ describe("account isolation through every admin RPC", function () {
       }
     }
     const ok = outcomes.filter((o) => o.endsWith(":OK")).map((o) => o.split("#")[0]);
-    assert.deepEqual(ok.sort(), ["createDeviceGroup", "queryDeviceGroupList", "createProduct", "listAuditEvents", "listAuthCodes", "listDeviceDistributeJob", "listDeviceDistributeJob", "listDistributedProduct", "listGrants", "listGrants", "listGrants", "queryProductList", "whoAmI"].sort(), outcomes.join(", "));
+    assert.deepEqual(ok.sort(), ["createDeviceGroup", "queryDeviceGroupList", "createProduct", "listAuditEvents", "listAuthCodes", "listDeviceDistributeJob", "listDeviceDistributeJob", "listDistributedProduct", "listGrants", "listGrants", "listGrants", "queryFederation", "queryProductList", "whoAmI"].sort(), outcomes.join(", "));
+    // The federation's counts span every account: an account gets the instances, not the counts.
+    const fed = await mallory.queryFederation({});
+    assert.equal(fed.routeDevices, 0n);
+    assert.deepEqual(fed.jobsByStatus, {});
+    assert.ok(fed.instances.every((i) => i.deviceRoutes === 0n));
     assert.equal(await snapshot(), before, "alice's things changed");
   });
 

@@ -20,7 +20,8 @@ const metricValue = (text: string, sample: string): number => {
  * The nearest strategy (R3) with real processes: three daemons in three
  * regions far apart and one nats-server. Devices bootstrap from loopback
  * source addresses that CIDR overrides place in Europe, America and
- * Shanghai, and through a trusted proxy with X-Forwarded-For.
+ * Shanghai, and through a trusted proxy with X-Forwarded-For. Shanghai's
+ * edge runs in two worker processes (edge.workers).
  */
 describe("nearest-access distribution (R3): devices placed where they bootstrap", function () {
   this.timeout(240000);
@@ -55,6 +56,8 @@ describe("nearest-access distribution (R3): devices placed where they bootstrap"
         placement: { trustedProxies: [`${PROXY}/32`], waitMs: 5000, unreachableBackoffMs: 300, minMoveIntervalMs: 0 },
       },
       peer: { retryWindowMs: 2000 },
+      // Shanghai answers bootstrap from two edge workers, which ask the daemon to place nearest devices (over IPC).
+      configFor: (i) => (i === 0 ? { edge: { workers: 2 } } : {}),
     });
     [SH, EU, US] = fed.members as [FederationMember, FederationMember, FederationMember];
     accountId = (await SH.daemon.ctlJson(["account", "create", "acme"])).account.accountId;

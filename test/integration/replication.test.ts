@@ -3,10 +3,10 @@ import { mkdirSync, rmSync } from "node:fs";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { JobStatus } from "../../internal/gen/iotfed/v1/admin_pb.js";
 import { decodeRecord, encodeRecord, keyOf } from "../../internal/replication/index.js";
 import { bootstrap, makeCerts, startFederation, TestDaemon, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
 import { NatsServer } from "../support/nats.js";
+import { distributeAndWait } from "../support/jobs.js";
 
 type Fed = Awaited<ReturnType<typeof startFederation>>;
 
@@ -26,19 +26,6 @@ const readyz = async (d: TestDaemon) => {
   return { status: r.status, body: (await r.json()) as { status: string; reason?: string } };
 };
 
-async function distribute(a: AdminClient, pk: string, to: FederationMember, names: string[]): Promise<void> {
-  const r = await a.createDeviceDistributeJob({ productKey: pk, targetRegionId: to.region, targetInstanceId: to.id, deviceNames: names });
-  const job = await waitFor(
-    "job done",
-    async () => {
-      const j = (await a.queryDeviceDistributeJob({ jobId: r.job!.jobId })).job!;
-      return j.status === JobStatus.COMPLETED || j.status === JobStatus.FAILED ? j : undefined;
-    },
-    60000,
-    50,
-  );
-  assert.equal(job.status, JobStatus.COMPLETED, job.message);
-}
 
 /**
  * The replication plane with real processes: one nats-server (killed and
@@ -80,7 +67,7 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
 
   it("after a distribution A→B, a bootstrap at C returns B's endpoint within 5 s (names with . @ : _ included)", async () => {
     const t0 = Date.now();
-    await distribute(a, pk, B, ["trk-000", "trk-001", "odd.name@site:7", "under_score-1"]);
+    await distributeAndWait(a, pk, B, ["trk-000", "trk-001", "odd.name@site:7", "under_score-1"]);
     for (const dn of ["trk-000", "trk-001", "odd.name@site:7", "under_score-1"]) {
       await waitFor(`C to route ${dn} to B`, async () => ((await hostOf(C.daemon, pk, dn)) === B.mqtt.host ? true : undefined), 5000, 20);
       assert.equal(await hostOf(A.daemon, pk, dn), B.mqtt.host);
@@ -102,8 +89,8 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
     assert.ok((await metric(C.daemon, "iotfed_replication_lag_seconds")) > 0);
     assert.equal(await hostOf(C.daemon, pk, "trk-000"), B.mqtt.host, "answers from memory");
     // The peer plane does not need NATS: distribute while it is down.
-    await distribute(a, pk, C, ["trk-010", "trk-011"]);
-    await distribute(a, pk, B, ["trk-012"]);
+    await distributeAndWait(a, pk, C, ["trk-010", "trk-011"]);
+    await distributeAndWait(a, pk, B, ["trk-012"]);
     assert.ok((await metric(C.daemon, "iotfed_replication_outbox_rows")) >= 2, "C holds its unpublished routes");
     assert.equal(await hostOf(B.daemon, pk, "trk-010"), A.mqtt.host, "B cannot know yet");
     await nats.start();
@@ -152,7 +139,7 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
 
   it("duplicated and reordered route records (replayed into the stream) change nothing", async () => {
     // trk-020 moves A→B (generation 1) and then B→C (generation 2).
-    await distribute(a, pk, B, ["trk-020"]);
+    await distributeAndWait(a, pk, B, ["trk-020"]);
     const key = keyOf({ kind: "device", route: { productKey: pk, deviceName: "trk-020", holder: "", generation: 0, nearest: false, committedBy: "", committedAt: 0 } });
     const readKey = async (): Promise<Uint8Array | undefined> => {
       const nc = await connect({ servers: nats.url });
@@ -167,7 +154,7 @@ describe("replicated routes: a global bootstrap answered at every daemon", funct
     const gen1Bytes = await waitFor("B's signed record of trk-020", readKey, 10000, 50); // genuine, soon old
     const b = B.daemon.admin(accountId);
     try {
-      await distribute(b, pk, C, ["trk-020"]);
+      await distributeAndWait(b, pk, C, ["trk-020"]);
     } finally {
       b.close();
     }

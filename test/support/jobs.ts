@@ -56,3 +56,10 @@ export async function waitJob(c: AdminClient | (() => AdminClient), jobId: strin
   );
 }
 
+
+/** Distributes devices of `productKey` to the member `to` (specified strategy) and waits until the job completed. */
+export async function distributeAndWait(a: AdminClient, productKey: string, to: { region: string; id: string }, deviceNames: string[]): Promise<void> {
+  const r = await a.createDeviceDistributeJob({ productKey, targetRegionId: to.region, targetInstanceId: to.id, deviceNames });
+  const job = await waitJob(a, r.job!.jobId, 60000);
+  assert.equal(job.status, JobStatus.COMPLETED, job.message);
+}
