@@ -4,7 +4,7 @@ import type { HandlerKit, Handlers } from "./context.js";
 
 /** How long QueryFederation reuses its count of device routes by holder (a scan of every route). */
 const ROUTE_COUNT_TTL_MS = 60_000;
-/** How long QueryFederation waits for each peer's health check. */
+/** How long QueryFederation waits for each peer's answer. */
 const PROBE_MS = 1500;
 
 /** Who the caller is, where it is, the federation as it sees it, and the store's backup (operator only). */
@@ -19,16 +19,19 @@ export function instanceHandlers({ deps }: HandlerKit): Handlers<"whoAmI" | "bac
       if (operator && (routeCount === undefined || now - routeCount.at > ROUTE_COUNT_TTL_MS)) routeCount = { at: now, byHolder: deps.repos.records.routesByHolder() };
       const counted = routeCount ?? { at: 0, byHolder: new Map<string, number>() };
       const known = deps.directory.all();
-      const reach = await Promise.all(
-        known.map(async (i): Promise<string> => {
-          if (i.id === self.id) return "self";
-          const p = deps.probePeer(i.id, PROBE_MS);
-          if (p === undefined) return "not_peer";
-          return (await p.catch(() => false)) ? "reachable" : "unreachable";
+      const st = deps.status();
+      const own = st.replication;
+      const ownState = own === undefined ? { enabled: false } : { enabled: true, connected: own.connected, lastRevision: BigInt(own.lastRevision), revisionsBehind: BigInt(own.revisionsBehind), lagSeconds: own.lagSeconds, outboxRows: BigInt(own.outboxRows), stale: own.stale ?? "" };
+      // Each peer's replication, asked at once; its answer also says it is reachable.
+      const asked = await Promise.all(
+        known.map(async (i) => {
+          if (i.id === self.id) return { reachability: "self", replication: ownState };
+          const p = deps.peerReplication(i.id, PROBE_MS);
+          if (p === undefined) return { reachability: "not_peer", replication: undefined };
+          const r = await p.catch(() => undefined);
+          return r === undefined ? { reachability: "unreachable", replication: undefined } : { reachability: "reachable", replication: r };
         }),
       );
-      const st = deps.status();
-      const r = st.replication;
       return {
         selfInstanceId: self.id,
         instances: known.map((i, n) => ({
@@ -37,13 +40,11 @@ export function instanceHandlers({ deps }: HandlerKit): Handlers<"whoAmI" | "bac
           kind: i.kind ?? "",
           mqttHost: i.mqtt.host,
           mqttPort: i.mqtt.port,
-          reachability: reach[n]!,
+          reachability: asked[n]!.reachability,
+          replication: asked[n]!.replication,
           deviceRoutes: operator ? BigInt(counted.byHolder.get(i.id) ?? 0) : 0n,
         })),
-        replication:
-          r === undefined
-            ? { enabled: false }
-            : { enabled: true, connected: r.connected, lastRevision: BigInt(r.lastRevision), revisionsBehind: BigInt(r.revisionsBehind), lagSeconds: r.lagSeconds, outboxRows: BigInt(r.outboxRows), stale: r.stale ?? "" },
+        replication: ownState,
         routeProducts: operator ? BigInt(st.routes.products) : 0n,
         routeDevices: operator ? BigInt(st.routes.devices) : 0n,
         jobsByStatus: operator ? Object.fromEntries([...deps.repos.jobs.countByStatus()].map(([k, v]) => [k, BigInt(v)])) : {},

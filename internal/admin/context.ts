@@ -7,6 +7,7 @@ import type {
   IssueAuthCodeResponse,
   RedeemAuthCodeRequestSchema,
   RedeemAuthCodeResponse,
+  DescribeReplicationResponse,
 } from "../gen/iotfed/v1/peer_pb.js";
 import type { UnaryService } from "../rpc/index.js";
 import type { InstanceKind, Job, Principal } from "../domain/index.js";
@@ -63,8 +64,8 @@ export interface AdminDeps {
   grantInstanceKinds: readonly InstanceKind[];
   /** This daemon's planes, for QueryFederation. */
   status: () => DaemonStatus;
-  /** Whether a peer answers a health check within `ms`; undefined for an instance that is not a peer. */
-  probePeer: (instanceId: string, ms: number) => Promise<boolean> | undefined;
+  /** A peer's replication, asked with a deadline of `ms` (its answer is also whether it is reachable); undefined for an instance that is not a peer. */
+  peerReplication: (instanceId: string, ms: number) => Promise<DescribeReplicationResponse> | undefined;
 }
 
 /** What QueryFederation tells of this daemon beyond its store. */

@@ -267,6 +267,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       log.warn({ region: config.region.id }, "no coordinates for this region (set region.latitude/longitude): the nearest strategy skips it");
     }
 
+    /** This daemon's replication now, for QueryFederation and a peer's DescribeReplication. */
+    const replicationStatus = () => {
+      const r = replicator?.snapshot();
+      return r === undefined ? undefined : { ...r, stale: replicator?.stale() };
+    };
+
     // Phase 4: the listeners.
     let ready = false;
     let stopping = false;
@@ -278,11 +284,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       abortJob: (jobId, force, waitMs) => worker.abort(jobId, force, waitMs),
       peerClient: (id) => peerClients.get(id),
       grantInstanceKinds: config.grants.instanceKinds,
-      status: () => {
-        const r = replicator?.snapshot();
-        return { replication: r === undefined ? undefined : { ...r, stale: replicator?.stale() }, routes: routeTable.stats() };
-      },
-      probePeer: (id, ms) => (trust.members.isRevoked(id) ? Promise.resolve(false) : peerClients.get(id)?.probe(ms)),
+      status: () => ({ replication: replicationStatus(), routes: routeTable.stats() }),
+      peerReplication: (id, ms) => (trust.members.isRevoked(id) ? undefined : peerClients.get(id)?.describeReplication({}, { deadlineMs: ms })),
       thing: thing.runtime,
       backup: async (name) => {
         const r = await backupStore(db, resolve(config.backupDir ?? join(dataDir, "backups")), name);
@@ -309,6 +312,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (peerTls !== undefined) {
       peerServer = createPeerServer({
         self: directory.self.id,
+        replication: replicationStatus,
         endpoint: directory.self.mqtt,
         isPeer: (id) => directory.peer(id) !== undefined,
         applier: repos.handoff,

@@ -173,6 +173,8 @@ describe("the web console in Chromium, against two daemons with NATS", function 
     assert.match((await page.locator('[data-value="lag"]').textContent())!, /^\d+\.\d s$/);
     assert.ok(Number(await page.locator('[data-value="route-devices"]').textContent()) >= 2, "B's table holds the moved devices' routes");
     await page.locator(`tr[data-row="${A.id}"] .badge.reachable`).waitFor({ timeout: 20000 });
+    // A's own replication, as A answered B just now.
+    assert.ok(Number(await page.locator(`tr[data-row="${A.id}"] [data-value="instance-revision"]`).textContent()) > 0, "A's revision, asked of A");
     await page.locator("figure.map svg .node.self").waitFor();
     await shot(page, "b-overview");
     await page.close();

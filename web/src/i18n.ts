@@ -36,6 +36,7 @@ const MESSAGES = {
   no: ["no", "否"],
   lastRevision: ["Revision", "修订号"],
   behind: ["Behind", "落后"],
+  behindBy: ["{n} behind", "落后 {n}"],
   lag: ["Lag", "延迟"],
   outbox: ["Unpublished", "待发布"],
   stale: ["Stale", "已过期"],

@@ -136,6 +136,19 @@ export function OverviewPage() {
           { key: "kind", title: t("kind"), cell: (i) => i.kind || "—" },
           { key: "ep", title: t("endpoint"), cell: (i) => `${i.mqttHost}:${i.mqttPort}` },
           { key: "reach", title: t("reachability"), cell: (i) => <span class={`badge ${i.reachability}`}>{t(`reach_${i.reachability}` as never)}</span> },
+          { key: "rev", title: t("lastRevision"), cell: (i) => <span data-value="instance-revision">{i.replication?.enabled ? String(i.replication.lastRevision) : "—"}</span> },
+          {
+            key: "lag",
+            title: t("lag"),
+            cell: (i) =>
+              i.replication?.enabled ? (
+                <span class={i.replication.stale !== "" ? "warn" : undefined} title={i.replication.stale || undefined}>
+                  {i.replication.lagSeconds.toFixed(1)} s{i.replication.revisionsBehind > 0n ? ` (${t("behindBy", { n: String(i.replication.revisionsBehind) })})` : ""}
+                </span>
+              ) : (
+                "—"
+              ),
+          },
           ...(self.operator ? [{ key: "routes", title: t("deviceRoutes"), cell: (i: FederationInstance) => String(i.deviceRoutes) }] : []),
         ]}
       />
