@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { encodeRecord, keyOf } from "../../internal/replication/index.js";
-import { endpointHost, metricSum, startFederation, TestDaemon, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
+import { endpointHost, freePort, metricSum, startFederation, tempDir, TestDaemon, waitFor, type AdminClient, type FederationMember } from "../support/daemon.js";
 import { NatsServer } from "../support/nats.js";
 import { distributeAndWait } from "../support/jobs.js";
 
@@ -136,6 +140,62 @@ describe("stateless edges (iotfedd --role edge) follow the routes bucket and ans
       }
     } finally {
       await nc.close();
+    }
+  });
+});
+
+/*
+ * The edges' NATS user (deploy/nats/iotfed-user.sh --edge) on a real
+ * nats-server: it can read the routes bucket as an edge does, and cannot
+ * write a record, change the stream or publish an event.
+ */
+describe("the edges' NATS user reads the routes bucket and writes nothing", function () {
+  this.timeout(60000);
+  const dir = tempDir("iotfed-edge-user-");
+  let nats: NatsServer;
+
+  before(async () => {
+    const script = fileURLToPath(new URL("../../../deploy/nats/iotfed-user.sh", import.meta.url));
+    const edgeUser = execFileSync("bash", [script, "--edge", "edge-sh"], { encoding: "utf8" }).replace('{ user: "edge-sh",', '{ user: "edge-sh", password: "edge-pw",');
+    const conf = join(dir, "nats.conf");
+    nats = new NatsServer(await freePort(), conf);
+    writeFileSync(conf, `listen: 127.0.0.1:${nats.port}\njetstream { store_dir: "${join(dir, "js")}" }\nno_auth_user: daemon\nauthorization { users: [\n  { user: daemon, password: "not-used" }\n${edgeUser}] }\n`);
+    await nats.start();
+    const nc = await connect({ servers: nats.url });
+    const kv = await new Kvm(nc).create("iotfed-routes", { history: 1 });
+    await kv.put("dev.k.n", new TextEncoder().encode("a record"));
+    await nc.close();
+  });
+  after(async () => {
+    await nats?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("opens the bucket, reads a key and follows the stream with an ordered consumer; a put, a stream delete and an event are refused", async () => {
+    const nc = await connect({ servers: nats.url, user: "edge-sh", pass: "edge-pw", inboxPrefix: "_INBOX_edge-sh" });
+    try {
+      const kv = await new Kvm(nc).open("iotfed-routes");
+      assert.equal(new TextDecoder().decode((await kv.get("dev.k.n"))!.value), "a record");
+      const consumer = await jetstream(nc).consumers.getPushConsumer("KV_iotfed-routes", { filter_subjects: "$KV.iotfed-routes.>", deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: 1 });
+      const messages = await consumer.consume();
+      for await (const m of messages) {
+        assert.equal(m.subject, "$KV.iotfed-routes.dev.k.n");
+        break;
+      }
+      await messages.close();
+      await assert.rejects(kv.put("dev.k.n", new TextEncoder().encode("forged")), /permission|timeout|no responders/i);
+      await assert.rejects((await jetstreamManager(nc)).streams.delete("KV_iotfed-routes"), /permission|timeout|no responders/i);
+      nc.publish("iotfed.jobs.edge-sh.done", new TextEncoder().encode("{}"));
+      await nc.flush();
+    } finally {
+      await nc.close().catch(() => undefined);
+    }
+    await waitFor("the event's violation in the server's log", () => (/Publish Violation[^\n]*edge-sh[^\n]*iotfed\.jobs\.edge-sh\.done/.test(nats.log) ? true : undefined), 5000, 50);
+    const daemon = await connect({ servers: nats.url });
+    try {
+      assert.equal(new TextDecoder().decode((await (await new Kvm(daemon).open("iotfed-routes")).get("dev.k.n"))!.value), "a record", "nothing was written");
+    } finally {
+      await daemon.close();
     }
   });
 });
