@@ -104,6 +104,12 @@ describe("the web console in Chromium, against two daemons with NATS", function 
     await page.fill("#t-name", "update");
     await page.locator('form[aria-labelledby="h-topic"] button[type=submit]').click();
     await page.getByText(`/${pk}/\${deviceName}/user/update`).or(page.locator("td code", { hasText: "/user/update" })).first().waitFor();
+    // The thing model, imported from a file.
+    const tsl = '{"properties":[{"identifier":"kwh","name":"kWh","accessMode":"r","dataType":{"type":"double","specs":{}}}]}';
+    await page.setInputFiles("#tsl-file", { name: "model.json", mimeType: "application/json", buffer: Buffer.from(tsl) });
+    await page.locator('form[aria-labelledby="h-tsl"] button[type=submit]').click();
+    await page.locator('form[aria-labelledby="h-tsl"] .ok').waitFor();
+    await page.waitForFunction('document.querySelector("#tsl").value.includes("kwh")');
     await shot(page, "products");
 
     await nav(page, "Devices");

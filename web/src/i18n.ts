@@ -95,6 +95,7 @@ const MESSAGES = {
   topicShortName: ["Topic name (after /user/)", "Topic 名称（/user/ 之后）"],
   thingModel: ["Thing model", "物模型"],
   tslJson: ["TSL (JSON)", "TSL（JSON）"],
+  tslFile: ["Load a TSL file", "从文件载入 TSL"],
   importTsl: ["Import", "导入"],
   script: ["Data parsing script", "数据解析脚本"],
   scriptJs: ["Script (JavaScript)", "脚本（JavaScript）"],

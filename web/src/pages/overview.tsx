@@ -1,6 +1,7 @@
 import { KNOWN_REGIONS } from "../../../internal/geo/regions.js";
 import type { FederationInstance, QueryFederationResponse } from "../../../internal/gen/iotfed/v1/admin_pb.js";
 import { ErrorBox, Table, fmtTime, useConsole, useLoad, useT } from "../ui.js";
+import { CONTINENTS } from "../world.js";
 
 const W = 720;
 const H = 360;
@@ -31,6 +32,9 @@ function RegionMap({ fed }: { fed: QueryFederationResponse }) {
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-labelledby="map-title">
         <title id="map-title">{t("mapTitle")}</title>
         <rect x="0" y="0" width={W} height={H} class="sea" />
+        {CONTINENTS.map((ring, n) => (
+          <polygon key={`land${n}`} class="land" points={ring.map(([lon, lat]) => `${(((lon + 180) / 360) * W).toFixed(1)},${(((90 - lat) / 180) * H).toFixed(1)}`).join(" ")} />
+        ))}
         {[-60, -30, 0, 30, 60].map((lat) => (
           <line key={`lat${lat}`} x1="0" x2={W} y1={((90 - lat) / 180) * H} y2={((90 - lat) / 180) * H} class="grid" />
         ))}

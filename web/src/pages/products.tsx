@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { NodeType, ProductStatus, ScriptType, TopicOperation, type Product } from "../../../internal/gen/iotfed/v1/admin_pb.js";
-import { ErrorBox, Field, Outcome, Table, fmtTime, useAction, useConsole, useLoad, useT } from "../ui.js";
+import { ErrorBox, Field, Outcome, Table, fmtTime, readFile, useAction, useConsole, useLoad, useT } from "../ui.js";
 
 /** Every product this principal sees, a page at a time (most accounts have few). */
 export async function allProducts(admin: ReturnType<typeof useConsole>["admin"]): Promise<Product[]> {
@@ -205,6 +205,9 @@ function ProductDetail({ productKey, onChanged }: { productKey: string; onChange
         }}
       >
         <h3 id="h-tsl">{t("thingModel")}</h3>
+        <Field id="tsl-file" label={t("tslFile")}>
+          <input id="tsl-file" type="file" accept=".json,application/json" onChange={(e) => void readFile(e.currentTarget).then(setTslText)} />
+        </Field>
         <Field id="tsl" label={t("tslJson")}>
           <textarea id="tsl" rows={8} value={tslText ?? data.tsl} onInput={(e) => setTslText(e.currentTarget.value)} />
         </Field>
