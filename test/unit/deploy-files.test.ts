@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
-import { validateConfig } from "../../internal/config/index.js";
+import { EMBEDDED_CONSOLE, validateConfig } from "../../internal/config/index.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const read = (p: string): string => readFileSync(`${root}${p}`, "utf8");
@@ -111,6 +111,7 @@ describe("deploy files: systemd, Kubernetes, Dockerfile", () => {
     assert.match(df, /^FROM node:20/m);
     const d = validateConfig({});
     const exposed = /^EXPOSE (.+)$/m.exec(df)![1]!.split(/\s+/).map(Number).sort();
-    assert.deepEqual(exposed, [portOf(d.listen.admin), portOf(d.peer.listen), portOf(d.listen.bootstrap), portOf(d.listen.metrics)].sort());
+    assert.deepEqual(exposed, [portOf(d.listen.admin), portOf(d.peer.listen), portOf(d.listen.bootstrap), portOf(d.listen.metrics), portOf(EMBEDDED_CONSOLE)].sort());
+    assert.match(df, /scripts\/build-web\.mjs/, "the image has the web console");
   });
 });
