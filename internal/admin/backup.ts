@@ -20,8 +20,7 @@ export function instanceHandlers({ deps }: HandlerKit): Handlers<"whoAmI" | "bac
       const counted = routeCount ?? { at: 0, byHolder: new Map<string, number>() };
       const known = deps.directory.all();
       const st = deps.status();
-      const own = st.replication;
-      const ownState = own === undefined ? { enabled: false } : { enabled: true, connected: own.connected, lastRevision: BigInt(own.lastRevision), revisionsBehind: BigInt(own.revisionsBehind), lagSeconds: own.lagSeconds, outboxRows: BigInt(own.outboxRows), stale: own.stale ?? "" };
+      const ownState = st.replication;
       // Each peer's replication, asked at once; its answer also says it is reachable.
       const asked = await Promise.all(
         known.map(async (i) => {
@@ -29,7 +28,7 @@ export function instanceHandlers({ deps }: HandlerKit): Handlers<"whoAmI" | "bac
           const p = deps.peerReplication(i.id, PROBE_MS);
           if (p === undefined) return { reachability: "not_peer", replication: undefined };
           const r = await p.catch(() => undefined);
-          return r === undefined ? { reachability: "unreachable", replication: undefined } : { reachability: "reachable", replication: r };
+          return r === undefined ? { reachability: "unreachable", replication: undefined } : { reachability: "reachable", replication: r.state };
         }),
       );
       return {

@@ -15,7 +15,7 @@ import type { BackupResult, Repositories } from "../store/index.js";
 import type { InstanceDirectory } from "../routing/index.js";
 import type { Access } from "./access.js";
 import type { Audited } from "./audited.js";
-import type { ReplicationSnapshot } from "../metrics/index.js";
+import type { ReplicationStateSchema } from "../gen/iotfed/v1/replication_pb.js";
 
 /** The peer calls the admin API makes: codes for cross-account distribution (R4), and job calls it forwards. */
 export interface PeerCalls {
@@ -70,8 +70,7 @@ export interface AdminDeps {
 
 /** What QueryFederation tells of this daemon beyond its store. */
 export interface DaemonStatus {
-  /** Undefined when replication is off. */
-  replication: (ReplicationSnapshot & { stale: string | undefined }) | undefined;
+  replication: MessageInitShape<typeof ReplicationStateSchema>;
   routes: { products: number; devices: number };
 }
 

@@ -16,6 +16,8 @@ import { createMetrics } from "../metrics/index.js";
 import { createNearestResolver } from "../bootstrap/index.js";
 import { createAdminServer, createForwardedJobCalls } from "../admin/index.js";
 import { AdminService } from "../gen/iotfed/v1/admin_pb.js";
+import type { ReplicationStateSchema } from "../gen/iotfed/v1/replication_pb.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { createCodeClock } from "./clock.js";
 import { createSreServer } from "./sre-server.js";
 import { joinHostPort, listen, splitHostPort } from "./listen.js";
@@ -268,9 +270,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
 
     /** This daemon's replication now, for QueryFederation and a peer's DescribeReplication. */
-    const replicationStatus = () => {
+    const replicationStatus = (): MessageInitShape<typeof ReplicationStateSchema> => {
       const r = replicator?.snapshot();
-      return r === undefined ? undefined : { ...r, stale: replicator?.stale() };
+      if (r === undefined) return { enabled: false };
+      return { enabled: true, connected: r.connected, lastRevision: BigInt(r.lastRevision), revisionsBehind: BigInt(r.revisionsBehind), lagSeconds: r.lagSeconds, outboxRows: BigInt(r.outboxRows), stale: replicator?.stale() ?? "" };
     };
 
     // Phase 4: the listeners.

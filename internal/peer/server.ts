@@ -21,7 +21,9 @@ import {
 } from "../domain/index.js";
 import { checkBundle, judgeHolding, keyIdOf, releaseProofs, releaseRoot, RELEASE_ROOT_CONTEXT, verifySigned, type Members, type OwnershipView, type SigningKey } from "../trust/index.js";
 import { redeemRefusal, type AccountsRepo, type AuditEntry, type AuditRepo, type AuthCodesRepo, type HandoffApplier, type ProductsRepo } from "../store/index.js";
-import type { Metrics, ReplicationSnapshot } from "../metrics/index.js";
+import type { Metrics } from "../metrics/index.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ReplicationStateSchema } from "../gen/iotfed/v1/replication_pb.js";
 import type { Logger } from "../log/index.js";
 import { bundleFromWire, certFromWire } from "./convert.js";
 import { certificateName } from "./tls.js";
@@ -45,8 +47,8 @@ export interface PlaceResult {
 
 export interface PeerServerOptions {
   self: string;
-  /** This daemon's replication now (DescribeReplication); undefined when it is off. */
-  replication: () => (ReplicationSnapshot & { stale: string | undefined }) | undefined;
+  /** This daemon's replication now (DescribeReplication). */
+  replication: () => MessageInitShape<typeof ReplicationStateSchema>;
   endpoint: Endpoint;
   /** Whether an instance is a peer: configured, or a member that joined by its signed record. */
   isPeer: (instanceId: string) => boolean;
@@ -363,10 +365,7 @@ export function createPeerServer(opts: PeerServerOptions): grpc.Server {
           return { response };
         },
         describeReplication() {
-          const r = opts.replication();
-          return r === undefined
-            ? { enabled: false }
-            : { enabled: true, connected: r.connected, lastRevision: BigInt(r.lastRevision), revisionsBehind: BigInt(r.revisionsBehind), lagSeconds: r.lagSeconds, outboxRows: BigInt(r.outboxRows), stale: r.stale ?? "" };
+          return { state: opts.replication() };
         },
         async placeDevice(req, ctx) {
           checkProductKey(req.productKey);

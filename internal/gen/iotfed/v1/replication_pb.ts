@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file iotfed/v1/replication.proto.
  */
 export const file_iotfed_v1_replication: GenFile = /*@__PURE__*/
-  fileDesc("Chtpb3RmZWQvdjEvcmVwbGljYXRpb24ucHJvdG8SCWlvdGZlZC52MSLOAgoLUm91dGVSZWNvcmQSKAoGZGV2aWNlGAEgASgLMhYuaW90ZmVkLnYxLkRldmljZVJvdXRlSAASKgoHcHJvZHVjdBgCIAEoCzIXLmlvdGZlZC52MS5Qcm9kdWN0Um91dGVIABItCghpbnN0YW5jZRgDIAEoCzIZLmlvdGZlZC52MS5JbnN0YW5jZVJlY29yZEgAEisKB2FjY291bnQYBCABKAsyGC5pb3RmZWQudjEuQWNjb3VudFJlY29yZEgAEiUKBHBvb2wYBSABKAsyFS5pb3RmZWQudjEuUG9vbFJlY29yZEgAEhQKDGNvbW1pdHRlZF9ieRgKIAEoCRIXCg9jb21taXR0ZWRfYXRfbXMYCyABKAMSLQoJc2lnbmF0dXJlGA8gASgLMhouaW90ZmVkLnYxLlJlY29yZFNpZ25hdHVyZUIICgZyZWNvcmQiRAoPUmVjb3JkU2lnbmF0dXJlEg4KBnNpZ25lchgBIAEoCRIOCgZrZXlfaWQYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMIuEBCg1EZXZpY2VSZWxlYXNlEgwKBGZyb20YASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoBBIOCgZrZXlfaWQYAyABKAwSFgoOcm9vdF9zaWduYXR1cmUYBCABKAwSDQoFaW5kZXgYBSABKA0SDgoGbGVhdmVzGAYgASgNEgwKBHBhdGgYByADKAwSDwoHbmVhcmVzdBgIIAEoCBIVCg1ob2xkZXJfa2V5X2lkGAkgASgMEh0KFWhvbGRlcl9yb290X3NpZ25hdHVyZRgKIAEoDBISCgphY2NvdW50X2lkGAsgASgJIpcBCgtEZXZpY2VSb3V0ZRITCgtwcm9kdWN0X2tleRgBIAEoCRITCgtkZXZpY2VfbmFtZRgCIAEoCRIOCgZob2xkZXIYAyABKAkSEgoKZ2VuZXJhdGlvbhgEIAEoBBIPCgduZWFyZXN0GAUgASgIEikKB3JlbGVhc2UYBiABKAsyGC5pb3RmZWQudjEuRGV2aWNlUmVsZWFzZSLHAQoMUHJvZHVjdFJvdXRlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEgwKBGhvbWUYAiABKAkSDwoHdmVyc2lvbhgDIAEoBBIPCgdkZWxldGVkGAQgASgIEhIKCmNhbmRpZGF0ZXMYBSADKAkSEgoKYWNjb3VudF9pZBgGIAEoCRIUCgxwcm9kdWN0X25hbWUYByABKAkSEQoJbm9kZV90eXBlGAggASgJEg4KBnN0YXR1cxgJIAEoCRIRCglyZWdpb25faWQYCiABKAkiqQEKDkluc3RhbmNlUmVjb3JkEhMKC2luc3RhbmNlX2lkGAEgASgJEhEKCXJlZ2lvbl9pZBgCIAEoCRIRCgltcXR0X2hvc3QYAyABKAkSEQoJbXF0dF9wb3J0GAQgASgNEg8KB3ZlcnNpb24YBSABKAQSFAoMY2VydGlmaWNhdGVzGAYgAygMEhQKDHBlZXJfYWRkcmVzcxgHIAEoCRIMCgRraW5kGAggASgJInAKDUFjY291bnRSZWNvcmQSEgoKYWNjb3VudF9pZBgBIAEoCRIUCgxhY2NvdW50X25hbWUYAiABKAkSDAoEaG9tZRgDIAEoCRIPCgd2ZXJzaW9uGAQgASgEEhYKDmNyZWF0ZV90aW1lX21zGAUgASgDIk0KCVBvb2xUb3BpYxIYChB0b3BpY19zaG9ydF9uYW1lGAEgASgJEhEKCW9wZXJhdGlvbhgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCSKOAgoKUG9vbFJlY29yZBITCgtwcm9kdWN0X2tleRgBIAEoCRISCgphY2NvdW50X2lkGAIgASgJEhQKDGFjY291bnRfbmFtZRgDIAEoCRIUCgxwcm9kdWN0X25hbWUYBCABKAkSEQoJbm9kZV90eXBlGAUgASgJEhMKC2RhdGFfZm9ybWF0GAYgASgJEhMKC2Rlc2NyaXB0aW9uGAcgASgJEgwKBGhvbWUYCCABKAkSDwoHdmVyc2lvbhgJIAEoBBIkCgZ0b3BpY3MYCiADKAsyFC5pb3RmZWQudjEuUG9vbFRvcGljEhMKC3RoaW5nX21vZGVsGAsgASgJEhQKDHBvb2xfdGltZV9tcxgMIAEoA2IGcHJvdG8z");
+  fileDesc("Chtpb3RmZWQvdjEvcmVwbGljYXRpb24ucHJvdG8SCWlvdGZlZC52MSLOAgoLUm91dGVSZWNvcmQSKAoGZGV2aWNlGAEgASgLMhYuaW90ZmVkLnYxLkRldmljZVJvdXRlSAASKgoHcHJvZHVjdBgCIAEoCzIXLmlvdGZlZC52MS5Qcm9kdWN0Um91dGVIABItCghpbnN0YW5jZRgDIAEoCzIZLmlvdGZlZC52MS5JbnN0YW5jZVJlY29yZEgAEisKB2FjY291bnQYBCABKAsyGC5pb3RmZWQudjEuQWNjb3VudFJlY29yZEgAEiUKBHBvb2wYBSABKAsyFS5pb3RmZWQudjEuUG9vbFJlY29yZEgAEhQKDGNvbW1pdHRlZF9ieRgKIAEoCRIXCg9jb21taXR0ZWRfYXRfbXMYCyABKAMSLQoJc2lnbmF0dXJlGA8gASgLMhouaW90ZmVkLnYxLlJlY29yZFNpZ25hdHVyZUIICgZyZWNvcmQiRAoPUmVjb3JkU2lnbmF0dXJlEg4KBnNpZ25lchgBIAEoCRIOCgZrZXlfaWQYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMIuEBCg1EZXZpY2VSZWxlYXNlEgwKBGZyb20YASABKAkSEgoKZ2VuZXJhdGlvbhgCIAEoBBIOCgZrZXlfaWQYAyABKAwSFgoOcm9vdF9zaWduYXR1cmUYBCABKAwSDQoFaW5kZXgYBSABKA0SDgoGbGVhdmVzGAYgASgNEgwKBHBhdGgYByADKAwSDwoHbmVhcmVzdBgIIAEoCBIVCg1ob2xkZXJfa2V5X2lkGAkgASgMEh0KFWhvbGRlcl9yb290X3NpZ25hdHVyZRgKIAEoDBISCgphY2NvdW50X2lkGAsgASgJIpcBCgtEZXZpY2VSb3V0ZRITCgtwcm9kdWN0X2tleRgBIAEoCRITCgtkZXZpY2VfbmFtZRgCIAEoCRIOCgZob2xkZXIYAyABKAkSEgoKZ2VuZXJhdGlvbhgEIAEoBBIPCgduZWFyZXN0GAUgASgIEikKB3JlbGVhc2UYBiABKAsyGC5pb3RmZWQudjEuRGV2aWNlUmVsZWFzZSLHAQoMUHJvZHVjdFJvdXRlEhMKC3Byb2R1Y3Rfa2V5GAEgASgJEgwKBGhvbWUYAiABKAkSDwoHdmVyc2lvbhgDIAEoBBIPCgdkZWxldGVkGAQgASgIEhIKCmNhbmRpZGF0ZXMYBSADKAkSEgoKYWNjb3VudF9pZBgGIAEoCRIUCgxwcm9kdWN0X25hbWUYByABKAkSEQoJbm9kZV90eXBlGAggASgJEg4KBnN0YXR1cxgJIAEoCRIRCglyZWdpb25faWQYCiABKAkiqQEKDkluc3RhbmNlUmVjb3JkEhMKC2luc3RhbmNlX2lkGAEgASgJEhEKCXJlZ2lvbl9pZBgCIAEoCRIRCgltcXR0X2hvc3QYAyABKAkSEQoJbXF0dF9wb3J0GAQgASgNEg8KB3ZlcnNpb24YBSABKAQSFAoMY2VydGlmaWNhdGVzGAYgAygMEhQKDHBlZXJfYWRkcmVzcxgHIAEoCRIMCgRraW5kGAggASgJInAKDUFjY291bnRSZWNvcmQSEgoKYWNjb3VudF9pZBgBIAEoCRIUCgxhY2NvdW50X25hbWUYAiABKAkSDAoEaG9tZRgDIAEoCRIPCgd2ZXJzaW9uGAQgASgEEhYKDmNyZWF0ZV90aW1lX21zGAUgASgDIk0KCVBvb2xUb3BpYxIYChB0b3BpY19zaG9ydF9uYW1lGAEgASgJEhEKCW9wZXJhdGlvbhgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCSKOAgoKUG9vbFJlY29yZBITCgtwcm9kdWN0X2tleRgBIAEoCRISCgphY2NvdW50X2lkGAIgASgJEhQKDGFjY291bnRfbmFtZRgDIAEoCRIUCgxwcm9kdWN0X25hbWUYBCABKAkSEQoJbm9kZV90eXBlGAUgASgJEhMKC2RhdGFfZm9ybWF0GAYgASgJEhMKC2Rlc2NyaXB0aW9uGAcgASgJEgwKBGhvbWUYCCABKAkSDwoHdmVyc2lvbhgJIAEoBBIkCgZ0b3BpY3MYCiADKAsyFC5pb3RmZWQudjEuUG9vbFRvcGljEhMKC3RoaW5nX21vZGVsGAsgASgJEhQKDHBvb2xfdGltZV9tcxgMIAEoAyKgAQoQUmVwbGljYXRpb25TdGF0ZRIPCgdlbmFibGVkGAEgASgIEhEKCWNvbm5lY3RlZBgCIAEoCBIVCg1sYXN0X3JldmlzaW9uGAMgASgEEhgKEHJldmlzaW9uc19iZWhpbmQYBCABKAQSEwoLbGFnX3NlY29uZHMYBSABKAESEwoLb3V0Ym94X3Jvd3MYBiABKAQSDQoFc3RhbGUYByABKAliBnByb3RvMw");
 
 /**
  * RouteRecord is the value stored under one key of the routes bucket.
@@ -587,4 +587,65 @@ export type PoolRecord = Message<"iotfed.v1.PoolRecord"> & {
  */
 export const PoolRecordSchema: GenMessage<PoolRecord> = /*@__PURE__*/
   messageDesc(file_iotfed_v1_replication, 8);
+
+/**
+ * ReplicationState is a daemon's replication plane: how far it has applied
+ * the routes stream (the admin API's QueryFederation, the peer plane's
+ * DescribeReplication).
+ *
+ * @generated from message iotfed.v1.ReplicationState
+ */
+export type ReplicationState = Message<"iotfed.v1.ReplicationState"> & {
+  /**
+   * False when replication is off (no NATS).
+   *
+   * @generated from field: bool enabled = 1;
+   */
+  enabled: boolean;
+
+  /**
+   * @generated from field: bool connected = 2;
+   */
+  connected: boolean;
+
+  /**
+   * Stream revision of the last record applied here.
+   *
+   * @generated from field: uint64 last_revision = 3;
+   */
+  lastRevision: bigint;
+
+  /**
+   * @generated from field: uint64 revisions_behind = 4;
+   */
+  revisionsBehind: bigint;
+
+  /**
+   * Seconds since last caught up (0 while caught up).
+   *
+   * @generated from field: double lag_seconds = 5;
+   */
+  lagSeconds: number;
+
+  /**
+   * Route records committed here and not yet published.
+   *
+   * @generated from field: uint64 outbox_rows = 6;
+   */
+  outboxRows: bigint;
+
+  /**
+   * Why replication is stale; "" when it is not.
+   *
+   * @generated from field: string stale = 7;
+   */
+  stale: string;
+};
+
+/**
+ * Describes the message iotfed.v1.ReplicationState.
+ * Use `create(ReplicationStateSchema)` to create a new message.
+ */
+export const ReplicationStateSchema: GenMessage<ReplicationState> = /*@__PURE__*/
+  messageDesc(file_iotfed_v1_replication, 9);
 
