@@ -1,1 +1,1 @@
-export { createConsoleServer, CONSOLE_CSP, type ConsoleServerOptions } from "./server.js";
+export { createConsoleServer, type ConsoleServerOptions } from "./server.js";

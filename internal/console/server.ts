@@ -9,8 +9,6 @@ export interface ConsoleServerOptions {
   /** The admin API with the Connect protocol (internal/admin/server.ts). */
   connect: (req: IncomingMessage, res: ServerResponse) => void;
   tls?: { cert: Buffer; key: Buffer } | undefined;
-  /** The built console (dist/web); the default is the one beside this module. */
-  assetsDir?: string;
 }
 
 /**
@@ -37,7 +35,8 @@ const TYPES: Record<string, string> = {
   ".map": "application/json",
 };
 
-export const DEFAULT_ASSETS_DIR = fileURLToPath(new URL("../../web/", import.meta.url));
+/** The built console: dist/web, beside dist/internal. */
+const ASSETS_DIR = fileURLToPath(new URL("../../web/", import.meta.url));
 
 /**
  * The operators' web console (docs/guides/console.md): the static pages
@@ -46,7 +45,7 @@ export const DEFAULT_ASSETS_DIR = fileURLToPath(new URL("../../web/", import.met
  * as the gRPC admin API. `curl` can call any RPC with JSON there.
  */
 export function createConsoleServer(opts: ConsoleServerOptions): Server {
-  const dir = opts.assetsDir ?? DEFAULT_ASSETS_DIR;
+  const dir = ASSETS_DIR;
   // Read once: the pages are built before the daemon starts and do not change under it.
   const files = new Map<string, { body: Buffer; type: string }>();
   const walk = (sub: string): void => {

@@ -190,6 +190,10 @@ describe("the web console in Chromium, against two daemons with NATS", function 
     const page = await open(A, alice);
     await nav(page, "Distribution");
     await page.selectOption("#j-product", pk);
+    // A record of another product refuses the file, as iotfedctl does.
+    await page.setInputFiles("#j-csv", { name: "mixed.csv", mimeType: "text/csv", buffer: Buffer.from(`productKey,deviceName\n${pk},meter-1\nzzzzzzzzzzz,other-1\n`) });
+    await page.locator('.refusal', { hasText: "other-1 belongs to product zzzzzzzzzzz" }).waitFor();
+    await page.locator('[data-count="0"]').waitFor();
     const rows = Array.from({ length: 1001 }, (_, i) => `${pk},bulk-${i}`).join("\n");
     await page.setInputFiles("#j-csv", { name: "list.csv", mimeType: "text/csv", buffer: Buffer.from(`productKey,deviceName\n${rows}\n`) });
     await page.locator('[data-count="1001"][role="alert"]').waitFor();

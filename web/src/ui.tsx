@@ -1,6 +1,6 @@
 import type { ComponentChildren } from "preact";
 import { createContext } from "preact";
-import { useCallback, useContext, useEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useContext, useEffect, useState } from "preact/hooks";
 import { refusal, type Admin, type Refusal } from "./api.js";
 import { translate, type Lang, type MessageKey } from "./i18n.js";
 
@@ -163,17 +163,52 @@ export const csvCell = (v: string | number | bigint): string => {
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 };
 
+/** The cells of one CSV line (quoted cells with "" inside them too). */
+function csvCells(line: string): string[] {
+  const cells: string[] = [];
+  let cur = "";
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else cur += c;
+    } else if (c === '"' && cur === "") quoted = true;
+    else if (c === ",") {
+      cells.push(cur.trim());
+      cur = "";
+    } else cur += c;
+  }
+  cells.push(cur.trim());
+  return cells;
+}
+
 /**
  * Device names from an uploaded file: a CSV whose header names a
- * `deviceName` column (the template), or one name per line.
+ * `deviceName` column (the template), or one name per line. With
+ * `productKey`, a record of another product refuses the file, as
+ * `iotfedctl job create --file` does: a job moves devices of one product.
  */
-export function namesFromCsv(text: string): string[] {
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "");
-  if (lines.length === 0) return [];
-  const header = lines[0]!.split(",").map((h) => h.trim().replace(/^"|"$/g, ""));
-  const col = header.findIndex((h) => h.toLowerCase() === "devicename");
-  if (col < 0) return lines;
-  return lines.slice(1).map((l) => (l.split(",")[col] ?? "").trim().replace(/^"|"$/g, "")).filter((n) => n !== "");
+export function namesFromCsv(text: string, productKey?: string): string[] {
+  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
+  const header = csvCells(lines[0] ?? "").map((h) => h.toLowerCase());
+  const dn = header.indexOf("devicename");
+  if (dn < 0) return lines.map((l) => l.trim()).filter((l) => l !== "");
+  const pk = header.indexOf("productkey");
+  const names: string[] = [];
+  lines.slice(1).forEach((line, i) => {
+    if (line.trim() === "") return;
+    const cells = csvCells(line);
+    const name = cells[dn] ?? "";
+    if (productKey !== undefined && pk >= 0 && cells[pk] !== productKey) {
+      throw new Error(`line ${i + 2}: device ${name} belongs to product ${cells[pk] ?? "(none)"}, not ${productKey}; a job moves devices of one product`);
+    }
+    if (name !== "") names.push(name);
+  });
+  return names;
 }
 
 export const fmtTime = (ms: bigint | number): string => (Number(ms) === 0 ? "—" : new Date(Number(ms)).toISOString().replace("T", " ").slice(0, 19));
@@ -184,9 +219,47 @@ export function readFile(input: HTMLInputElement): Promise<string> {
   return f === undefined ? Promise.resolve("") : f.text();
 }
 
-/** A stable ref to the latest value (for timers). */
-export function useLatest<T>(v: T): { current: T } {
-  const r = useRef(v);
-  r.current = v;
-  return r;
+/**
+ * A form that runs one action when submitted: its heading, its fields, a
+ * submit button (off while the action runs) and, below it, the action's
+ * success message or refusal (<Outcome>).
+ */
+export function ActionForm({
+  id,
+  title,
+  submit,
+  action,
+  level = 2,
+  inline = false,
+  disabled = false,
+  children,
+}: {
+  id: string;
+  title: string;
+  submit: string;
+  action: () => Promise<string | undefined | void>;
+  level?: 2 | 3;
+  inline?: boolean;
+  disabled?: boolean;
+  children: ComponentChildren;
+}) {
+  const act = useAction();
+  const Heading = level === 2 ? "h2" : "h3";
+  return (
+    <form
+      class={inline ? "panel inline" : "panel"}
+      aria-labelledby={id}
+      onSubmit={(e) => {
+        e.preventDefault();
+        void act.run(action);
+      }}
+    >
+      <Heading id={id}>{title}</Heading>
+      {children}
+      <button type="submit" disabled={act.busy || disabled}>
+        {submit}
+      </button>
+      <Outcome outcome={act.outcome} />
+    </form>
+  );
 }

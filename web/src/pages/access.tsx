@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { ErrorBox, Field, Outcome, Table, fmtTime, useAction, useConsole, useLoad, useT } from "../ui.js";
+import { ActionForm, ErrorBox, Field, Table, fmtTime, useAction, useConsole, useLoad, useT } from "../ui.js";
 
 /** Device and product grants, given and received (R14–R18). */
 export function GrantsPage() {
@@ -45,19 +45,14 @@ export function GrantsPage() {
           },
         ]}
       />
-      <form
-        class="panel inline"
-        aria-labelledby="h-grant"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void act.run(async () => {
-            await admin.grantDevice({ productKey: pk, deviceName: dn, granteeAccountId: grantee });
-            reload();
-            return t("saved");
-          });
+      <ActionForm
+        id="h-grant" title={t("grantDevice")} submit={t("grant")} inline
+        action={async () => {
+          await admin.grantDevice({ productKey: pk, deviceName: dn, granteeAccountId: grantee });
+          reload();
+          return t("saved");
         }}
       >
-        <h2 id="h-grant">{t("grantDevice")}</h2>
         <Field id="g-pk" label="ProductKey">
           <input id="g-pk" value={pk} required onInput={(e) => setPk(e.currentTarget.value)} />
         </Field>
@@ -67,11 +62,7 @@ export function GrantsPage() {
         <Field id="g-to" label={t("granteeAccount")}>
           <input id="g-to" value={grantee} required onInput={(e) => setGrantee(e.currentTarget.value)} />
         </Field>
-        <button type="submit" disabled={act.busy}>
-          {t("grant")}
-        </button>
-        <Outcome outcome={act.outcome} />
-      </form>
+      </ActionForm>
     </section>
   );
 }

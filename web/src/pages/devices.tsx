@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { DevicePlacement, DeviceStatus, type Device } from "../../../internal/gen/iotfed/v1/admin_pb.js";
-import { ErrorBox, Field, Outcome, Table, fmtTime, namesFromCsv, readFile, useAction, useConsole, useLoad, useT } from "../ui.js";
+import { ActionForm, ErrorBox, Field, Outcome, Table, fmtTime, namesFromCsv, readFile, useAction, useConsole, useLoad, useT } from "../ui.js";
 import { allProducts } from "./products.js";
 
 const STATUS_KEYS: Record<number, string> = {
@@ -128,7 +128,6 @@ export function DevicesPage() {
     async () => (productKey === "" ? { devices: [] as Device[], nextPageToken: "" } : admin.queryDevice({ productKey, pageSize: 50, pageToken, status, deviceNamePrefix: prefix })),
     [admin, productKey, pageToken, status, prefix],
   );
-  const register = useAction();
   const batch = useAction();
   return (
     <section aria-labelledby="h-devices">
@@ -210,28 +209,19 @@ export function DevicesPage() {
               {t("next")}
             </button>
           </div>
-          <form
-            class="panel inline"
-            aria-labelledby="h-register"
-            onSubmit={(e) => {
-              e.preventDefault();
-              void register.run(async () => {
-                await admin.registerDevice({ productKey, deviceName: one });
-                setOne("");
-                reload();
-                return t("created", { what: one });
-              });
+          <ActionForm
+            id="h-register" title={t("registerDevice")} submit={t("register")} inline disabled={productKey === ""}
+            action={async () => {
+              await admin.registerDevice({ productKey, deviceName: one });
+              setOne("");
+              reload();
+              return t("created", { what: one });
             }}
           >
-            <h2 id="h-register">{t("registerDevice")}</h2>
             <Field id="r-name" label="DeviceName">
               <input id="r-name" value={one} required onInput={(e) => setOne(e.currentTarget.value)} />
             </Field>
-            <button type="submit" disabled={register.busy || productKey === ""}>
-              {t("register")}
-            </button>
-            <Outcome outcome={register.outcome} />
-          </form>
+          </ActionForm>
           <form class="panel" aria-labelledby="h-batch" onSubmit={(e) => e.preventDefault()}>
             <h2 id="h-batch">{t("batchRegister")}</h2>
             <Field id="b-file" label={t("csvFile")} hint={t("csvHint")}>
@@ -244,7 +234,7 @@ export function DevicesPage() {
                 onChange={(e) => {
                   const input = e.currentTarget;
                   void batch.run(async () => {
-                    const names = namesFromCsv(await readFile(input));
+                    const names = namesFromCsv(await readFile(input), productKey);
                     const r = await admin.batchRegisterDevice({ productKey, deviceNames: names });
                     input.value = "";
                     reload();

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { JobStatus, type DistributeJob, type FederationInstance } from "../../../internal/gen/iotfed/v1/admin_pb.js";
-import { ErrorBox, Field, Outcome, Table, csvCell, download, fmtTime, namesFromCsv, readFile, useAction, useConsole, useLoad, useT } from "../ui.js";
+import { ActionForm, ErrorBox, Field, Outcome, Table, csvCell, download, fmtTime, namesFromCsv, readFile, useAction, useConsole, useLoad, useT } from "../ui.js";
 import { allProducts } from "./products.js";
 
 /** R1: devices in one job (the daemon's limits.devicesPerBatch; 1,000 as the platform has it). */
@@ -16,10 +16,11 @@ const STATUS_NAMES: Record<number, string> = {
 };
 
 function JobForm({ instances, onCreated }: { instances: FederationInstance[]; onCreated: (job: DistributeJob) => void }) {
-  const { admin, self } = useConsole();
+  const { admin } = useConsole();
   const t = useT();
   const { data: products } = useLoad(() => allProducts(admin), [admin]);
-  const own = (products ?? []).filter((p) => p.ownerInstanceId === self.instanceId || true);
+  // Any product the account sees here: its own, and a copy it received (distributed onward from here).
+  const own = products ?? [];
   const [pk, setPk] = useState("");
   const productKey = pk !== "" ? pk : (own[0]?.productKey ?? "");
   const { data: page } = useLoad(async () => (productKey === "" ? { devices: [] } : admin.queryDevice({ productKey, pageSize: 100 })), [admin, productKey]);
@@ -38,32 +39,27 @@ function JobForm({ instances, onCreated }: { instances: FederationInstance[]; on
   const [runtime, setRuntime] = useState("keep");
   const names = [...new Set([...picked, ...uploaded])];
   const over = names.length > JOB_LIMIT;
-  const submit = useAction();
   const codeAct = useAction();
+  const csvAct = useAction();
   const toggle = (list: string[], v: string, on: boolean): string[] => (on ? [...list, v] : list.filter((x) => x !== v));
   return (
-    <form
-      class="panel"
-      aria-labelledby="h-new-job"
-      onSubmit={(e) => {
-        e.preventDefault();
-        void submit.run(async () => {
-          const account = cross ? { targetAccountId: targetAccount, authCode: code } : {};
-          const where =
-            strategy === "nearest"
-              ? { strategy: "nearest", candidates: candidates.map((id) => ({ instanceId: id, regionId: instances.find((i) => i.instanceId === id)?.regionId ?? "" })) }
-              : { strategy: "specified", targetInstanceId: targetId, targetRegionId: targetRegion };
-          const r = productOnly
-            ? await admin.createProductDistributeJob({ productKey, ...(strategy === "nearest" ? { strategy: "nearest" } : { targetInstanceId: targetId, targetRegionId: targetRegion, strategy: "specified" }), ...account })
-            : await admin.createDeviceDistributeJob({ productKey, deviceNames: names, runtimeData: runtime, ...where, ...account });
-          onCreated(r.job!);
-          setPicked([]);
-          setUploaded([]);
-          return t("jobCreated", { id: r.job!.jobId });
-        });
+    <ActionForm
+      id="h-new-job" title={t("newJob")} submit={t("createJob")} disabled={productKey === ""}
+      action={async () => {
+        const account = cross ? { targetAccountId: targetAccount, authCode: code } : {};
+        const where =
+          strategy === "nearest"
+            ? { strategy: "nearest", candidates: candidates.map((id) => ({ instanceId: id, regionId: instances.find((i) => i.instanceId === id)?.regionId ?? "" })) }
+            : { strategy: "specified", targetInstanceId: targetId, targetRegionId: targetRegion };
+        const r = productOnly
+          ? await admin.createProductDistributeJob({ productKey, ...(strategy === "nearest" ? { strategy: "nearest" } : { targetInstanceId: targetId, targetRegionId: targetRegion, strategy: "specified" }), ...account })
+          : await admin.createDeviceDistributeJob({ productKey, deviceNames: names, runtimeData: runtime, ...where, ...account });
+        onCreated(r.job!);
+        setPicked([]);
+        setUploaded([]);
+        return t("jobCreated", { id: r.job!.jobId });
       }}
     >
-      <h2 id="h-new-job">{t("newJob")}</h2>
       <Field id="j-product" label={t("product")}>
         <select id="j-product" value={productKey} onChange={(e) => (setPk(e.currentTarget.value), setPicked([]))}>
           {own.map((p) => (
@@ -145,7 +141,19 @@ function JobForm({ instances, onCreated }: { instances: FederationInstance[]; on
             ))}
           </div>
           <Field id="j-csv" label={t("csvFile")} hint={t("jobCsvHint")}>
-            <input id="j-csv" type="file" accept=".csv,text/csv,text/plain" onChange={(e) => void readFile(e.currentTarget).then((text) => setUploaded(namesFromCsv(text)))} />
+            <input
+              id="j-csv"
+              type="file"
+              accept=".csv,text/csv,text/plain"
+              onChange={(e) => {
+                const input = e.currentTarget;
+                void csvAct.run(async () => {
+                  setUploaded([]);
+                  setUploaded(namesFromCsv(await readFile(input), productKey));
+                });
+              }}
+            />
+            <Outcome outcome={csvAct.outcome} />
           </Field>
           <button type="button" class="link" onClick={() => download("device-list-template.csv", TEMPLATE)}>
             {t("downloadTemplate")}
@@ -161,11 +169,7 @@ function JobForm({ instances, onCreated }: { instances: FederationInstance[]; on
           </p>
         </fieldset>
       )}
-      <button type="submit" disabled={submit.busy || productKey === ""}>
-        {t("createJob")}
-      </button>
-      <Outcome outcome={submit.outcome} />
-    </form>
+    </ActionForm>
   );
 }
 

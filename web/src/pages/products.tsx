@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { NodeType, ProductStatus, ScriptType, TopicOperation, type Product } from "../../../internal/gen/iotfed/v1/admin_pb.js";
-import { ErrorBox, Field, Outcome, Table, fmtTime, readFile, useAction, useConsole, useLoad, useT } from "../ui.js";
+import { ActionForm, ErrorBox, Field, Outcome, Table, fmtTime, readFile, useAction, useConsole, useLoad, useT } from "../ui.js";
 
 /** Every product this principal sees, a page at a time (most accounts have few). */
 export async function allProducts(admin: ReturnType<typeof useConsole>["admin"]): Promise<Product[]> {
@@ -20,22 +20,16 @@ function CreateProduct({ onCreated }: { onCreated: (pk: string) => void }) {
   const [name, setName] = useState("");
   const [gateway, setGateway] = useState(false);
   const [desc, setDesc] = useState("");
-  const act = useAction();
   return (
-    <form
-      class="panel"
-      aria-labelledby="h-create-product"
-      onSubmit={(e) => {
-        e.preventDefault();
-        void act.run(async () => {
-          const r = await admin.createProduct({ productName: name, nodeType: gateway ? NodeType.GATEWAY : NodeType.DEVICE, description: desc });
-          onCreated(r.product!.productKey);
-          setName("");
-          return t("created", { what: r.product!.productKey });
-        });
+    <ActionForm
+      id="h-create-product" title={t("createProduct")} submit={t("create")}
+      action={async () => {
+        const r = await admin.createProduct({ productName: name, nodeType: gateway ? NodeType.GATEWAY : NodeType.DEVICE, description: desc });
+        onCreated(r.product!.productKey);
+        setName("");
+        return t("created", { what: r.product!.productKey });
       }}
     >
-      <h2 id="h-create-product">{t("createProduct")}</h2>
       <Field id="p-name" label={t("productName")}>
         <input id="p-name" value={name} required onInput={(e) => setName(e.currentTarget.value)} />
       </Field>
@@ -47,11 +41,7 @@ function CreateProduct({ onCreated }: { onCreated: (pk: string) => void }) {
           <input type="checkbox" checked={gateway} onChange={(e) => setGateway(e.currentTarget.checked)} /> {t("gateway")}
         </label>
       </div>
-      <button type="submit" disabled={act.busy}>
-        {t("create")}
-      </button>
-      <Outcome outcome={act.outcome} />
-    </form>
+    </ActionForm>
   );
 }
 
@@ -76,10 +66,6 @@ function ProductDetail({ productKey, onChanged }: { productKey: string; onChange
   const [topicOp, setTopicOp] = useState(TopicOperation.PUB);
   const [tslText, setTslText] = useState<string | undefined>(undefined);
   const [scriptText, setScriptText] = useState<string | undefined>(undefined);
-  const edit = useAction();
-  const topic = useAction();
-  const tslAct = useAction();
-  const scriptAct = useAction();
   const lifecycle = useAction();
   if (data === undefined) return <ErrorBox error={error} />;
   const p = data.product;
@@ -113,18 +99,13 @@ function ProductDetail({ productKey, onChanged }: { productKey: string; onChange
         <dt>{t("updated")}</dt>
         <dd>{fmtTime(p.updateTimeMs)}</dd>
       </dl>
-      <form
-        class="panel"
-        aria-labelledby="h-edit-product"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void edit.run(async () => {
-            await admin.updateProduct({ productKey: p.productKey, productName: name ?? p.productName, description: desc ?? p.description });
-            return done(t("saved"));
-          });
+      <ActionForm
+        id="h-edit-product" title={t("editProduct")} submit={t("save")} level={3}
+        action={async () => {
+          await admin.updateProduct({ productKey: p.productKey, productName: name ?? p.productName, description: desc ?? p.description });
+          return done(t("saved"));
         }}
       >
-        <h3 id="h-edit-product">{t("editProduct")}</h3>
         {copy && <p class="muted">{t("r9Note")}</p>}
         <Field id="e-name" label={t("productName")}>
           <input id="e-name" value={name ?? p.productName} onInput={(e) => setName(e.currentTarget.value)} />
@@ -132,11 +113,7 @@ function ProductDetail({ productKey, onChanged }: { productKey: string; onChange
         <Field id="e-desc" label={t("description")}>
           <input id="e-desc" value={desc ?? p.description} onInput={(e) => setDesc(e.currentTarget.value)} />
         </Field>
-        <button type="submit" disabled={edit.busy}>
-          {t("save")}
-        </button>
-        <Outcome outcome={edit.outcome} />
-      </form>
+      </ActionForm>
       <div class="panel">
         <h3>{t("lifecycle")}</h3>
         <button type="button" disabled={lifecycle.busy} onClick={() => void lifecycle.run(async () => (await admin.releaseProduct({ productKey: p.productKey }), done(t("publishedOk"))))}>
@@ -165,19 +142,14 @@ function ProductDetail({ productKey, onChanged }: { productKey: string; onChange
           { key: "desc", title: t("description"), cell: (x) => x.description },
         ]}
       />
-      <form
-        class="panel inline"
-        aria-labelledby="h-topic"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void topic.run(async () => {
-            await admin.createProductTopic({ productKey: p.productKey, topicShortName: topicName, operation: topicOp });
-            setTopicName("");
-            return done(t("saved"));
-          });
+      <ActionForm
+        id="h-topic" title={t("createTopic")} submit={t("create")} level={3} inline
+        action={async () => {
+          await admin.createProductTopic({ productKey: p.productKey, topicShortName: topicName, operation: topicOp });
+          setTopicName("");
+          return done(t("saved"));
         }}
       >
-        <h3 id="h-topic">{t("createTopic")}</h3>
         <Field id="t-name" label={t("topicShortName")}>
           <input id="t-name" value={topicName} required onInput={(e) => setTopicName(e.currentTarget.value)} />
         </Field>
@@ -188,56 +160,34 @@ function ProductDetail({ productKey, onChanged }: { productKey: string; onChange
             <option value={TopicOperation.ALL}>{t("opAll")}</option>
           </select>
         </Field>
-        <button type="submit" disabled={topic.busy}>
-          {t("create")}
-        </button>
-        <Outcome outcome={topic.outcome} />
-      </form>
-      <form
-        class="panel"
-        aria-labelledby="h-tsl"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void tslAct.run(async () => {
-            await admin.importThingModelTsl({ productKey: p.productKey, tslJson: tslText ?? data.tsl });
-            return done(t("saved"));
-          });
+      </ActionForm>
+      <ActionForm
+        id="h-tsl" title={t("thingModel")} submit={t("importTsl")} level={3}
+        action={async () => {
+          await admin.importThingModelTsl({ productKey: p.productKey, tslJson: tslText ?? data.tsl });
+          return done(t("saved"));
         }}
       >
-        <h3 id="h-tsl">{t("thingModel")}</h3>
         <Field id="tsl-file" label={t("tslFile")}>
           <input id="tsl-file" type="file" accept=".json,application/json" onChange={(e) => void readFile(e.currentTarget).then(setTslText)} />
         </Field>
         <Field id="tsl" label={t("tslJson")}>
           <textarea id="tsl" rows={8} value={tslText ?? data.tsl} onInput={(e) => setTslText(e.currentTarget.value)} />
         </Field>
-        <button type="submit" disabled={tslAct.busy}>
-          {t("importTsl")}
-        </button>
-        <Outcome outcome={tslAct.outcome} />
-      </form>
-      <form
-        class="panel"
-        aria-labelledby="h-script"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void scriptAct.run(async () => {
-            const content = scriptText ?? data.script;
-            if (data.script === "") await admin.createThingScript({ productKey: p.productKey, scriptType: ScriptType.JAVASCRIPT, scriptContent: content });
-            else await admin.updateThingScript({ productKey: p.productKey, scriptType: ScriptType.JAVASCRIPT, scriptContent: content });
-            return done(t("saved"));
-          });
+      </ActionForm>
+      <ActionForm
+        id="h-script" title={t("script")} submit={t("save")} level={3}
+        action={async () => {
+          const content = scriptText ?? data.script;
+          if (data.script === "") await admin.createThingScript({ productKey: p.productKey, scriptType: ScriptType.JAVASCRIPT, scriptContent: content });
+          else await admin.updateThingScript({ productKey: p.productKey, scriptType: ScriptType.JAVASCRIPT, scriptContent: content });
+          return done(t("saved"));
         }}
       >
-        <h3 id="h-script">{t("script")}</h3>
         <Field id="script" label={t("scriptJs")}>
           <textarea id="script" rows={6} value={scriptText ?? data.script} onInput={(e) => setScriptText(e.currentTarget.value)} />
         </Field>
-        <button type="submit" disabled={scriptAct.busy}>
-          {t("save")}
-        </button>
-        <Outcome outcome={scriptAct.outcome} />
-      </form>
+      </ActionForm>
     </section>
   );
 }
