@@ -288,7 +288,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       peerClient: (id) => peerClients.get(id),
       grantInstanceKinds: config.grants.instanceKinds,
       status: () => ({ replication: replicationStatus(), routes: routeTable.stats() }),
-      peerReplication: (id, ms) => (trust.members.isRevoked(id) ? undefined : peerClients.get(id)?.describeReplication({}, { deadlineMs: ms })),
+      // A revoked member has no client (peer-links drops it): it shows as not a peer.
+      peerReplication: (id, ms) => peerClients.get(id)?.describeReplication({}, { deadlineMs: ms }),
       thing: thing.runtime,
       backup: async (name) => {
         const r = await backupStore(db, resolve(config.backupDir ?? join(dataDir, "backups")), name);

@@ -28,7 +28,6 @@ const MESSAGES = {
   reach_reachable: ["reachable", "可达"],
   reach_unreachable: ["unreachable", "不可达"],
   reach_not_peer: ["known by replication", "经复制获知"],
-  reach_revoked: ["revoked", "已吊销"],
   replication: ["Replication", "路由复制"],
   replicationOff: ["Off: this daemon has no NATS.", "未开启：本实例未配置 NATS。"],
   connected: ["Connected", "已连接"],

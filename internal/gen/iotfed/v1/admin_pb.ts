@@ -79,9 +79,9 @@ export type FederationInstance = Message<"iotfed.v1.FederationInstance"> & {
   mqttPort: number;
 
   /**
-   * self: this daemon; reachable / unreachable: a peer, by a health check
-   * just made; not_peer: known from replication only; revoked: no longer
-   * trusted.
+   * self: this daemon; reachable / unreachable: a peer, by whether it
+   * answered DescribeReplication just now; not_peer: known from replication
+   * only (a revoked member too).
    *
    * @generated from field: string reachability = 6;
    */
